@@ -1,0 +1,331 @@
+"""Per-kind training datasets built from selected completions, their split and their label counts.
+
+Examples are plain data (no spaCy objects) so they can travel to a training worker that
+never touches the database.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from annoray.platform.errors import ErrorDetail, Errors
+from annoray.platform.labeling_config import LabelGroup, LabelingConfig, ModelKind
+
+LANGUAGES = ("en", "de", "es", "pt", "it", "da", "ro")
+
+
+class SplitMethod(StrEnum):
+    RANDOM = "random"
+    TAGS = "tags"
+
+
+@dataclass(frozen=True)
+class SelectedCompletion:
+    """One task with the completion selection chose for it."""
+
+    task_id: int
+    completion_id: int
+    data: Mapping[str, Any]
+    tags: tuple[str, ...]
+    result: list[Any]
+
+
+@dataclass
+class NerExample:
+    task_id: int
+    completion_id: int
+    text: str
+    spans: list[tuple[int, int, str]]
+
+
+@dataclass
+class AssertionExample:
+    """An assertion label on a NER chunk; offsets are relative to ``text``, the chunk's sentence."""
+
+    task_id: int
+    completion_id: int
+    text: str
+    start: int
+    end: int
+    chunk_label: str
+    label: str
+
+
+@dataclass
+class ClassificationExample:
+    task_id: int
+    completion_id: int
+    text: str
+    labels: list[str]
+
+
+@dataclass
+class VisualNerExample:
+    task_id: int
+    completion_id: int
+    image: str
+    boxes: list[dict[str, Any]]
+    ocr: list[Any]
+
+
+Example = NerExample | AssertionExample | ClassificationExample | VisualNerExample
+
+
+@dataclass
+class Split:
+    method: SplitMethod
+    seed: int | None
+    validation_split: float | None
+    train_task_ids: set[int]
+    test_task_ids: set[int]
+    notes: list[ErrorDetail] = field(default_factory=list)
+
+
+@dataclass
+class KindDataset:
+    """The examples of one model kind, split, with the counts that decide warnings and errors."""
+
+    kind: ModelKind
+    group: LabelGroup
+    train: list[Example]
+    test: list[Example]
+    label_counts: dict[str, int]
+    warnings: list[ErrorDetail]
+    errors: list[ErrorDetail]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "labels": list(self.group.labels),
+            "name": self.group.name,
+            "multiple": self.group.multiple,
+            "train_examples": len(self.train),
+            "test_examples": len(self.test),
+            "label_counts": self.label_counts,
+            "warnings": [w.message for w in self.warnings],
+            "errors": [e.message for e in self.errors],
+        }
+
+
+def example_as_dict(example: Example) -> dict[str, Any]:
+    return asdict(example)
+
+
+def split_tasks(
+    task_ids: Iterable[int],
+    tags: Mapping[int, tuple[str, ...]],
+    *,
+    method: SplitMethod = SplitMethod.RANDOM,
+    validation_split: float = 0.2,
+    seed: int = 0,
+) -> Split:
+    """Split tasks into train and test: seeded random by ratio, or by `train`/`test` tags."""
+    ids = sorted(set(task_ids))
+    if method is SplitMethod.TAGS:
+        train = {t for t in ids if "train" in tags.get(t, ())}
+        test = {t for t in ids if "test" in tags.get(t, ()) and t not in train}
+        notes = []
+        if not test:
+            notes.append(ErrorDetail(Errors.E309.format(count=len(ids)), field="split"))
+        if not train:
+            notes.append(ErrorDetail(Errors.E310.format(count=len(ids)), field="split"))
+        untagged = len(ids) - len(train) - len(test)
+        if untagged:
+            notes.append(ErrorDetail(Errors.E311.format(count=untagged), field="split"))
+        return Split(method, None, None, train, test, notes)
+    shuffled = ids[:]
+    random.Random(seed).shuffle(shuffled)
+    n_test = round(len(ids) * validation_split)
+    if validation_split > 0 and n_test == 0 and len(ids) >= 2:
+        n_test = 1
+    return Split(method, seed, validation_split, set(shuffled[n_test:]), set(shuffled[:n_test]))
+
+
+class DatasetBuilder:
+    """Turns selected completions into per-kind examples, reporting every span it cannot use."""
+
+    def __init__(self, config: LabelingConfig, *, language: str = "en", kinds: Iterable[ModelKind] | None = None):
+        import spacy
+
+        self.config = config
+        self.kinds = [k for k in (kinds or config.kinds) if config.group(k) is not None]
+        self.nlp = spacy.blank(language)
+        self.nlp.add_pipe("sentencizer")
+        self.examples: dict[ModelKind, list[Example]] = {k: [] for k in self.kinds}
+        self.issues: list[ErrorDetail] = []
+        self.tags: dict[int, tuple[str, ...]] = {}
+
+    def add(self, selected: SelectedCompletion) -> None:
+        self.tags[selected.task_id] = selected.tags
+        for kind in self.kinds:
+            group = self.config.group(kind)
+            assert group is not None
+            self.examples[kind].extend(self._examples(kind, group, selected))
+
+    def add_all(self, selection: Iterable[SelectedCompletion]) -> DatasetBuilder:
+        for selected in selection:
+            self.add(selected)
+        return self
+
+    def _text(self, group: LabelGroup, selected: SelectedCompletion) -> str:
+        return str(selected.data.get(self.config.data_key(group.to_name), ""))
+
+    def _regions(self, group: LabelGroup, result: list[Any]) -> Iterator[tuple[dict[str, Any], list[str]]]:
+        for item in result:
+            if not isinstance(item, dict) or item.get("from_name") not in group.from_names:
+                continue
+            value = item.get("value") or {}
+            labels = value.get("labels") or value.get("rectanglelabels") or value.get("choices") or []
+            yield value, [label for label in labels if label in group.labels]
+
+    def _examples(self, kind: ModelKind, group: LabelGroup, s: SelectedCompletion) -> list[Example]:
+        if kind is ModelKind.NER:
+            return self.ner_examples(group, s)
+        if kind is ModelKind.ASSERTION:
+            return self._assertion(group, s)
+        if kind is ModelKind.CLASSIFICATION:
+            return self.classification_examples(group, s)
+        return self._visual(group, s)
+
+    def ner_examples(self, group: LabelGroup, s: SelectedCompletion) -> list[Example]:
+        text = self._text(group, s)
+        doc = self.nlp.make_doc(text)
+        spans: list[tuple[int, int, str]] = []
+        taken: list[tuple[int, int]] = []
+        for value, labels in self._regions(group, s.result):
+            for label in labels:
+                start, end = int(value.get("start", -1)), int(value.get("end", -1))
+                span = doc.char_span(start, end, label=label)
+                if span is None:
+                    wide = doc.char_span(start, end, alignment_mode="expand")
+                    self.issues.append(ErrorDetail(
+                        Errors.E305.format(task_id=s.task_id, start=start, end=end, text=text[start:end],
+                                           expanded=wide.text if wide is not None else ""),
+                        field="completions",
+                    ))
+                    continue
+                if any(start < e and b < end for b, e in taken):
+                    self.issues.append(ErrorDetail(
+                        Errors.E306.format(task_id=s.task_id, start=start, end=end, text=text[start:end], label=label),
+                        field="completions",
+                    ))
+                    continue
+                taken.append((start, end))
+                spans.append((start, end, label))
+        return [NerExample(s.task_id, s.completion_id, text, sorted(spans))]
+
+    def _assertion(self, group: LabelGroup, s: SelectedCompletion) -> list[Example]:
+        ner = self.config.ner
+        text = self._text(group, s)
+        chunks: dict[tuple[int, int], str] = {}
+        if ner is not None:
+            for value, labels in self._regions(ner, s.result):
+                for label in labels:
+                    chunks[(int(value.get("start", -1)), int(value.get("end", -1)))] = label
+        out: list[Example] = []
+        doc = None
+        for value, labels in self._regions(group, s.result):
+            for label in labels:
+                start, end = int(value.get("start", -1)), int(value.get("end", -1))
+                chunk_label = chunks.get((start, end))
+                if chunk_label is None:
+                    self.issues.append(ErrorDetail(
+                        Errors.E307.format(task_id=s.task_id, label=label, start=start, end=end), field="completions"
+                    ))
+                    continue
+                doc = doc if doc is not None else self.nlp(text)
+                sent_start, sent_end = 0, len(text)
+                for sent in doc.sents:
+                    if sent.start_char <= start < sent.end_char:
+                        sent_start, sent_end = sent.start_char, max(sent.end_char, end)
+                        break
+                out.append(AssertionExample(
+                    s.task_id, s.completion_id, text[sent_start:sent_end], start - sent_start, end - sent_start,
+                    chunk_label, label,
+                ))
+        return out
+
+    def classification_examples(self, group: LabelGroup, s: SelectedCompletion) -> list[Example]:
+        chosen = [label for _, labels in self._regions(group, s.result) for label in labels]
+        if not chosen:
+            return []
+        if not group.multiple and len(set(chosen)) > 1:
+            self.issues.append(ErrorDetail(
+                Errors.E308.format(task_id=s.task_id, name=group.name, count=len(set(chosen))), field="completions"
+            ))
+            return []
+        return [ClassificationExample(s.task_id, s.completion_id, self._text(group, s), sorted(set(chosen)))]
+
+    def _visual(self, group: LabelGroup, s: SelectedCompletion) -> list[Example]:
+        boxes = [
+            {k: value.get(k) for k in ("x", "y", "width", "height", "rotation", "text")} | {"label": label}
+            for value, labels in self._regions(group, s.result)
+            for label in labels
+        ]
+        ocr = s.data.get("ocr") or []
+        return [VisualNerExample(s.task_id, s.completion_id, self._text(group, s), boxes, list(ocr))]
+
+    def build(
+        self,
+        *,
+        split: SplitMethod = SplitMethod.RANDOM,
+        validation_split: float = 0.2,
+        seed: int = 0,
+        min_examples: int = 40,
+    ) -> tuple[dict[ModelKind, KindDataset], Split]:
+        """Split the examples by task and count them per label, with warnings and errors."""
+        task_split = split_tasks(
+            self.tags, self.tags, method=split, validation_split=validation_split, seed=seed
+        )
+        out = {}
+        for kind in self.kinds:
+            group = self.config.group(kind)
+            assert group is not None
+            examples = self.examples[kind]
+            counts = Counter({label: 0 for label in group.labels})
+            for ex in examples:
+                counts.update(_labels_of(ex))
+            warnings, errors = [], []
+            for label, count in counts.items():
+                if count == 0:
+                    errors.append(ErrorDetail(Errors.E301.format(label=label), field=f"{kind.value}.{label}"))
+                elif count < min_examples:
+                    warnings.append(ErrorDetail(
+                        Errors.E302.format(label=label, count=count, minimum=min_examples), field=f"{kind.value}.{label}"
+                    ))
+            out[kind] = KindDataset(
+                kind=kind, group=group,
+                train=[e for e in examples if e.task_id in task_split.train_task_ids],
+                test=[e for e in examples if e.task_id in task_split.test_task_ids],
+                label_counts=dict(counts), warnings=warnings, errors=errors,
+            )
+        return out, task_split
+
+
+def _labels_of(example: Example) -> list[str]:
+    if isinstance(example, NerExample):
+        return [label for _, _, label in example.spans]
+    if isinstance(example, AssertionExample):
+        return [example.label]
+    if isinstance(example, ClassificationExample):
+        return example.labels
+    return [b["label"] for b in example.boxes]
+
+
+def bio_tags(nlp: Any, example: NerExample) -> list[tuple[str, str]]:
+    """(token, IOB2 tag) pairs of an NER example, whitespace tokens left out."""
+    doc = nlp.make_doc(example.text)
+    tags = ["O"] * len(doc)
+    for start, end, label in example.spans:
+        span = doc.char_span(start, end)
+        if span is None:
+            continue
+        tags[span.start] = f"B-{label}"
+        for i in range(span.start + 1, span.end):
+            tags[i] = f"I-{label}"
+    return [(tok.text, tag) for tok, tag in zip(doc, tags) if not tok.is_space]

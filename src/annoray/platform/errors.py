@@ -1,0 +1,117 @@
+"""Every error a user can see, coded so it can be found, documented and asserted.
+
+Codes: E1xx labeling config, E2xx import and completions, E3xx datasets and selection,
+E4xx access, E5xx state conflicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Errors:
+    E101 = "[E101] the labeling config is not well-formed XML: {msg}"
+    E102 = "[E102] the labeling config is {size} bytes; the limit is {limit} bytes"
+    E103 = "[E103] DOCTYPE and entity declarations are not allowed in a labeling config"
+    E104 = "[E104] the root tag must be <View>, not <{tag}>"
+    E105 = "[E105] unknown tag <{tag}>; use one of: {known}"
+    E106 = "[E106] <{tag}> needs a '{attr}' attribute"
+    E107 = "[E107] name '{name}' is already used on line {first_line}; names must be unique"
+    E108 = "[E108] toName '{to_name}' points at no object tag; object names here: {names}"
+    E109 = "[E109] <{tag}> must contain at least one <{child}>"
+    E110 = "[E110] value '{value}' appears twice in <{tag} name=\"{name}\">"
+    E111 = "[E111] attribute {attr}=\"{value}\" must be one of: {allowed}"
+    E112 = "[E112] assertion label '{label}' is bound to model '{model}', which is a NER model; assertion labels need an assertion model"
+    E113 = "[E113] a project may use one assertion model; this config names {count}: {models}"
+    E114 = "[E114] the config references {count} distinct models ({models}); a pre-annotation server holds at most {limit}"
+    E115 = "[E115] model '{model}' is not in the model catalog"
+    E116 = "[E116] label '{label}' is bound to model '{model}' of kind '{kind}'; it needs a {expected} model"
+    E117 = "[E117] only one <Choices> may have train=\"true\"; found it on: {names}"
+    E118 = "[E118] <{tag}> must be inside <{parent}>"
+    E119 = "[E119] assertion labels need a <Labels> on a Text object, not on <{tag}>"
+    E120 = "[E120] the config has no labeling tag; add <Labels> or <Choices> pointing at an object tag"
+
+    E201 = "[E201] item {index}: {msg}"
+    E202 = "[E202] result item {index}: from_name '{from_name}' is not a control tag of the labeling config"
+    E203 = "[E203] result item {index}: label '{label}' is not defined in <{tag} name=\"{name}\">"
+    E204 = "[E204] result item {index}: span {start}-{end} is outside the text ({length} characters)"
+    E205 = "[E205] result item {index}: span text '{given}' does not match the task text '{actual}' at {start}-{end}"
+    E206 = "[E206] task data has no '{key}' field, which the labeling config reads as ${key}"
+    E207 = "[E207] the import is empty; send a JSON list of tasks"
+
+    E301 = "[E301] label '{label}' has no training example"
+    E302 = "[E302] label '{label}' has only {count} training examples; at least {minimum} are recommended"
+    E303 = "[E303] the project's labeling config has no {kind} labels to train"
+    E304 = "[E304] no completion is eligible for training (tags {tags}, reviewed only: {reviewed_only})"
+    E305 = "[E305] task {task_id}: span {start}-{end} '{text}' does not align with token boundaries (nearest tokens: '{expanded}'); the span is left out"
+    E306 = "[E306] task {task_id}: span {start}-{end} '{text}' ({label}) overlaps another entity; the span is left out"
+    E307 = "[E307] task {task_id}: assertion label '{label}' at {start}-{end} has no NER chunk on the same span; it is left out"
+    E308 = "[E308] task {task_id}: single-choice group '{name}' has {count} choices selected; the example is left out"
+    E309 = "[E309] split by tags found no task tagged 'test' among the {count} selected tasks; tag some tasks 'test' or use a random split"
+    E310 = "[E310] split by tags found no task tagged 'train' among the {count} selected tasks"
+    E311 = "[E311] {count} selected tasks carry neither a 'train' nor a 'test' tag and are left out"
+    E312 = "[E312] export format '{format}' is not one of: {formats}"
+
+    E401 = "[E401] missing or invalid bearer token; send 'Authorization: Bearer <token>'"
+    E402 = "[E402] role '{role}' may not {action}; allowed: {allowed}"
+    E403 = "[E403] only an admin may {action}"
+    E404 = "[E404] {what} {id} not found"
+    E405 = "[E405] you are not a member of project {project_id}"
+
+    E501 = "[E501] user '{username}' already exists"
+    E502 = "[E502] a draft cannot be reviewed; submit it first"
+    E503 = "[E503] only the author may edit completion {completion_id}"
+    E504 = "[E504] completion {completion_id} has been reviewed and can no longer be edited"
+    E505 = "[E505] the request body is {size} bytes; the limit is {limit} bytes"
+    E506 = "[E506] prediction {prediction_id} does not belong to task {task_id}"
+
+
+@dataclass
+class ErrorDetail:
+    """One reason an input was refused, pointing at where to fix it."""
+
+    message: str
+    field: str | None = None
+    line: int | None = None
+    tag: str | None = None
+    index: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class AnnorayError(Exception):
+    """A refusal a user can act on; the API maps ``status`` to the HTTP status."""
+
+    detail: str
+    errors: list[ErrorDetail] = field(default_factory=list)
+    status: int = 422
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class InvalidInput(AnnorayError):
+    """422: the input is wrong; ``errors`` say where."""
+
+
+class NotFound(AnnorayError):
+    def __init__(self, what: str, id: object):
+        super().__init__(Errors.E404.format(what=what, id=id), status=404)
+
+
+class Forbidden(AnnorayError):
+    def __init__(self, detail: str):
+        super().__init__(detail, status=403)
+
+
+class Unauthorized(AnnorayError):
+    def __init__(self) -> None:
+        super().__init__(Errors.E401, status=401)
+
+
+class Conflict(AnnorayError):
+    def __init__(self, detail: str, errors: list[ErrorDetail] | None = None):
+        super().__init__(detail, errors or [], status=409)
