@@ -26,7 +26,12 @@ def build(tsv: Path) -> tuple[list[dict], int]:
         rows = list(csv.reader(fh, delimiter="\t"))[1:]
     annotated = int(len(rows) * 0.9)
     for i, (_, condition, sentence, negation, temporality, _experiencer) in enumerate(rows):
-        match = re.search(re.escape(condition.upper()), sentence) or re.search(re.escape(condition), sentence, re.I)
+        condition = " ".join(condition.split())
+        words = r"\s+".join(re.escape(w) for w in condition.split())
+        pattern = rf"(?<!\w){words}(?!\w)"
+        match = next((m for m in re.finditer(pattern, sentence, re.I) if m.group().isupper()), None) or re.search(
+            pattern, sentence, re.I
+        )
         if not match or negation not in ASSERTION:
             skipped += 1
             continue
@@ -47,4 +52,4 @@ def build(tsv: Path) -> tuple[list[dict], int]:
 if __name__ == "__main__":
     tasks, skipped = build(Path(sys.argv[1]))
     (OUT / "clinical_tasks.json").write_text(json.dumps(tasks, indent=0, ensure_ascii=False) + "\n")
-    print(f"{len(tasks)} tasks written, {skipped} rows skipped (condition not found in the sentence)")
+    print(f"{len(tasks)} tasks written, {skipped} rows skipped (condition not found as whole words in the sentence)")

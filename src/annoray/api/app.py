@@ -1,0 +1,31 @@
+"""The FastAPI control plane, built by ``create_app(settings)`` so a test can build one on any database."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from annoray import __version__
+from annoray.api.errors import BodySizeLimit, install_error_handlers
+from annoray.api.routes import health, projects, tasks, users
+from annoray.platform.db import create_db_engine, session_factory
+from annoray.platform.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app; the schema must already exist (``annoray up`` or ``init_home`` creates it)."""
+    settings = settings or Settings()
+    engine = engine or create_db_engine(settings.resolved_database_url)
+    app = FastAPI(
+        title="annoray",
+        version=__version__,
+        description="Train NLP models from human annotations and serve them as pre-annotation servers, on Ray.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, limit=settings.api.max_body_bytes)
+    for module in (health, users, projects, tasks):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,119 @@
+"""The ``annoray`` command: ``up`` runs the platform, the rest are clients of its HTTP API."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from annoray.platform.settings import Settings
+
+app = typer.Typer(help="annoray: train NLP models from annotations and pre-annotate with them, on Ray.", no_args_is_help=True)
+console = Console()
+
+HomeOption = Annotated[Path | None, typer.Option("--home", help="ANNORAY_HOME: database, model store, admin token.")]
+
+
+def _settings(home: Path | None, **api: object) -> Settings:
+    settings = Settings()
+    if home is not None:
+        settings = settings.model_copy(update={"home": home.expanduser().resolve()})
+    if api:
+        settings = settings.model_copy(update={"api": settings.api.model_copy(update=api)})
+    return settings
+
+
+def sample_project() -> tuple[str, list[dict]]:
+    """The bundled mixed clinical project: its labeling config and Label Studio tasks."""
+    samples = resources.files("annoray.platform") / "samples"
+    config = (samples / "clinical_config.xml").read_text(encoding="utf-8")
+    tasks = json.loads((samples / "clinical_tasks.json").read_text(encoding="utf-8"))
+    return config, tasks
+
+
+@app.command()
+def up(
+    home: HomeOption = None,
+    port: Annotated[int, typer.Option(help="Port of the HTTP API.")] = 8765,
+    host: Annotated[str, typer.Option(help="Interface of the HTTP API.")] = "127.0.0.1",
+    address: Annotated[str | None, typer.Option(help="Ray address to join (Ray arrives with the scheduler).")] = None,
+) -> None:
+    """Create the home, database and admin token, then serve the API until interrupted."""
+    import uvicorn
+
+    from annoray.api.app import create_app
+    from annoray.platform.home import init_home
+
+    settings = _settings(home, port=port, host=host)
+    engine = init_home(settings)
+    console.print(f"annoray home: {settings.home}")
+    console.print(f"admin token: {settings.admin_token_path}")
+    console.print(f"API: http://{host}:{port}  (OpenAPI at /docs)")
+    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
+
+
+@app.command()
+def quickstart(home: HomeOption = None) -> None:
+    """Run the main job on the bundled sample project, on the embedded default, through the HTTP API."""
+    from annoray.api.app import create_app
+    from annoray.api.client import AnnorayClient
+    from annoray.api.server import BackgroundServer
+    from annoray.platform.home import init_home
+
+    settings = _settings(home or Path.cwd() / "annoray-quickstart")
+    engine = init_home(settings)
+    token = settings.admin_token_path.read_text().strip()
+    config, tasks = sample_project()
+    with BackgroundServer(create_app(settings, engine=engine)) as url:
+        client = AnnorayClient(url, token)
+        with console.status("creating the mixed clinical project"):
+            project = client.post("/api/projects", {"name": "clinical-quickstart", "labeling_config": config})
+        console.print(f"project [bold]{project['name']}[/] (id {project['id']}): kinds {', '.join(k for k in project['kinds'] if k != 'models')}")
+        with console.status(f"importing {len(tasks)} tasks"):
+            imported = client.post(f"/api/projects/{project['id']}/tasks/import", tasks)
+        console.print(f"imported {imported['imported']} tasks")
+        summary = client.get(f"/api/projects/{project['id']}/training-data")
+        _print_training_data(summary)
+        client.close()
+    console.print(f"database: {settings.resolved_database_url}")
+    console.print(f"model store: {settings.resolved_model_store}")
+
+
+def _print_training_data(summary: dict) -> None:
+    split = summary["split"]
+    console.print(
+        f"training selection: {summary['tasks_selected']} tasks; split {split['method']} "
+        f"(validation {split['validation_split']}, seed {split['seed']}): {split['train_tasks']} train / {split['test_tasks']} test"
+    )
+    table = Table(title="training data per model kind")
+    for column in ("kind", "label", "examples", "train", "test"):
+        table.add_column(column)
+    for kind, data in summary["kinds"].items():
+        title = f"{kind} ({data['name']})" if data.get("name") else kind
+        for i, (label, count) in enumerate(data["label_counts"].items()):
+            table.add_row(title if i == 0 else "", label, str(count),
+                          str(data["train_examples"]) if i == 0 else "", str(data["test_examples"]) if i == 0 else "")
+    console.print(table)
+    for warning in summary["warnings"][:10]:
+        console.print(f"[yellow]warning[/] {warning}")
+    for error in summary["errors"]:
+        console.print(f"[red]error[/] {error}")
+
+
+@app.command("convert-conll")
+def convert_conll(
+    source: Annotated[Path, typer.Argument(help="CoNLL file: token<TAB>tag or CoNLL-2003 columns.", exists=True, dir_okay=False)],
+    output: Annotated[Path, typer.Argument(help="Label Studio task JSON to write.")],
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag every task (e.g. train or test).")] = None,
+) -> None:
+    """Convert a CoNLL file into Label Studio tasks (labels group 'label' on text 'text')."""
+    from annoray.platform.conll import conll_to_tasks
+
+    tasks = conll_to_tasks(source, tags=tag or ())
+    output.write_text(json.dumps(tasks, ensure_ascii=False))
+    console.print(f"{len(tasks)} tasks written to {output}")

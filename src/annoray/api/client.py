@@ -1,0 +1,48 @@
+"""The HTTP client the CLI commands are built on."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    def __init__(self, response: httpx.Response):
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"detail": response.text}
+        self.status = response.status_code
+        self.detail = body.get("detail", "")
+        self.errors = body.get("errors", [])
+        super().__init__(f"{self.status}: {self.detail}")
+
+
+class AnnorayClient:
+    """A thin client of the annoray HTTP API (``ANNORAY_URL``, ``ANNORAY_TOKEN``)."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 120.0):
+        url = url or os.environ.get("ANNORAY_URL", "http://127.0.0.1:8765")
+        token = token or os.environ.get("ANNORAY_TOKEN", "")
+        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise ApiError(response)
+        ctype = response.headers.get("content-type", "")
+        return response.json() if ctype.startswith("application/json") else response.text
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.request("POST", path, json=json, **kwargs)
+
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.request("PUT", path, json=json, **kwargs)
+
+    def close(self) -> None:
+        self.http.close()

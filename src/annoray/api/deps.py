@@ -1,0 +1,77 @@
+"""Every FastAPI dependency, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from annoray.platform.errors import Errors, Forbidden, Unauthorized
+from annoray.platform.models import Member, Project, User
+from annoray.platform.repositories import ProjectRepository, UserRepository
+from annoray.platform.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    return request.app.state.sessions
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session per request; routes commit what they change, anything else is rolled back."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_current_user(request: Request, session: SessionDep) -> User:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized()
+    user = UserRepository(session).by_token(token.strip())
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_admin(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise Forbidden(Errors.E403.format(action="do this"))
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin)]
+
+
+@dataclass
+class Membership:
+    """The caller, the project addressed by the path, and the caller's role in it."""
+
+    user: User
+    project: Project
+    member: Member
+
+
+def get_membership(user: CurrentUser, session: SessionDep, pid: Annotated[int, Path(description="Project id")]) -> Membership:
+    repo = ProjectRepository(session)
+    project = repo.get(pid)
+    member = repo.member(project.id, user.id)
+    if member is None:
+        raise Forbidden(Errors.E405.format(project_id=pid))
+    return Membership(user, project, member)
+
+
+MembershipDep = Annotated[Membership, Depends(get_membership)]

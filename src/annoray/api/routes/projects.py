@@ -1,0 +1,130 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import StreamingResponse
+
+from annoray.api.deps import CurrentUser, MembershipDep, SessionDep, SessionsDep, SettingsDep
+from annoray.api.schemas import (
+    LabelingConfigUpdate,
+    MemberCreate,
+    MemberOut,
+    ProjectCreate,
+    ProjectOut,
+    TrainingDataOut,
+)
+from annoray.platform.access import ANY_MEMBER, OWNER, OWNER_MANAGER, require_role
+from annoray.platform.datasets import SplitMethod
+from annoray.platform.labeling_config import LabelingConfig, ModelKind
+from annoray.platform.models import Project, Role
+from annoray.platform.projects import add_member, create_project, project_config, update_labeling_config
+from annoray.platform.repositories import ProjectRepository
+from annoray.platform.training_data import SelectionQuery, build_training_data, export_selection
+
+router = APIRouter(tags=["projects"])
+
+MEDIA_TYPES = {"json": "application/json", "conll": "text/plain; charset=utf-8", "spacy": "application/x-tar"}
+EXTENSIONS = {"json": "json", "conll": "conll", "spacy": "tar"}
+
+
+def _out(project: Project, config: LabelingConfig, role: Role | None) -> ProjectOut:
+    return ProjectOut(
+        id=project.id, name=project.name, labeling_config=project.labeling_config,
+        config_version=project.config_version, language=project.language, model_type=project.model_type,
+        created_at=project.created_at, role=role, kinds=config.summary(),
+    )
+
+
+def _tags(tags: str | None) -> tuple[str, ...]:
+    return tuple(t.strip() for t in (tags or "").split(",") if t.strip())
+
+
+@router.post("/api/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
+def create(body: ProjectCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> ProjectOut:
+    project, config = create_project(
+        session, settings, user, name=body.name, labeling_config=body.labeling_config,
+        language=body.language, model_type=body.model_type,
+    )
+    session.commit()
+    return _out(project, config, Role.OWNER)
+
+
+@router.get("/api/projects", response_model=list[ProjectOut])
+def list_projects(user: CurrentUser, session: SessionDep) -> list[ProjectOut]:
+    repo = ProjectRepository(session)
+    return [_out(p, project_config(p), repo.member(p.id, user.id).role) for p in repo.for_user(user.id)]  # type: ignore[union-attr]
+
+
+@router.get("/api/projects/{pid}", response_model=ProjectOut)
+def get_project(m: MembershipDep) -> ProjectOut:
+    return _out(m.project, project_config(m.project), m.member.role)
+
+
+@router.put("/api/projects/{pid}/labeling-config", response_model=ProjectOut)
+def put_labeling_config(body: LabelingConfigUpdate, m: MembershipDep, session: SessionDep, settings: SettingsDep) -> ProjectOut:
+    require_role(m.member.role, OWNER_MANAGER, "change the labeling config")
+    config = update_labeling_config(session, settings, m.project, body.labeling_config)
+    session.commit()
+    return _out(m.project, config, m.member.role)
+
+
+@router.post("/api/projects/{pid}/members", response_model=MemberOut, status_code=status.HTTP_201_CREATED)
+def post_member(body: MemberCreate, m: MembershipDep, session: SessionDep) -> MemberOut:
+    require_role(m.member.role, OWNER, "add members")
+    member = add_member(session, m.project, username=body.username, role=body.role, priority=body.priority)
+    session.commit()
+    return MemberOut(user_id=member.user_id, username=body.username, role=member.role, priority=member.priority)
+
+
+@router.get("/api/projects/{pid}/members", response_model=list[MemberOut])
+def list_members(m: MembershipDep, session: SessionDep) -> list[MemberOut]:
+    require_role(m.member.role, ANY_MEMBER, "list members")
+    return [
+        MemberOut(user_id=x.user_id, username=x.user.username, role=x.role, priority=x.priority)
+        for x in ProjectRepository(session).members(m.project.id)
+    ]
+
+
+@router.get("/api/projects/{pid}/training-data", response_model=TrainingDataOut)
+def training_data(
+    m: MembershipDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    kinds: Annotated[list[ModelKind] | None, Query(description="Kinds to build; default: all the config has.")] = None,
+    tags: Annotated[str | None, Query(description="Comma-separated task tags; default: all tasks.")] = None,
+    reviewed_only: bool = False,
+    split: SplitMethod = SplitMethod.RANDOM,
+    validation_split: Annotated[float, Query(ge=0.0, lt=1.0)] = 0.2,
+    seed: int = 0,
+) -> TrainingDataOut:
+    """What a training would use: the selection, the split and per-label counts, with warnings and errors."""
+    require_role(m.member.role, OWNER_MANAGER, "inspect training data")
+    data = build_training_data(
+        sessions, m.project.id, project_config(m.project), language=m.project.language, kinds=kinds,
+        query=SelectionQuery(_tags(tags), reviewed_only), split=split, validation_split=validation_split,
+        seed=seed, min_examples=settings.dataset.min_examples_per_label, page_size=settings.dataset.export_page_size,
+    )
+    return TrainingDataOut(**data.summary())
+
+
+@router.get(
+    "/api/projects/{pid}/export",
+    responses={200: {"content": {"application/json": {}, "text/plain": {}, "application/x-tar": {}}}},
+)
+def export(
+    m: MembershipDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    format: Annotated[str, Query(description="json, conll or spacy")] = "json",
+    tags: Annotated[str | None, Query(description="Comma-separated task tags; default: all tasks.")] = None,
+    reviewed_only: bool = False,
+) -> StreamingResponse:
+    """The training selection, streamed: Label Studio JSON, CoNLL-2003, or a tar of spaCy DocBin shards."""
+    require_role(m.member.role, OWNER_MANAGER, "export training data")
+    chunks = export_selection(
+        sessions, m.project.id, project_config(m.project), language=m.project.language, fmt=format,
+        query=SelectionQuery(_tags(tags), reviewed_only), page_size=settings.dataset.export_page_size,
+    )
+    filename = f"project-{m.project.id}.{EXTENSIONS[format]}"
+    return StreamingResponse(
+        chunks, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )

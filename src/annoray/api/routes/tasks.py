@@ -1,0 +1,116 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, status
+
+from annoray.api.deps import MembershipDep, SessionDep, SettingsDep
+from annoray.api.schemas import (
+    CompletionCreate,
+    CompletionEdit,
+    CompletionOut,
+    ImportOut,
+    Page,
+    PredictionOut,
+    ReviewIn,
+    TaskDetail,
+    TaskOut,
+)
+from annoray.platform.access import ANY_MEMBER, OWNER_MANAGER, REVIEWERS, require_role
+from annoray.platform.projects import project_config
+from annoray.platform.repositories import CompletionRepository, PredictionRepository, TaskRepository
+from annoray.platform.tasks import (
+    completion_from_prediction,
+    create_completion,
+    edit_completion,
+    import_tasks,
+    review_completion,
+)
+
+router = APIRouter(tags=["tasks"])
+
+
+@router.post("/api/projects/{pid}/tasks/import", response_model=ImportOut, status_code=status.HTTP_201_CREATED)
+def import_(
+    m: MembershipDep,
+    session: SessionDep,
+    tasks: Annotated[Any, Body(description="A Label Studio JSON list of tasks: data, annotations, predictions, meta.tags.")],
+) -> ImportOut:
+    """Import tasks all or nothing: one bad item refuses the whole import and is named in `errors`."""
+    require_role(m.member.role, OWNER_MANAGER, "import tasks")
+    ids = import_tasks(session, m.project, project_config(m.project), m.user, tasks)
+    session.commit()
+    return ImportOut(imported=len(ids), task_ids=ids)
+
+
+@router.get("/api/projects/{pid}/tasks", response_model=Page[TaskOut])
+def list_tasks(
+    m: MembershipDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    tags: Annotated[str | None, Query(description="Comma-separated tags; a task with any of them matches.")] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1)] = 100,
+) -> Page[TaskOut]:
+    require_role(m.member.role, ANY_MEMBER, "list tasks")
+    page_size = min(page_size, settings.api.max_page_size)
+    tag_list = [t.strip() for t in (tags or "").split(",") if t.strip()] or None
+    repo = TaskRepository(session)
+    items = repo.page(m.project.id, tags=tag_list, offset=(page - 1) * page_size, limit=page_size)
+    return Page[TaskOut](
+        items=[TaskOut.model_validate(t) for t in items], total=repo.count(m.project.id, tags=tag_list),
+        page=page, page_size=page_size,
+    )
+
+
+@router.get("/api/projects/{pid}/tasks/{tid}", response_model=TaskDetail)
+def get_task(tid: int, m: MembershipDep, session: SessionDep) -> TaskDetail:
+    task = TaskRepository(session).get(m.project.id, tid)
+    completions = CompletionRepository(session).for_task(task.id)
+    return TaskDetail(
+        id=task.id, data=task.data, tags=task.tags, created_at=task.created_at,
+        completions=[CompletionOut.model_validate(c) for c in completions],
+    )
+
+
+@router.post("/api/projects/{pid}/tasks/{tid}/completions", response_model=CompletionOut, status_code=status.HTTP_201_CREATED)
+def post_completion(tid: int, body: CompletionCreate, m: MembershipDep, session: SessionDep) -> CompletionOut:
+    require_role(m.member.role, ANY_MEMBER, "annotate")
+    completion = create_completion(
+        session, m.project, project_config(m.project), m.user, tid, result=body.result, status=body.status
+    )
+    session.commit()
+    return CompletionOut.model_validate(completion)
+
+
+@router.patch("/api/projects/{pid}/completions/{cid}", response_model=CompletionOut)
+def patch_completion(cid: int, body: CompletionEdit, m: MembershipDep, session: SessionDep) -> CompletionOut:
+    """Edit your own completion (its result, or submit a draft) until it is reviewed."""
+    completion = edit_completion(
+        session, m.project, project_config(m.project), m.user, cid, result=body.result, status=body.status
+    )
+    session.commit()
+    return CompletionOut.model_validate(completion)
+
+
+@router.post("/api/projects/{pid}/completions/{cid}/review", response_model=CompletionOut)
+def review(cid: int, body: ReviewIn, m: MembershipDep, session: SessionDep) -> CompletionOut:
+    require_role(m.member.role, REVIEWERS, "review completions")
+    completion = review_completion(session, m.project, m.user, cid, body.status)
+    session.commit()
+    return CompletionOut.model_validate(completion)
+
+
+@router.get("/api/projects/{pid}/tasks/{tid}/predictions", response_model=list[PredictionOut])
+def list_predictions(tid: int, m: MembershipDep, session: SessionDep) -> list[PredictionOut]:
+    task = TaskRepository(session).get(m.project.id, tid)
+    return [PredictionOut.model_validate(p) for p in PredictionRepository(session).for_task(task.id)]
+
+
+@router.post(
+    "/api/projects/{pid}/tasks/{tid}/completions/from-prediction/{prid}",
+    response_model=CompletionOut, status_code=status.HTTP_201_CREATED,
+)
+def from_prediction(tid: int, prid: int, m: MembershipDep, session: SessionDep) -> CompletionOut:
+    """A new draft completion copied from a prediction, to edit; the prediction itself never changes."""
+    completion = completion_from_prediction(session, m.project, project_config(m.project), m.user, tid, prid)
+    session.commit()
+    return CompletionOut.model_validate(completion)
