@@ -1,0 +1,166 @@
+"""Shared fixtures: a database per test on SQLite and on a real PostgreSQL, and a live API over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, MetaData, select, text
+
+from annoray.api.app import create_app
+from annoray.api.server import BackgroundServer, free_port
+from annoray.platform.home import init_home
+from annoray.platform.settings import Settings
+
+SAMPLES = Path(__file__).resolve().parents[1] / "src/annoray/platform/samples"
+
+
+@dataclass
+class PostgresServer:
+    host: str
+    port: int
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
+
+
+def _postgres_missing() -> str | None:
+    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+        return "PostgreSQL binaries (initdb, pg_ctl) are not on PATH"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and there is no 'postgres' user to run initdb as"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg is not installed (pip install 'annoray[postgres]')"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster started from the local binaries for the whole session."""
+    reason = _postgres_missing()
+    if reason:
+        pytest.skip(reason)
+    # Not under pytest's tmp folder: that is private to root, and the server may run as 'postgres'.
+    root = Path(tempfile.mkdtemp(prefix="annoray-pg-"))
+    os.chmod(root, 0o755)
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        pg = pwd.getpwnam("postgres")
+        os.chown(root, pg.pw_uid, pg.pw_gid)
+        os.chown(sock, pg.pw_uid, pg.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+
+    def run(*cmd: str) -> None:
+        done = subprocess.run(prefix + list(cmd), capture_output=True, text=True, cwd=root)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd[:1])} failed: {done.stderr or done.stdout}")
+
+    run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+    run("pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+        f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start")
+    try:
+        yield PostgresServer("127.0.0.1", port)
+    finally:
+        run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'annoray.db'}"
+        return
+    import psycopg
+
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"host={server.host} port={server.port} user=postgres dbname=postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield server.url(name)
+    with psycopg.connect(f"host={server.host} port={server.port} user=postgres dbname=postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(home=tmp_path / "home", database_url=database_url)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = init_home(settings)
+    yield engine
+    engine.dispose()
+
+
+@dataclass
+class Api:
+    """A live API over real HTTP, with the admin's client and helpers to make users and projects."""
+
+    url: str
+    admin: httpx.Client
+    engine: Engine
+
+    def client(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+    def user(self, username: str) -> httpx.Client:
+        r = self.admin.post("/api/users", json={"username": username})
+        assert r.status_code == 201, r.text
+        return self.client(r.json()["token"])
+
+    def snapshot(self) -> str:
+        """A digest of every row of every table: equal digests mean the database did not change."""
+        meta = MetaData()
+        meta.reflect(self.engine)
+        digest = hashlib.sha256()
+        with self.engine.connect() as conn:
+            for name, table in sorted(meta.tables.items()):
+                if name == "alembic_version":
+                    continue
+                rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+                digest.update(name.encode() + json.dumps([list(map(str, r)) for r in rows]).encode())
+        return digest.hexdigest()
+
+
+@pytest.fixture
+def api(settings: Settings, engine: Engine) -> Iterator[Api]:
+    token = settings.admin_token_path.read_text().strip()
+    with BackgroundServer(create_app(settings, engine=engine)) as url:
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        yield Api(url, admin, engine)
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def clinical_config() -> str:
+    return (SAMPLES / "clinical_config.xml").read_text()
+
+
+@pytest.fixture(scope="session")
+def clinical_tasks() -> list[dict]:
+    return json.loads((SAMPLES / "clinical_tasks.json").read_text())
+
+
+def count_rows(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()

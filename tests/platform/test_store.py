@@ -1,0 +1,58 @@
+"""The store on SQLite and PostgreSQL alike: schema from migrations, paging, immutability."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine
+
+from annoray.platform.db import migrate, session_factory, transaction
+from annoray.platform.models import Base, Prediction, Project, User
+from annoray.platform.repositories import PredictionRepository, TaskRepository
+
+
+def test_migrations_build_exactly_the_models(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_migrate_is_idempotent(engine: Engine) -> None:
+    migrate(engine)
+    migrate(engine)
+
+
+@pytest.fixture
+def project(engine: Engine) -> int:
+    with transaction(session_factory(engine)) as s:
+        s.add(User(id=100, username="u", token_hash="x" * 64))
+        s.flush()
+        p = Project(name="p", labeling_config="<View/>", created_by=100)
+        s.add(p)
+        s.flush()
+        return p.id
+
+
+def test_tasks_insert_in_order_and_page_by_keyset_and_tag(engine: Engine, project: int) -> None:
+    sessions = session_factory(engine)
+    rows = [{"data": {"text": f"t{i}"}, "tags": ["train"] if i % 3 == 0 else ["test"]} for i in range(25)]
+    with transaction(sessions) as s:
+        ids = TaskRepository(s).add_many(project, rows)
+    assert ids == sorted(ids) and len(ids) == 25
+    with sessions() as s:
+        repo = TaskRepository(s)
+        assert [t.data["text"] for t in repo.after(project, tags=None, after_id=ids[9], limit=3)] == ["t10", "t11", "t12"]
+        assert repo.count(project, tags=["train"]) == 9
+        assert repo.count(project, tags=["train", "test"]) == 25
+        assert [t.id for t in repo.page(project, tags=["train"], offset=3, limit=2)] == [ids[9], ids[12]]
+
+
+def test_predictions_cannot_be_changed(engine: Engine, project: int) -> None:
+    sessions = session_factory(engine)
+    with transaction(sessions) as s:
+        (tid,) = TaskRepository(s).add_many(project, [{"data": {"text": "a"}, "tags": []}])
+        PredictionRepository(s).add_many([{"project_id": project, "task_id": tid, "result": [], "model_version": "m"}])
+    with pytest.raises(ValueError, match="immutable"), transaction(sessions) as s:
+        prediction = s.query(Prediction).one()
+        prediction.score = 0.5
+        s.flush()
+    with sessions() as s:
+        assert s.query(Prediction).one().score is None
