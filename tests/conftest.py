@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -119,6 +119,7 @@ class Api:
     url: str
     admin: httpx.Client
     engine: Engine
+    clients: dict[str, httpx.Client] = field(default_factory=dict)
 
     def client(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
@@ -126,7 +127,8 @@ class Api:
     def user(self, username: str) -> httpx.Client:
         r = self.admin.post("/api/users", json={"username": username})
         assert r.status_code == 201, r.text
-        return self.client(r.json()["token"])
+        self.clients[username] = self.client(r.json()["token"])
+        return self.clients[username]
 
     def snapshot(self) -> str:
         """A digest of every row of every table: equal digests mean the database did not change."""

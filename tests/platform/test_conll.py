@@ -10,7 +10,7 @@ def test_bio_and_iob1_entities_become_character_spans(tmp_path: Path) -> None:
     first, second = conll_to_tasks(path, tags=["train"])
     assert first["data"]["text"] == "Familial adenomatous polyposis is rare"
     (region,) = first["annotations"][0]["result"]
-    assert region["value"] | {} == {"start": 0, "end": 30, "text": "Familial adenomatous polyposis", "labels": ["Disease"]}
+    assert region["value"] == {"start": 0, "end": 30, "text": "Familial adenomatous polyposis", "labels": ["Disease"]}
     assert [r["value"]["text"] for r in second["annotations"][0]["result"]] == ["breast cancer", "ataxia"]
     assert first["meta"]["tags"] == ["train"]
 

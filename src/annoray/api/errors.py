@@ -1,4 +1,7 @@
-"""Every refusal answers ``{"detail": ..., "errors": [...]}``; request size is limited before parsing."""
+"""Every refusal answers ``{"detail": ..., "errors": [...]}``; request size is limited before parsing.
+
+Starlette's own body limit answers a declared oversize with plain text, so the limit lives here
+to keep the error shape of every refusal the same."""
 
 from __future__ import annotations
 

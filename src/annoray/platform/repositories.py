@@ -185,7 +185,7 @@ class ModelRepository:
 
     def kinds(self) -> dict[str, str]:
         """Catalog model name -> kind, what labeling config validation checks names against."""
-        return dict(self.session.execute(select(CatalogModel.name, CatalogModel.kind)).tuples().all())
+        return {name: kind for name, kind in self.session.execute(select(CatalogModel.name, CatalogModel.kind))}
 
 
 def iter_pages(fetch, page_size: int) -> Iterator[list[Any]]:  # type: ignore[no-untyped-def]
