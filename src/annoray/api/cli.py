@@ -117,3 +117,7 @@ def convert_conll(
     tasks = conll_to_tasks(source, tags=tag or ())
     output.write_text(json.dumps(tasks, ensure_ascii=False))
     console.print(f"{len(tasks)} tasks written to {output}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,77 @@
+"""The `annoray` command on a fresh home: `up` creates everything and serves; `quickstart` runs the main job."""
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from annoray.api.server import free_port
+
+ANNORAY = [sys.executable, "-m", "annoray.api.cli"]
+
+
+@pytest.mark.slow
+def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: Path) -> None:
+    home, port = tmp_path / "home", free_port()
+    env = os.environ | {"ANNORAY_DATABASE_URL": ""}
+    env.pop("ANNORAY_DATABASE_URL")
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen(ANNORAY + ["up", "--home", str(home), "--port", str(port)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200:
+                    return proc
+            except httpx.TransportError:
+                time.sleep(0.2)
+        proc.kill()
+        raise AssertionError(proc.stdout.read().decode())
+
+    proc = start()
+    try:
+        token_file = home / "admin.token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert (home / "annoray.db").exists()
+        token = token_file.read_text().strip()
+        r = httpx.post(f"http://127.0.0.1:{port}/api/users", json={"username": "ann"}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 201
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    proc = start()  # a second start keeps the admin, its token and the data
+    try:
+        assert token_file.read_text().strip() == token
+        r = httpx.post(f"http://127.0.0.1:{port}/api/users", json={"username": "ann"}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 409
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.mark.slow
+def test_quickstart_imports_the_sample_and_prints_its_training_data(tmp_path: Path) -> None:
+    done = subprocess.run(ANNORAY + ["quickstart", "--home", str(tmp_path / "qs")], capture_output=True, text=True,
+                          env=os.environ | {"COLUMNS": "200"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "imported 1657 tasks" in done.stdout
+    for expected in ("ner", "assertion", "classification (temporality)", "Condition", "Absent", "Not particular", "[E302]"):
+        assert expected in done.stdout
+
+
+def test_convert_conll_writes_importable_tasks(tmp_path: Path) -> None:
+    src = tmp_path / "in.tsv"
+    src.write_text("Ataxia\tB-Disease\ntelangiectasia\tI-Disease\n\nNo\tO\n")
+    done = subprocess.run(ANNORAY + ["convert-conll", str(src), str(tmp_path / "out.json"), "--tag", "train"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    tasks = json.loads((tmp_path / "out.json").read_text())
+    assert len(tasks) == 2 and tasks[0]["annotations"][0]["result"][0]["value"]["text"] == "Ataxia telangiectasia"

@@ -1,0 +1,17 @@
+from pathlib import Path
+
+import pytest
+
+from annoray.platform.settings import Settings
+
+
+def test_settings_come_from_annoray_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ANNORAY_HOME", str(tmp_path))
+    monkeypatch.setenv("ANNORAY_API__MAX_BODY_BYTES", "1234")
+    monkeypatch.setenv("ANNORAY_MODEL_STORE", "s3://bucket/models")
+    settings = Settings()
+    assert settings.home == tmp_path and settings.api.max_body_bytes == 1234
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'annoray.db'}"
+    assert settings.resolved_model_store == "s3://bucket/models"
+    monkeypatch.setenv("ANNORAY_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    assert Settings().resolved_database_url == "postgresql+psycopg://u@h/db"
