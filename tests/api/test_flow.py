@@ -113,6 +113,8 @@ def test_completions_reviews_and_exports_follow_the_selection_rules(team) -> Non
     summary = owner.get(f"/api/projects/{pid}/training-data", params={"kinds": ["assertion"]}).json()
     assert summary["tasks_selected"] == 3
     assert summary["kinds"]["assertion"]["label_counts"] == {"Present": 1, "Absent": 2}
+    by_tags = owner.get(f"/api/projects/{pid}/training-data", params={"split": "tags"}).json()
+    assert {"[E309]", "[E310]"} <= {e[:6] for e in by_tags["errors"]}
 
 
 def test_author_edits_a_draft_then_submits_it(team) -> None:

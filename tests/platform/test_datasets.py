@@ -94,9 +94,9 @@ def test_split_by_tags_uses_train_and_test_tags_and_reports_untagged() -> None:
     tags = {1: ("train",), 2: ("test",), 3: ("train", "x"), 4: ()}
     split = split_tasks(tags, tags, method=SplitMethod.TAGS)
     assert split.train_task_ids == {1, 3} and split.test_task_ids == {2}
-    assert [n.message[:6] for n in split.notes] == ["[E311]"]
+    assert [n.message[:6] for n in split.warnings] == ["[E311]"] and split.errors == []
     no_test = split_tasks({1: ("train",)}, {1: ("train",)}, method=SplitMethod.TAGS)
-    assert no_test.notes[0].message.startswith("[E309]")
+    assert no_test.errors[0].message.startswith("[E309]")
 
 
 def test_counts_warn_under_the_minimum_and_error_at_zero() -> None:

@@ -83,7 +83,8 @@ class Split:
     validation_split: float | None
     train_task_ids: set[int]
     test_task_ids: set[int]
-    notes: list[ErrorDetail] = field(default_factory=list)
+    errors: list[ErrorDetail] = field(default_factory=list)
+    warnings: list[ErrorDetail] = field(default_factory=list)
 
 
 @dataclass
@@ -129,15 +130,15 @@ def split_tasks(
     if method is SplitMethod.TAGS:
         train = {t for t in ids if "train" in tags.get(t, ())}
         test = {t for t in ids if "test" in tags.get(t, ()) and t not in train}
-        notes = []
+        errors, warnings = [], []
         if not test:
-            notes.append(ErrorDetail(Errors.E309.format(count=len(ids)), field="split"))
+            errors.append(ErrorDetail(Errors.E309.format(count=len(ids)), field="split"))
         if not train:
-            notes.append(ErrorDetail(Errors.E310.format(count=len(ids)), field="split"))
+            errors.append(ErrorDetail(Errors.E310.format(count=len(ids)), field="split"))
         untagged = len(ids) - len(train) - len(test)
         if untagged:
-            notes.append(ErrorDetail(Errors.E311.format(count=untagged), field="split"))
-        return Split(method, None, None, train, test, notes)
+            warnings.append(ErrorDetail(Errors.E311.format(count=untagged), field="split"))
+        return Split(method, None, None, train, test, errors, warnings)
     shuffled = ids[:]
     random.Random(seed).shuffle(shuffled)
     n_test = round(len(ids) * validation_split)

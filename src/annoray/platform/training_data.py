@@ -77,15 +77,11 @@ class TrainingData:
 
     @property
     def errors(self) -> list[ErrorDetail]:
-        errors = [e for d in self.datasets.values() for e in d.errors]
-        if self.split.method is SplitMethod.TAGS:
-            errors += [n for n in self.split.notes if n.message.startswith(("[E309]", "[E310]"))]
-        return errors
+        return [e for d in self.datasets.values() for e in d.errors] + self.split.errors
 
     @property
     def warnings(self) -> list[ErrorDetail]:
-        notes = [n for n in self.split.notes if n.message.startswith("[E311]")]
-        return [w for d in self.datasets.values() for w in d.warnings] + notes + self.issues
+        return [w for d in self.datasets.values() for w in d.warnings] + self.split.warnings + self.issues
 
     def summary(self) -> dict[str, Any]:
         return {
