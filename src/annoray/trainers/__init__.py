@@ -1,2 +1,6 @@
 """Training engines (built-in spaCy; Spark NLP on Spark-on-Ray), one trainer per model kind, metrics,
 training logs and the Ray Train entry point. May import `annoray.platform` only."""
+
+from annoray.trainers.engines import ENGINES, EngineConfig, EpochReport, TrainingEngine, engine_name, get_engine
+
+__all__ = ["ENGINES", "EngineConfig", "EpochReport", "TrainingEngine", "engine_name", "get_engine"]

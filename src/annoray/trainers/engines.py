@@ -1,0 +1,271 @@
+"""Training engines under versioned names (``spacy.ner.v1``, ...), one small base class each.
+
+An engine turns a split dataset into a model folder, yielding one `EpochReport` per epoch
+and checkpointing after each, so a restarted worker resumes where the killed one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+from annoray.platform.datasets import LANGUAGES, Example
+from annoray.platform.labeling_config import ModelKind
+from annoray.platform.training import TrainingParams
+
+MODEL_DIR = "model"
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_STATE = "state.json"
+
+
+class EngineConfig(BaseModel):
+    """What every engine is configured with besides the training parameters."""
+
+    language: str = Field("en", description="Language of the blank pipeline.")
+    labels: list[str] = Field(description="Labels the model learns, in config order.")
+    multiple: bool = Field(False, description="Classification only: several labels per example.")
+    embeddings: Path | None = Field(None, description="Local static vectors file (word2vec text); none: hash embeddings.")
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    epochs: int
+    loss: float
+    seconds: float
+    learning_rate: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainingEngine(ABC):
+    """One model kind trained one way: ``train()`` yields an `EpochReport` per epoch and leaves ``MODEL_DIR``."""
+
+    name: ClassVar[str]
+    kind: ClassVar[ModelKind]
+    Config: ClassVar[type[EngineConfig]] = EngineConfig
+
+    def __init__(self, config: EngineConfig):
+        self.config = config
+
+    @abstractmethod
+    def train(
+        self, *, train: Sequence[Example], dev: Sequence[Example], params: TrainingParams, output_dir: Path,
+    ) -> Iterator[EpochReport]:
+        """Train, checkpointing in ``output_dir/CHECKPOINT_DIR`` each epoch, resuming from it when present."""
+
+    @abstractmethod
+    def evaluate(self, model_dir: Path, dev: Sequence[Example]) -> dict[str, Any]:
+        """Metrics of a saved model on held-out examples."""
+
+
+ENGINES: dict[str, type[TrainingEngine]] = {}
+
+
+def register(cls: type[TrainingEngine]) -> type[TrainingEngine]:
+    ENGINES[cls.name] = cls
+    return cls
+
+
+def engine_name(family: str, kind: ModelKind) -> str:
+    return f"{family}.{kind.value}.v1"
+
+
+def get_engine(name: str) -> type[TrainingEngine]:
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise KeyError(f"no training engine '{name}'; available: {', '.join(sorted(ENGINES))}") from None
+
+
+class SpacyEngine(TrainingEngine):
+    """The built-in engine: spaCy blank pipelines (no downloads), hash embeddings or local vectors."""
+
+    pipe: ClassVar[str]
+
+    def _blank(self):  # type: ignore[no-untyped-def]
+        import spacy
+
+        if self.config.language not in LANGUAGES:
+            raise ValueError(f"language '{self.config.language}' is not supported; use one of: {', '.join(LANGUAGES)}")
+        nlp = spacy.blank(self.config.language)
+        if self.config.embeddings:
+            load_vectors(nlp, self.config.embeddings)
+        return nlp
+
+    @abstractmethod
+    def _add_pipe(self, nlp: Any) -> None: ...
+
+    @abstractmethod
+    def _to_spacy(self, nlp: Any, example: Example) -> Any: ...
+
+    @abstractmethod
+    def _score(self, nlp: Any, dev: Sequence[Example]) -> dict[str, Any]: ...
+
+    def train(
+        self, *, train: Sequence[Example], dev: Sequence[Example], params: TrainingParams, output_dir: Path,
+    ) -> Iterator[EpochReport]:
+        import spacy
+        from spacy.util import fix_random_seed, minibatch
+
+        checkpoint = output_dir / CHECKPOINT_DIR
+        state_file = checkpoint / CHECKPOINT_STATE
+        fix_random_seed(params.seed)
+        if state_file.exists():
+            nlp = spacy.load(checkpoint)
+            optimizer = nlp.resume_training()
+            start = json.loads(state_file.read_text())["epoch"]
+        else:
+            nlp = self._blank()
+            self._add_pipe(nlp)
+            optimizer = None
+            start = 0
+        examples = [self._to_spacy(nlp, e) for e in train]
+        if optimizer is None:
+            optimizer = nlp.initialize(lambda: examples)
+        rng = random.Random(params.seed)
+        for epoch in range(start, params.epochs):
+            rng.seed(params.seed + epoch)
+            began = time.perf_counter()
+            optimizer.learn_rate = params.learning_rate_at(epoch)
+            order = examples[:]
+            rng.shuffle(order)
+            losses: dict[str, float] = {}
+            for batch in minibatch(order, size=params.batch_size):
+                nlp.update(batch, drop=params.dropout, sgd=optimizer, losses=losses)
+            metrics = self._score(nlp, dev) if dev else {}
+            nlp.to_disk(checkpoint)
+            state_file.write_text(json.dumps({"epoch": epoch + 1}))
+            yield EpochReport(epoch + 1, params.epochs, round(sum(losses.values()), 4),
+                              round(time.perf_counter() - began, 3), optimizer.learn_rate, metrics)
+        nlp.to_disk(output_dir / MODEL_DIR)
+
+    def evaluate(self, model_dir: Path, dev: Sequence[Example]) -> dict[str, Any]:
+        import spacy
+
+        return self._score(spacy.load(model_dir), dev)
+
+
+def load_vectors(nlp: Any, path: Path) -> None:
+    """Static vectors from a local word2vec-style text file ("word v1 v2 ..."), header line optional."""
+    import numpy
+
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.rstrip().split(" ")
+            if len(parts) <= 2:
+                continue
+            nlp.vocab.set_vector(parts[0], numpy.asarray(parts[1:], dtype="float32"))
+
+
+@register
+class SpacyNer(SpacyEngine):
+    name = "spacy.ner.v1"
+    kind = ModelKind.NER
+
+    def _add_pipe(self, nlp: Any) -> None:
+        config = {}
+        if self.config.embeddings:
+            config = {"model": {
+                "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner", "extra_state_tokens": False,
+                "hidden_width": 64, "maxout_pieces": 2, "use_upper": True,
+                "tok2vec": {"@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": True, "width": 96,
+                            "depth": 4, "embed_size": 2000, "window_size": 1, "maxout_pieces": 3, "subword_features": True},
+            }}
+        ner = nlp.add_pipe("ner", config=config)
+        for label in self.config.labels:
+            ner.add_label(label)
+
+    def _to_spacy(self, nlp: Any, example: Example) -> Any:
+        from spacy.training import Example as SpacyExample
+
+        doc = nlp.make_doc(example.text)  # type: ignore[union-attr]
+        return SpacyExample.from_dict(doc, {"entities": [(s, e, label) for s, e, label in example.spans]})  # type: ignore[union-attr]
+
+    def _score(self, nlp: Any, dev: Sequence[Example]) -> dict[str, Any]:
+        from annoray.trainers.metrics import ner_metrics
+
+        docs = nlp.pipe([e.text for e in dev], batch_size=256)  # type: ignore[union-attr]
+        predicted = [[(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents] for doc in docs]
+        return ner_metrics([e.spans for e in dev], predicted, self.config.labels)  # type: ignore[union-attr]
+
+
+CHUNK_OPEN, CHUNK_CLOSE = "⟦", "⟧"
+
+
+def mark_chunk(text: str, start: int, end: int) -> str:
+    """The sentence with its chunk between markers, so a text classifier sees which chunk is asked about."""
+    return f"{text[:start]} {CHUNK_OPEN} {text[start:end]} {CHUNK_CLOSE} {text[end:]}"
+
+
+class _SpacyTextcat(SpacyEngine):
+    def _pipe_name(self) -> str:
+        return "textcat_multilabel" if self.config.multiple else "textcat"
+
+    def _add_pipe(self, nlp: Any) -> None:
+        textcat = nlp.add_pipe(self._pipe_name())
+        for label in self.config.labels:
+            textcat.add_label(label)
+
+    @abstractmethod
+    def _text(self, example: Example) -> str: ...
+
+    @abstractmethod
+    def _gold(self, example: Example) -> list[str]: ...
+
+    def _to_spacy(self, nlp: Any, example: Example) -> Any:
+        from spacy.training import Example as SpacyExample
+
+        gold = set(self._gold(example))
+        cats = {label: float(label in gold) for label in self.config.labels}
+        return SpacyExample.from_dict(nlp.make_doc(self._text(example)), {"cats": cats})
+
+    def predict(self, nlp: Any, texts: Sequence[str]) -> list[list[str]]:
+        out = []
+        for doc in nlp.pipe(texts, batch_size=256):
+            if self.config.multiple:
+                out.append([label for label, score in doc.cats.items() if score >= 0.5])
+            else:
+                out.append([max(doc.cats, key=doc.cats.get)])
+        return out
+
+    def _score(self, nlp: Any, dev: Sequence[Example]) -> dict[str, Any]:
+        from annoray.trainers.metrics import classification_metrics, multilabel_metrics
+
+        predicted = self.predict(nlp, [self._text(e) for e in dev])
+        gold = [self._gold(e) for e in dev]
+        if self.config.multiple:
+            return multilabel_metrics(gold, predicted, self.config.labels)
+        return classification_metrics([g[0] for g in gold], [p[0] for p in predicted], self.config.labels)
+
+
+@register
+class SpacyAssertion(_SpacyTextcat):
+    name = "spacy.assertion.v1"
+    kind = ModelKind.ASSERTION
+
+    def _text(self, example: Example) -> str:
+        return mark_chunk(example.text, example.start, example.end)  # type: ignore[union-attr]
+
+    def _gold(self, example: Example) -> list[str]:
+        return [example.label]  # type: ignore[union-attr]
+
+
+@register
+class SpacyClassification(_SpacyTextcat):
+    name = "spacy.classification.v1"
+    kind = ModelKind.CLASSIFICATION
+
+    def _text(self, example: Example) -> str:
+        return example.text  # type: ignore[union-attr]
+
+    def _gold(self, example: Example) -> list[str]:
+        return list(example.labels)  # type: ignore[union-attr]
+

@@ -1,0 +1,75 @@
+"""Evaluation on the held-out split, in the API's ``metrics`` shape.
+
+NER is scored on entities with strict span match (as conlleval); classification and
+assertion per class with accuracy and a confusion matrix; multi-label per label.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+Span = tuple[int, int, str]
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
+
+
+def _summarise(labels: Sequence[str], tp: Counter, fp: Counter, fn: Counter) -> dict[str, Any]:
+    per_label = {label: _prf(tp[label], fp[label], fn[label]) | {"support": tp[label] + fn[label]} for label in labels}
+    macro = {k: round(sum(v[k] for v in per_label.values()) / len(labels), 4) if labels else 0.0
+             for k in ("precision", "recall", "f1")}
+    micro = _prf(sum(tp.values()), sum(fp.values()), sum(fn.values()))
+    return {"micro": micro, "macro": macro, "per_label": per_label}
+
+
+def ner_metrics(gold: Iterable[Iterable[Span]], predicted: Iterable[Iterable[Span]], labels: Sequence[str]) -> dict[str, Any]:
+    """Entity-level P/R/F1: a prediction counts only when start, end and label all match."""
+    tp, fp, fn = Counter(), Counter(), Counter()
+    for g, p in zip(gold, predicted, strict=True):
+        g, p = set(g), set(p)
+        for _, _, label in g & p:
+            tp[label] += 1
+        for _, _, label in p - g:
+            fp[label] += 1
+        for _, _, label in g - p:
+            fn[label] += 1
+    return _summarise(labels, tp, fp, fn)
+
+
+def classification_metrics(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    """Single-label: per-class P/R/F1, micro and macro, accuracy and the confusion matrix (rows: gold)."""
+    tp, fp, fn = Counter(), Counter(), Counter()
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in labels]
+    for g, p in zip(gold, predicted, strict=True):
+        matrix[index[g]][index[p]] += 1
+        if g == p:
+            tp[g] += 1
+        else:
+            fp[p] += 1
+            fn[g] += 1
+    out = _summarise(labels, tp, fp, fn)
+    out["accuracy"] = round(sum(tp.values()) / len(gold), 4) if gold else 0.0
+    out["confusion_matrix"] = {"labels": list(labels), "matrix": matrix}
+    return out
+
+
+def multilabel_metrics(gold: Sequence[Iterable[str]], predicted: Sequence[Iterable[str]], labels: Sequence[str]) -> dict[str, Any]:
+    """Multi-label: each label a binary decision per example; per-label, micro and macro P/R/F1."""
+    tp, fp, fn = Counter(), Counter(), Counter()
+    exact = 0
+    for g, p in zip(gold, predicted, strict=True):
+        g, p = set(g), set(p)
+        exact += g == p
+        tp.update(g & p)
+        fp.update(p - g)
+        fn.update(g - p)
+    out = _summarise(labels, tp, fp, fn)
+    out["accuracy"] = round(exact / len(gold), 4) if gold else 0.0
+    return out
