@@ -143,8 +143,8 @@ class SpacyEngine(TrainingEngine):
             metrics = self._score(nlp, dev) if dev else {}
             nlp.to_disk(checkpoint)
             state_file.write_text(json.dumps({"epoch": epoch + 1}))
-            yield EpochReport(epoch + 1, params.epochs, round(sum(losses.values()), 4),
-                              round(time.perf_counter() - began, 3), optimizer.learn_rate, metrics)
+            yield EpochReport(epoch + 1, params.epochs, round(float(sum(losses.values())), 4),
+                              round(time.perf_counter() - began, 3), float(optimizer.learn_rate), metrics)
         nlp.to_disk(output_dir / MODEL_DIR)
 
     def evaluate(self, model_dir: Path, dev: Sequence[Example]) -> dict[str, Any]:

@@ -1,0 +1,95 @@
+"""The Ray Train entry point: one `DataParallelTrainer` run per training job.
+
+The worker gets its examples in the run's config (it never touches the database), reports
+every epoch with a checkpoint, and ends with a checkpoint holding the trained model.
+``FailureConfig`` restarts a killed worker, which resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from annoray.trainers.engines import CHECKPOINT_DIR, MODEL_DIR, EngineConfig, get_engine
+
+FINAL = "final"
+
+
+@dataclass
+class TrainingRun:
+    """What a run needs: the engine, its config and parameters, the split examples, where Ray keeps its state."""
+
+    name: str
+    engine: str
+    engine_config: dict[str, Any]
+    params: dict[str, Any]
+    train: list[Any]
+    dev: list[Any]
+    storage_path: str
+    cpus: float = 1
+    memory: int = 0
+    max_failures: int = 2
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    import ray.train
+    from ray.train import Checkpoint
+
+    from annoray.platform.training import TrainingParams
+
+    work = Path(tempfile.mkdtemp(prefix="annoray-train-"))
+    previous = ray.train.get_checkpoint()
+    if previous is not None:
+        with previous.as_directory() as d:
+            if (Path(d) / CHECKPOINT_DIR).exists():
+                shutil.copytree(Path(d) / CHECKPOINT_DIR, work / CHECKPOINT_DIR)
+    engine = get_engine(config["engine"])(EngineConfig(**config["engine_config"]))
+    params = TrainingParams(**config["params"])
+    for report in engine.train(train=config["train"], dev=config["dev"], params=params, output_dir=work):
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copytree(work / CHECKPOINT_DIR, Path(d) / CHECKPOINT_DIR)
+            ray.train.report(asdict(report), checkpoint=Checkpoint.from_directory(d))
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copytree(work / MODEL_DIR, Path(d) / MODEL_DIR)
+        ray.train.report({FINAL: True}, checkpoint=Checkpoint.from_directory(d))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> None:
+    """Run one training on the connected Ray cluster and copy the trained model to ``model_dir``.
+
+    Args:
+        progress: an actor handle whose ``epoch.remote(run_name, report)`` receives each epoch's
+            `EpochReport` as a dict; Ray Train calls it from its controller process, not this one.
+
+    Raises the run's error (a `ray.train.TrainingFailedError`) when the retries are spent.
+    """
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, UserCallback
+    from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+
+    class Progress(UserCallback):
+        def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
+            if metrics and FINAL not in metrics[0]:
+                progress.epoch.remote(run.name, metrics[0])
+
+    resources = {"CPU": run.cpus} | ({"memory": run.memory} if run.memory else {})
+    trainer = DataParallelTrainer(
+        train_loop_per_worker,
+        train_loop_config={
+            "engine": run.engine, "engine_config": run.engine_config, "params": run.params,
+            "train": run.train, "dev": run.dev,
+        },
+        scaling_config=ScalingConfig(num_workers=1, resources_per_worker=resources),
+        run_config=RunConfig(
+            name=run.name, storage_path=run.storage_path,
+            failure_config=FailureConfig(max_failures=run.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            callbacks=[Progress()] if progress is not None else None,
+        ),
+    )
+    result = trainer.fit()
+    with result.checkpoint.as_directory() as d:
+        shutil.copytree(Path(d) / MODEL_DIR, model_dir, dirs_exist_ok=True)
