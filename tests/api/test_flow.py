@@ -1,7 +1,6 @@
 """Through HTTP alone: users, a mixed project, import, completions, review, and exports that follow the selection rules."""
 
 import io
-import json
 import tarfile
 
 import pytest

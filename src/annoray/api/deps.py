@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Errors, Forbidden, Unauthorized
@@ -75,3 +75,12 @@ def get_membership(user: CurrentUser, session: SessionDep, pid: Annotated[int, P
 
 
 MembershipDep = Annotated[Membership, Depends(get_membership)]
+
+
+def get_task_tags(
+    tags: Annotated[str | None, Query(description="Comma-separated task tags; a task with any of them matches; default: all tasks.")] = None,
+) -> tuple[str, ...]:
+    return tuple(t.strip() for t in (tags or "").split(",") if t.strip())
+
+
+TaskTagsDep = Annotated[tuple[str, ...], Depends(get_task_tags)]

@@ -12,11 +12,6 @@ from annoray.platform.models import CompletionStatus, ReviewStatus, Role
 T = TypeVar("T")
 
 
-class ErrorOut(BaseModel):
-    detail: str
-    errors: list[dict[str, Any]] = []
-
-
 class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int

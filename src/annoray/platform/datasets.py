@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -111,10 +111,6 @@ class KindDataset:
             "warnings": [w.message for w in self.warnings],
             "errors": [e.message for e in self.errors],
         }
-
-
-def example_as_dict(example: Example) -> dict[str, Any]:
-    return asdict(example)
 
 
 def split_tasks(

@@ -24,8 +24,8 @@ def create_db_engine(url: str) -> Engine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that
-        # SERIALIZABLE-like behaviour (BEGIN IMMEDIATE on write) is under our control.
+        # pysqlite defers BEGIN until the first write, so reads before it see no snapshot;
+        # with the driver in autocommit, SQLAlchemy's "begin" emits BEGIN itself (SQLAlchemy's recipe).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -186,14 +186,3 @@ class ModelRepository:
     def kinds(self) -> dict[str, str]:
         """Catalog model name -> kind, what labeling config validation checks names against."""
         return {name: kind for name, kind in self.session.execute(select(CatalogModel.name, CatalogModel.kind))}
-
-
-def iter_pages(fetch, page_size: int) -> Iterator[list[Any]]:  # type: ignore[no-untyped-def]
-    """Keyset pagination helper: ``fetch(after_id, limit)`` returns rows with an ``id``."""
-    after = 0
-    while True:
-        rows = list(fetch(after, page_size))
-        if not rows:
-            return
-        yield rows
-        after = rows[-1].id

@@ -130,9 +130,8 @@ class SpacyEngine(TrainingEngine):
         examples = [self._to_spacy(nlp, e) for e in train]
         if optimizer is None:
             optimizer = nlp.initialize(lambda: examples)
-        rng = random.Random(params.seed)
         for epoch in range(start, params.epochs):
-            rng.seed(params.seed + epoch)
+            rng = random.Random(params.seed + epoch)  # per epoch, so a resumed run shuffles as the killed one would have
             began = time.perf_counter()
             optimizer.learn_rate = params.learning_rate_at(epoch)
             order = examples[:]

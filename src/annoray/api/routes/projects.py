@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
-from annoray.api.deps import CurrentUser, MembershipDep, SessionDep, SessionsDep, SettingsDep
+from annoray.api.deps import CurrentUser, MembershipDep, SessionDep, SessionsDep, SettingsDep, TaskTagsDep
 from annoray.api.schemas import (
     LabelingConfigUpdate,
     MemberCreate,
@@ -32,10 +32,6 @@ def _out(project: Project, config: LabelingConfig, role: Role | None) -> Project
         config_version=project.config_version, language=project.language, model_type=project.model_type,
         created_at=project.created_at, role=role, kinds=config.summary(),
     )
-
-
-def _tags(tags: str | None) -> tuple[str, ...]:
-    return tuple(t.strip() for t in (tags or "").split(",") if t.strip())
 
 
 @router.post("/api/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
@@ -89,8 +85,8 @@ def training_data(
     m: MembershipDep,
     sessions: SessionsDep,
     settings: SettingsDep,
+    tags: TaskTagsDep,
     kinds: Annotated[list[ModelKind] | None, Query(description="Kinds to build; default: all the config has.")] = None,
-    tags: Annotated[str | None, Query(description="Comma-separated task tags; default: all tasks.")] = None,
     reviewed_only: bool = False,
     split: SplitMethod = SplitMethod.RANDOM,
     validation_split: Annotated[float, Query(ge=0.0, lt=1.0)] = 0.2,
@@ -100,7 +96,7 @@ def training_data(
     require_role(m.member.role, OWNER_MANAGER, "inspect training data")
     data = build_training_data(
         sessions, m.project.id, project_config(m.project), language=m.project.language, kinds=kinds,
-        query=SelectionQuery(_tags(tags), reviewed_only), split=split, validation_split=validation_split,
+        query=SelectionQuery(tags, reviewed_only), split=split, validation_split=validation_split,
         seed=seed, min_examples=settings.dataset.min_examples_per_label, page_size=settings.dataset.export_page_size,
     )
     return TrainingDataOut(**data.summary())
@@ -114,15 +110,15 @@ def export(
     m: MembershipDep,
     sessions: SessionsDep,
     settings: SettingsDep,
+    tags: TaskTagsDep,
     format: Annotated[str, Query(description="json, conll or spacy")] = "json",
-    tags: Annotated[str | None, Query(description="Comma-separated task tags; default: all tasks.")] = None,
     reviewed_only: bool = False,
 ) -> StreamingResponse:
     """The training selection, streamed: Label Studio JSON, CoNLL-2003, or a tar of spaCy DocBin shards."""
     require_role(m.member.role, OWNER_MANAGER, "export training data")
     chunks = export_selection(
         sessions, m.project.id, project_config(m.project), language=m.project.language, fmt=format,
-        query=SelectionQuery(_tags(tags), reviewed_only), page_size=settings.dataset.export_page_size,
+        query=SelectionQuery(tags, reviewed_only), page_size=settings.dataset.export_page_size,
     )
     filename = f"project-{m.project.id}.{EXTENSIONS[format]}"
     return StreamingResponse(

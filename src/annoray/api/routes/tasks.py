@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, status
 
-from annoray.api.deps import MembershipDep, SessionDep, SettingsDep
+from annoray.api.deps import MembershipDep, SessionDep, SettingsDep, TaskTagsDep
 from annoray.api.schemas import (
     CompletionCreate,
     CompletionEdit,
@@ -46,13 +46,13 @@ def list_tasks(
     m: MembershipDep,
     session: SessionDep,
     settings: SettingsDep,
-    tags: Annotated[str | None, Query(description="Comma-separated tags; a task with any of them matches.")] = None,
+    tags: TaskTagsDep,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1)] = 100,
 ) -> Page[TaskOut]:
     require_role(m.member.role, ANY_MEMBER, "list tasks")
     page_size = min(page_size, settings.api.max_page_size)
-    tag_list = [t.strip() for t in (tags or "").split(",") if t.strip()] or None
+    tag_list = list(tags) or None
     repo = TaskRepository(session)
     items = repo.page(m.project.id, tags=tag_list, offset=(page - 1) * page_size, limit=page_size)
     return Page[TaskOut](
