@@ -7,13 +7,20 @@ from sqlalchemy import Engine
 
 from annoray import __version__
 from annoray.api.errors import BodySizeLimit, install_error_handlers
-from annoray.api.routes import health, projects, tasks, users
+from annoray.api.routes import health, models, projects, tasks, trainings, users
 from annoray.platform.db import create_db_engine, session_factory
 from annoray.platform.settings import Settings
+from annoray.scheduler import SchedulerClient
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
-    """Build the app; the schema must already exist (``annoray up`` or ``init_home`` creates it)."""
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, scheduler: SchedulerClient | None = None,
+) -> FastAPI:
+    """Build the app; the schema must already exist (``annoray up`` or ``init_home`` creates it).
+
+    The scheduler is reached through the connected Ray; without one, training requests stay queued in
+    the database until a scheduler starts.
+    """
     settings = settings or Settings()
     engine = engine or create_db_engine(settings.resolved_database_url)
     app = FastAPI(
@@ -24,8 +31,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.scheduler = scheduler or SchedulerClient(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.api.max_body_bytes)
-    for module in (health, users, projects, tasks):
+    for module in (health, users, projects, tasks, trainings, models):
         app.include_router(module.router)
     return app

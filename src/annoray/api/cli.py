@@ -41,16 +41,21 @@ def up(
     home: HomeOption = None,
     port: Annotated[int, typer.Option(help="Port of the HTTP API.")] = 8765,
     host: Annotated[str, typer.Option(help="Interface of the HTTP API.")] = "127.0.0.1",
-    address: Annotated[str | None, typer.Option(help="Ray address to join (Ray arrives with the scheduler).")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray address to join (e.g. auto); default: start a local Ray.")] = None,
 ) -> None:
-    """Create the home, database and admin token, then serve the API until interrupted."""
+    """Create the home, database and admin token, start or reconnect to the scheduler, then serve the API."""
     import uvicorn
 
     from annoray.api.app import create_app
     from annoray.platform.home import init_home
+    from annoray.scheduler.factory import start_scheduler
 
     settings = _settings(home, port=port, host=host)
+    if address:
+        settings = settings.model_copy(update={"scheduler": settings.scheduler.model_copy(update={"ray_address": address})})
     engine = init_home(settings)
+    with console.status("starting Ray and the scheduler"):
+        start_scheduler(settings)
     console.print(f"annoray home: {settings.home}")
     console.print(f"admin token: {settings.admin_token_path}")
     console.print(f"API: http://{host}:{port}  (OpenAPI at /docs)")

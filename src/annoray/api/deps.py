@@ -10,9 +10,10 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Errors, Forbidden, Unauthorized
-from annoray.platform.models import Member, Project, User
-from annoray.platform.repositories import ProjectRepository, UserRepository
+from annoray.platform.models import Member, Project, TrainingJob, User
+from annoray.platform.repositories import ProjectRepository, TrainingJobRepository, UserRepository
 from annoray.platform.settings import Settings
+from annoray.scheduler import SchedulerClient
 
 
 def get_settings(request: Request) -> Settings:
@@ -29,7 +30,12 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_scheduler(request: Request) -> SchedulerClient:
+    return request.app.state.scheduler
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SchedulerDep = Annotated[SchedulerClient, Depends(get_scheduler)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
@@ -65,7 +71,7 @@ class Membership:
     member: Member
 
 
-def get_membership(user: CurrentUser, session: SessionDep, pid: Annotated[int, Path(description="Project id")]) -> Membership:
+def _membership(session: Session, user: User, pid: int) -> Membership:
     repo = ProjectRepository(session)
     project = repo.get(pid)
     member = repo.member(project.id, user.id)
@@ -74,7 +80,27 @@ def get_membership(user: CurrentUser, session: SessionDep, pid: Annotated[int, P
     return Membership(user, project, member)
 
 
+def get_membership(user: CurrentUser, session: SessionDep, pid: Annotated[int, Path(description="Project id")]) -> Membership:
+    return _membership(session, user, pid)
+
+
 MembershipDep = Annotated[Membership, Depends(get_membership)]
+
+
+@dataclass
+class TrainingAccess:
+    """A training job and the caller's membership in its project."""
+
+    job: TrainingJob
+    membership: Membership
+
+
+def get_training(user: CurrentUser, session: SessionDep, jid: Annotated[int, Path(description="Training job id")]) -> TrainingAccess:
+    job = TrainingJobRepository(session).get(jid)
+    return TrainingAccess(job, _membership(session, user, job.project_id))
+
+
+TrainingDep = Annotated[TrainingAccess, Depends(get_training)]
 
 
 def get_task_tags(

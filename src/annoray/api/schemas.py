@@ -7,7 +7,10 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from annoray.platform.models import CompletionStatus, ReviewStatus, Role
+from annoray.platform.datasets import SplitMethod
+from annoray.platform.labeling_config import ModelKind
+from annoray.platform.models import CompletionStatus, JobStatus, ReviewStatus, Role
+from annoray.platform.training import TrainingParams
 
 T = TypeVar("T")
 
@@ -137,3 +140,87 @@ class TrainingDataOut(BaseModel):
     kinds: dict[str, Any]
     warnings: list[str]
     errors: list[str]
+
+
+class TrainingCreate(BaseModel):
+    """A training request; every kind trains as its own job."""
+
+    model_config = ConfigDict(extra="forbid")
+    kinds: list[ModelKind] | None = Field(None, description="Kinds to train; default: every kind the labeling config has.")
+    engine: str = Field("spacy", description="Engine family: spacy (built in) or sparknlp (needs ANNORAY_SPARKNLP_JAR).")
+    embeddings: str | None = Field(None, description="Catalog name of registered static vectors; default: none (hash embeddings).")
+    params: TrainingParams = Field(default_factory=TrainingParams)
+    split: SplitMethod = Field(SplitMethod.RANDOM, description="random (by validation_split, seeded) or tags (train/test task tags).")
+    task_tags: list[str] = Field(default_factory=list, description="Train on tasks with any of these tags; default: all tasks.")
+    reviewed_only: bool = Field(False, description="Only completions a reviewer accepted.")
+    deploy: bool = Field(False, description="Deploy the models when the training succeeds.")
+
+
+class TrainingJobRef(BaseModel):
+    id: int
+    kind: str
+    status: JobStatus
+
+
+class TrainingCreated(BaseModel):
+    jobs: list[TrainingJobRef]
+    warnings: list[str]
+
+
+class TrainingProgress(BaseModel):
+    epoch: int = 0
+    epochs: int = 0
+    percent: float = 0.0
+    loss: float | None = None
+
+
+class TrainingOut(BaseModel):
+    id: int
+    project_id: int
+    kind: str
+    engine: str
+    source: str
+    status: JobStatus
+    reason: str | None = Field(None, description="Why the job waits, while it waits.")
+    error: str | None = Field(None, description="Why the job failed or was cancelled.")
+    progress: TrainingProgress
+    metrics: dict[str, Any]
+    warnings: list[str]
+    model: str | None = Field(None, description="Catalog name of the trained model, once it succeeded.")
+    params: dict[str, Any]
+    selection: dict[str, Any]
+    data: dict[str, Any] = Field(description="The data used: tasks, split sizes, per-label counts.")
+    embeddings: str | None
+    deploy: bool
+    attempts: int = Field(description="Worker failures so far (each restarted from the last checkpoint).")
+    resources: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    log: str = Field(description="Where the training log downloads (text; ?format=json for its JSON twin).")
+
+
+class ModelRegister(BaseModel):
+    """Register static vectors (a local word2vec-style text file) so trainings can use them as embeddings."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["embeddings"] = "embeddings"
+    uri: str = Field(description="Path of the vectors file, readable by every node.")
+    language: str = "en"
+
+
+class ModelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    name: str
+    kind: str
+    labels: list[Any]
+    language: str
+    embeddings: str | None
+    engine: str | None
+    source: str
+    project_id: int | None
+    training_job_id: int | None
+    uri: str | None
+    metrics: dict[str, Any] = Field(description="Benchmark on the held-out split: per-label P/R/F1, micro, macro; confusion matrix for classifiers.")
+    created_at: datetime

@@ -1,7 +1,7 @@
 """Every error a user can see, coded so it can be found, documented and asserted.
 
 Codes: E1xx labeling config, E2xx import and completions, E3xx datasets and selection,
-E4xx access, E5xx state conflicts.
+E4xx access, E5xx state conflicts, E6xx training.
 """
 
 from __future__ import annotations
@@ -65,6 +65,21 @@ class Errors:
     E504 = "[E504] completion {completion_id} has been reviewed and can no longer be edited"
     E505 = "[E505] the request body is {size} bytes; the limit is {limit} bytes"
     E506 = "[E506] prediction {prediction_id} does not belong to task {task_id}"
+    E507 = "[E507] training {job_id} has already ended ({status}); there is nothing to cancel"
+
+    E508 = "[E508] a model named '{name}' is already in the catalog; choose another name"
+
+    E601 = "[E601] engine '{engine}' has no {kind} trainer; available for {kind}: {available}"
+    E602 = "[E602] engine '{engine}' is not available here: {why}"
+    E603 = "[E603] language '{language}' is not supported by engine '{engine}'; supported: {supported}"
+    E604 = "[E604] embeddings '{name}' are not in the model catalog as embeddings; registered: {available}"
+    E605 = "[E605] embeddings file {path} of '{name}' is missing"
+    E606 = "[E606] the training data changed since the request and can no longer train: {why}"
+    E607 = "[E607] the training worker was killed {count} times, more than the retry budget of {budget}; last: {why}"
+    E608 = "[E608] the training worker ran out of memory ({why}); give the {kind} trainer more memory (ANNORAY_TRAINING__RESOURCES) or lower batch_size"
+    E609 = "[E609] training crashed: {why}"
+    E610 = "[E610] the scheduler is not running; start the platform with `annoray up`"
+    E611 = "[E611] cancelled by {username}"
 
 
 @dataclass

@@ -243,12 +243,27 @@ class TrainingJob(Base):
     resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
     model_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
     log_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    selection: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    embeddings: Mapped[str | None] = mapped_column(String(300), nullable=True)
     deploy: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TrainingLogLine(Base):
+    """One line of a training log: its text, and the structured record the JSON log is built from."""
+
+    __tablename__ = "training_log_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    event: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class PreannotationServer(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from annoray.platform.auth import hash_token
@@ -13,12 +13,15 @@ from annoray.platform.errors import NotFound
 from annoray.platform.models import (
     CatalogModel,
     Completion,
+    JobStatus,
     LabelingConfigVersion,
     Member,
     Prediction,
     Project,
     Task,
     TaskTag,
+    TrainingJob,
+    TrainingLogLine,
     User,
 )
 
@@ -186,3 +189,77 @@ class ModelRepository:
     def kinds(self) -> dict[str, str]:
         """Catalog model name -> kind, what labeling config validation checks names against."""
         return {name: kind for name, kind in self.session.execute(select(CatalogModel.name, CatalogModel.kind))}
+
+    def get(self, name: str) -> CatalogModel:
+        model = self.by_name(name)
+        if model is None:
+            raise NotFound("model", name)
+        return model
+
+    def by_name(self, name: str) -> CatalogModel | None:
+        return self.session.scalar(select(CatalogModel).where(CatalogModel.name == name))
+
+    def all(self, kind: str | None = None) -> Sequence[CatalogModel]:
+        query = select(CatalogModel).order_by(CatalogModel.id)
+        if kind:
+            query = query.where(CatalogModel.kind == kind)
+        return self.session.scalars(query).all()
+
+    def names_starting(self, prefix: str) -> list[str]:
+        return list(self.session.scalars(select(CatalogModel.name).where(CatalogModel.name.startswith(prefix, autoescape=True))))
+
+    def add(self, model: CatalogModel) -> CatalogModel:
+        self.session.add(model)
+        self.session.flush()
+        return model
+
+
+class TrainingJobRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, job_id: int) -> TrainingJob:
+        job = self.session.get(TrainingJob, job_id)
+        if job is None:
+            raise NotFound("training", job_id)
+        return job
+
+    def add(self, job: TrainingJob) -> TrainingJob:
+        self.session.add(job)
+        self.session.flush()
+        return job
+
+    def for_project(self, project_id: int) -> Sequence[TrainingJob]:
+        return self.session.scalars(
+            select(TrainingJob).where(TrainingJob.project_id == project_id).order_by(TrainingJob.id.desc())
+        ).all()
+
+    def with_status(self, *statuses: JobStatus) -> Sequence[TrainingJob]:
+        return self.session.scalars(
+            select(TrainingJob).where(TrainingJob.status.in_(statuses)).order_by(TrainingJob.id)
+        ).all()
+
+    def transition(self, job_id: int, frm: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
+        """Move a job from one of ``frm`` to ``to`` only if it is still there: a finished job stays finished."""
+        done = self.session.execute(
+            update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status.in_(frm)).values(status=to, **values)
+        )
+        return done.rowcount == 1  # type: ignore[attr-defined]
+
+    def set(self, job_id: int, **values: Any) -> None:
+        self.session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(**values))
+
+
+class TrainingLogRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def append(self, job_id: int, event: str, text: str, data: dict[str, Any] | None = None) -> None:
+        self.session.add(TrainingLogLine(job_id=job_id, event=event, text=text, data=data or {}))
+        self.session.flush()
+
+    def lines(self, job_id: int, *, after_id: int = 0) -> Sequence[TrainingLogLine]:
+        return self.session.scalars(
+            select(TrainingLogLine).where(TrainingLogLine.job_id == job_id, TrainingLogLine.id > after_id)
+            .order_by(TrainingLogLine.id)
+        ).all()

@@ -37,6 +37,48 @@ class DatasetSettings(BaseModel):
     )
 
 
+class ResourceSpec(BaseModel):
+    """What one worker of a job needs on a single node."""
+
+    cpus: float = Field(1, gt=0, description="CPU cores per worker.")
+    memory_gb: float = Field(2, ge=0, description="Memory per worker, in GiB (0: no reservation).")
+    gpus: float = Field(0, ge=0, description="GPUs per worker.")
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.memory_gb * 2**30)
+
+
+def _default_training_resources() -> dict[str, ResourceSpec]:
+    return {
+        "ner": ResourceSpec(cpus=1, memory_gb=2),
+        "assertion": ResourceSpec(cpus=1, memory_gb=2),
+        "classification": ResourceSpec(cpus=1, memory_gb=2),
+        "visual_ner": ResourceSpec(cpus=16, memory_gb=64),
+    }
+
+
+class TrainingSettings(BaseModel):
+    """How training jobs run on Ray Train."""
+
+    resources: dict[str, ResourceSpec] = Field(
+        default_factory=_default_training_resources,
+        description="Resources of a training worker per model kind (Visual NER: 16 CPU / 64 GB, as the seeds require).",
+    )
+    max_failures: int = Field(2, ge=0, description="Times a killed training worker is restarted from its last checkpoint.")
+    storage_path: str | None = Field(
+        None, description="Where Ray Train keeps checkpoints (shared by all nodes on a cluster); default under `home`."
+    )
+
+
+class SchedulerSettings(BaseModel):
+    """The detached scheduler actor."""
+
+    name: str = Field("annoray-scheduler", description="Name of the scheduler actor.")
+    namespace: str = Field("annoray", description="Ray namespace of the scheduler and its jobs.")
+    ray_address: str | None = Field(None, description="Ray cluster to join; none: start a local Ray.")
+
+
 class Settings(BaseSettings):
     """Everything annoray reads from its environment (prefix ``ANNORAY_``, nested with ``__``)."""
 
@@ -52,9 +94,14 @@ class Settings(BaseSettings):
     model_store: str | None = Field(
         None, description="Folder or pyarrow URI (s3://, gs://) of the model store; default under `home`."
     )
+    sparknlp_jar: Path | None = Field(
+        None, description="Spark NLP assembly jar (ANNORAY_SPARKNLP_JAR); `sparknlp` engines exist only when it is set."
+    )
     api: ApiSettings = Field(default_factory=ApiSettings)
     labeling_config: LabelingConfigSettings = Field(default_factory=LabelingConfigSettings)
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @property
     def resolved_database_url(self) -> str:
@@ -63,6 +110,10 @@ class Settings(BaseSettings):
     @property
     def resolved_model_store(self) -> str:
         return self.model_store or str(self.home / "models")
+
+    @property
+    def resolved_training_storage(self) -> str:
+        return self.training.storage_path or str(self.home / "train_runs")
 
     @property
     def admin_token_path(self) -> Path:

@@ -1,2 +1,7 @@
-"""The scheduler actor: resources and license seats, the job queue, launching Ray Train runs and
-Serve apps, active-learning triggers, recovery. May import platform, trainers and serve_apps."""
+"""The scheduler: launching Ray Train runs for training jobs, recording their progress, cancelling
+them, and recovering after restarts. May import `platform`, `trainers` and `serve_apps`."""
+
+from annoray.scheduler.client import SchedulerClient
+from annoray.scheduler.trainings import TrainingRequest, request_trainings
+
+__all__ = ["SchedulerClient", "TrainingRequest", "request_trainings"]

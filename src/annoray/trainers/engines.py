@@ -6,6 +6,7 @@ and checkpointing after each, so a restarted worker resumes where the killed one
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from annoray.platform.datasets import LANGUAGES, Example
 from annoray.platform.labeling_config import ModelKind
+from annoray.platform.settings import Settings
 from annoray.platform.training import TrainingParams
 
 MODEL_DIR = "model"
@@ -49,11 +51,23 @@ class TrainingEngine(ABC):
     """One model kind trained one way: ``train()`` yields an `EpochReport` per epoch and leaves ``MODEL_DIR``."""
 
     name: ClassVar[str]
+    family: ClassVar[str]
     kind: ClassVar[ModelKind]
+    languages: ClassVar[tuple[str, ...]]
     Config: ClassVar[type[EngineConfig]] = EngineConfig
 
     def __init__(self, config: EngineConfig):
         self.config = config
+
+    @classmethod
+    def unavailable(cls, settings: Settings) -> str | None:
+        """Why this engine cannot train here (a missing jar or library), or None when it can."""
+        return None
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        """The libraries this engine trains with, for the training log."""
+        return {}
 
     @abstractmethod
     def train(
@@ -78,6 +92,10 @@ def engine_name(family: str, kind: ModelKind) -> str:
     return f"{family}.{kind.value}.v1"
 
 
+def engine_families() -> list[str]:
+    return sorted({cls.family for cls in ENGINES.values()})
+
+
 def get_engine(name: str) -> type[TrainingEngine]:
     try:
         return ENGINES[name]
@@ -88,20 +106,37 @@ def get_engine(name: str) -> type[TrainingEngine]:
 class SpacyEngine(TrainingEngine):
     """The built-in engine: spaCy blank pipelines (no downloads), hash embeddings or local vectors."""
 
-    pipe: ClassVar[str]
+    family = "spacy"
+    languages = LANGUAGES
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        import spacy
+        import thinc
+
+        return {"spacy": spacy.__version__, "thinc": thinc.__version__}
 
     def _blank(self):  # type: ignore[no-untyped-def]
         import spacy
 
-        if self.config.language not in LANGUAGES:
-            raise ValueError(f"language '{self.config.language}' is not supported; use one of: {', '.join(LANGUAGES)}")
+        if self.config.language not in self.languages:
+            raise ValueError(f"language '{self.config.language}' is not supported; use one of: {', '.join(self.languages)}")
         nlp = spacy.blank(self.config.language)
         if self.config.embeddings:
             load_vectors(nlp, self.config.embeddings)
         return nlp
 
     @abstractmethod
-    def _add_pipe(self, nlp: Any) -> None: ...
+    def _pipe_name(self) -> str: ...
+
+    @abstractmethod
+    def _model_config(self) -> dict[str, Any]:
+        """spaCy's default model of the pipe, with static vectors switched on when embeddings are given."""
+
+    def _add_pipe(self, nlp: Any) -> None:
+        pipe = nlp.add_pipe(self._pipe_name(), config={"model": self._model_config()})
+        for label in self.config.labels:
+            pipe.add_label(label)
 
     @abstractmethod
     def _to_spacy(self, nlp: Any, example: Example) -> Any: ...
@@ -169,18 +204,15 @@ class SpacyNer(SpacyEngine):
     name = "spacy.ner.v1"
     kind = ModelKind.NER
 
-    def _add_pipe(self, nlp: Any) -> None:
-        config = {}
-        if self.config.embeddings:
-            config = {"model": {
-                "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner", "extra_state_tokens": False,
-                "hidden_width": 64, "maxout_pieces": 2, "use_upper": True,
-                "tok2vec": {"@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": True, "width": 96,
-                            "depth": 4, "embed_size": 2000, "window_size": 1, "maxout_pieces": 3, "subword_features": True},
-            }}
-        ner = nlp.add_pipe("ner", config=config)
-        for label in self.config.labels:
-            ner.add_label(label)
+    def _pipe_name(self) -> str:
+        return "ner"
+
+    def _model_config(self) -> dict[str, Any]:
+        from spacy.pipeline.ner import DEFAULT_NER_MODEL
+
+        model = copy.deepcopy(DEFAULT_NER_MODEL)
+        model["tok2vec"]["pretrained_vectors"] = True if self.config.embeddings else None
+        return model
 
     def _to_spacy(self, nlp: Any, example: Example) -> Any:
         from spacy.training import Example as SpacyExample
@@ -208,10 +240,13 @@ class _SpacyTextcat(SpacyEngine):
     def _pipe_name(self) -> str:
         return "textcat_multilabel" if self.config.multiple else "textcat"
 
-    def _add_pipe(self, nlp: Any) -> None:
-        textcat = nlp.add_pipe(self._pipe_name())
-        for label in self.config.labels:
-            textcat.add_label(label)
+    def _model_config(self) -> dict[str, Any]:
+        from spacy.pipeline.textcat import DEFAULT_SINGLE_TEXTCAT_MODEL
+        from spacy.pipeline.textcat_multilabel import DEFAULT_MULTI_TEXTCAT_MODEL
+
+        model = copy.deepcopy(DEFAULT_MULTI_TEXTCAT_MODEL if self.config.multiple else DEFAULT_SINGLE_TEXTCAT_MODEL)
+        model["tok2vec"]["embed"]["include_static_vectors"] = bool(self.config.embeddings)
+        return model
 
     @abstractmethod
     def _text(self, example: Example) -> str: ...

@@ -48,22 +48,27 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 shutil.copytree(Path(d) / CHECKPOINT_DIR, work / CHECKPOINT_DIR)
     engine = get_engine(config["engine"])(EngineConfig(**config["engine_config"]))
     params = TrainingParams(**config["params"])
+    metrics: dict[str, Any] = {}
     for report in engine.train(train=config["train"], dev=config["dev"], params=params, output_dir=work):
+        metrics = report.metrics
         with tempfile.TemporaryDirectory() as d:
             shutil.copytree(work / CHECKPOINT_DIR, Path(d) / CHECKPOINT_DIR)
             ray.train.report(asdict(report), checkpoint=Checkpoint.from_directory(d))
+    if not metrics and config["dev"]:  # resumed after the last epoch's checkpoint: score the finished model
+        metrics = engine.evaluate(work / MODEL_DIR, config["dev"])
     with tempfile.TemporaryDirectory() as d:
         shutil.copytree(work / MODEL_DIR, Path(d) / MODEL_DIR)
-        ray.train.report({FINAL: True}, checkpoint=Checkpoint.from_directory(d))
+        ray.train.report({FINAL: True, "metrics": metrics}, checkpoint=Checkpoint.from_directory(d))
     shutil.rmtree(work, ignore_errors=True)
 
 
-def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> None:
-    """Run one training on the connected Ray cluster and copy the trained model to ``model_dir``.
+def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> dict[str, Any]:
+    """Run one training on the connected Ray cluster, copy the trained model to ``model_dir``, return its metrics.
 
     Args:
         progress: an actor handle whose ``epoch.remote(run_name, report)`` receives each epoch's
-            `EpochReport` as a dict; Ray Train calls it from its controller process, not this one.
+            `EpochReport` as a dict and ``worker_failed.remote(run_name, error)`` each failure of a
+            worker; Ray Train calls them from its controller process, not this one.
 
     Raises the run's error (a `ray.train.TrainingFailedError`) when the retries are spent.
     """
@@ -74,6 +79,10 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> Non
         def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
             if metrics and FINAL not in metrics[0]:
                 progress.epoch.remote(run.name, metrics[0])
+
+        def after_exception(self, run_context: Any, worker_exceptions: dict[int, Exception]) -> None:
+            for rank, error in worker_exceptions.items():
+                progress.worker_failed.remote(run.name, f"worker {rank}: {type(error).__name__}: {error}")
 
     resources = {"CPU": run.cpus} | ({"memory": run.memory} if run.memory else {})
     trainer = DataParallelTrainer(
@@ -93,3 +102,4 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> Non
     result = trainer.fit()
     with result.checkpoint.as_directory() as d:
         shutil.copytree(Path(d) / MODEL_DIR, model_dir, dirs_exist_ok=True)
+    return dict(result.metrics.get("metrics") or {})

@@ -1,0 +1,111 @@
+import time
+from collections.abc import Iterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from annoray.api.deps import MembershipDep, SchedulerDep, SessionDep, SessionsDep, SettingsDep, TrainingDep
+from annoray.api.schemas import TrainingCreate, TrainingCreated, TrainingJobRef, TrainingOut, TrainingProgress
+from annoray.platform.access import ANY_MEMBER, OWNER_MANAGER, require_role
+from annoray.platform.errors import Conflict, Errors
+from annoray.platform.models import JobStatus, TrainingJob
+from annoray.platform.repositories import TrainingJobRepository, TrainingLogRepository
+from annoray.platform.training_log import log_document, log_text
+from annoray.scheduler import TrainingRequest, request_trainings
+
+router = APIRouter(tags=["trainings"])
+
+ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+FOLLOW_POLL_SECONDS = 0.5
+
+
+def training_out(job: TrainingJob) -> TrainingOut:
+    progress = job.progress or {}
+    return TrainingOut(
+        id=job.id, project_id=job.project_id, kind=job.kind, engine=job.engine, source=job.source, status=job.status,
+        reason=job.reason, error=job.error,
+        progress=TrainingProgress(epoch=progress.get("epoch", 0), epochs=progress.get("epochs", job.params.get("epochs", 0)),
+                                  percent=progress.get("percent", 0.0), loss=progress.get("loss")),
+        metrics=job.metrics or {}, warnings=job.warnings or [], model=job.model_name, params=job.params,
+        selection=job.selection or {}, data=job.data_summary or {}, embeddings=job.embeddings, deploy=job.deploy,
+        attempts=job.attempts, resources=job.resources or {}, created_at=job.created_at, started_at=job.started_at,
+        finished_at=job.finished_at, log=f"/api/trainings/{job.id}/log",
+    )
+
+
+@router.post("/api/projects/{pid}/trainings", response_model=TrainingCreated, status_code=status.HTTP_202_ACCEPTED)
+def create_trainings(
+    body: TrainingCreate, m: MembershipDep, session: SessionDep, sessions: SessionsDep, settings: SettingsDep,
+    scheduler: SchedulerDep,
+) -> TrainingCreated:
+    """Queue one training job per kind; 422 with every reason when the request cannot train (nothing is queued)."""
+    require_role(m.member.role, OWNER_MANAGER, "train models")
+    request = TrainingRequest(
+        kinds=body.kinds, engine=body.engine, embeddings=body.embeddings, params=body.params, split=body.split,
+        task_tags=tuple(body.task_tags), reviewed_only=body.reviewed_only, deploy=body.deploy,
+    )
+    jobs, warnings = request_trainings(session, sessions, settings, m.project, m.user, request)
+    session.commit()
+    scheduler.wake()
+    return TrainingCreated(jobs=[TrainingJobRef(id=j.id, kind=j.kind, status=j.status) for j in jobs], warnings=warnings)
+
+
+@router.get("/api/projects/{pid}/trainings", response_model=list[TrainingOut])
+def training_history(m: MembershipDep, session: SessionDep) -> list[TrainingOut]:
+    """Every training of the project, newest first: source, data used, dates, status, parameters, metrics, log."""
+    require_role(m.member.role, ANY_MEMBER, "see the training history")
+    return [training_out(j) for j in TrainingJobRepository(session).for_project(m.project.id)]
+
+
+@router.get("/api/trainings/{jid}", response_model=TrainingOut)
+def get_training(t: TrainingDep) -> TrainingOut:
+    return training_out(t.job)
+
+
+@router.post("/api/trainings/{jid}/cancel", response_model=TrainingOut)
+def cancel_training(t: TrainingDep, session: SessionDep, sessions: SessionsDep, scheduler: SchedulerDep) -> TrainingOut:
+    """Cancel a queued or running training; its Ray Train run stops and its resources come back."""
+    require_role(t.membership.member.role, OWNER_MANAGER, "cancel trainings")
+    if t.job.status in ENDED:
+        raise Conflict(Errors.E507.format(job_id=t.job.id, status=t.job.status.value))
+    scheduler.cancel(sessions, t.job.id, t.membership.user.username)
+    session.expire_all()
+    return training_out(TrainingJobRepository(session).get(t.job.id))
+
+
+@router.get(
+    "/api/trainings/{jid}/log",
+    responses={200: {"content": {"text/plain": {}, "application/json": {}}}},
+)
+def training_log(
+    t: TrainingDep,
+    session: SessionDep,
+    sessions: SessionsDep,
+    follow: Annotated[bool, Query(description="Stream new lines until the training ends.")] = False,
+    format: Annotated[Literal["text", "json"], Query(description="text, or json for the log's JSON twin")] = "text",
+):
+    """The training log: parameters, versions, data used, each epoch, final metrics; ``follow`` streams it live."""
+    lines = TrainingLogRepository(session).lines(t.job.id)
+    filename = f"training-{t.job.id}.log"
+    if format == "json":
+        return JSONResponse(log_document(t.job, lines), headers={"Content-Disposition": f'attachment; filename="{filename}.json"'})
+    if not follow:
+        return PlainTextResponse(log_text(lines), headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return StreamingResponse(_follow(sessions, t.job.id), media_type="text/plain; charset=utf-8")
+
+
+def _follow(sessions: sessionmaker[Session], job_id: int) -> Iterator[str]:
+    after = 0
+    while True:
+        with sessions() as session:
+            ended = TrainingJobRepository(session).get(job_id).status in ENDED
+            lines = TrainingLogRepository(session).lines(job_id, after_id=after)
+            if lines:
+                after = lines[-1].id
+                yield log_text(lines)
+        if ended and not lines:
+            return
+        if not lines:
+            time.sleep(FOLLOW_POLL_SECONDS)

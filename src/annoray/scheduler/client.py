@@ -1,0 +1,50 @@
+"""The small client the API reaches the scheduler through."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from annoray.platform.errors import AnnorayError, Errors
+from annoray.platform.models import JobStatus
+from annoray.platform.settings import Settings
+from annoray.scheduler.runner import cancel_job
+
+logger = logging.getLogger(__name__)
+
+
+class SchedulerClient:
+    """Calls on the named scheduler actor; a missing scheduler leaves queued jobs queued, not lost."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def _actor(self) -> Any | None:
+        import ray
+
+        if not ray.is_initialized():
+            return None
+        try:
+            return ray.get_actor(self.settings.scheduler.name, namespace=self.settings.scheduler.namespace)
+        except ValueError:
+            return None
+
+    def wake(self) -> None:
+        """Tell the scheduler new jobs are queued; without one they wait in the database for it."""
+        actor = self._actor()
+        if actor is None:
+            logger.warning("no scheduler is running; queued jobs start when `annoray up` starts it")
+            return
+        actor.wake.remote()
+
+    def cancel(self, sessions: sessionmaker[Session], job_id: int, username: str) -> None:
+        """Cancel through the scheduler; without one, a job that never started can still be cancelled."""
+        import ray
+
+        actor = self._actor()
+        if actor is not None:
+            ray.get(actor.cancel.remote(job_id, username))
+        elif not cancel_job(sessions, job_id, username, (JobStatus.QUEUED, JobStatus.WAITING)):
+            raise AnnorayError(Errors.E610, status=503)

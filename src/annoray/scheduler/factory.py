@@ -1,0 +1,42 @@
+"""Where the scheduler becomes a Ray actor: its options are applied here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from annoray.platform.settings import Settings
+
+
+def connect_ray(settings: Settings) -> None:
+    """Join the configured Ray cluster, or start a local one (the embedded default)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=settings.scheduler.ray_address, namespace=settings.scheduler.namespace,
+                 include_dashboard=False, log_to_driver=False)
+
+
+def start_scheduler(settings: Settings) -> Any:
+    """The named, detached scheduler actor: reconnects to a running one or starts it; returns its handle."""
+    import ray
+
+    from annoray.scheduler.scheduler import Scheduler
+
+    connect_ray(settings)
+    actor = ray.remote(Scheduler).options(
+        name=settings.scheduler.name, namespace=settings.scheduler.namespace, lifetime="detached",
+        get_if_exists=True, max_restarts=-1, max_task_retries=-1, max_concurrency=64, num_cpus=0,
+    ).remote(settings)
+    ray.get(actor.ping.remote())
+    actor.wake.remote()
+    return actor
+
+
+def stop_scheduler(settings: Settings) -> None:
+    import ray
+
+    try:
+        actor = ray.get_actor(settings.scheduler.name, namespace=settings.scheduler.namespace)
+    except ValueError:
+        return
+    ray.kill(actor, no_restart=True)

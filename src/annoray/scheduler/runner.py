@@ -1,0 +1,197 @@
+"""One training job from start to catalog entry: the body of the Ray task the scheduler launches per job.
+
+It reads the job's data from the store and hands it to the Ray Train run in the run's config (the
+training worker never touches the database), then writes the model to the model store, enters it
+in the catalog and ends the job; every step is a line of the job's log.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from annoray.platform.catalog import model_base_name, next_model_name
+from annoray.platform.datasets import SplitMethod
+from annoray.platform.errors import Errors, InvalidInput
+from annoray.platform.labeling_config import ModelKind
+from annoray.platform.models import CatalogModel, JobStatus, TrainingJob
+from annoray.platform.projects import project_config
+from annoray.platform.repositories import ModelRepository, ProjectRepository, TrainingJobRepository, TrainingLogRepository
+from annoray.platform.settings import Settings
+from annoray.platform.training import TrainingParams
+from annoray.platform.training_data import SelectionQuery, build_training_data
+from annoray.trainers.engines import ENGINES, EngineConfig
+from annoray.trainers.log import data_text, library_versions, metrics_text, start_text
+from annoray.trainers.ray_train import TrainingRun, run_training
+from annoray.trainers.store import ModelStore
+
+ACTIVE = (JobStatus.RUNNING,)
+
+
+def run_name(job_id: int) -> str:
+    return f"training-{job_id}"
+
+
+def job_of_run(name: str) -> int:
+    return int(name.rsplit("-", 1)[1])
+
+
+class JobFailed(Exception):
+    """A failure whose message is already the reason a user reads."""
+
+
+def log_line(sessions: sessionmaker[Session], job_id: int, event: str, text: str, data: dict[str, Any] | None = None) -> None:
+    with sessions.begin() as session:
+        TrainingLogRepository(session).append(job_id, event, text, data)
+
+
+def fail_job(sessions: sessionmaker[Session], job_id: int, reason: str, frm: tuple[JobStatus, ...] = ACTIVE) -> bool:
+    """End a job as failed with the reason a user can act on, and log where it stopped; False if it had ended."""
+    with sessions.begin() as session:
+        job = TrainingJobRepository(session).get(job_id)
+        epoch = (job.progress or {}).get("epoch", 0)
+        moved = TrainingJobRepository(session).transition(
+            job_id, frm, JobStatus.FAILED, error=reason, reason=None, finished_at=datetime.now(UTC))
+        if moved:
+            where = f"after epoch {epoch}" if epoch else "before the first epoch ended"
+            TrainingLogRepository(session).append(job_id, "failed", f"failed {where}: {reason}", {"error": reason, "epoch": epoch})
+    return moved
+
+
+def cancel_job(sessions: sessionmaker[Session], job_id: int, username: str, frm: tuple[JobStatus, ...]) -> bool:
+    """End a job as cancelled if it is still in one of ``frm``; False if it had moved on."""
+    reason = Errors.E611.format(username=username)
+    with sessions.begin() as session:
+        moved = TrainingJobRepository(session).transition(
+            job_id, frm, JobStatus.CANCELLED, error=reason, reason=None, finished_at=datetime.now(UTC))
+        if moved:
+            TrainingLogRepository(session).append(job_id, "cancelled", reason, {"by": username})
+    return moved
+
+
+def run_training_job(settings: Settings, job_id: int, progress: Any) -> None:
+    """Train, store and catalog one job that the scheduler has already moved to ``running``."""
+    from annoray.platform.db import create_db_engine, session_factory
+
+    engine = create_db_engine(settings.resolved_database_url)
+    sessions = session_factory(engine)
+    try:
+        _run(settings, sessions, job_id, progress)
+    except JobFailed as exc:
+        fail_job(sessions, job_id, str(exc))
+    except Exception as exc:  # the job ends failed with the reason rather than the task dying unexplained
+        fail_job(sessions, job_id, explain_failure(exc, kind="", budget=settings.training.max_failures))
+        raise
+    finally:
+        engine.dispose()
+
+
+def _run(settings: Settings, sessions: sessionmaker[Session], job_id: int, progress: Any) -> None:
+    with sessions() as session:
+        job = TrainingJobRepository(session).get(job_id)
+        project = ProjectRepository(session).get(job.project_id)
+        session.expunge_all()
+    kind = ModelKind(job.kind)
+    config = project_config(project)
+    params = TrainingParams(**job.params)
+    try:
+        data = build_training_data(
+            sessions, project.id, config, language=project.language, kinds=[kind],
+            query=SelectionQuery(tuple(job.selection.get("task_tags", ())), job.selection.get("reviewed_only", False)),
+            split=SplitMethod(job.selection.get("split", "random")), validation_split=params.validation_split,
+            seed=params.seed, min_examples=settings.dataset.min_examples_per_label,
+            page_size=settings.dataset.export_page_size,
+        )
+    except InvalidInput as exc:
+        raise JobFailed(Errors.E606.format(why="; ".join(e.message for e in exc.errors) or exc.detail)) from None
+    if data.errors:
+        raise JobFailed(Errors.E606.format(why="; ".join(e.message for e in data.errors)))
+    dataset = data.datasets[kind]
+    summary = data.summary()
+    used = {"tasks_selected": summary["tasks_selected"], "split": summary["split"], **summary["kinds"][kind.value]}
+    warnings = [w.message for w in dataset.warnings + data.split.warnings + data.issues]
+    with sessions.begin() as session:
+        TrainingJobRepository(session).set(job_id, data_summary=used, warnings=warnings)
+        TrainingLogRepository(session).append(job_id, "data", data_text(used), used)
+
+    embeddings = None
+    if job.embeddings:
+        from annoray.scheduler.trainings import embeddings_path
+
+        with sessions() as session:
+            embeddings, error = embeddings_path(session, job.embeddings)
+        if error:
+            raise JobFailed(error.message)
+    engine_config = EngineConfig(language=project.language, labels=list(dataset.group.labels),
+                                 multiple=dataset.group.multiple, embeddings=embeddings)
+    run = TrainingRun(
+        name=run_name(job_id), engine=job.engine, engine_config=engine_config.model_dump(mode="json"),
+        params=job.params, train=dataset.train, dev=dataset.test, storage_path=settings.resolved_training_storage,
+        cpus=job.resources.get("cpus", 1), memory=int(job.resources.get("memory_gb", 0) * 2**30),
+        max_failures=settings.training.max_failures,
+    )
+    start = {"run": run.name, "attempt": job.attempts, "max_failures": run.max_failures, "resources": job.resources,
+             "versions": library_versions(ENGINES[job.engine].versions())}
+    log_line(sessions, job_id, "start", start_text(start), start)
+    with tempfile.TemporaryDirectory(prefix="annoray-model-") as tmp:
+        model_dir = Path(tmp) / "model"
+        try:
+            metrics = run_training(run, model_dir, progress=progress)
+        except Exception as exc:
+            raise JobFailed(explain_failure(exc, kind=kind.value, budget=run.max_failures)) from exc
+        log_line(sessions, job_id, "metrics", metrics_text(metrics), {"metrics": metrics})
+        _register(settings, sessions, job, project.name, dataset.group, model_dir, metrics, engine_config)
+
+
+def _register(settings: Settings, sessions: sessionmaker[Session], job: TrainingJob, project_name: str,
+              group: Any, model_dir: Path, metrics: dict[str, Any], engine_config: EngineConfig) -> None:
+    """Store the model under the next free versioned name, enter it in the catalog, end the job succeeded."""
+    store = ModelStore(settings.resolved_model_store)
+    base = model_base_name(ModelKind(job.kind), group, project_name, job.source)
+    for _ in range(20):  # another job may take the same name between our read and our write
+        with sessions() as session:
+            name = next_model_name(base, ModelRepository(session).names_starting(base))
+        try:
+            uri = store.put(model_dir, name)
+        except FileExistsError:
+            continue
+        try:
+            with sessions.begin() as session:
+                ModelRepository(session).add(CatalogModel(
+                    name=name, kind=job.kind, labels=list(group.labels), language=engine_config.language,
+                    embeddings=job.embeddings, engine=job.engine, source=job.source, project_id=job.project_id,
+                    training_job_id=job.id, uri=uri, metrics=metrics,
+                ))
+                moved = TrainingJobRepository(session).transition(
+                    job.id, ACTIVE, JobStatus.SUCCEEDED, model_name=name, metrics=metrics, reason=None,
+                    finished_at=datetime.now(UTC))
+                if not moved:
+                    session.rollback()
+                    return
+                TrainingLogRepository(session).append(job.id, "model", f"model '{name}' saved to {uri}", {"name": name, "uri": uri})
+            return
+        except IntegrityError:
+            continue
+    raise JobFailed(Errors.E609.format(why=f"no free model name after '{base}'"))
+
+
+def explain_failure(exc: BaseException, *, kind: str, budget: int) -> str:
+    """The reason a user reads for a training that raised: out of memory, workers killed too often, or a crash."""
+    text = _innermost(exc)
+    if "OutOfMemoryError" in text or "out of memory" in text.lower() or "oom" in text.lower().split():
+        return Errors.E608.format(why=text[:300], kind=kind or "training")
+    if any(s in text for s in ("ActorDiedError", "WorkerGroupError", "died", "SYSTEM_ERROR", "exit")):
+        return Errors.E607.format(count=budget + 1, budget=budget, why=text[:300])
+    return Errors.E609.format(why=text[:500])
+
+
+def _innermost(exc: BaseException) -> str:
+    seen = exc
+    while seen.__cause__ is not None:
+        seen = seen.__cause__
+    return f"{type(seen).__name__}: {seen}".strip()

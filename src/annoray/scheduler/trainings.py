@@ -1,0 +1,123 @@
+"""Training requests: checked whole before anything is queued, then one queued `TrainingJob` per kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from annoray.platform.catalog import EMBEDDINGS
+from annoray.platform.datasets import SplitMethod
+from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
+from annoray.platform.labeling_config import ModelKind
+from annoray.platform.models import JobStatus, Project, TrainingJob, User
+from annoray.platform.projects import project_config
+from annoray.platform.repositories import ModelRepository, TrainingJobRepository, TrainingLogRepository
+from annoray.platform.settings import Settings
+from annoray.platform.training import TrainingParams
+from annoray.platform.training_data import SelectionQuery, build_training_data
+from annoray.trainers.engines import ENGINES, TrainingEngine, engine_families, engine_name
+from annoray.trainers.log import request_text
+
+
+@dataclass
+class TrainingRequest:
+    """What to train and on which data; the defaults train every kind the config has with spaCy."""
+
+    kinds: list[ModelKind] | None = None
+    engine: str = "spacy"
+    embeddings: str | None = None
+    params: TrainingParams = field(default_factory=TrainingParams)
+    split: SplitMethod = SplitMethod.RANDOM
+    task_tags: tuple[str, ...] = ()
+    reviewed_only: bool = False
+    deploy: bool = False
+    source: str = "manual"
+
+
+def check_engines(settings: Settings, language: str, engine: str, kinds: list[ModelKind]) -> list[ErrorDetail]:
+    """Every reason the engine cannot train these kinds in this language here."""
+    errors = []
+    for kind in kinds:
+        cls: type[TrainingEngine] | None = ENGINES.get(engine_name(engine, kind))
+        if cls is None:
+            available = [f for f in engine_families() if engine_name(f, kind) in ENGINES]
+            errors.append(ErrorDetail(Errors.E601.format(engine=engine, kind=kind.value, available=", ".join(available) or "none"), field="engine"))
+            continue
+        why = cls.unavailable(settings)
+        if why:
+            errors.append(ErrorDetail(Errors.E602.format(engine=cls.name, why=why), field="engine"))
+        elif language not in cls.languages:
+            errors.append(ErrorDetail(Errors.E603.format(language=language, engine=cls.name, supported=", ".join(cls.languages)), field="language"))
+    return errors
+
+
+def embeddings_path(session: Session, name: str) -> tuple[Path | None, ErrorDetail | None]:
+    """The local vectors file registered in the catalog under ``name``."""
+    catalog = ModelRepository(session)
+    model = catalog.by_name(name)
+    if model is None or model.kind != EMBEDDINGS:
+        names = [m.name for m in catalog.all(EMBEDDINGS)]
+        return None, ErrorDetail(Errors.E604.format(name=name, available=", ".join(names) or "none"), field="embeddings")
+    path = Path(model.uri or "")
+    if not path.is_file():
+        return None, ErrorDetail(Errors.E605.format(path=path, name=name), field="embeddings")
+    return path, None
+
+
+def request_trainings(
+    session: Session, sessions: sessionmaker[Session], settings: Settings, project: Project, user: User | None,
+    request: TrainingRequest,
+) -> tuple[list[TrainingJob], list[str]]:
+    """Check the request whole (engines, language, embeddings, data), then queue one job per kind.
+
+    Raises `InvalidInput` listing every reason when anything cannot train; nothing is queued then.
+    The caller commits, then wakes the scheduler.
+    """
+    config = project_config(project)
+    kinds = request.kinds or config.kinds
+    errors = check_engines(settings, project.language, request.engine, kinds)
+    if request.embeddings:
+        _, error = embeddings_path(session, request.embeddings)
+        errors += [error] if error else []
+    if errors:
+        raise InvalidInput("cannot train", errors)
+    data = build_training_data(
+        sessions, project.id, config, language=project.language, kinds=kinds,
+        query=SelectionQuery(request.task_tags, request.reviewed_only), split=request.split,
+        validation_split=request.params.validation_split, seed=request.params.seed,
+        min_examples=settings.dataset.min_examples_per_label, page_size=settings.dataset.export_page_size,
+    )
+    if data.errors:
+        raise InvalidInput("cannot train", data.errors)
+    summary = data.summary()
+    jobs, repo, log = [], TrainingJobRepository(session), TrainingLogRepository(session)
+    shared = [w.message for w in data.split.warnings + data.issues]
+    for kind in kinds:
+        warnings = [w.message for w in data.datasets[kind].warnings] + shared
+        resources = settings.training.resources[kind.value]
+        job = repo.add(TrainingJob(
+            project_id=project.id, kind=kind.value, engine=engine_name(request.engine, kind), source=request.source,
+            status=JobStatus.QUEUED, reason="queued for the scheduler",
+            params=request.params.model_dump(), embeddings=request.embeddings, deploy=request.deploy,
+            selection={"task_tags": list(request.task_tags), "reviewed_only": request.reviewed_only, "split": request.split.value},
+            data_summary=_kind_summary(summary, kind), warnings=warnings,
+            resources=resources.model_dump(), progress={"epoch": 0, "epochs": request.params.epochs, "percent": 0.0},
+            requested_by=user.id if user else None,
+        ))
+        record = {
+            "id": job.id, "kind": job.kind, "engine": job.engine, "source": job.source, "language": project.language,
+            "params": job.params, "embeddings": job.embeddings, "resources": job.resources, "selection": job.selection,
+            "requested_by": user.username if user else None,
+        }
+        log.append(job.id, "request", request_text(record), record)
+        for warning in warnings:
+            log.append(job.id, "warning", f"warning: {warning}", {"message": warning})
+        jobs.append(job)
+    return jobs, summary["warnings"]
+
+
+def _kind_summary(summary: dict[str, Any], kind: ModelKind) -> dict[str, Any]:
+    return {"tasks_selected": summary["tasks_selected"], "split": summary["split"], **summary["kinds"][kind.value]}
