@@ -120,6 +120,7 @@ class Api:
     admin: httpx.Client
     engine: Engine
     clients: dict[str, httpx.Client] = field(default_factory=dict)
+    settings: Settings | None = None
 
     def client(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
@@ -149,8 +150,38 @@ def api(settings: Settings, engine: Engine) -> Iterator[Api]:
     token = settings.admin_token_path.read_text().strip()
     with BackgroundServer(create_app(settings, engine=engine)) as url:
         admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
-        yield Api(url, admin, engine)
+        yield Api(url, admin, engine, settings=settings)
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray for the session, with more logical CPUs than the machine so several jobs can run."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, namespace="annoray-tests")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def training_api(ray_session: None, tmp_path: Path) -> Iterator[Api]:
+    """A live API on SQLite with its own scheduler actor on the session's Ray."""
+    from annoray.scheduler.factory import start_scheduler, stop_scheduler
+
+    settings = Settings(home=tmp_path / "home")
+    settings = settings.model_copy(update={"scheduler": settings.scheduler.model_copy(update={
+        "name": f"scheduler-{uuid.uuid4().hex[:8]}", "namespace": "annoray-tests"})})
+    engine = init_home(settings)
+    start_scheduler(settings)
+    token = settings.admin_token_path.read_text().strip()
+    try:
+        with BackgroundServer(create_app(settings, engine=engine)) as url:
+            admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            yield Api(url, admin, engine, settings=settings)
+            admin.close()
+    finally:
+        stop_scheduler(settings)
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -183,11 +183,12 @@ def _register(settings: Settings, sessions: sessionmaker[Session], job: Training
 def explain_failure(exc: BaseException, *, kind: str, budget: int) -> str:
     """The reason a user reads for a training that raised: out of memory, workers killed too often, or a crash."""
     text = _innermost(exc)
-    if "OutOfMemoryError" in text or "out of memory" in text.lower() or "oom" in text.lower().split():
-        return Errors.E608.format(why=text[:300], kind=kind or "training")
-    if any(s in text for s in ("ActorDiedError", "WorkerGroupError", "died", "SYSTEM_ERROR", "exit")):
-        return Errors.E607.format(count=budget + 1, budget=budget, why=text[:300])
-    return Errors.E609.format(why=text[:500])
+    short = " ".join(text.split())[:300]
+    if "OutOfMemoryError" in text or "running low on memory" in text or "MemoryError" in text:
+        return Errors.E608.format(why=short, kind=kind or "training")
+    if any(s in text for s in ("ActorDiedError", "SYSTEM_ERROR", "worker died", "unexpectedly exits")):
+        return Errors.E607.format(count=budget + 1, budget=budget, why=short)
+    return Errors.E609.format(why=short)
 
 
 def _innermost(exc: BaseException) -> str:

@@ -152,6 +152,7 @@ class SpacyEngine(TrainingEngine):
 
         checkpoint = output_dir / CHECKPOINT_DIR
         state_file = checkpoint / CHECKPOINT_STATE
+        output_dir.mkdir(parents=True, exist_ok=True)
         fix_random_seed(params.seed)
         if state_file.exists():
             nlp = spacy.load(checkpoint)

@@ -7,6 +7,7 @@ every epoch with a checkpoint, and ends with a checkpoint holding the trained mo
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -49,11 +50,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     engine = get_engine(config["engine"])(EngineConfig(**config["engine_config"]))
     params = TrainingParams(**config["params"])
     metrics: dict[str, Any] = {}
+    worker = {"pid": os.getpid(), "node": ray.util.get_node_ip_address()}
     for report in engine.train(train=config["train"], dev=config["dev"], params=params, output_dir=work):
         metrics = report.metrics
         with tempfile.TemporaryDirectory() as d:
             shutil.copytree(work / CHECKPOINT_DIR, Path(d) / CHECKPOINT_DIR)
-            ray.train.report(asdict(report), checkpoint=Checkpoint.from_directory(d))
+            ray.train.report(asdict(report) | {"worker": worker}, checkpoint=Checkpoint.from_directory(d))
     if not metrics and config["dev"]:  # resumed after the last epoch's checkpoint: score the finished model
         metrics = engine.evaluate(work / MODEL_DIR, config["dev"])
     with tempfile.TemporaryDirectory() as d:
