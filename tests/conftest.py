@@ -10,7 +10,8 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,3 +198,34 @@ def clinical_tasks() -> list[dict]:
 def count_rows(engine: Engine, table: str) -> int:
     with engine.connect() as conn:
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def refused(api: Api, send: Callable[[], httpx.Response], status: int) -> dict:
+    """Send a request that must be refused; check the status, the error body, and that no row changed."""
+    before = api.snapshot()
+    response = send()
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert isinstance(body["detail"], str) and body["detail"] and isinstance(body["errors"], list)
+    assert api.snapshot() == before
+    return body
+
+
+ENDED = ("succeeded", "failed", "cancelled")
+
+
+def wait_for_trainings(client: httpx.Client, job_ids: list[int], *, until: Callable[[dict], bool] | None = None,
+                       timeout: float = 300) -> tuple[list[dict], list[list[dict]]]:
+    """Poll the jobs until each has ended (or ``until`` holds for it); return their last state and every state seen."""
+    until = until or (lambda job: job["status"] in ENDED)
+    seen: list[list[dict]] = [[] for _ in job_ids]
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [client.get(f"/api/trainings/{j}").json() for j in job_ids]
+        for history, state in zip(seen, states, strict=True):
+            history.append(state)
+        if all(until(s) for s in states):
+            return states, seen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"trainings did not get there in {timeout} s: {[(s['id'], s['status'], s['progress']) for s in states]}")
+        time.sleep(0.5)

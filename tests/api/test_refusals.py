@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from ..conftest import Api
+from ..conftest import Api, refused
 
 XXE = """<?xml version="1.0"?>
 <!DOCTYPE View [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
@@ -20,17 +20,6 @@ def project(api: Api, clinical_config: str, clinical_tasks: list):
     owner.post(f"/api/projects/{pid}/members", json={"username": "rita", "role": "reviewer"})
     ids = owner.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks[:5]).json()["task_ids"]
     return pid, owner, ids
-
-
-def refused(api: Api, send, status: int) -> dict:
-    """Send a request that must be refused; check the status, the error body, and that no row changed."""
-    before = api.snapshot()
-    response = send()
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert isinstance(body["detail"], str) and body["detail"] and isinstance(body["errors"], list)
-    assert api.snapshot() == before
-    return body
 
 
 def test_no_token_and_bad_token_are_401(api: Api, project) -> None:

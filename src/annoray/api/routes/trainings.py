@@ -71,7 +71,7 @@ def cancel_training(t: TrainingDep, session: SessionDep, sessions: SessionsDep, 
     if t.job.status in ENDED:
         raise Conflict(Errors.E507.format(job_id=t.job.id, status=t.job.status.value))
     scheduler.cancel(sessions, t.job.id, t.membership.user.username)
-    session.expire_all()
+    session.rollback()  # end this request's snapshot so the read below sees the cancellation
     return training_out(TrainingJobRepository(session).get(t.job.id))
 
 
