@@ -31,6 +31,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.write_sessions = session_factory(engine, write=True)
     app.state.scheduler = scheduler or SchedulerClient(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.api.max_body_bytes)

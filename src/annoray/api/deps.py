@@ -24,9 +24,18 @@ def get_sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions
 
 
+def get_write_sessions(request: Request) -> sessionmaker[Session]:
+    return request.app.state.write_sessions
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """A session per request; routes commit what they change, anything else is rolled back."""
-    with request.app.state.sessions() as session:
+    """A session per request; routes commit what they change, anything else is rolled back.
+
+    Requests that may write get a write session (on SQLite it holds the write lock from its first
+    statement); reads never wait for writers.
+    """
+    factory = request.app.state.sessions if request.method in ("GET", "HEAD") else request.app.state.write_sessions
+    with factory() as session:
         yield session
 
 
@@ -37,6 +46,7 @@ def get_scheduler(request: Request) -> SchedulerClient:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SchedulerDep = Annotated[SchedulerClient, Depends(get_scheduler)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+WriteSessionsDep = Annotated[sessionmaker[Session], Depends(get_write_sessions)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "annoray_write"
 
 
 def create_db_engine(url: str) -> Engine:
@@ -26,7 +27,10 @@ def create_db_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite defers BEGIN until the first write, so reads before it see no snapshot;
         # with the driver in autocommit, SQLAlchemy's "begin" emits BEGIN itself (SQLAlchemy's recipe).
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # A write session begins IMMEDIATE: in WAL mode a read transaction cannot be upgraded to a
+        # write once another connection has committed, and that failure skips the busy timeout.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(
+            "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN"))
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
@@ -43,8 +47,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
+    """Sessions; ``write`` ones take SQLite's write lock when they begin, so reading then writing never fails."""
+    return sessionmaker(engine.execution_options(**{WRITE_OPTION: True}) if write else engine, expire_on_commit=False)
 
 
 @contextmanager

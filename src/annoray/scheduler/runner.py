@@ -79,9 +79,9 @@ def run_training_job(settings: Settings, job_id: int, progress: Any) -> None:
     from annoray.platform.db import create_db_engine, session_factory
 
     engine = create_db_engine(settings.resolved_database_url)
-    sessions = session_factory(engine)
+    sessions = session_factory(engine, write=True)
     try:
-        _run(settings, sessions, job_id, progress)
+        _run(settings, sessions, session_factory(engine), job_id, progress)
     except JobFailed as exc:
         fail_job(sessions, job_id, str(exc))
     except Exception as exc:  # the job ends failed with the reason rather than the task dying unexplained
@@ -91,8 +91,8 @@ def run_training_job(settings: Settings, job_id: int, progress: Any) -> None:
         engine.dispose()
 
 
-def _run(settings: Settings, sessions: sessionmaker[Session], job_id: int, progress: Any) -> None:
-    with sessions() as session:
+def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmaker[Session], job_id: int, progress: Any) -> None:
+    with reads() as session:
         job = TrainingJobRepository(session).get(job_id)
         project = ProjectRepository(session).get(job.project_id)
         session.expunge_all()
@@ -101,7 +101,7 @@ def _run(settings: Settings, sessions: sessionmaker[Session], job_id: int, progr
     params = TrainingParams(**job.params)
     try:
         data = build_training_data(
-            sessions, project.id, config, language=project.language, kinds=[kind],
+            reads, project.id, config, language=project.language, kinds=[kind],
             query=SelectionQuery(tuple(job.selection.get("task_tags", ())), job.selection.get("reviewed_only", False)),
             split=SplitMethod(job.selection.get("split", "random")), validation_split=params.validation_split,
             seed=params.seed, min_examples=settings.dataset.min_examples_per_label,
@@ -123,7 +123,7 @@ def _run(settings: Settings, sessions: sessionmaker[Session], job_id: int, progr
     if job.embeddings:
         from annoray.scheduler.trainings import embeddings_path
 
-        with sessions() as session:
+        with reads() as session:
             embeddings, error = embeddings_path(session, job.embeddings)
         if error:
             raise JobFailed(error.message)
@@ -192,7 +192,13 @@ def explain_failure(exc: BaseException, *, kind: str, budget: int) -> str:
 
 
 def _innermost(exc: BaseException) -> str:
-    seen = exc
-    while seen.__cause__ is not None:
-        seen = seen.__cause__
-    return f"{type(seen).__name__}: {seen}".strip()
+    """The error that started it: a worker's own exception rather than Ray Train's wrappers around it."""
+    failures = getattr(exc, "worker_failures", None)  # ray.train's WorkerGroupError: rank -> exception
+    if failures:
+        exc = next(iter(failures.values()))
+    cause = getattr(exc, "cause", None)  # a RayTaskError keeps the exception the task raised
+    if isinstance(cause, BaseException):
+        exc = cause
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return f"{type(exc).__name__}: {exc}".strip()

@@ -34,7 +34,7 @@ class Scheduler:
 
         self.settings = settings
         self.engine = create_db_engine(settings.resolved_database_url)
-        self.sessions = session_factory(self.engine)
+        self.sessions = session_factory(self.engine, write=True)
         self.running: dict[int, Any] = {}  # job id -> ObjectRef of its runner task
         self.lock = threading.RLock()
         self.stopped = threading.Event()

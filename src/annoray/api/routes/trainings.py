@@ -6,7 +6,15 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.api.deps import MembershipDep, SchedulerDep, SessionDep, SessionsDep, SettingsDep, TrainingDep
+from annoray.api.deps import (
+    MembershipDep,
+    SchedulerDep,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+    TrainingDep,
+    WriteSessionsDep,
+)
 from annoray.api.schemas import TrainingCreate, TrainingCreated, TrainingJobRef, TrainingOut, TrainingProgress
 from annoray.platform.access import ANY_MEMBER, OWNER_MANAGER, require_role
 from annoray.platform.errors import Conflict, Errors
@@ -65,14 +73,15 @@ def get_training(t: TrainingDep) -> TrainingOut:
 
 
 @router.post("/api/trainings/{jid}/cancel", response_model=TrainingOut)
-def cancel_training(t: TrainingDep, session: SessionDep, sessions: SessionsDep, scheduler: SchedulerDep) -> TrainingOut:
+def cancel_training(t: TrainingDep, session: SessionDep, writes: WriteSessionsDep, scheduler: SchedulerDep) -> TrainingOut:
     """Cancel a queued or running training; its Ray Train run stops and its resources come back."""
     require_role(t.membership.member.role, OWNER_MANAGER, "cancel trainings")
     if t.job.status in ENDED:
         raise Conflict(Errors.E507.format(job_id=t.job.id, status=t.job.status.value))
-    scheduler.cancel(sessions, t.job.id, t.membership.user.username)
-    session.rollback()  # end this request's snapshot so the read below sees the cancellation
-    return training_out(TrainingJobRepository(session).get(t.job.id))
+    job_id, username = t.job.id, t.membership.user.username
+    session.rollback()  # hold no lock while the scheduler writes the cancellation
+    scheduler.cancel(writes, job_id, username)
+    return training_out(TrainingJobRepository(session).get(job_id))
 
 
 @router.get(

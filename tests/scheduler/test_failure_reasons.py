@@ -1,0 +1,30 @@
+"""A failed training is explained in words a user can act on, from the error Ray Train raised."""
+
+import pytest
+
+from annoray.scheduler.runner import explain_failure
+
+ray_exceptions = pytest.importorskip("ray.exceptions")
+train_exceptions = pytest.importorskip("ray.train.v2.api.exceptions")
+
+
+def worker_group_error(worker_error: Exception) -> Exception:
+    return train_exceptions.WorkerGroupError("rank 0 failed", {0: worker_error})
+
+
+def test_running_out_of_memory_says_to_give_the_trainer_more_memory() -> None:
+    oom = ray_exceptions.OutOfMemoryError("Task was killed due to the node running low on memory.")
+    reason = explain_failure(worker_group_error(oom), kind="ner", budget=2)
+    assert reason.startswith("[E608] the training worker ran out of memory")
+    assert "give the ner trainer more memory" in reason and "batch_size" in reason
+
+
+def test_a_crash_names_the_workers_own_error_not_the_wrappers() -> None:
+    reason = explain_failure(worker_group_error(ValueError("could not convert string to float: 'zero'")), kind="ner", budget=2)
+    assert reason == "[E609] training crashed: ValueError: could not convert string to float: 'zero'"
+
+
+def test_a_worker_killed_too_often_names_the_budget() -> None:
+    died = ray_exceptions.ActorDiedError()
+    reason = explain_failure(worker_group_error(died), kind="assertion", budget=1)
+    assert reason.startswith("[E607] the training worker was killed 2 times, more than the retry budget of 1")
