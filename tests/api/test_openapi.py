@@ -19,6 +19,13 @@ ROUTES = [
     ("get", "/api/projects/{pid}/export"),
     ("get", "/api/projects/{pid}/tasks/{tid}/predictions"),
     ("post", "/api/projects/{pid}/tasks/{tid}/completions/from-prediction/{prid}"),
+    ("post", "/api/projects/{pid}/trainings"),
+    ("get", "/api/projects/{pid}/trainings"),
+    ("get", "/api/trainings/{jid}"),
+    ("get", "/api/trainings/{jid}/log"),
+    ("post", "/api/trainings/{jid}/cancel"),
+    ("get", "/api/models"),
+    ("get", "/api/models/{name}"),
 ]
 
 

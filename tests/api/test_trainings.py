@@ -194,7 +194,12 @@ def test_german_training_works_the_same_way_and_versions_never_overwrite(trainin
     assert models[b["model"]]["embeddings"] is None
     assert a["metrics"]["per_label"]["Befund"]["f1"] == 1.0
     store = training_api.settings.resolved_model_store
+    runs = training_api.settings.resolved_training_storage
+    import os
+
     import spacy
+
+    assert not any(name.startswith("training-") for name in os.listdir(runs)), "checkpoints kept after success"
 
     nlp = spacy.load(f"{store}/{a['model']}")
     assert nlp.lang == "de" and nlp.vocab.vectors.n_keys == len(GERMAN) + 2

@@ -56,13 +56,21 @@ def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: 
 
 
 @pytest.mark.slow
-def test_quickstart_imports_the_sample_and_prints_its_training_data(tmp_path: Path) -> None:
+@pytest.mark.ray
+@pytest.mark.timeout(900)
+def test_quickstart_imports_the_sample_trains_three_models_and_prints_their_metrics(tmp_path: Path) -> None:
     done = subprocess.run(ANNORAY + ["quickstart", "--home", str(tmp_path / "qs")], capture_output=True, text=True,
-                          env=os.environ | {"COLUMNS": "200"}, timeout=300)
-    assert done.returncode == 0, done.stderr
+                          env=os.environ | {"COLUMNS": "200"}, timeout=850)
+    assert done.returncode == 0, done.stdout + done.stderr
     assert "imported 1657 tasks" in done.stdout
-    for expected in ("ner", "assertion", "classification (temporality)", "Condition", "Absent", "Not particular", "[E302]"):
-        assert expected in done.stdout
+    for expected in ("ner", "assertion", "classification (temporality)", "Condition", "Absent", "Not particular", "[E302]",
+                     "ner_clinical_quickstart_annotation_manual", "assertion_clinical_quickstart_annotation_manual",
+                     "classification_temporality_annotation_manual", "micro avg", "macro avg"):
+        assert expected in done.stdout, expected
+    models = tmp_path / "qs" / "models"
+    assert sorted(p.name for p in models.iterdir()) == ["assertion_clinical_quickstart_annotation_manual",
+                                                        "classification_temporality_annotation_manual",
+                                                        "ner_clinical_quickstart_annotation_manual"]
 
 
 def test_convert_conll_writes_importable_tasks(tmp_path: Path) -> None:

@@ -87,3 +87,20 @@ def test_classification_single_and_multiple_choice(tmp_path: Path, multiple: boo
 def test_unknown_engine_names_the_available_ones() -> None:
     with pytest.raises(KeyError, match="spacy.ner.v1"):
         get_engine("spacy.relations.v1")
+
+
+@pytest.mark.parametrize("engine,multiple", [("spacy.ner.v1", False), ("spacy.classification.v1", False), ("spacy.classification.v1", True)])
+def test_static_vectors_from_a_local_file_feed_every_engine(tmp_path: Path, engine: str, multiple: bool) -> None:
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("3 2\nfever 0.9 0.1\ncough 0.8 0.2\nsmokes 0.1 0.9\n")
+    if engine == "spacy.ner.v1":
+        rows, labels = ner_set("I have {} now.", ["fever", "cough"], "C"), ["C"]
+    else:
+        rows = [ClassificationExample(0, 0, "I have fever now.", ["Sick"]), ClassificationExample(1, 1, "He smokes.", ["Smoker"])]
+        labels = ["Sick", "Smoker"]
+    trained = get_engine(engine)(EngineConfig(labels=labels, multiple=multiple, embeddings=vectors))
+    list(trained.train(train=rows, dev=rows, params=FAST.model_copy(update={"epochs": 2}), output_dir=tmp_path / "out"))
+    import spacy
+
+    nlp = spacy.load(tmp_path / "out" / MODEL_DIR)
+    assert nlp.vocab.vectors.n_keys == 3 and nlp.vocab["fever"].has_vector

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from annoray.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from annoray.api.client import AnnorayClient
 
 app = typer.Typer(help="annoray: train NLP models from annotations and pre-annotate with them, on Ray.", no_args_is_help=True)
 console = Console()
@@ -62,6 +65,10 @@ def up(
     uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
 
 
+QUICKSTART_PARAMS = {"epochs": 5, "learning_rate": 0.002, "batch_size": 32}
+ENDED = ("succeeded", "failed", "cancelled")
+
+
 @app.command()
 def quickstart(home: HomeOption = None) -> None:
     """Run the main job on the bundled sample project, on the embedded default, through the HTTP API."""
@@ -69,11 +76,14 @@ def quickstart(home: HomeOption = None) -> None:
     from annoray.api.client import AnnorayClient
     from annoray.api.server import BackgroundServer
     from annoray.platform.home import init_home
+    from annoray.scheduler.factory import start_scheduler
 
     settings = _settings(home or Path.cwd() / "annoray-quickstart")
     engine = init_home(settings)
     token = settings.admin_token_path.read_text().strip()
     config, tasks = sample_project()
+    with console.status("starting Ray and the scheduler"):
+        start_scheduler(settings)
     with BackgroundServer(create_app(settings, engine=engine)) as url:
         client = AnnorayClient(url, token)
         with console.status("creating the mixed clinical project"):
@@ -84,9 +94,51 @@ def quickstart(home: HomeOption = None) -> None:
         console.print(f"imported {imported['imported']} tasks")
         summary = client.get(f"/api/projects/{project['id']}/training-data")
         _print_training_data(summary)
+        created = client.post(f"/api/projects/{project['id']}/trainings", {"params": QUICKSTART_PARAMS})
+        jobs = _follow_trainings(client, [j["id"] for j in created["jobs"]])
+        _print_metrics(client, jobs)
         client.close()
+    console.print(f"training logs: {url}/api/trainings/<id>/log while `annoray up` serves this home; models: {settings.resolved_model_store}")
     console.print(f"database: {settings.resolved_database_url}")
-    console.print(f"model store: {settings.resolved_model_store}")
+    if any(job["status"] != "succeeded" for job in jobs):
+        raise typer.Exit(1)
+
+
+def _follow_trainings(client: AnnorayClient, job_ids: list[int]) -> list[dict]:
+    """A progress bar per training job, advanced epoch by epoch until every job has ended."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
+               TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        bars: dict[int, Any] = {}
+        while True:
+            jobs = [client.get(f"/api/trainings/{j}") for j in job_ids]
+            for job in jobs:
+                if job["id"] not in bars:
+                    bars[job["id"]] = progress.add_task(f"training {job['kind']}", total=job["progress"]["epochs"], status="")
+                progress.update(bars[job["id"]], completed=job["progress"]["epoch"], status=job["status"])
+            if all(job["status"] in ENDED for job in jobs):
+                return jobs
+            time.sleep(1)
+
+
+def _print_metrics(client: AnnorayClient, jobs: list[dict]) -> None:
+    table = Table(title="trained models, scored on the held-out split")
+    for column in ("model", "kind", "label", "precision", "recall", "f1", "support"):
+        table.add_column(column)
+    for job in jobs:
+        if job["status"] != "succeeded":
+            console.print(f"[red]training {job['id']} ({job['kind']}) {job['status']}[/]: {job['error']}")
+            continue
+        metrics = client.get(f"/api/models/{job['model']}")["metrics"]
+        rows = list(metrics["per_label"].items()) + [(f"{avg} avg", metrics[avg]) for avg in ("micro", "macro")]
+        for i, (label, m) in enumerate(rows):
+            table.add_row(job["model"] if i == 0 else "", job["kind"] if i == 0 else "", label,
+                          f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m.get("support", "")))
+    console.print(table)
 
 
 def _print_training_data(summary: dict) -> None:

@@ -146,6 +146,18 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
             raise JobFailed(explain_failure(exc, kind=kind.value, budget=run.max_failures)) from exc
         log_line(sessions, job_id, "metrics", metrics_text(metrics), {"metrics": metrics})
         _register(settings, sessions, job, project.name, dataset.group, model_dir, metrics, engine_config)
+    _drop_checkpoints(run)
+
+
+def _drop_checkpoints(run: TrainingRun) -> None:
+    """The model is in the store: the run's checkpoints are no longer needed (a failed run keeps them)."""
+    from pyarrow import fs
+
+    filesystem, base = fs.FileSystem.from_uri(run.storage_path) if "://" in run.storage_path else (fs.LocalFileSystem(), run.storage_path)
+    try:
+        filesystem.delete_dir(f"{base.rstrip('/')}/{run.name}")
+    except (FileNotFoundError, OSError):
+        pass
 
 
 def _register(settings: Settings, sessions: sessionmaker[Session], job: TrainingJob, project_name: str,
