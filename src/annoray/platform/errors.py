@@ -80,6 +80,7 @@ class Errors:
     E609 = "[E609] training crashed: {why}"
     E610 = "[E610] the scheduler is not running; start the platform with `annoray up`"
     E611 = "[E611] cancelled by {username}"
+    E612 = "[E612] this training can never run on this cluster: {why}"
 
 
 @dataclass

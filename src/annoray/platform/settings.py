@@ -77,6 +77,11 @@ class SchedulerSettings(BaseModel):
     name: str = Field("annoray-scheduler", description="Name of the scheduler actor.")
     namespace: str = Field("annoray", description="Ray namespace of the scheduler and its jobs.")
     ray_address: str | None = Field(None, description="Ray cluster to join; none: start a local Ray.")
+    autoscaler_node_types: list[dict[str, float]] = Field(
+        default_factory=list,
+        description="Worker node types the autoscaler can add ({cpus, memory_gb, gpus}); a job that fits one waits "
+        "for the autoscaler instead of being refused. Empty: the cluster is what it is.",
+    )
 
 
 class Settings(BaseSettings):

@@ -39,6 +39,21 @@ class SchedulerClient:
             return
         actor.wake.remote()
 
+    def never_reason(self, resources: dict[str, float]) -> str | None:
+        """Why a job of this size can never run here; None when it can, or when no scheduler can tell yet."""
+        import ray
+
+        actor = self._actor()
+        return None if actor is None else ray.get(actor.never_reason.remote(resources))
+
+    def cluster(self) -> dict[str, Any]:
+        import ray
+
+        actor = self._actor()
+        if actor is None:
+            raise AnnorayError(Errors.E610, status=503)
+        return ray.get(actor.cluster_view.remote())
+
     def cancel(self, sessions: sessionmaker[Session], job_id: int, username: str) -> None:
         """Cancel through the scheduler; without one, a job that never started can still be cancelled."""
         import ray

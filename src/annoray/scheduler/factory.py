@@ -22,14 +22,26 @@ def start_scheduler(settings: Settings) -> Any:
 
     from annoray.scheduler.scheduler import Scheduler
 
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     connect_ray(settings)
     actor = ray.remote(Scheduler).options(
         name=settings.scheduler.name, namespace=settings.scheduler.namespace, lifetime="detached",
         get_if_exists=True, max_restarts=-1, max_task_retries=-1, max_concurrency=64, num_cpus=0,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(head_node_id(), soft=False),
     ).remote(settings)
     ray.get(actor.ping.remote())
-    actor.wake.remote()
     return actor
+
+
+def head_node_id() -> str:
+    """The head node outlives workers an autoscaler removes, so the scheduler lives there."""
+    import ray
+
+    for node in ray.nodes():
+        if node["Alive"] and "node:__internal_head__" in node["Resources"]:
+            return node["NodeID"]
+    return ray.get_runtime_context().get_node_id()
 
 
 def stop_scheduler(settings: Settings) -> None:

@@ -74,14 +74,14 @@ def cancel_job(sessions: sessionmaker[Session], job_id: int, username: str, frm:
     return moved
 
 
-def run_training_job(settings: Settings, job_id: int, progress: Any) -> None:
+def run_training_job(settings: Settings, job_id: int, progress: Any, node_id: str | None = None) -> None:
     """Train, store and catalog one job that the scheduler has already moved to ``running``."""
     from annoray.platform.db import create_db_engine, session_factory
 
     engine = create_db_engine(settings.resolved_database_url)
     sessions = session_factory(engine, write=True)
     try:
-        _run(settings, sessions, session_factory(engine), job_id, progress)
+        _run(settings, sessions, session_factory(engine), job_id, progress, node_id)
     except JobFailed as exc:
         fail_job(sessions, job_id, str(exc))
     except Exception as exc:  # the job ends failed with the reason rather than the task dying unexplained
@@ -91,7 +91,8 @@ def run_training_job(settings: Settings, job_id: int, progress: Any) -> None:
         engine.dispose()
 
 
-def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmaker[Session], job_id: int, progress: Any) -> None:
+def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmaker[Session], job_id: int, progress: Any,
+         node_id: str | None) -> None:
     with reads() as session:
         job = TrainingJobRepository(session).get(job_id)
         project = ProjectRepository(session).get(job.project_id)
@@ -133,9 +134,10 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
         name=run_name(job_id), engine=job.engine, engine_config=engine_config.model_dump(mode="json"),
         params=job.params, train=dataset.train, dev=dataset.test, storage_path=settings.resolved_training_storage,
         cpus=job.resources.get("cpus", 1), memory=int(job.resources.get("memory_gb", 0) * 2**30),
-        max_failures=settings.training.max_failures,
+        max_failures=settings.training.max_failures, node_id=node_id,
     )
-    start = {"run": run.name, "attempt": job.attempts, "max_failures": run.max_failures, "resources": job.resources,
+    start = {"run": run.name, "attempt": job.attempts, "max_failures": run.max_failures, "node_id": node_id,
+             "resources": {k: v for k, v in job.resources.items() if k != "node_id"},
              "versions": library_versions(ENGINES[job.engine].versions())}
     log_line(sessions, job_id, "start", start_text(start), start)
     with tempfile.TemporaryDirectory(prefix="annoray-model-") as tmp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.catalog import EMBEDDINGS
 from annoray.platform.datasets import SplitMethod
-from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
+from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
 from annoray.platform.labeling_config import ModelKind
 from annoray.platform.models import JobStatus, Project, TrainingJob, User
 from annoray.platform.projects import project_config
@@ -69,12 +70,15 @@ def embeddings_path(session: Session, name: str) -> tuple[Path | None, ErrorDeta
 
 def request_trainings(
     session: Session, sessions: sessionmaker[Session], settings: Settings, project: Project, user: User | None,
-    request: TrainingRequest,
+    request: TrainingRequest, *, never: Callable[[dict[str, float]], str | None] = lambda resources: None,
 ) -> tuple[list[TrainingJob], list[str]]:
-    """Check the request whole (engines, language, embeddings, data), then queue one job per kind.
+    """Check the request whole (engines, language, embeddings, data, cluster), then queue one job per kind.
 
-    Raises `InvalidInput` listing every reason when anything cannot train; nothing is queued then.
-    The caller commits, then wakes the scheduler.
+    Args:
+        never: why a job of these resources can never run on the cluster (the scheduler knows).
+
+    Raises `InvalidInput` listing every reason when anything cannot train, `Conflict` when the
+    cluster can never hold a job; nothing is queued then. The caller commits, then wakes the scheduler.
     """
     config = project_config(project)
     kinds = request.kinds or config.kinds
@@ -84,6 +88,10 @@ def request_trainings(
         errors += [error] if error else []
     if errors:
         raise InvalidInput("cannot train", errors)
+    refusals = [ErrorDetail(Errors.E612.format(why=why), field="kinds")
+                for kind in kinds if (why := never(settings.training.resources[kind.value].model_dump()))]
+    if refusals:
+        raise Conflict(refusals[0].message, refusals)
     data = build_training_data(
         sessions, project.id, config, language=project.language, kinds=kinds,
         query=SelectionQuery(request.task_tags, request.reviewed_only), split=request.split,

@@ -33,6 +33,7 @@ class TrainingRun:
     cpus: float = 1
     memory: int = 0
     max_failures: int = 2
+    node_id: str | None = None  # the node the scheduler placed the worker on
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -93,7 +94,10 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> dic
             "engine": run.engine, "engine_config": run.engine_config, "params": run.params,
             "train": run.train, "dev": run.dev,
         },
-        scaling_config=ScalingConfig(num_workers=1, resources_per_worker=resources),
+        scaling_config=ScalingConfig(
+            num_workers=1, resources_per_worker=resources,
+            label_selector={"ray.io/node-id": run.node_id} if run.node_id else None,
+        ),
         run_config=RunConfig(
             name=run.name, storage_path=run.storage_path,
             failure_config=FailureConfig(max_failures=run.max_failures),

@@ -48,13 +48,14 @@ def create_trainings(
     body: TrainingCreate, m: MembershipDep, session: SessionDep, sessions: SessionsDep, settings: SettingsDep,
     scheduler: SchedulerDep,
 ) -> TrainingCreated:
-    """Queue one training job per kind; 422 with every reason when the request cannot train (nothing is queued)."""
+    """Queue one training job per kind; 422 with every reason when the request cannot train, 409 when the
+    cluster can never hold it (nothing is queued either way)."""
     require_role(m.member.role, OWNER_MANAGER, "train models")
     request = TrainingRequest(
         kinds=body.kinds, engine=body.engine, embeddings=body.embeddings, params=body.params, split=body.split,
         task_tags=tuple(body.task_tags), reviewed_only=body.reviewed_only, deploy=body.deploy,
     )
-    jobs, warnings = request_trainings(session, sessions, settings, m.project, m.user, request)
+    jobs, warnings = request_trainings(session, sessions, settings, m.project, m.user, request, never=scheduler.never_reason)
     session.commit()
     scheduler.wake()
     return TrainingCreated(jobs=[TrainingJobRef(id=j.id, kind=j.kind, status=j.status) for j in jobs], warnings=warnings)

@@ -1,0 +1,61 @@
+"""Placement decisions on a cluster snapshot: start where one node holds the bundle, wait, or never; no starvation."""
+
+from annoray.scheduler.placement import GB, Node, Outcome, Pending, Resources, place, plan
+
+VISUAL = Resources(16, 64 * GB)
+SMALL = Resources(2, 4 * GB)
+
+
+def cluster(*sizes: tuple[float, float]) -> dict[str, Node]:
+    return {f"n{i}": Node(f"n{i}", Resources(cpus, gb * GB)) for i, (cpus, gb) in enumerate(sizes)}
+
+
+def test_a_bundle_starts_only_on_a_node_that_holds_all_of_it() -> None:
+    nodes = cluster((8, 32), (16, 64), (8, 32))
+    assert place(VISUAL, nodes.values()) .node_id == "n1"
+    # 24 free CPUs across nodes do not make one 16-CPU node
+    nodes["n1"].used = Resources(1, 1 * GB)
+    waiting = place(VISUAL, nodes.values())
+    assert waiting.outcome is Outcome.WAIT and "16 CPU / 64 GB on one node" in waiting.reason
+
+
+def test_what_no_node_can_ever_hold_is_refused_with_the_largest_node() -> None:
+    never = place(VISUAL, cluster((8, 32), (4, 16)).values())
+    assert never.outcome is Outcome.NEVER
+    assert never.reason == "needs 16 CPU / 64 GB on one node; the largest node has 8 CPU / 32 GB"
+
+
+def test_with_an_autoscaler_a_job_that_fits_a_node_type_waits_for_it() -> None:
+    waiting = place(VISUAL, cluster((8, 32)).values(), node_types=[Resources(16, 64 * GB)])
+    assert waiting.outcome is Outcome.WAIT and waiting.scale_up
+    never = place(Resources(32, 64 * GB), cluster((8, 32)).values(), node_types=[Resources(16, 64 * GB)])
+    assert never.outcome is Outcome.NEVER and "the largest node type has 16 CPU / 64 GB" in never.reason
+
+
+def test_the_tightest_node_is_chosen_so_big_nodes_stay_free_for_big_jobs() -> None:
+    assert place(SMALL, cluster((16, 64), (4, 8)).values()).node_id == "n1"
+
+
+def test_a_big_waiting_job_is_not_starved_by_a_stream_of_small_ones() -> None:
+    nodes = cluster((16, 64), (4, 8))
+    nodes["n0"].used = Resources(4, 8 * GB)  # an earlier small job holds part of the big node
+    big = Pending(1, (1, "visual_ner"), VISUAL)
+    smalls = [Pending(i, (i, "ner"), SMALL) for i in range(2, 12)]
+    decisions = dict((p.job_id, d) for p, d in plan([big, *smalls], nodes, running={}))
+    assert decisions[1].outcome is Outcome.WAIT
+    started = [i for i, d in decisions.items() if d.outcome is Outcome.START]
+    assert started and all(decisions[i].node_id == "n1" for i in started), "a small job took room on the held node"
+    nodes["n0"].used = Resources()  # the earlier job ends: the held node is whole again
+    nodes["n1"].used = Resources()
+    again = dict((p.job_id, d) for p, d in plan([big, *smalls], nodes, running={}))
+    assert again[1].outcome is Outcome.START and again[1].node_id == "n0"
+
+
+def test_one_training_per_project_and_kind_at_a_time() -> None:
+    nodes = cluster((16, 64))
+    first, second, other_kind = Pending(1, (7, "ner"), SMALL), Pending(2, (7, "ner"), SMALL), Pending(3, (7, "assertion"), SMALL)
+    decisions = [d for _, d in plan([first, second, other_kind], nodes, running={})]
+    assert [d.outcome for d in decisions] == [Outcome.START, Outcome.WAIT, Outcome.START]
+    assert decisions[1].reason == "another ner training of this project is running (training 1)"
+    waiting = plan([second], cluster((16, 64)), running={(7, "ner"): 1})
+    assert waiting[0][1].outcome is Outcome.WAIT
