@@ -12,6 +12,7 @@ import tempfile
 import uuid
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,23 +156,47 @@ def api(settings: Settings, engine: Engine) -> Iterator[Api]:
         admin.close()
 
 
+GIB = 2**30
+
+
 @pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
-    """One local Ray for the session, with more logical CPUs than the machine so several jobs can run."""
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, namespace="annoray-tests")
+def _ray_shutdown() -> Iterator[None]:
     yield
+    import ray
+
     ray.shutdown()
 
 
 @pytest.fixture
-def training_api(ray_session: None, tmp_path: Path) -> Iterator[Api]:
-    """A live API on SQLite with its own scheduler actor on the session's Ray."""
+def ray_session(_ray_shutdown: None) -> None:
+    """A local Ray shaped like one 16-CPU / 64 GB node (logical resources), started once and shared.
+
+    A test that needs another shape (a multi-node cluster) shuts it down; the next test starts it again.
+    """
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=16, _memory=64 * GIB, include_dashboard=False, log_to_driver=False, namespace="annoray-tests")
+
+
+def scheduler_settings(home: Path, **training: object) -> Settings:
+    """Settings with a scheduler of its own name, so tests never share one."""
+    settings = Settings(home=home)
+    return settings.model_copy(update={
+        "scheduler": settings.scheduler.model_copy(update={"name": f"scheduler-{uuid.uuid4().hex[:8]}", "namespace": "annoray-tests"}),
+        "training": settings.training.model_copy(update=training),
+    })
+
+
+@pytest.fixture
+def training_settings(tmp_path: Path) -> Settings:
+    return scheduler_settings(tmp_path / "home")
+
+
+@contextmanager
+def live_api(settings: Settings) -> Iterator[Api]:
+    """A live API with its own scheduler actor on the connected Ray; both go when the block ends."""
     from annoray.scheduler.factory import start_scheduler, stop_scheduler
 
-    settings = Settings(home=tmp_path / "home")
-    settings = settings.model_copy(update={"scheduler": settings.scheduler.model_copy(update={
-        "name": f"scheduler-{uuid.uuid4().hex[:8]}", "namespace": "annoray-tests"})})
     engine = init_home(settings)
     start_scheduler(settings)
     token = settings.admin_token_path.read_text().strip()
@@ -183,6 +208,13 @@ def training_api(ray_session: None, tmp_path: Path) -> Iterator[Api]:
     finally:
         stop_scheduler(settings)
         engine.dispose()
+
+
+@pytest.fixture
+def training_api(ray_session: None, training_settings: Settings) -> Iterator[Api]:
+    """A live API on SQLite with its own scheduler actor on the session's Ray."""
+    with live_api(training_settings) as api:
+        yield api
 
 
 @pytest.fixture(scope="session")
@@ -229,3 +261,28 @@ def wait_for_trainings(client: httpx.Client, job_ids: list[int], *, until: Calla
         if time.monotonic() > deadline:
             raise AssertionError(f"trainings did not get there in {timeout} s: {[(s['id'], s['status'], s['progress']) for s in states]}")
         time.sleep(0.5)
+
+
+NER_CONFIG = """<View>
+  <Text name="text" value="$text"/>
+  <Labels name="label" toName="text">
+    <Label value="{label}"/>
+  </Labels>
+</View>"""
+
+GERMAN = ["Fieber", "Husten", "Übelkeit", "Kopfschmerzen", "Ausschlag", "Müdigkeit", "Schwindel", "Atemnot"]
+
+
+def span_task(text: str, entity: str, label: str) -> dict:
+    start = text.index(entity)
+    return {"data": {"text": text}, "annotations": [{"result": [{
+        "from_name": "label", "to_name": "text", "type": "labels",
+        "value": {"start": start, "end": start + len(entity), "text": entity, "labels": [label]}}]}]}
+
+
+def german_project(client: httpx.Client, name: str = "Klinik") -> int:
+    pid = client.post("/api/projects", json={"name": name, "language": "de",
+                                             "labeling_config": NER_CONFIG.format(label="Befund")}).json()["id"]
+    tasks = [span_task(f"Der Patient klagt seit Montag über {e} und Schmerzen.", e, "Befund") for e in GERMAN]
+    assert client.post(f"/api/projects/{pid}/tasks/import", json=tasks * 2).status_code == 201
+    return pid

@@ -26,6 +26,7 @@ ROUTES = [
     ("post", "/api/trainings/{jid}/cancel"),
     ("get", "/api/models"),
     ("get", "/api/models/{name}"),
+    ("get", "/api/cluster"),
 ]
 
 

@@ -5,32 +5,7 @@ import threading
 import httpx
 import pytest
 
-from ..conftest import Api, refused, wait_for_trainings
-
-NER_CONFIG = """<View>
-  <Text name="text" value="$text"/>
-  <Labels name="label" toName="text">
-    <Label value="{label}"/>
-  </Labels>
-</View>"""
-
-GERMAN = ["Fieber", "Husten", "Übelkeit", "Kopfschmerzen", "Ausschlag", "Müdigkeit", "Schwindel", "Atemnot"]
-
-
-def span_task(text: str, entity: str, label: str) -> dict:
-    start = text.index(entity)
-    return {"data": {"text": text}, "annotations": [{"result": [{
-        "from_name": "label", "to_name": "text", "type": "labels",
-        "value": {"start": start, "end": start + len(entity), "text": entity, "labels": [label]}}]}]}
-
-
-def german_project(client: httpx.Client, name: str = "Klinik") -> int:
-    pid = client.post("/api/projects", json={"name": name, "language": "de",
-                                             "labeling_config": NER_CONFIG.format(label="Befund")}).json()["id"]
-    tasks = [span_task(f"Der Patient klagt seit Montag über {e} und Schmerzen.", e, "Befund") for e in GERMAN]
-    assert client.post(f"/api/projects/{pid}/tasks/import", json=tasks * 2).status_code == 201
-    return pid
-
+from ..conftest import GERMAN, NER_CONFIG, Api, german_project, refused, span_task, wait_for_trainings
 
 # --- refused before anything is queued (no Ray needed) -------------------------------------------------
 

@@ -31,6 +31,12 @@ class Allocation:
     ref: Any
 
 
+def ray_nodes() -> list[dict[str, Any]]:
+    import ray
+
+    return [n for n in ray.nodes() if n["Alive"]]
+
+
 class Scheduler:
     """Allocates cluster resources to training jobs, queues what must wait, refuses what can never run.
 
@@ -102,9 +108,12 @@ class Scheduler:
                 request_resources(bundles=[{k: v for k, v in a.items() if v} for a in asks])
 
     def never_reason(self, resources: dict[str, float]) -> str | None:
-        """Why a job of this size can never run on this cluster (None when it can, now or later)."""
-        with self.lock:
-            placement = place(Resources.of(resources), self._nodes().values(), node_types=self.node_types)
+        """Why a job of this size can never run on this cluster (None when it can, now or later).
+
+        Takes no lock: it depends on node totals only, and the API may hold a database lock while asking.
+        """
+        nodes = [Node(n["NodeID"], Resources.of_ray(n["Resources"])) for n in ray_nodes()]
+        placement = place(Resources.of(resources), nodes, node_types=self.node_types)
         return placement.reason if placement.outcome is Outcome.NEVER else None
 
     def cancel(self, job_id: int, username: str) -> str:
@@ -172,9 +181,7 @@ class Scheduler:
     # --- inside ---------------------------------------------------------------------------------------
 
     def _nodes(self) -> dict[str, Node]:
-        import ray
-
-        nodes = {n["NodeID"]: Node(n["NodeID"], Resources.of_ray(n["Resources"])) for n in ray.nodes() if n["Alive"]}
+        nodes = {n["NodeID"]: Node(n["NodeID"], Resources.of_ray(n["Resources"])) for n in ray_nodes()}
         for allocation in self.ledger.values():
             if allocation.node_id in nodes:
                 nodes[allocation.node_id].used += allocation.resources

@@ -84,7 +84,8 @@ def request_trainings(
     kinds = request.kinds or config.kinds
     errors = check_engines(settings, project.language, request.engine, kinds)
     if request.embeddings:
-        _, error = embeddings_path(session, request.embeddings)
+        with sessions() as reading:
+            _, error = embeddings_path(reading, request.embeddings)
         errors += [error] if error else []
     if errors:
         raise InvalidInput("cannot train", errors)

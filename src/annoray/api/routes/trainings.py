@@ -51,6 +51,9 @@ def create_trainings(
     """Queue one training job per kind; 422 with every reason when the request cannot train, 409 when the
     cluster can never hold it (nothing is queued either way)."""
     require_role(m.member.role, OWNER_MANAGER, "train models")
+    session.expunge(m.project)
+    session.expunge(m.user)
+    session.rollback()  # checking the data takes a while: hold no write lock until the jobs are inserted
     request = TrainingRequest(
         kinds=body.kinds, engine=body.engine, embeddings=body.embeddings, params=body.params, split=body.split,
         task_tags=tuple(body.task_tags), reviewed_only=body.reviewed_only, deploy=body.deploy,
