@@ -123,3 +123,33 @@ def test_on_two_nodes_a_visual_ner_sized_training_goes_where_one_node_holds_it(t
         view = {n["node_id"]: n for n in owner.get("/api/cluster").json()["nodes"]}
         assert view[big]["free"]["cpus"] == 0 and view[small]["free"]["cpus"] == 8
         owner.post(f"/api/trainings/{job}/cancel")
+
+
+def test_a_killed_scheduler_restarts_and_resumes_its_running_job_without_duplicating_it(ray_session, tmp_path: Path) -> None:
+    with live_api(sized(tmp_path, "home", cpus=4, memory_gb=8)) as api:
+        owner = api.admin
+        job = owner.post(f"/api/projects/{german_project(owner)}/trainings", json=LONG).json()["jobs"][0]["id"]
+        (before,), _ = wait_for_trainings(owner, [job], until=lambda j: j["progress"]["epoch"] >= 2)
+        ray.kill(scheduler_of(api), no_restart=False)
+        (after,), _ = wait_for_trainings(owner, [job], until=lambda j: j["progress"]["epoch"] >= before["progress"]["epoch"] + 2,
+                                         timeout=180)
+        assert after["status"] == "running"
+        log = owner.get(f"/api/trainings/{job}/log", params={"format": "json"}).json()
+        assert "restart" in log
+        epochs = [e["epoch"] for e in log["epochs"]]
+        assert epochs.count(1) == 1, f"the relaunched run began again from scratch: {epochs}"
+        assert list(ray.get(scheduler_of(api).ledger_view.remote())) == [job]
+        owner.post(f"/api/trainings/{job}/cancel")
+
+
+def test_with_an_autoscaler_a_job_bigger_than_every_node_waits_for_a_node_type(ray_session, tmp_path: Path) -> None:
+    settings = sized(tmp_path, "home", cpus=32, memory_gb=96)
+    settings = settings.model_copy(update={"scheduler": settings.scheduler.model_copy(
+        update={"autoscaler_node_types": [{"cpus": 32, "memory_gb": 128}]})})
+    with live_api(settings) as api:
+        created = api.admin.post(f"/api/projects/{german_project(api.admin)}/trainings", json={})
+        assert created.status_code == 202, created.text
+        job = created.json()["jobs"][0]["id"]
+        (waiting,), _ = wait_for_trainings(api.admin, [job], until=lambda j: j["status"] == "waiting")
+        assert waiting["reason"] == "waiting for the autoscaler to add a node with 32 CPU / 96 GB"
+        api.admin.post(f"/api/trainings/{job}/cancel")

@@ -45,6 +45,7 @@ def up(
     port: Annotated[int, typer.Option(help="Port of the HTTP API.")] = 8765,
     host: Annotated[str, typer.Option(help="Interface of the HTTP API.")] = "127.0.0.1",
     address: Annotated[str | None, typer.Option(help="Ray address to join (e.g. auto); default: start a local Ray.")] = None,
+    cluster_config: Annotated[Path | None, typer.Option(help="Ray autoscaler config whose node types jobs may wait for.", exists=True)] = None,
 ) -> None:
     """Create the home, database and admin token, start or reconnect to the scheduler, then serve the API."""
     import uvicorn
@@ -54,8 +55,10 @@ def up(
     from annoray.scheduler.factory import start_scheduler
 
     settings = _settings(home, port=port, host=host)
-    if address:
-        settings = settings.model_copy(update={"scheduler": settings.scheduler.model_copy(update={"ray_address": address})})
+    if address or cluster_config:
+        settings = settings.model_copy(update={"scheduler": settings.scheduler.model_copy(
+            update={"ray_address": address or settings.scheduler.ray_address,
+                    "cluster_config": cluster_config or settings.scheduler.cluster_config})})
     engine = init_home(settings)
     with console.status("starting Ray and the scheduler"):
         start_scheduler(settings)

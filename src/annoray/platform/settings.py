@@ -82,6 +82,9 @@ class SchedulerSettings(BaseModel):
         description="Worker node types the autoscaler can add ({cpus, memory_gb, gpus}); a job that fits one waits "
         "for the autoscaler instead of being refused. Empty: the cluster is what it is.",
     )
+    cluster_config: Path | None = Field(
+        None, description="Ray autoscaler config (cluster.yaml) whose worker node types the scheduler may ask for.",
+    )
 
 
 class Settings(BaseSettings):

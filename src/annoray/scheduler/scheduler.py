@@ -67,6 +67,10 @@ class Scheduler:
         self.stopped = threading.Event()
         self.kick = threading.Event()
         self.node_types = [Resources.of(t) for t in settings.scheduler.autoscaler_node_types]
+        if settings.scheduler.cluster_config:
+            from annoray.scheduler.cluster_config import autoscaler_node_types
+
+            self.node_types += autoscaler_node_types(settings.scheduler.cluster_config)
         self._recover()
         self.loop = threading.Thread(target=self._run, name="annoray-scheduler", daemon=True)
         self.loop.start()
