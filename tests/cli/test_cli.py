@@ -16,6 +16,8 @@ ANNORAY = [sys.executable, "-m", "annoray.api.cli"]
 
 
 @pytest.mark.slow
+@pytest.mark.ray
+@pytest.mark.timeout(600)
 def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: Path) -> None:
     home, port = tmp_path / "home", free_port()
     env = os.environ | {"ANNORAY_DATABASE_URL": ""}
@@ -24,7 +26,7 @@ def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: 
     def start() -> subprocess.Popen:
         proc = subprocess.Popen(ANNORAY + ["up", "--home", str(home), "--port", str(port)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200:
@@ -42,6 +44,8 @@ def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: 
         token = token_file.read_text().strip()
         r = httpx.post(f"http://127.0.0.1:{port}/api/users", json={"username": "ann"}, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 201
+        cluster = httpx.get(f"http://127.0.0.1:{port}/api/cluster", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        assert cluster.status_code == 200 and cluster.json()["nodes"], "Ray and the scheduler did not start"
     finally:
         proc.terminate()
         proc.wait(30)

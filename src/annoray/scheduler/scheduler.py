@@ -66,6 +66,13 @@ class Scheduler:
         self.lock = threading.RLock()
         self.stopped = threading.Event()
         self.kick = threading.Event()
+        from ray.util.metrics import Gauge
+
+        self.metrics = {
+            "queue": Gauge("annoray_scheduler_queue_length", description="Training jobs queued or waiting."),
+            "running": Gauge("annoray_scheduler_running_jobs", description="Training jobs holding resources."),
+            "cpus": Gauge("annoray_scheduler_allocated_cpus", description="CPUs the ledger has allocated."),
+        }
         self.node_types = [Resources.of(t) for t in settings.scheduler.autoscaler_node_types]
         if settings.scheduler.cluster_config:
             from annoray.scheduler.cluster_config import autoscaler_node_types
@@ -110,6 +117,10 @@ class Scheduler:
                 from ray.autoscaler.sdk import request_resources
 
                 request_resources(bundles=[{k: v for k, v in a.items() if v} for a in asks])
+            waiting = sum(1 for _, p in decisions if p.outcome is Outcome.WAIT)
+            self.metrics["queue"].set(waiting)
+            self.metrics["running"].set(len(self.ledger))
+            self.metrics["cpus"].set(sum(a.resources.cpus for a in self.ledger.values()))
 
     def never_reason(self, resources: dict[str, float]) -> str | None:
         """Why a job of this size can never run on this cluster (None when it can, now or later).
