@@ -12,7 +12,8 @@ def connect_ray(settings: Settings) -> None:
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=settings.scheduler.ray_address, namespace=settings.scheduler.namespace,
+        # "local" starts a Ray of our own: without it, ray.init() joins any Ray already running on the machine.
+        ray.init(address=settings.scheduler.ray_address or "local", namespace=settings.scheduler.namespace,
                  include_dashboard=False, log_to_driver=False)
 
 
