@@ -76,7 +76,7 @@ def platform_run(train: list[dict], devel: list[dict], epochs: int, work: Path) 
 
     settings = Settings(home=work / "home")
     engine = init_home(settings)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=settings.scheduler.namespace)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=settings.scheduler.namespace)
     start_scheduler(settings)
     token = settings.admin_token_path.read_text().strip()
     with BackgroundServer(create_app(settings, engine=engine)) as url:

@@ -175,7 +175,8 @@ def ray_session(_ray_shutdown: None) -> None:
     """
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
-        ray.init(num_cpus=16, _memory=64 * GIB, include_dashboard=False, log_to_driver=False, namespace="annoray-tests")
+        ray.init(address="local", num_cpus=16, _memory=64 * GIB, include_dashboard=False, log_to_driver=False,
+                 namespace="annoray-tests")
 
 
 def scheduler_settings(home: Path, **training: object) -> Settings:
