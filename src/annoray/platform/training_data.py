@@ -83,6 +83,15 @@ class TrainingData:
     def warnings(self) -> list[ErrorDetail]:
         return [w for d in self.datasets.values() for w in d.warnings] + self.split.warnings + self.issues
 
+    def kind_summary(self, kind: ModelKind) -> dict[str, Any]:
+        """The data one kind's job uses: tasks, split sizes, its per-label counts."""
+        summary = self.summary()
+        return {"tasks_selected": summary["tasks_selected"], "split": summary["split"], **summary["kinds"][kind.value]}
+
+    def kind_warnings(self, kind: ModelKind) -> list[str]:
+        """One kind's warnings, with the split's and the selection's that concern every kind."""
+        return [w.message for w in self.datasets[kind].warnings + self.split.warnings + self.issues]
+
     def summary(self) -> dict[str, Any]:
         return {
             "tasks_selected": self.tasks_selected,

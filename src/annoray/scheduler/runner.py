@@ -28,7 +28,8 @@ from annoray.platform.training_data import SelectionQuery, build_training_data
 from annoray.trainers.engines import ENGINES, EngineConfig
 from annoray.trainers.log import data_text, library_versions, metrics_text, start_text
 from annoray.trainers.ray_train import TrainingRun, run_training
-from annoray.trainers.store import ModelStore
+from annoray.scheduler.placement import Resources
+from annoray.trainers.store import ModelStore, resolve_filesystem
 
 ACTIVE = (JobStatus.RUNNING,)
 
@@ -113,11 +114,9 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
     if data.errors:
         raise JobFailed(Errors.E606.format(why="; ".join(e.message for e in data.errors)))
     dataset = data.datasets[kind]
-    summary = data.summary()
-    used = {"tasks_selected": summary["tasks_selected"], "split": summary["split"], **summary["kinds"][kind.value]}
-    warnings = [w.message for w in dataset.warnings + data.split.warnings + data.issues]
+    used = data.kind_summary(kind)
     with sessions.begin() as session:
-        TrainingJobRepository(session).set(job_id, data_summary=used, warnings=warnings)
+        TrainingJobRepository(session).set(job_id, data_summary=used, warnings=data.kind_warnings(kind))
         TrainingLogRepository(session).append(job_id, "data", data_text(used), used)
 
     embeddings = None
@@ -130,10 +129,11 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
             raise JobFailed(error.message)
     engine_config = EngineConfig(language=project.language, labels=list(dataset.group.labels),
                                  multiple=dataset.group.multiple, embeddings=embeddings)
+    demand = Resources.of(job.resources)
     run = TrainingRun(
         name=run_name(job_id), engine=job.engine, engine_config=engine_config.model_dump(mode="json"),
         params=job.params, train=dataset.train, dev=dataset.test, storage_path=settings.resolved_training_storage,
-        cpus=job.resources.get("cpus", 1), memory=int(job.resources.get("memory_gb", 0) * 2**30),
+        cpus=demand.cpus, memory=int(demand.memory),
         max_failures=settings.training.max_failures, node_id=node_id,
     )
     start = {"run": run.name, "attempt": job.attempts, "max_failures": run.max_failures, "node_id": node_id,
@@ -153,11 +153,9 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
 
 def _drop_checkpoints(run: TrainingRun) -> None:
     """The model is in the store: the run's checkpoints are no longer needed (a failed run keeps them)."""
-    from pyarrow import fs
-
-    filesystem, base = fs.FileSystem.from_uri(run.storage_path) if "://" in run.storage_path else (fs.LocalFileSystem(), run.storage_path)
+    filesystem, base = resolve_filesystem(run.storage_path)
     try:
-        filesystem.delete_dir(f"{base.rstrip('/')}/{run.name}")
+        filesystem.delete_dir(f"{base}/{run.name}")
     except (FileNotFoundError, OSError):
         pass
 

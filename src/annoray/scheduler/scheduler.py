@@ -64,7 +64,6 @@ class Scheduler:
         self.sessions = session_factory(self.engine, write=True)
         self.ledger: dict[int, Allocation] = {}
         self.lock = threading.RLock()
-        self.stopped = threading.Event()
         self.kick = threading.Event()
         from ray.util.metrics import Gauge
 
@@ -190,9 +189,6 @@ class Scheduler:
             "queue": queue,
         }
 
-    def shutdown(self) -> None:
-        self.stopped.set()
-
     # --- inside ---------------------------------------------------------------------------------------
 
     def _nodes(self) -> dict[str, Node]:
@@ -236,7 +232,7 @@ class Scheduler:
         """Tick every second or when kicked; release the ledger of jobs whose runner has ended."""
         import ray
 
-        while not self.stopped.is_set():
+        while True:  # the loop lives as long as the actor
             with self.lock:
                 refs = {a.ref: job_id for job_id, a in self.ledger.items()}
             if refs:

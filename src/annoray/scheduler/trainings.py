@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,18 +100,16 @@ def request_trainings(
     )
     if data.errors:
         raise InvalidInput("cannot train", data.errors)
-    summary = data.summary()
     jobs, repo, log = [], TrainingJobRepository(session), TrainingLogRepository(session)
-    shared = [w.message for w in data.split.warnings + data.issues]
     for kind in kinds:
-        warnings = [w.message for w in data.datasets[kind].warnings] + shared
+        warnings = data.kind_warnings(kind)
         resources = settings.training.resources[kind.value]
         job = repo.add(TrainingJob(
             project_id=project.id, kind=kind.value, engine=engine_name(request.engine, kind), source=request.source,
             status=JobStatus.QUEUED, reason="queued for the scheduler",
             params=request.params.model_dump(), embeddings=request.embeddings, deploy=request.deploy,
             selection={"task_tags": list(request.task_tags), "reviewed_only": request.reviewed_only, "split": request.split.value},
-            data_summary=_kind_summary(summary, kind), warnings=warnings,
+            data_summary=data.kind_summary(kind), warnings=warnings,
             resources=resources.model_dump(), progress={"epoch": 0, "epochs": request.params.epochs, "percent": 0.0},
             requested_by=user.id if user else None,
         ))
@@ -125,8 +122,4 @@ def request_trainings(
         for warning in warnings:
             log.append(job.id, "warning", f"warning: {warning}", {"message": warning})
         jobs.append(job)
-    return jobs, summary["warnings"]
-
-
-def _kind_summary(summary: dict[str, Any], kind: ModelKind) -> dict[str, Any]:
-    return {"tasks_selected": summary["tasks_selected"], "split": summary["split"], **summary["kinds"][kind.value]}
+    return jobs, [w.message for w in data.warnings]

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
+
+
+def resolve_filesystem(root: str) -> tuple[Any, str]:
+    """The pyarrow filesystem and base path of a local folder or a URI (s3://, gs://, file://)."""
+    from pyarrow import fs
+
+    if "://" in root:
+        filesystem, base = fs.FileSystem.from_uri(root)
+        return filesystem, base.rstrip("/")
+    return fs.LocalFileSystem(), str(Path(root).expanduser().resolve())
 
 
 class ModelStore:
     """Model folders under one root; a model appears whole (copied aside, then moved) or not at all."""
 
     def __init__(self, root: str):
-        from pyarrow import fs
-
-        if "://" in root:
-            self.fs, self.base = fs.FileSystem.from_uri(root)
-            self.root = root.rstrip("/")
-        else:
-            self.fs, self.base = fs.LocalFileSystem(), str(Path(root).expanduser().resolve())
-            self.root = self.base
+        self.fs, self.base = resolve_filesystem(root)
+        self.root = root.rstrip("/") if "://" in root else self.base
         self.fs.create_dir(self.base, recursive=True)
 
     def uri(self, name: str) -> str:
