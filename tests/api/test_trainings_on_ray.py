@@ -1,0 +1,115 @@
+"""Training on Ray through HTTP: three models in one request, another language, versions, cancel, a crash."""
+
+import os
+import threading
+import time
+
+import pytest
+import spacy
+
+from ..conftest import GERMAN, Api, german_project, wait_for_trainings
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def test_the_mixed_project_trains_three_models_in_one_request(training_api: Api, clinical_config: str, clinical_tasks: list) -> None:
+    owner = training_api.admin
+    pid = owner.post("/api/projects", json={"name": "Clinical notes", "labeling_config": clinical_config}).json()["id"]
+    assert owner.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks).status_code == 201
+    created = owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 3, "learning_rate": 0.002}})
+    assert created.status_code == 202, created.text
+    jobs = created.json()["jobs"]
+    assert [j["kind"] for j in jobs] == ["ner", "assertion", "classification"]
+    assert any("[E302] label 'Not particular'" in w for w in created.json()["warnings"])
+
+    followed: list[str] = []
+    follower = threading.Thread(target=lambda: followed.append(owner.get(f"/api/trainings/{jobs[0]['id']}/log", params={"follow": "true"}, timeout=900).text))
+    follower.start()
+    final, seen = wait_for_trainings(owner, [j["id"] for j in jobs], timeout=800)
+    follower.join(timeout=60)
+
+    for job, history in zip(final, seen, strict=True):
+        assert job["status"] == "succeeded", job
+        epochs = [s["progress"]["epoch"] for s in history]
+        assert epochs == sorted(epochs) and epochs[-1] == 3 and job["progress"]["percent"] == 100.0
+        model = owner.get(f"/api/models/{job['model']}").json()
+        assert model["training_job_id"] == job["id"] and model["metrics"] == job["metrics"]
+        assert set(model["metrics"]) >= {"micro", "macro", "per_label"}
+    ner, assertion, classification = final
+    assert ner["model"] == "ner_clinical_notes_annotation_manual"
+    assert assertion["model"] == "assertion_clinical_notes_annotation_manual"
+    assert classification["model"] == "classification_temporality_annotation_manual"
+    assert ner["metrics"]["micro"]["f1"] > 0.3  # learned: an untrained model scores 0
+    matrix = owner.get(f"/api/models/{classification['model']}").json()["metrics"]["confusion_matrix"]
+    assert matrix["labels"] == ["Recent", "Historical", "Not particular"]
+    assert sum(map(sum, matrix["matrix"])) == classification["data"]["test_examples"]
+
+    log = owner.get(f"/api/trainings/{ner['id']}/log").text
+    for expected in ("parameters: epochs=3, learning_rate=0.002", "versions: annoray", "spacy 3.8", "data: 1490 tasks",
+                     "examples per label: Condition=", "epoch 1/3", "epoch 3/3", "final metrics on the held-out split",
+                     "model 'ner_clinical_notes_annotation_manual' saved"):
+        assert expected in log, expected
+    assert followed and followed[0] == log
+    twin = owner.get(f"/api/trainings/{classification['id']}/log", params={"format": "json"}).json()
+    assert [e["epoch"] for e in twin["epochs"]] == [1, 2, 3] and twin["metrics"]["metrics"] == classification["metrics"]
+    assert twin["request"]["params"]["epochs"] == 3 and twin["start"]["versions"]["ray"]
+    assert twin["data"]["label_counts"]["Recent"] > 0
+    history = owner.get(f"/api/projects/{pid}/trainings").json()
+    assert [(h["id"], h["source"], h["status"]) for h in history] == [(j["id"], "manual", "succeeded") for j in reversed(final)]
+    assert all(h["data"]["tasks_selected"] == 1490 and h["log"] == f"/api/trainings/{h['id']}/log" for h in history)
+
+
+def test_german_training_works_the_same_way_and_versions_never_overwrite(training_api: Api, tmp_path) -> None:
+    owner = training_api.admin
+    vectors = tmp_path / "de.vec"
+    vectors.write_text("".join(f"{w} {i * 0.1:.2f} {1 - i * 0.1:.2f} 0.5\n" for i, w in enumerate(GERMAN + ["Patient", "klagt"])))
+    assert owner.post("/api/models", json={"name": "de_vectors", "uri": str(vectors), "language": "de"}).status_code == 201
+    pid = german_project(owner)
+    body = {"params": {"epochs": 12, "learning_rate": 0.005, "batch_size": 4, "validation_split": 0.25}, "embeddings": "de_vectors"}
+    first = owner.post(f"/api/projects/{pid}/trainings", json=body).json()["jobs"][0]["id"]
+    second = owner.post(f"/api/projects/{pid}/trainings", json=body | {"embeddings": None}).json()["jobs"][0]["id"]
+    (a, b), _ = wait_for_trainings(owner, [first, second])
+    assert (a["status"], b["status"]) == ("succeeded", "succeeded"), (a, b)
+    assert {a["model"], b["model"]} == {"ner_klinik_annotation_manual", "ner_klinik_annotation_manual_v2"}
+    models = {m["name"]: m for m in owner.get("/api/models").json()}
+    assert models[a["model"]]["language"] == "de" and models[a["model"]]["embeddings"] == "de_vectors"
+    assert models[b["model"]]["embeddings"] is None
+    assert a["metrics"]["per_label"]["Befund"]["f1"] == 1.0
+    store = training_api.settings.resolved_model_store
+    runs = training_api.settings.resolved_training_storage
+    assert not any(name.startswith("training-") for name in os.listdir(runs)), "checkpoints kept after success"
+
+    nlp = spacy.load(f"{store}/{a['model']}")
+    assert nlp.lang == "de" and nlp.vocab.vectors.n_keys == len(GERMAN) + 2
+    doc = nlp("Der Patient klagt seit Montag über Fieber und Schmerzen.")
+    assert [(e.text, e.label_) for e in doc.ents] == [("Fieber", "Befund")]
+
+
+def test_cancelling_a_running_training_stops_its_run(training_api: Api) -> None:
+    owner = training_api.admin
+    pid = german_project(owner)
+    job = owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 500, "batch_size": 1}}).json()["jobs"][0]["id"]
+    wait_for_trainings(owner, [job], until=lambda j: j["progress"]["epoch"] >= 1)
+    cancelled = owner.post(f"/api/trainings/{job}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    (after,), _ = wait_for_trainings(owner, [job], timeout=10)
+    epoch = after["progress"]["epoch"]
+    time.sleep(3)
+    assert owner.get(f"/api/trainings/{job}").json()["progress"]["epoch"] <= epoch + 1, "the run kept training"
+    assert owner.get(f"/api/trainings/{job}/log").text.rstrip().endswith("[E611] cancelled by admin")
+    assert owner.get("/api/models").json() == []
+
+
+def test_a_crash_in_training_fails_the_job_with_the_reason_and_where_it_stopped(training_api: Api, tmp_path) -> None:
+    owner = training_api.admin
+    broken = tmp_path / "broken.vec"
+    broken.write_text("Fieber 0.1 zero\n")
+    assert owner.post("/api/models", json={"name": "broken", "uri": str(broken), "language": "de"}).status_code == 201
+    pid = german_project(owner)
+    job = owner.post(f"/api/projects/{pid}/trainings", json={"embeddings": "broken", "params": {"epochs": 2}}).json()["jobs"][0]["id"]
+    (failed,), _ = wait_for_trainings(owner, [job])
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("[E609] training crashed:") and "could not convert string to float" in failed["error"]
+    log = owner.get(f"/api/trainings/{job}/log").text
+    assert "failed before the first epoch ended: [E609]" in log
+    assert owner.get("/api/models", params={"kind": "ner"}).json() == []
