@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -14,7 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -102,9 +105,38 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+ISSUER = "annoray-test-issuer"
+SECRET = "sk-live-7f3a9c1e-never-show-me"
+
+
+@functools.cache
+def issuer_key() -> Any:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate()
+
+
+def trusting(settings: Settings) -> Settings:
+    """The settings with the tests' license issuer trusted."""
+    from annoray.platform.licenses import public_key_text
+
+    return settings.model_copy(update={"licenses": settings.licenses.model_copy(
+        update={"issuers": {ISSUER: public_key_text(issuer_key())}})})
+
+
+def license_document(scopes: list[str], seats: int = 1, *, key: str | None = None, days: float = 365, **extra: Any) -> dict:
+    """A license signed by the tests' issuer, carrying a secret that must never come back."""
+    from annoray.platform.licenses import sign_license
+
+    fields = {"id": key or f"LIC-{uuid.uuid4().hex[:8]}", "issuer": ISSUER, "scopes": scopes, "seats": seats,
+              "expires_at": (datetime.now(UTC) + timedelta(days=days)).isoformat(), "licensee": "Clinic GmbH",
+              "secret": SECRET, **extra}
+    return sign_license(fields, issuer_key())
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(home=tmp_path / "home", database_url=database_url)
+    return trusting(Settings(home=tmp_path / "home", database_url=database_url))
 
 
 @pytest.fixture
@@ -181,7 +213,7 @@ def ray_session(_ray_shutdown: None) -> None:
 
 def scheduler_settings(home: Path, **training: object) -> Settings:
     """Settings with a scheduler of its own name, so tests never share one."""
-    settings = Settings(home=home)
+    settings = trusting(Settings(home=home))
     return settings.model_copy(update={
         "scheduler": settings.scheduler.model_copy(update={"name": f"scheduler-{uuid.uuid4().hex[:8]}", "namespace": "annoray-tests"}),
         "training": settings.training.model_copy(update=training),
@@ -281,8 +313,8 @@ def span_task(text: str, entity: str, label: str) -> dict:
         "value": {"start": start, "end": start + len(entity), "text": entity, "labels": [label]}}]}]}
 
 
-def german_project(client: httpx.Client, name: str = "Klinik") -> int:
-    pid = client.post("/api/projects", json={"name": name, "language": "de",
+def german_project(client: httpx.Client, name: str = "Klinik", model_type: str = "open_source") -> int:
+    pid = client.post("/api/projects", json={"name": name, "language": "de", "model_type": model_type,
                                              "labeling_config": NER_CONFIG.format(label="Befund")}).json()["id"]
     tasks = [span_task(f"Der Patient klagt seit Montag über {e} und Schmerzen.", e, "Befund") for e in GERMAN]
     assert client.post(f"/api/projects/{pid}/tasks/import", json=tasks * 2).status_code == 201

@@ -59,3 +59,23 @@ def test_one_training_per_project_and_kind_at_a_time() -> None:
     assert decisions[1].reason == "another ner training of this project is running (training 1)"
     waiting = plan([second], cluster((16, 64)), running={(7, "ner"): 1})
     assert waiting[0][1].outcome is Outcome.WAIT
+
+
+def test_seats_go_oldest_first_and_a_job_without_a_seat_waits_without_holding_a_node() -> None:
+    from annoray.platform.licenses import SeatPool, Seats
+
+    seats = SeatPool([Seats(7, ("ocr:training",), 1)])
+    jobs = [Pending(1, (1, "visual_ner"), SMALL, ("ocr:training",)), Pending(2, (2, "visual_ner"), SMALL, ("ocr:training",)),
+            Pending(3, (3, "ner"), SMALL)]
+    decisions = plan(jobs, cluster((4, 8), (2, 4)), running={}, seats=seats)
+    assert [(p.outcome, p.leases) for _, p in decisions] == [
+        (Outcome.START, (("ocr:training", 7),)), (Outcome.WAIT, ()), (Outcome.START, ())]
+    assert decisions[1][1].reason == "waiting for a seat of license scope 'ocr:training' (every seat that grants it is leased)"
+
+
+def test_a_scope_no_license_grants_is_never() -> None:
+    from annoray.platform.licenses import SeatPool
+
+    (decision,) = plan([Pending(1, (1, "ner"), SMALL, ("legal:training",))], cluster((4, 8)), running={}, seats=SeatPool(()))
+    assert decision[1].outcome is Outcome.NEVER and decision[1].reason.startswith(
+        "[E707] needs a seat of license scope 'legal:training' and no unexpired license grants it")

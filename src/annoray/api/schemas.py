@@ -194,7 +194,9 @@ class TrainingOut(BaseModel):
     deploy: bool
     attempts: int = Field(description="Worker failures so far (each restarted from the last checkpoint).")
     resources: dict[str, Any]
+    licenses: list[str] = Field(description="License scopes it leases a seat of while it runs.")
     created_at: datetime
+    decided_at: datetime | None = Field(description="When the scheduler first decided it (start, wait or never).")
     started_at: datetime | None
     finished_at: datetime | None
     log: str = Field(description="Where the training log downloads (text; ?format=json for its JSON twin).")
@@ -223,4 +225,31 @@ class ModelOut(BaseModel):
     training_job_id: int | None
     uri: str | None
     metrics: dict[str, Any] = Field(description="Benchmark on the held-out split: per-label P/R/F1, micro, macro; confusion matrix for classifiers.")
+    created_at: datetime
+
+
+class LicenseDocument(BaseModel):
+    """A license as its issuer hands it out; every field besides the terms (secrets included) stays in the store."""
+
+    license: dict[str, Any] = Field(description="The signed fields: id, issuer, scopes, seats, expires_at (ISO 8601 with a time zone), and any others.")
+    signature: str = Field(description="Base64 Ed25519 signature of the canonical JSON of `license` (sorted keys, no spaces, UTF-8).")
+
+
+class LeaseOut(BaseModel):
+    scope: str
+    holder: str = Field(description="What holds the seat: `training` or `server`.")
+    holder_id: int
+    leased_at: datetime
+
+
+class LicenseOut(BaseModel):
+    id: int
+    key: str = Field(description="The license's public id from its document.")
+    issuer: str
+    scopes: list[str]
+    seats: int
+    leased: int
+    leases: list[LeaseOut]
+    expires_at: datetime
+    expired: bool
     created_at: datetime

@@ -1,7 +1,7 @@
 """Every error a user can see, coded so it can be found, documented and asserted.
 
 Codes: E1xx labeling config, E2xx import and completions, E3xx datasets and selection,
-E4xx access, E5xx state conflicts, E6xx training.
+E4xx access, E5xx state conflicts, E6xx training, E7xx licenses.
 """
 
 from __future__ import annotations
@@ -81,6 +81,16 @@ class Errors:
     E610 = "[E610] the scheduler is not running; start the platform with `annoray up`"
     E611 = "[E611] cancelled by {username}"
     E612 = "[E612] this training can never run on this cluster: {why}"
+    E613 = "[E613] the node {node} running this training left the cluster; {what}"
+
+    E701 = "[E701] the license document is malformed: {why}"
+    E702 = "[E702] issuer '{issuer}' is not trusted here; trusted issuers (settings licenses.issuers): {trusted}"
+    E703 = "[E703] the signature does not match issuer '{issuer}''s key: the license was altered or not signed by that issuer"
+    E704 = "[E704] the license expired on {when}"
+    E705 = "[E705] license '{key}' is already installed (license {license_id}); delete it first to replace it"
+    E706 = "[E706] license {license_id} has {count} leased seats (held by {holders}); cancel or delete them first"
+    E707 = "[E707] needs a seat of license scope '{scope}' and no unexpired license grants it; an admin uploads one with POST /api/licenses"
+    E708 = "[E708] the public key of issuer '{issuer}' in settings is not an Ed25519 key: {why}"
 
 
 @dataclass

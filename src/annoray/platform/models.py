@@ -241,6 +241,7 @@ class TrainingJob(Base):
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    scopes: Mapped[list[Any]] = mapped_column(default=list)  # license scopes it leases a seat of while running
     model_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
     log_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
     selection: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -249,6 +250,7 @@ class TrainingJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # first start/wait/never
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -305,7 +307,10 @@ class PreannotationJob(Base):
 
 
 class License(Base):
-    """An uploaded license document; ``document`` keeps the signed original, secrets included."""
+    """An uploaded license: its checked terms, and in ``document`` the signed original, secrets included.
+
+    ``license_key`` is the document's public ``id``; the document itself never leaves the store.
+    """
 
     __tablename__ = "licenses"
 
@@ -323,7 +328,10 @@ class LicenseLease(Base):
     """One seat of a license held by a training job or a server."""
 
     __tablename__ = "license_leases"
-    __table_args__ = (Index("ix_license_leases_active", "license_id", "released_at"),)
+    __table_args__ = (
+        Index("ix_license_leases_active", "license_id", "released_at"),
+        Index("ix_license_leases_holder", "holder_kind", "holder_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id", ondelete="CASCADE"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -15,6 +16,8 @@ from annoray.platform.models import (
     Completion,
     JobStatus,
     LabelingConfigVersion,
+    License,
+    LicenseLease,
     Member,
     Prediction,
     Project,
@@ -240,11 +243,17 @@ class TrainingJobRepository:
         ).all()
 
     def transition(self, job_id: int, frm: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
-        """Move a job from one of ``frm`` to ``to`` only if it is still there: a finished job stays finished."""
+        """Move a job from one of ``frm`` to ``to`` only if it is still there: a finished job stays finished.
+
+        A job that stops running returns its license seats in the same transaction.
+        """
         done = self.session.execute(
             update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status.in_(frm)).values(status=to, **values)
         )
-        return done.rowcount == 1  # type: ignore[attr-defined]
+        moved = done.rowcount == 1  # type: ignore[attr-defined]
+        if moved and to is not JobStatus.RUNNING and JobStatus.RUNNING in frm:
+            LicenseRepository(self.session).release(TRAINING, job_id)
+        return moved
 
     def set(self, job_id: int, **values: Any) -> None:
         self.session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(**values))
@@ -263,3 +272,79 @@ class TrainingLogRepository:
             select(TrainingLogLine).where(TrainingLogLine.job_id == job_id, TrainingLogLine.id > after_id)
             .order_by(TrainingLogLine.id)
         ).all()
+
+
+TRAINING = "training"
+
+
+class LicenseRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, license_id: int) -> License:
+        license = self.session.get(License, license_id)
+        if license is None:
+            raise NotFound("license", license_id)
+        return license
+
+    def by_key(self, key: str) -> License | None:
+        return self.session.scalars(select(License).where(License.license_key == key)).first()
+
+    def all(self) -> Sequence[License]:
+        return self.session.scalars(select(License).order_by(License.id)).all()
+
+    def add(self, license: License) -> License:
+        self.session.add(license)
+        self.session.flush()
+        return license
+
+    def delete(self, license: License) -> None:
+        self.session.delete(license)
+        self.session.flush()
+
+    def leased(self) -> dict[int, int]:
+        """Seats leased now, per license id."""
+        rows = self.session.execute(
+            select(LicenseLease.license_id, func.count()).where(LicenseLease.released_at.is_(None))
+            .group_by(LicenseLease.license_id)
+        )
+        return {license_id: count for license_id, count in rows}
+
+    def active(self, license_id: int | None = None) -> Sequence[LicenseLease]:
+        query = select(LicenseLease).where(LicenseLease.released_at.is_(None)).order_by(LicenseLease.id)
+        if license_id is not None:
+            query = query.where(LicenseLease.license_id == license_id)
+        return self.session.scalars(query).all()
+
+    def unexpired(self, now: datetime) -> Sequence[License]:
+        return self.session.scalars(select(License).where(License.expires_at > now).order_by(License.expires_at, License.id)).all()
+
+    def lease(self, license_id: int, scope: str, holder_kind: str, holder_id: int, now: datetime) -> bool:
+        """Lease one seat if the license is still installed, unexpired and has one free; False otherwise."""
+        license = self.session.scalars(select(License).where(License.id == license_id).with_for_update()).first()
+        if license is None or aware(license.expires_at) <= now:
+            return False
+        if self.leased().get(license_id, 0) >= license.seats:
+            return False
+        self.session.add(LicenseLease(license_id=license_id, scope=scope, holder_kind=holder_kind, holder_id=holder_id, leased_at=now))
+        self.session.flush()
+        return True
+
+    def release(self, holder_kind: str, holder_id: int) -> None:
+        self.session.execute(
+            update(LicenseLease).where(LicenseLease.holder_kind == holder_kind, LicenseLease.holder_id == holder_id,
+                                       LicenseLease.released_at.is_(None)).values(released_at=datetime.now(UTC))
+        )
+
+    def release_all_but(self, holder_kind: str, live: Sequence[int]) -> int:
+        """Return the seats of every ``holder_kind`` holder not in ``live`` (holders that ended without returning them)."""
+        done = self.session.execute(
+            update(LicenseLease).where(LicenseLease.holder_kind == holder_kind, LicenseLease.released_at.is_(None),
+                                       LicenseLease.holder_id.not_in(list(live))).values(released_at=datetime.now(UTC))
+        )
+        return done.rowcount  # type: ignore[attr-defined]
+
+
+def aware(when: datetime) -> datetime:
+    """SQLite returns naive datetimes; the store writes UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

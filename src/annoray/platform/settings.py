@@ -71,6 +71,30 @@ class TrainingSettings(BaseModel):
     )
 
 
+def _default_server_resources() -> dict[str, ResourceSpec]:
+    return {"text": ResourceSpec(cpus=1, memory_gb=2), "visual_ner": ResourceSpec(cpus=4, memory_gb=16)}
+
+
+class ServerSettings(BaseModel):
+    """Pre-annotation servers on Ray Serve."""
+
+    resources: dict[str, ResourceSpec] = Field(
+        default_factory=_default_server_resources,
+        description="Resources of one server replica: `text` for NER, assertion and classification models, "
+        "`visual_ner` for servers holding a Visual NER model.",
+    )
+
+
+class LicenseSettings(BaseModel):
+    """Who may issue licenses."""
+
+    issuers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Trusted license issuers: name → Ed25519 public key (PEM, or base64 of the 32 raw bytes). "
+        "A license whose signature does not match its issuer's key is refused.",
+    )
+
+
 class SchedulerSettings(BaseModel):
     """The detached scheduler actor."""
 
@@ -109,6 +133,8 @@ class Settings(BaseSettings):
     labeling_config: LabelingConfigSettings = Field(default_factory=LabelingConfigSettings)
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    servers: ServerSettings = Field(default_factory=ServerSettings)
+    licenses: LicenseSettings = Field(default_factory=LicenseSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @property

@@ -1,7 +1,8 @@
-"""Where a job's worker can run: one node must hold its whole bundle (CPU, memory, GPU).
+"""Where a job's worker can run: one node must hold its whole bundle (CPU, memory, GPU), and the
+license seats it needs must be free.
 
-Pure functions over a snapshot of the cluster, so the scheduler's decisions can be tested
-without Ray: start on a node now, wait (and for what), or never (and why).
+Pure functions over a snapshot of the cluster and the seat pool, so the scheduler's decisions can
+be tested without Ray: start on a node now, wait (and for what), or never (and why).
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from annoray.platform.errors import Errors
+from annoray.platform.licenses import SeatPool
 
 GB = 2**30
 
@@ -72,6 +76,7 @@ class Placement:
     node_id: str | None = None
     reason: str | None = None
     scale_up: bool = False  # waiting for a node the autoscaler can add
+    leases: tuple[tuple[str, int], ...] = ()  # (scope, license id) of the seats taken to start
 
 
 def largest(resources: Iterable[Resources]) -> Resources | None:
@@ -112,21 +117,23 @@ def reserve_for(demand: Resources, nodes: Iterable[Node]) -> str | None:
 
 @dataclass(frozen=True)
 class Pending:
-    """A job waiting to start: its id, what must not run twice at once (project and kind), its bundle."""
+    """A job waiting to start: its id, what must not run twice at once (project and kind), its bundle, its license scopes."""
 
     job_id: int
     exclusive: tuple[int, str]
     demand: Resources
+    scopes: tuple[str, ...] = ()
 
 
 def plan(pending: Iterable[Pending], nodes: Mapping[str, Node], *, running: Mapping[tuple[int, str], int],
-         node_types: Iterable[Resources] = ()) -> list[tuple[Pending, Placement]]:
-    """Decide every pending job, oldest first: start (and take its room on the node), wait, or never.
+         node_types: Iterable[Resources] = (), seats: SeatPool | None = None) -> list[tuple[Pending, Placement]]:
+    """Decide every pending job, oldest first: start (and take its room and seats), wait, or never.
 
     The oldest job that fits the cluster but must wait holds the node it can soonest use; younger
     jobs backfill only the other nodes, so the held node drains and the old job cannot starve.
-    ``nodes`` is updated with what the started jobs take.
+    Seats go oldest first too. ``nodes`` and ``seats`` are updated with what the started jobs take.
     """
+    seats = seats or SeatPool(())
     node_types = list(node_types)
     busy = dict(running)
     held: str | None = None
@@ -137,11 +144,23 @@ def plan(pending: Iterable[Pending], nodes: Mapping[str, Node], *, running: Mapp
             reason = f"another {job.exclusive[1]} training of this project is running (training {other})"
             decisions.append((job, Placement(Outcome.WAIT, reason=reason)))
             continue
+        ungranted = next((scope for scope in job.scopes if not seats.granted(scope)), None)
+        if ungranted:
+            decisions.append((job, Placement(Outcome.NEVER, reason=Errors.E707.format(scope=ungranted))))
+            continue
+        short = seats.short(job.scopes)
+        if short:
+            reason = f"waiting for a seat of license scope '{short}' (every seat that grants it is leased)"
+            decisions.append((job, Placement(Outcome.WAIT, reason=reason)))
+            continue
         placement = place(job.demand, nodes.values(), node_types=node_types, blocked={held} if held else ())
-        if placement.outcome is Outcome.START:
+        if placement.outcome is Outcome.NEVER:
+            placement = Placement(Outcome.NEVER, reason=Errors.E612.format(why=placement.reason))
+        elif placement.outcome is Outcome.START:
             assert placement.node_id is not None
             nodes[placement.node_id].used += job.demand
             busy[job.exclusive] = job.job_id
+            placement = Placement(Outcome.START, node_id=placement.node_id, leases=tuple(seats.take(job.scopes)))
         elif placement.outcome is Outcome.WAIT and held is None:
             held = reserve_for(job.demand, nodes.values())
         decisions.append((job, placement))

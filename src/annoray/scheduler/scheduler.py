@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from annoray.platform.errors import Errors
+from annoray.platform.licenses import license_views, seat_pool
 from annoray.platform.models import JobStatus, TrainingJob
-from annoray.platform.repositories import TrainingJobRepository, TrainingLogRepository
+from annoray.platform.repositories import TRAINING, LicenseRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.settings import Settings
-from annoray.scheduler.placement import Node, Outcome, Pending, Resources, place, plan
+from annoray.scheduler.placement import Node, Outcome, Pending, Placement, Resources, place, plan
 from annoray.scheduler.runner import cancel_job, fail_job, job_of_run, log_line, run_training_job
 from annoray.trainers.log import epoch_text
 
@@ -29,6 +30,7 @@ class Allocation:
     node_id: str
     resources: Resources
     ref: Any
+    leases: tuple[tuple[str, int], ...] = ()  # (scope, license id)
 
 
 def ray_nodes() -> list[dict[str, Any]]:
@@ -38,7 +40,7 @@ def ray_nodes() -> list[dict[str, Any]]:
 
 
 class Scheduler:
-    """Allocates cluster resources to training jobs, queues what must wait, refuses what can never run.
+    """Allocates cluster resources and license seats to training jobs, queues what must wait, refuses what can never run.
 
     Guarantees:
     - The database is the only state that matters. A job is ``queued`` or ``waiting`` (with the
@@ -46,13 +48,19 @@ class Scheduler:
       starts twice; it ends ``succeeded``, ``failed`` (with the reason) or ``cancelled`` once.
     - Never over-commits: a job starts only on a node whose total, less what the ledger has
       allocated there, holds its whole worker bundle; its Ray Train worker is pinned to that node.
+    - License seats are leased in the transaction that moves a job to ``running``, re-counted there
+      under the license's row lock, and returned in the transaction that moves it out; seats held
+      by anything this scheduler does not run are returned on every pass. A job needing a scope
+      no unexpired license grants is refused; one whose seats are all leased waits, oldest first.
     - Fair: jobs are taken oldest first. When the oldest job that fits the cluster must wait, the
       node it can soonest use is held for it, and younger jobs only backfill other nodes, so a big
       job is never overtaken forever by small ones.
     - One training per project and kind at a time; the next one waits for it.
     - A restarted scheduler reloads from the database: the runs its previous life owned died with
-      it, so jobs left ``running`` are queued again ahead of younger ones and resume from their
-      last Ray Train checkpoint.
+      it, so jobs left ``running`` are queued again ahead of younger ones (their seats returned)
+      and resume from their last Ray Train checkpoint.
+    - A node that leaves the cluster takes its runs with it: each goes back to the queue, to resume
+      from its last checkpoint elsewhere, while its retry budget lasts, and fails with the reason after.
     - Progress reports are idempotent: a report for an epoch seen before only logs again.
     """
 
@@ -63,6 +71,7 @@ class Scheduler:
         self.engine = create_db_engine(settings.resolved_database_url)
         self.sessions = session_factory(self.engine, write=True)
         self.ledger: dict[int, Allocation] = {}
+        self._scopes_seen: set[str] = set()
         self.lock = threading.RLock()
         self.kick = threading.Event()
         from ray.util.metrics import Gauge
@@ -71,6 +80,8 @@ class Scheduler:
             "queue": Gauge("annoray_scheduler_queue_length", description="Training jobs queued or waiting."),
             "running": Gauge("annoray_scheduler_running_jobs", description="Training jobs holding resources."),
             "cpus": Gauge("annoray_scheduler_allocated_cpus", description="CPUs the ledger has allocated."),
+            "seats": Gauge("annoray_scheduler_seats_leased", description="License seats leased, per scope.",
+                           tag_keys=("scope",)),
         }
         self.node_types = [Resources.of(t) for t in settings.scheduler.autoscaler_node_types]
         if settings.scheduler.cluster_config:
@@ -94,32 +105,36 @@ class Scheduler:
         """One scheduling pass, oldest job first (also run every second by the scheduler's own loop)."""
         with self.lock:
             nodes = self._nodes()
-            with self.sessions() as session:
+            now = datetime.now(UTC)
+            with self.sessions.begin() as session:
+                LicenseRepository(session).release_all_but(TRAINING, list(self.ledger))
                 jobs = list(TrainingJobRepository(session).with_status(JobStatus.RUNNING, *PENDING))
+                seats = seat_pool(session, now)
                 session.expunge_all()
             running = {(j.project_id, j.kind): j.id for j in jobs if j.status is JobStatus.RUNNING}
             pending = {j.id: j for j in jobs if j.status in PENDING}
-            decisions = plan([Pending(j.id, (j.project_id, j.kind), Resources.of(j.resources)) for j in pending.values()],
-                             nodes, running=running, node_types=self.node_types)
-            asks = []
+            wants = [Pending(j.id, (j.project_id, j.kind), Resources.of(j.resources), tuple(j.scopes)) for j in pending.values()]
+            decisions = plan(wants, nodes, running=running, node_types=self.node_types, seats=seats)
+            self._record(pending, decisions, now)
             for want, placement in decisions:
-                job = pending[want.job_id]
                 if placement.outcome is Outcome.START:
-                    self._launch(job, placement.node_id or "", want.demand)
-                elif placement.outcome is Outcome.NEVER:
-                    fail_job(self.sessions, job.id, Errors.E612.format(why=placement.reason), frm=PENDING)
-                else:
-                    self._wait(job, placement.reason or "waiting")
-                    if placement.scale_up:
-                        asks.append({"CPU": want.demand.cpus, "memory": want.demand.memory, "GPU": want.demand.gpus})
+                    self._launch(pending[want.job_id], placement, want.demand, now)
+            asks = [want.demand for want, placement in decisions if placement.scale_up]
             if self.node_types and asks:
                 from ray.autoscaler.sdk import request_resources
 
-                request_resources(bundles=[{k: v for k, v in a.items() if v} for a in asks])
-            waiting = sum(1 for _, p in decisions if p.outcome is Outcome.WAIT)
-            self.metrics["queue"].set(waiting)
+                request_resources(bundles=[{k: v for k, v in {"CPU": d.cpus, "memory": d.memory, "GPU": d.gpus}.items() if v}
+                                           for d in asks])
+            self.metrics["queue"].set(sum(1 for _, p in decisions if p.outcome is Outcome.WAIT))
             self.metrics["running"].set(len(self.ledger))
             self.metrics["cpus"].set(sum(a.resources.cpus for a in self.ledger.values()))
+            leased: dict[str, int] = {}
+            for allocation in self.ledger.values():
+                for scope, _ in allocation.leases:
+                    leased[scope] = leased.get(scope, 0) + 1
+            for scope in {*leased, *self._scopes_seen}:
+                self.metrics["seats"].set(leased.get(scope, 0), tags={"scope": scope})
+            self._scopes_seen |= set(leased)
 
     def never_reason(self, resources: dict[str, float]) -> str | None:
         """Why a job of this size can never run on this cluster (None when it can, now or later).
@@ -170,23 +185,30 @@ class Scheduler:
 
     def ledger_view(self) -> dict[int, dict[str, Any]]:
         with self.lock:
-            return {job_id: {"node_id": a.node_id, **a.resources.as_dict()} for job_id, a in self.ledger.items()}
+            return {job_id: {"node_id": a.node_id, **a.resources.as_dict(), "leases": [list(lease) for lease in a.leases]}
+                    for job_id, a in self.ledger.items()}
 
     def cluster_view(self) -> dict[str, Any]:
-        """Nodes with free/total resources as the ledger sees them, running trainings, and the queue with reasons."""
+        """Nodes with free/total resources as the ledger sees them, running trainings with their seats, the queue
+        with reasons, and the licenses' seats."""
         with self.lock:
             nodes = self._nodes()
             ledger = dict(self.ledger)
         with self.sessions() as session:
             jobs = TrainingJobRepository(session).with_status(JobStatus.RUNNING, *PENDING)
             running = [{"id": j.id, "project_id": j.project_id, "kind": j.kind, "node_id": ledger[j.id].node_id,
-                        "resources": ledger[j.id].resources.as_dict()} for j in jobs if j.id in ledger]
+                        "resources": ledger[j.id].resources.as_dict(),
+                        "leases": [{"scope": scope, "license_id": license_id} for scope, license_id in ledger[j.id].leases]}
+                       for j in jobs if j.id in ledger]
             queue = [{"id": j.id, "project_id": j.project_id, "kind": j.kind, "status": j.status.value,
-                      "reason": j.reason, "resources": j.resources} for j in jobs if j.status in PENDING]
+                      "reason": j.reason, "resources": j.resources, "scopes": j.scopes} for j in jobs if j.status in PENDING]
+            licenses = [{k: v[k] for k in ("id", "key", "scopes", "seats", "leased", "expires_at", "expired")}
+                        for v in license_views(session, datetime.now(UTC))]
         return {
             "nodes": [{"node_id": n.node_id, "total": n.total.as_dict(), "free": n.free.as_dict()} for n in nodes.values()],
             "trainings": running,
             "queue": queue,
+            "licenses": licenses,
         }
 
     # --- inside ---------------------------------------------------------------------------------------
@@ -198,35 +220,92 @@ class Scheduler:
                 nodes[allocation.node_id].used += allocation.resources
         return nodes
 
-    def _wait(self, job: TrainingJob, reason: str) -> None:
-        if job.status is JobStatus.WAITING and job.reason == reason:
+    def _record(self, pending: dict[int, TrainingJob], decisions: list[tuple[Pending, Placement]], now: datetime) -> None:
+        """Write this pass's new waits (with what they wait for) and refusals, in one transaction."""
+        changes = [(pending[want.job_id], placement) for want, placement in decisions
+                   if placement.outcome is Outcome.NEVER or (placement.outcome is Outcome.WAIT and (
+                       pending[want.job_id].status is not JobStatus.WAITING or pending[want.job_id].reason != placement.reason))]
+        if not changes:
             return
         with self.sessions.begin() as session:
-            TrainingJobRepository(session).transition(job.id, PENDING, JobStatus.WAITING, reason=reason)
+            repo = TrainingJobRepository(session)
+            for job, placement in changes:
+                first = {"decided_at": now} if job.decided_at is None else {}
+                if placement.outcome is Outcome.WAIT:
+                    repo.transition(job.id, PENDING, JobStatus.WAITING, reason=placement.reason, **first)
+                elif repo.transition(job.id, PENDING, JobStatus.FAILED, error=placement.reason, reason=None, finished_at=now, **first):
+                    TrainingLogRepository(session).append(job.id, "failed", f"failed before it started: {placement.reason}",
+                                                          {"error": placement.reason, "epoch": 0})
 
-    def _launch(self, job: TrainingJob, node_id: str, demand: Resources) -> bool:
+    def _launch(self, job: TrainingJob, placement: Placement, demand: Resources, now: datetime) -> bool:
+        """Move the job to running with its seats in one transaction, then start its runner pinned to the node."""
         import ray
 
+        node_id = placement.node_id or ""
         with self.sessions.begin() as session:
-            if not TrainingJobRepository(session).transition(
-                job.id, PENDING, JobStatus.RUNNING, reason=None, started_at=datetime.now(UTC),
+            moved = TrainingJobRepository(session).transition(
+                job.id, PENDING, JobStatus.RUNNING, reason=None, started_at=now, decided_at=job.decided_at or now,
                 resources=job.resources | {"node_id": node_id},
-            ):
+            )
+            licenses = LicenseRepository(session)
+            if not moved or not all(licenses.lease(license_id, scope, TRAINING, job.id, now) for scope, license_id in placement.leases):
+                session.rollback()  # cancelled meanwhile, or a license went away: the next pass decides again
                 return False
-        me = ray.get_runtime_context().current_actor
-        task = ray.remote(run_training_job).options(num_cpus=0, max_retries=0, name=f"training-job-{job.id}")
-        self.ledger[job.id] = Allocation(node_id, demand, task.remote(self.settings, job.id, me, node_id))
-        log_line(self.sessions, job.id, "launch", f"placed by the scheduler on node {node_id} ({demand.describe()})",
-                 {"node_id": node_id, **demand.as_dict()})
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = ray.get_runtime_context()
+        me = here.current_actor
+        # The runner (and the Train controller it starts) stay on the scheduler's node; only the worker moves.
+        task = ray.remote(run_training_job).options(
+            num_cpus=0, max_retries=0, name=f"training-job-{job.id}",
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here.get_node_id(), soft=False))
+        self.ledger[job.id] = Allocation(node_id, demand, task.remote(self.settings, job.id, me, node_id), placement.leases)
+        seats = "".join(f"; seat of {scope} from license {license_id}" for scope, license_id in placement.leases)
+        log_line(self.sessions, job.id, "launch", f"placed by the scheduler on node {node_id} ({demand.describe()}){seats}",
+                 {"node_id": node_id, **demand.as_dict(), "leases": [list(lease) for lease in placement.leases]})
         return True
 
     def _recover(self) -> None:
+        """Queue again what the previous life ran (its runs died with it) and return every seat it held."""
         with self.sessions.begin() as session:
             repo = TrainingJobRepository(session)
             for job in repo.with_status(JobStatus.RUNNING):
                 repo.transition(job.id, (JobStatus.RUNNING,), JobStatus.QUEUED, reason="scheduler restarted; relaunching")
                 TrainingLogRepository(session).append(
                     job.id, "restart", "the scheduler restarted; relaunching from the last checkpoint", {})
+            LicenseRepository(session).release_all_but(TRAINING, [])
+
+    def _lost_nodes(self) -> None:
+        """Runs on a node that left the cluster go back to the queue while their retry budget lasts, else fail."""
+        import ray
+
+        alive = {n["NodeID"] for n in ray_nodes()}
+        with self.lock:
+            lost = {job_id: a for job_id, a in self.ledger.items() if a.node_id not in alive}
+            for job_id in lost:
+                del self.ledger[job_id]
+        for job_id, allocation in lost.items():
+            ray.cancel(allocation.ref, force=True)  # its runner waits for a worker that cannot come back there
+            self._requeue_or_fail(job_id, allocation.node_id)
+        if lost:
+            self.kick.set()
+
+    def _requeue_or_fail(self, job_id: int, node_id: str) -> None:
+        budget = self.settings.training.max_failures
+        with self.sessions.begin() as session:
+            repo, log = TrainingJobRepository(session), TrainingLogRepository(session)
+            failures = repo.get(job_id).attempts + 1
+            data = {"node_id": node_id, "failures": failures, "budget": budget}
+            if failures > budget:
+                reason = Errors.E613.format(node=node_id, what=f"failure {failures} is beyond the retry budget of {budget}")
+                if repo.transition(job_id, (JobStatus.RUNNING,), JobStatus.FAILED, error=reason, reason=None,
+                                   finished_at=datetime.now(UTC), attempts=failures):
+                    log.append(job_id, "failed", f"failed: {reason}", {"error": reason, **data})
+            else:
+                reason = Errors.E613.format(node=node_id, what=f"queued again to resume from its last checkpoint "
+                                                               f"(failure {failures} of a budget of {budget})")
+                if repo.transition(job_id, (JobStatus.RUNNING,), JobStatus.QUEUED, reason=reason, attempts=failures):
+                    log.append(job_id, "attempt", reason, data)
 
     def _run(self) -> None:
         """Tick every second or when kicked; release the ledger of jobs whose runner has ended."""
@@ -240,6 +319,7 @@ class Scheduler:
                 for ref in ready:
                     self._ended(refs[ref], ref)
             try:
+                self._lost_nodes()
                 self.tick()
             except Exception:  # a failed pass is retried on the next tick; the database is unchanged
                 logger.exception("scheduling pass failed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +13,7 @@ from annoray.platform.catalog import EMBEDDINGS
 from annoray.platform.datasets import SplitMethod
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
 from annoray.platform.labeling_config import ModelKind
+from annoray.platform.licenses import missing_scope, needed_scopes
 from annoray.platform.models import JobStatus, Project, TrainingJob, User
 from annoray.platform.projects import project_config
 from annoray.platform.repositories import ModelRepository, TrainingJobRepository, TrainingLogRepository
@@ -35,6 +37,11 @@ class TrainingRequest:
     reviewed_only: bool = False
     deploy: bool = False
     source: str = "manual"
+
+
+def training_scopes(kind: ModelKind, model_type: str) -> tuple[str, ...]:
+    """License scopes a training of this kind leases a seat of while it runs."""
+    return needed_scopes("training", visual=kind is ModelKind.VISUAL_NER, model_type=model_type)
 
 
 def check_engines(settings: Settings, language: str, engine: str, kinds: list[ModelKind]) -> list[ErrorDetail]:
@@ -77,7 +84,7 @@ def request_trainings(
         never: why a job of these resources can never run on the cluster (the scheduler knows).
 
     Raises `InvalidInput` listing every reason when anything cannot train, `Conflict` when the
-    cluster can never hold a job; nothing is queued then. The caller commits, then wakes the scheduler.
+    cluster can never hold a job or no license grants a scope it needs; nothing is queued then. The caller commits, then wakes the scheduler.
     """
     config = project_config(project)
     kinds = request.kinds or config.kinds
@@ -90,6 +97,10 @@ def request_trainings(
         raise InvalidInput("cannot train", errors)
     refusals = [ErrorDetail(Errors.E612.format(why=why), field="kinds")
                 for kind in kinds if (why := never(settings.training.resources[kind.value].model_dump()))]
+    scopes = {kind: training_scopes(kind, project.model_type) for kind in kinds}
+    with sessions() as reading:
+        missing = missing_scope(reading, [s for kind in kinds for s in scopes[kind]], datetime.now(UTC))
+    refusals += [ErrorDetail(Errors.E707.format(scope=missing), field="kinds")] if missing else []
     if refusals:
         raise Conflict(refusals[0].message, refusals)
     data = build_training_data(
@@ -110,12 +121,13 @@ def request_trainings(
             params=request.params.model_dump(), embeddings=request.embeddings, deploy=request.deploy,
             selection={"task_tags": list(request.task_tags), "reviewed_only": request.reviewed_only, "split": request.split.value},
             data_summary=data.kind_summary(kind), warnings=warnings,
-            resources=resources.model_dump(), progress={"epoch": 0, "epochs": request.params.epochs, "percent": 0.0},
+            resources=resources.model_dump(), scopes=list(scopes[kind]), progress={"epoch": 0, "epochs": request.params.epochs, "percent": 0.0},
             requested_by=user.id if user else None,
         ))
         record = {
             "id": job.id, "kind": job.kind, "engine": job.engine, "source": job.source, "language": project.language,
-            "params": job.params, "embeddings": job.embeddings, "resources": job.resources, "selection": job.selection,
+            "params": job.params, "embeddings": job.embeddings, "resources": job.resources, "licenses": job.scopes,
+            "selection": job.selection,
             "requested_by": user.username if user else None,
         }
         log.append(job.id, "request", request_text(record), record)
