@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import GIB, Api, german_project, live_api, refused, scheduler_settings, wait_for_trainings
+from ..conftest import GIB, Api, german_project, license_document, live_api, refused, scheduler_settings, wait_for_trainings
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -49,6 +49,34 @@ def test_a_visual_ner_sized_training_waits_for_the_busy_node_then_starts(ray_ses
         assert ray.get(scheduler_of(api).ledger_view.remote()) == {}
 
 
+def seats_leased(api: Api) -> dict[int, int]:
+    return {lic["id"]: lic["leased"] for lic in api.admin.get("/api/licenses").json()}
+
+
+def test_seats_run_out_the_next_job_waits_and_starts_when_a_seat_returns(ray_session, tmp_path: Path) -> None:
+    with live_api(sized(tmp_path, "home", cpus=2, memory_gb=2)) as api:
+        owner = api.admin
+        license = owner.post("/api/licenses", json=license_document(["healthcare:training"], seats=1)).json()
+        first, second = (owner.post(f"/api/projects/{german_project(owner, name, 'healthcare')}/trainings", json=LONG).json()["jobs"][0]["id"]
+                         for name in ("a", "b"))
+        (running, waiting), _ = wait_for_trainings(owner, [first, second], until=lambda j: j["status"] in ("running", "waiting"))
+        assert (running["status"], waiting["status"]) == ("running", "waiting") and running["licenses"] == ["healthcare:training"]
+        assert waiting["reason"] == "waiting for a seat of license scope 'healthcare:training' (every seat that grants it is leased)"
+        assert seats_leased(api) == {license["id"]: 1}
+        view = owner.get("/api/cluster").json()
+        assert view["trainings"][0]["leases"] == [{"scope": "healthcare:training", "license_id": license["id"]}]
+        assert view["licenses"][0]["leased"] == 1 and view["queue"][0]["reason"] == waiting["reason"]
+        body = refused(api, lambda: owner.delete(f"/api/licenses/{license['id']}"), 409)
+        assert body["detail"] == f"[E706] license {license['id']} has 1 leased seats (held by training {first}); cancel or delete them first"
+
+        owner.post(f"/api/trainings/{first}/cancel")
+        wait_for_trainings(owner, [second], until=lambda j: j["status"] == "running", timeout=60)
+        assert seats_leased(api) == {license["id"]: 1}
+        assert ray.get(scheduler_of(api).ledger_view.remote())[second]["leases"] == [["healthcare:training", license["id"]]]
+        owner.post(f"/api/trainings/{second}/cancel")
+        assert seats_leased(api) == {license["id"]: 0}
+
+
 def test_a_training_no_node_can_hold_is_refused_with_the_reason(ray_session, tmp_path: Path) -> None:
     with live_api(sized(tmp_path, "home", cpus=32, memory_gb=64)) as api:
         pid = german_project(api.admin)
@@ -57,11 +85,13 @@ def test_a_training_no_node_can_hold_is_refused_with_the_reason(ray_session, tmp
                                   "the largest node has 16 CPU / 64 GB")
 
 
-def test_fifty_concurrent_submissions_never_over_commit(ray_session, tmp_path: Path) -> None:
-    with live_api(sized(tmp_path, "home", cpus=6, memory_gb=16)) as api:
+def test_fifty_concurrent_submissions_never_over_commit_resources_or_seats(ray_session, tmp_path: Path) -> None:
+    with live_api(sized(tmp_path, "home", cpus=4, memory_gb=8)) as api:
         owner = api.admin
-        projects = [german_project(owner, f"p{i}") for i in range(10)]
+        license = owner.post("/api/licenses", json=license_document(["finance:*"], seats=3)).json()
+        projects = [german_project(owner, f"p{i}", "finance") for i in range(10)]
         scheduler = scheduler_of(api)
+        total_cpus = ray.cluster_resources()["CPU"]
         job_ids: list[int] = []
         lock = threading.Lock()
 
@@ -79,21 +109,35 @@ def test_fifty_concurrent_submissions_never_over_commit(ray_session, tmp_path: P
         most_running = 0
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline or any(t.is_alive() for t in threads):
+            ray_used = total_cpus - ray.available_resources().get("CPU", 0)  # Ray's view first: the ledger only grows now
             ledger = ray.get(scheduler.ledger_view.remote())
             assert sum(a["cpus"] for a in ledger.values()) <= 16 and sum(a["memory_gb"] for a in ledger.values()) <= 64
-            assert ray.available_resources().get("CPU", 0) >= 0
+            assert ray_used <= sum(a["cpus"] for a in ledger.values()), "Ray runs workers the ledger does not account for"
+            assert sum(len(a["leases"]) for a in ledger.values()) <= 3 and seats_leased(api)[license["id"]] <= 3
             running = [j for j in owner.get("/api/cluster").json()["trainings"]]
             projects_running = [r["project_id"] for r in running]
             assert len(projects_running) == len(set(projects_running)), "two trainings of one project and kind at once"
             most_running = max(most_running, len(ledger))
             time.sleep(0.5)
         assert sorted(job_ids) == sorted(set(job_ids)) and len(job_ids) == 50
-        assert most_running == 2, "two 6-CPU jobs fit a 16-CPU node; a third never may"
+        assert most_running == 3, "four 4-CPU jobs fit a 16-CPU node, but three seats allow three"
         for job_id in job_ids:
             owner.post(f"/api/trainings/{job_id}/cancel")
         final, _ = wait_for_trainings(owner, job_ids, timeout=60)
         assert {j["status"] for j in final} == {"cancelled"}
-        assert ray.get(scheduler.ledger_view.remote()) == {}
+        assert ray.get(scheduler.ledger_view.remote()) == {} and seats_leased(api) == {license["id"]: 0}
+
+
+class TwoNodes(tuple):
+    """The two workers' node ids, and a way to take one out of the cluster."""
+
+    def __new__(cls, cluster, nodes):
+        self = super().__new__(cls, tuple(nodes))
+        self.cluster, self.nodes = cluster, nodes
+        return self
+
+    def remove(self, node_id: str) -> None:
+        self.cluster.remove_node(self.nodes[node_id])
 
 
 @pytest.fixture
@@ -107,9 +151,34 @@ def two_node_cluster():
     big = cluster.add_node(num_cpus=16, memory=64 * GIB)
     ray.init(address=cluster.address, namespace="annoray-tests", log_to_driver=False)
     cluster.wait_for_nodes()
-    yield small.node_id, big.node_id
+    yield TwoNodes(cluster, {small.node_id: small, big.node_id: big})
     ray.shutdown()
     cluster.shutdown()
+
+
+def test_a_node_that_leaves_takes_its_run_back_to_the_queue_then_fails_beyond_the_budget(two_node_cluster, tmp_path: Path) -> None:
+    small, big = two_node_cluster
+    settings = sized(tmp_path, "home", cpus=8, memory_gb=32)
+    settings = settings.model_copy(update={"training": settings.training.model_copy(update={"max_failures": 1})})
+    with live_api(settings) as api:
+        owner = api.admin
+        job = owner.post(f"/api/projects/{german_project(owner)}/trainings", json=LONG).json()["jobs"][0]["id"]
+        (first,), _ = wait_for_trainings(owner, [job], until=lambda j: j["progress"]["epoch"] >= 1)
+        node = ray.get(scheduler_of(api).ledger_view.remote())[job]["node_id"]
+        two_node_cluster.remove(node)
+        (requeued,), _ = wait_for_trainings(owner, [job], until=lambda j: j["status"] == "running" and j["resources"]["node_id"] != node,
+                                            timeout=120)
+        log = owner.get(f"/api/trainings/{job}/log").text
+        assert f"[E613] the node {node} running this training left the cluster; queued again to resume from its last checkpoint" in log
+        other = requeued["resources"]["node_id"]
+        assert other in (small, big) and list(ray.get(scheduler_of(api).ledger_view.remote())) == [job]
+
+        two_node_cluster.remove(other)
+        (failed,), _ = wait_for_trainings(owner, [job], timeout=120)
+        assert failed["status"] == "failed"
+        assert failed["error"] == (f"[E613] the node {other} running this training left the cluster; "
+                                   "failure 2 is beyond the retry budget of 1")
+        assert ray.get(scheduler_of(api).ledger_view.remote()) == {}
 
 
 def test_on_two_nodes_a_visual_ner_sized_training_goes_where_one_node_holds_it(two_node_cluster, tmp_path: Path) -> None:
@@ -125,21 +194,34 @@ def test_on_two_nodes_a_visual_ner_sized_training_goes_where_one_node_holds_it(t
         owner.post(f"/api/trainings/{job}/cancel")
 
 
-def test_a_killed_scheduler_restarts_and_resumes_its_running_job_without_duplicating_it(ray_session, tmp_path: Path) -> None:
+def test_a_killed_scheduler_restarts_and_accounts_for_every_job_and_seat_once(ray_session, tmp_path: Path) -> None:
     with live_api(sized(tmp_path, "home", cpus=4, memory_gb=8)) as api:
         owner = api.admin
-        job = owner.post(f"/api/projects/{german_project(owner)}/trainings", json=LONG).json()["jobs"][0]["id"]
-        (before,), _ = wait_for_trainings(owner, [job], until=lambda j: j["progress"]["epoch"] >= 2)
+        license = owner.post("/api/licenses", json=license_document(["legal:training"], seats=1)).json()
+        running_job = owner.post(f"/api/projects/{german_project(owner, 'a', 'legal')}/trainings", json=LONG).json()["jobs"][0]["id"]
+        (before,), _ = wait_for_trainings(owner, [running_job], until=lambda j: j["progress"]["epoch"] >= 2)
+        queued = [owner.post(f"/api/projects/{german_project(owner, name, 'legal')}/trainings", json=LONG).json()["jobs"][0]["id"]
+                  for name in ("b", "c")]
+        wait_for_trainings(owner, queued, until=lambda j: j["status"] == "waiting")
         ray.kill(scheduler_of(api), no_restart=False)
-        (after,), _ = wait_for_trainings(owner, [job], until=lambda j: j["progress"]["epoch"] >= before["progress"]["epoch"] + 2,
+        (after,), _ = wait_for_trainings(owner, [running_job], until=lambda j: j["progress"]["epoch"] >= before["progress"]["epoch"] + 2,
                                          timeout=180)
         assert after["status"] == "running"
-        log = owner.get(f"/api/trainings/{job}/log", params={"format": "json"}).json()
+        log = owner.get(f"/api/trainings/{running_job}/log", params={"format": "json"}).json()
         assert "restart" in log
         epochs = [e["epoch"] for e in log["epochs"]]
         assert epochs.count(1) == 1, f"the relaunched run began again from scratch: {epochs}"
-        assert list(ray.get(scheduler_of(api).ledger_view.remote())) == [job]
-        owner.post(f"/api/trainings/{job}/cancel")
+
+        jobs = owner.get("/api/projects/{}/trainings".format(after["project_id"])).json()
+        assert [j["id"] for j in jobs] == [running_job], "the restart duplicated a job"
+        states = {j: owner.get(f"/api/trainings/{j}").json() for j in [running_job, *queued]}
+        assert [states[j]["status"] for j in queued] == ["waiting", "waiting"], "a queued job was lost or started without a seat"
+        assert list(ray.get(scheduler_of(api).ledger_view.remote())) == [running_job]
+        (lic,) = owner.get("/api/licenses").json()
+        assert [(lease["holder"], lease["holder_id"]) for lease in lic["leases"]] == [("training", running_job)]
+        for job in [running_job, *queued]:
+            owner.post(f"/api/trainings/{job}/cancel")
+        assert seats_leased(api) == {license["id"]: 0}
 
 
 def test_with_an_autoscaler_a_job_bigger_than_every_node_waits_for_a_node_type(ray_session, tmp_path: Path) -> None:
