@@ -15,3 +15,9 @@ def test_settings_come_from_annoray_variables(monkeypatch: pytest.MonkeyPatch, t
     assert settings.resolved_model_store == "s3://bucket/models"
     monkeypatch.setenv("ANNORAY_DATABASE_URL", "postgresql+psycopg://u@h/db")
     assert Settings().resolved_database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_an_engine_may_need_other_resources_than_its_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANNORAY_TRAINING__RESOURCES", '{"ner": {"cpus": 2}, "spacy.ner.v1": {"cpus": 4, "memory_gb": 8}}')
+    training = Settings().training
+    assert training.spec("ner", "spacy.ner.v1").cpus == 4 and training.spec("ner", "other.ner.v1").cpus == 2

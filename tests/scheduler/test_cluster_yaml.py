@@ -21,11 +21,15 @@ def test_cluster_yaml_validates_against_the_autoscaler_schema_shipped_with_ray()
     jsonschema.validate(yaml.safe_load(CLUSTER_YAML.read_text()), schema)
 
 
-@pytest.mark.parametrize("kind", sorted(Settings().training.resources))
-def test_every_job_kind_fits_a_worker_type(kind: str) -> None:
-    demand = Resources.of(Settings().training.resources[kind].model_dump())
+SPECS = {**{f"training {k}": v for k, v in Settings().training.resources.items()},
+         **{f"server replica {k}": v for k, v in Settings().servers.resources.items()}}
+
+
+@pytest.mark.parametrize("what", sorted(SPECS))
+def test_every_job_kind_and_server_replica_fits_a_worker_type(what: str) -> None:
+    demand = Resources.of(SPECS[what].model_dump())
     types = autoscaler_node_types(CLUSTER_YAML)
-    assert any(demand.fits_in(t) for t in types), f"{kind} needs {demand.describe()}; types: {[t.describe() for t in types]}"
+    assert any(demand.fits_in(t) for t in types), f"{what} needs {demand.describe()}; types: {[t.describe() for t in types]}"
 
 
 def test_visual_ner_needs_the_seeds_16_cpu_64_gb() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from annoray.platform.auth import hash_token
 from annoray.platform.errors import NotFound
@@ -240,6 +240,14 @@ class TrainingJobRepository:
     def with_status(self, *statuses: JobStatus) -> Sequence[TrainingJob]:
         return self.session.scalars(
             select(TrainingJob).where(TrainingJob.status.in_(statuses)).order_by(TrainingJob.id)
+        ).all()
+
+    def to_schedule(self, *statuses: JobStatus) -> Sequence[TrainingJob]:
+        """Jobs in ``statuses``, oldest first, with only what a scheduling pass reads loaded."""
+        return self.session.scalars(
+            select(TrainingJob).where(TrainingJob.status.in_(statuses)).order_by(TrainingJob.id).options(load_only(
+                TrainingJob.project_id, TrainingJob.kind, TrainingJob.status, TrainingJob.reason, TrainingJob.resources,
+                TrainingJob.scopes, TrainingJob.decided_at, raiseload=True))
         ).all()
 
     def transition(self, job_id: int, frm: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:

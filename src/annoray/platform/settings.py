@@ -63,12 +63,17 @@ class TrainingSettings(BaseModel):
 
     resources: dict[str, ResourceSpec] = Field(
         default_factory=_default_training_resources,
-        description="Resources of a training worker per model kind (Visual NER: 16 CPU / 64 GB, as the seeds require).",
+        description="Resources of a training worker per model kind (Visual NER: 16 CPU / 64 GB, as the seeds require); "
+        "a key naming an engine (e.g. `spacy.ner.v1`) overrides its kind's for that engine.",
     )
     max_failures: int = Field(2, ge=0, description="Times a killed training worker is restarted from its last checkpoint.")
     storage_path: str | None = Field(
         None, description="Where Ray Train keeps checkpoints (shared by all nodes on a cluster); default under `home`."
     )
+
+    def spec(self, kind: str, engine: str) -> ResourceSpec:
+        """What one worker of this kind needs with this engine."""
+        return self.resources.get(engine) or self.resources[kind]
 
 
 def _default_server_resources() -> dict[str, ResourceSpec]:

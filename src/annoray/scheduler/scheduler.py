@@ -108,17 +108,17 @@ class Scheduler:
             now = datetime.now(UTC)
             with self.sessions.begin() as session:
                 LicenseRepository(session).release_all_but(TRAINING, list(self.ledger))
-                jobs = list(TrainingJobRepository(session).with_status(JobStatus.RUNNING, *PENDING))
+                jobs = list(TrainingJobRepository(session).to_schedule(JobStatus.RUNNING, *PENDING))
                 seats = seat_pool(session, now)
                 session.expunge_all()
             running = {(j.project_id, j.kind): j.id for j in jobs if j.status is JobStatus.RUNNING}
             pending = {j.id: j for j in jobs if j.status in PENDING}
             wants = [Pending(j.id, (j.project_id, j.kind), Resources.of(j.resources), tuple(j.scopes)) for j in pending.values()]
             decisions = plan(wants, nodes, running=running, node_types=self.node_types, seats=seats)
-            self._record(pending, decisions, now)
+            self._record(pending, decisions)
             for want, placement in decisions:
                 if placement.outcome is Outcome.START:
-                    self._launch(pending[want.job_id], placement, want.demand, now)
+                    self._launch(pending[want.job_id], placement, want.demand)
             asks = [want.demand for want, placement in decisions if placement.scale_up]
             if self.node_types and asks:
                 from ray.autoscaler.sdk import request_resources
@@ -220,7 +220,7 @@ class Scheduler:
                 nodes[allocation.node_id].used += allocation.resources
         return nodes
 
-    def _record(self, pending: dict[int, TrainingJob], decisions: list[tuple[Pending, Placement]], now: datetime) -> None:
+    def _record(self, pending: dict[int, TrainingJob], decisions: list[tuple[Pending, Placement]]) -> None:
         """Write this pass's new waits (with what they wait for) and refusals, in one transaction."""
         changes = [(pending[want.job_id], placement) for want, placement in decisions
                    if placement.outcome is Outcome.NEVER or (placement.outcome is Outcome.WAIT and (
@@ -228,6 +228,7 @@ class Scheduler:
         if not changes:
             return
         with self.sessions.begin() as session:
+            now = datetime.now(UTC)  # decisions are timed when written: a job may have been created after the pass began
             repo = TrainingJobRepository(session)
             for job, placement in changes:
                 first = {"decided_at": now} if job.decided_at is None else {}
@@ -237,12 +238,13 @@ class Scheduler:
                     TrainingLogRepository(session).append(job.id, "failed", f"failed before it started: {placement.reason}",
                                                           {"error": placement.reason, "epoch": 0})
 
-    def _launch(self, job: TrainingJob, placement: Placement, demand: Resources, now: datetime) -> bool:
+    def _launch(self, job: TrainingJob, placement: Placement, demand: Resources) -> bool:
         """Move the job to running with its seats in one transaction, then start its runner pinned to the node."""
         import ray
 
         node_id = placement.node_id or ""
         with self.sessions.begin() as session:
+            now = datetime.now(UTC)
             moved = TrainingJobRepository(session).transition(
                 job.id, PENDING, JobStatus.RUNNING, reason=None, started_at=now, decided_at=job.decided_at or now,
                 resources=job.resources | {"node_id": node_id},

@@ -96,7 +96,7 @@ def request_trainings(
     if errors:
         raise InvalidInput("cannot train", errors)
     refusals = [ErrorDetail(Errors.E612.format(why=why), field="kinds")
-                for kind in kinds if (why := never(settings.training.resources[kind.value].model_dump()))]
+                for kind in kinds if (why := never(settings.training.spec(kind.value, engine_name(request.engine, kind)).model_dump()))]
     scopes = {kind: training_scopes(kind, project.model_type) for kind in kinds}
     with sessions() as reading:
         missing = missing_scope(reading, [s for kind in kinds for s in scopes[kind]], datetime.now(UTC))
@@ -114,7 +114,7 @@ def request_trainings(
     jobs, repo, log = [], TrainingJobRepository(session), TrainingLogRepository(session)
     for kind in kinds:
         warnings = data.kind_warnings(kind)
-        resources = settings.training.resources[kind.value]
+        resources = settings.training.spec(kind.value, engine_name(request.engine, kind))
         job = repo.add(TrainingJob(
             project_id=project.id, kind=kind.value, engine=engine_name(request.engine, kind), source=request.source,
             status=JobStatus.QUEUED, reason="queued for the scheduler",
