@@ -319,3 +319,50 @@ def german_project(client: httpx.Client, name: str = "Klinik", model_type: str =
     tasks = [span_task(f"Der Patient klagt seit Montag über {e} und Schmerzen.", e, "Befund") for e in GERMAN]
     assert client.post(f"/api/projects/{pid}/tasks/import", json=tasks * 2).status_code == 201
     return pid
+
+
+DRUGS = ["aspirin", "ibuprofen", "folic acid", "vitamin D", "metformin", "insulin glargine", "heparin", "warfarin"]
+CLINICAL_CONFIG = """<View>
+  <Text name="text" value="$text"/>
+  <Labels name="label" toName="text"{rules}><Label value="Drug" model="{ner}"/><Label value="Dose"/></Labels>
+  <Labels name="status" toName="text"><Label value="present" assertion="true" model="{assertion}"/><Label value="absent" assertion="true" model="{assertion}"/></Labels>
+  <Choices name="specialty" toName="text" model="{classification}"><Choice value="cardiology"/><Choice value="neurology"/></Choices>
+</View>"""
+
+
+def clinical_sentences() -> list[tuple[str, int, int, str, str]]:
+    """(text, drug start, drug end, assertion, specialty) — small, clear-cut training data."""
+    out = []
+    for i, drug in enumerate(DRUGS * 3):
+        negated = i % 2 == 1
+        organ, specialty = ("heart", "cardiology") if i % 3 else ("brain", "neurology")
+        text = (f"No {drug} was given for the {organ} problem." if negated
+                else f"The patient takes {drug} daily for the {organ} problem.")
+        start = text.index(drug)
+        out.append((text, start, start + len(drug), "absent" if negated else "present", specialty))
+    return out
+
+
+@functools.cache
+def tiny_models(root: Path) -> dict[str, Path]:
+    """A NER, an assertion and a classification model trained with the platform's own engines (a few seconds)."""
+    from annoray.platform.datasets import AssertionExample, ClassificationExample, NerExample
+    from annoray.platform.training import TrainingParams
+    from annoray.trainers.engines import MODEL_DIR, EngineConfig, SpacyAssertion, SpacyClassification, SpacyNer
+
+    rows = clinical_sentences()
+    data = {
+        "ner": (SpacyNer, ["Drug"], [NerExample(i, i, t, [(s, e, "Drug")]) for i, (t, s, e, _, _) in enumerate(rows)]),
+        "assertion": (SpacyAssertion, ["present", "absent"],
+                      [AssertionExample(i, i, t, s, e, "Drug", a) for i, (t, s, e, a, _) in enumerate(rows)]),
+        "classification": (SpacyClassification, ["cardiology", "neurology"],
+                           [ClassificationExample(i, i, t, [c]) for i, (t, _, _, _, c) in enumerate(rows)]),
+    }
+    out = {}
+    for kind, (engine, labels, examples) in data.items():
+        work = root / kind
+        for _ in engine(EngineConfig(language="en", labels=labels)).train(
+                train=examples, dev=[], params=TrainingParams(epochs=12, batch_size=4, dropout=0.1), output_dir=work):
+            pass
+        out[kind] = work / MODEL_DIR
+    return out

@@ -35,6 +35,14 @@ class SelectedCompletion:
     result: list[Any]
 
 
+def sentence_around(doc: Any, start: int, end: int) -> tuple[int, int]:
+    """Character bounds of the sentence of ``doc`` (sentences set) holding the chunk ``start:end``."""
+    for sent in doc.sents:
+        if sent.start_char <= start < sent.end_char:
+            return sent.start_char, max(sent.end_char, end)
+    return 0, len(doc.text)
+
+
 @dataclass
 class NerExample:
     task_id: int
@@ -236,11 +244,7 @@ class DatasetBuilder:
                     ))
                     continue
                 doc = doc if doc is not None else self.nlp(text)
-                sent_start, sent_end = 0, len(text)
-                for sent in doc.sents:
-                    if sent.start_char <= start < sent.end_char:
-                        sent_start, sent_end = sent.start_char, max(sent.end_char, end)
-                        break
+                sent_start, sent_end = sentence_around(doc, start, end)
                 out.append(AssertionExample(
                     s.task_id, s.completion_id, text[sent_start:sent_end], start - sent_start, end - sent_start,
                     chunk_label, label,

@@ -44,6 +44,7 @@ class LabelGroup:
     models: Mapping[str, str | None] = field(default_factory=dict)  # label -> model attribute
     name: str | None = None  # the Choices name for classification
     multiple: bool = False
+    label_from: Mapping[str, str] = field(default_factory=dict)  # label -> the control tag that holds it
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class LabelingConfig:
     visual_ner: LabelGroup | None
     classification_groups: tuple[ClassificationGroup, ...]
     controls: Mapping[str, str]  # control name -> tag
+    rules: Mapping[str, str] = field(default_factory=dict)  # rule name -> the <Labels> that opted into it (rules="a,b")
 
     @property
     def classification(self) -> LabelGroup | None:
@@ -191,6 +193,8 @@ class _Validator:
         config = LabelingConfig(
             xml=self.xml, objects=objects, ner=ner, assertion=assertion, visual_ner=visual,
             classification_groups=tuple(classification), controls=controls,
+            rules={rule.strip(): el.get("name") for el in elements if el.tag == "Labels" and el.get("rules")
+                   for rule in el.get("rules").split(",") if rule.strip()},
         )
         self._check_models(config, elements)
         if self.errors:
@@ -268,6 +272,7 @@ class _Validator:
         visual: dict[str, str | None] = {}
         names: dict[str, list[str]] = {"ner": [], "assertion": [], "visual": []}
         targets: dict[str, str] = {}
+        label_from: dict[str, dict[str, str]] = {"ner": {}, "assertion": {}, "visual": {}}
         for el in elements:
             if el.tag not in ("Labels", "RectangleLabels") or not el.get("name"):
                 continue
@@ -284,6 +289,7 @@ class _Validator:
                     continue
                 bucket = {"ner": ner, "assertion": assertion, "visual": visual}[key]
                 bucket[label.get("value")] = label.get("model")
+                label_from[key].setdefault(label.get("value"), el.get("name"))
                 if el.get("name") not in names[key]:
                     names[key].append(el.get("name"))
                 targets.setdefault(key, to_name)
@@ -291,7 +297,7 @@ class _Validator:
         def group(kind: ModelKind, key: str, labels: dict[str, str | None]) -> LabelGroup | None:
             if not labels:
                 return None
-            return LabelGroup(kind, tuple(names[key]), targets[key], tuple(labels), labels)
+            return LabelGroup(kind, tuple(names[key]), targets[key], tuple(labels), labels, label_from=label_from[key])
 
         return (
             group(ModelKind.NER, "ner", ner),

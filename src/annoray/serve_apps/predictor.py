@@ -1,0 +1,146 @@
+"""What a pre-annotation server computes: chunk-level entities with a confidence, assertion status on
+those chunks, document classes, and rule matches, for a batch of texts.
+
+Plain Python over spaCy, so a Serve replica, a benchmark and a test run the same code. Entities are
+spaCy's own spans: the tokens of one entity are one region with character offsets. Their confidence
+is the entity's probability under a beam search of the same NER model (the mass of the beam parses
+that contain exactly that span with that label).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from annoray.platform.datasets import sentence_around
+from annoray.trainers.engines import mark_chunk
+
+MAX_MODELS = 5
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A catalog model as a server loads it: its name, kind, labels, and the local folder holding it."""
+
+    name: str
+    kind: str  # ner | assertion | classification
+    path: str
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServedRule:
+    """A regex or dictionary rule: every match becomes an entity with the rule's label."""
+
+    name: str
+    label: str
+    kind: str  # regex | dictionary
+    pattern: str | None = None
+    terms: tuple[str, ...] = ()
+
+
+@dataclass
+class Prediction:
+    """The server's output for one text, before it is written as Label Studio JSON for a project."""
+
+    entities: list[dict[str, Any]] = field(default_factory=list)  # start, end, text, label, score, model
+    assertions: list[dict[str, Any]] = field(default_factory=list)  # start, end, text, label, score, model
+    classes: list[dict[str, Any]] = field(default_factory=list)  # model, multiple, scores {label: p}
+    rules: list[dict[str, Any]] = field(default_factory=list)  # start, end, text, label, rule
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"entities": self.entities, "assertions": self.assertions, "classes": self.classes, "rules": self.rules}
+
+
+class Predictor:
+    """Up to five spaCy models and any rules, loaded once; `predict` runs them all over a batch of texts."""
+
+    def __init__(self, models: list[ServedModel], rules: list[ServedRule] = (), *, language: str = "en",  # type: ignore[assignment]
+                 beam_width: int = 8, batch_size: int = 64):
+        import spacy
+
+        if len(models) > MAX_MODELS:
+            raise ValueError(f"a server holds at most {MAX_MODELS} models, not {len(models)}")
+        self.models = [(m, spacy.load(Path(m.path))) for m in models]
+        self.beam_width, self.batch_size = beam_width, batch_size
+        self.sentences = spacy.blank(language)
+        self.sentences.add_pipe("sentencizer")
+        self.regexes = [(r, re.compile(r.pattern or "")) for r in rules if r.kind == "regex"]
+        self.dictionary = None
+        terms = [r for r in rules if r.kind == "dictionary"]
+        if terms:
+            from spacy.matcher import PhraseMatcher
+
+            self.dictionary = PhraseMatcher(self.sentences.vocab, attr="LOWER")
+            for rule in terms:
+                self.dictionary.add(rule.name, list(self.sentences.tokenizer.pipe(rule.terms)))
+            self.rule_labels = {r.name: r.label for r in terms}
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        out = [Prediction() for _ in texts]
+        for model, nlp in self.models:
+            if model.kind == "ner":
+                self._entities(model, nlp, texts, out)
+            elif model.kind == "classification":
+                self._classes(model, nlp, texts, out)
+        for model, nlp in self.models:
+            if model.kind == "assertion":
+                self._assertions(model, nlp, texts, out)
+        if self.regexes or self.dictionary is not None:
+            self._rules(texts, out)
+        return out
+
+    def _entities(self, model: ServedModel, nlp: Any, texts: list[str], out: list[Prediction]) -> None:
+        docs = list(nlp.pipe(texts, batch_size=self.batch_size))
+        ner = nlp.get_pipe("ner")
+        beams = ner.beam_parse(docs, beam_width=self.beam_width, beam_density=0.0001)
+        for doc, beam, prediction in zip(docs, beams, out, strict=True):
+            mass: dict[tuple[int, int, str], float] = defaultdict(float)
+            for score, parses in ner.moves.get_beam_parses(beam):
+                for start, end, label in parses:
+                    mass[(start, end, label)] += score
+            for ent in doc.ents:
+                prediction.entities.append({
+                    "start": ent.start_char, "end": ent.end_char, "text": ent.text, "label": ent.label_,
+                    "score": round(min(1.0, mass.get((ent.start, ent.end, ent.label_), 0.0)), 4), "model": model.name,
+                })
+
+    def _classes(self, model: ServedModel, nlp: Any, texts: list[str], out: list[Prediction]) -> None:
+        multiple = "textcat_multilabel" in nlp.pipe_names
+        for doc, prediction in zip(nlp.pipe(texts, batch_size=self.batch_size), out, strict=True):
+            prediction.classes.append({"model": model.name, "multiple": multiple,
+                                       "scores": {k: round(float(v), 4) for k, v in doc.cats.items()}})
+
+    def _assertions(self, model: ServedModel, nlp: Any, texts: list[str], out: list[Prediction]) -> None:
+        """Label every entity the server's NER models found, from its sentence with the chunk marked."""
+        asks: list[tuple[Prediction, dict[str, Any]]] = []
+        marked: list[str] = []
+        for text, prediction in zip(texts, out, strict=True):
+            if not prediction.entities:
+                continue
+            doc = self.sentences(text)
+            for ent in prediction.entities:
+                s, e = sentence_around(doc, ent["start"], ent["end"])
+                marked.append(mark_chunk(text[s:e], ent["start"] - s, ent["end"] - s))
+                asks.append((prediction, ent))
+        for (prediction, ent), doc in zip(asks, nlp.pipe(marked, batch_size=self.batch_size), strict=True):
+            label, score = max(doc.cats.items(), key=lambda kv: kv[1])
+            prediction.assertions.append({"start": ent["start"], "end": ent["end"], "text": ent["text"], "label": label,
+                                          "score": round(float(score), 4), "model": model.name})
+
+    def _rules(self, texts: list[str], out: list[Prediction]) -> None:
+        for text, prediction in zip(texts, out, strict=True):
+            for rule, regex in self.regexes:
+                for match in regex.finditer(text):
+                    if match.end() > match.start():
+                        prediction.rules.append({"start": match.start(), "end": match.end(), "text": match.group(0),
+                                                 "label": rule.label, "rule": rule.name})
+            if self.dictionary is not None:
+                doc = self.sentences.make_doc(text)
+                for match_id, start, end in self.dictionary(doc):
+                    span, name = doc[start:end], self.sentences.vocab.strings[match_id]
+                    prediction.rules.append({"start": span.start_char, "end": span.end_char, "text": span.text,
+                                             "label": self.rule_labels[name], "rule": name})
