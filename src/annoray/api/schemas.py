@@ -253,3 +253,77 @@ class LicenseOut(BaseModel):
     expires_at: datetime
     expired: bool
     created_at: datetime
+
+
+class ServerCreate(BaseModel):
+    """Deploy the models a project's labeling config names, or the listed catalog models."""
+
+    project_id: int | None = Field(None, description="Serve the models this project's labeling config names (and its rules).")
+    models: list[str] | None = Field(None, description="Catalog model names (at most five); overrides the project's.")
+    name: str | None = Field(None, max_length=200, description="Unique server name; default from the project.")
+    replicas: int = Field(1, ge=1, le=64, description="Replicas (the autoscaling minimum).")
+    max_replicas: int | None = Field(None, ge=1, le=64, description="Autoscaling maximum; default: replicas (no autoscaling).")
+
+
+class ServedModelOut(BaseModel):
+    name: str
+    kind: str | None
+    labels: list[str] = Field(description="The labels this model predicts.")
+
+
+class ServerOut(BaseModel):
+    id: int
+    name: str
+    project_id: int | None
+    status: str
+    reason: str | None = Field(None, description="What a queued server waits for.")
+    error: str | None = Field(None, description="Why the server failed.")
+    models: list[ServedModelOut]
+    rules: list[str]
+    replicas: int
+    max_replicas: int
+    resources: dict[str, Any] = Field(description="Per replica (cpus, memory_gb, gpus), and the node once placed.")
+    licenses: list[str] = Field(description="License scopes it leases a seat of while deployed.")
+    leases: list[LeaseOut]
+    created_at: datetime
+
+
+class PreannotationCreate(BaseModel):
+    server_id: int
+    task_ids: list[int] | None = Field(None, description="Tasks to pre-annotate; default: the project's tasks with no completion.")
+
+
+class PreannotationOut(BaseModel):
+    id: int
+    project_id: int
+    server_id: int | None
+    status: JobStatus
+    reason: str | None
+    error: str | None
+    total: int
+    done: int
+    failed: int
+    progress: float = Field(description="Share of the tasks done or failed, 0 to 1.")
+    failures: list[dict[str, Any]] = Field(description="The first failed tasks and why.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RuleCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    label: str = Field(min_length=1, max_length=200, description="The label every match gets.")
+    kind: str = Field(description="regex or dictionary")
+    pattern: str | None = Field(None, description="The regular expression (regex rules).")
+    terms: list[str] | None = Field(None, description="The terms, matched case-insensitively on token boundaries (dictionary rules).")
+
+
+class RuleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    label: str
+    kind: str
+    pattern: str | None
+    terms: list[str]
+    created_at: datetime

@@ -1,7 +1,7 @@
 """Every error a user can see, coded so it can be found, documented and asserted.
 
 Codes: E1xx labeling config, E2xx import and completions, E3xx datasets and selection,
-E4xx access, E5xx state conflicts, E6xx training, E7xx licenses.
+E4xx access, E5xx state conflicts, E6xx training, E7xx licenses, E8xx servers, pre-annotation and rules.
 """
 
 from __future__ import annotations
@@ -91,6 +91,21 @@ class Errors:
     E706 = "[E706] license {license_id} has {count} leased seats (held by {holders}); cancel or delete them first"
     E707 = "[E707] needs a seat of license scope '{scope}' and no unexpired license grants it; an admin uploads one with POST /api/licenses"
     E708 = "[E708] the public key of issuer '{issuer}' in settings is not an Ed25519 key: {why}"
+
+    E801 = "[E801] a server needs at least one model: name them in 'models' or give a project whose labeling config names models"
+    E802 = "[E802] a server holds at most {limit} models; this one names {count}: {models}"
+    E803 = "[E803] model '{name}' is not a trained model in the catalog; trained models: {available}"
+    E804 = "[E804] rule '{name}' does not exist; rules: {available}"
+    E805 = "[E805] this server can never run on this cluster: {why}"
+    E806 = "[E806] a server named '{name}' already exists (server {server_id})"
+    E807 = "[E807] server {server_id} is {status}; pre-annotate with a server that is queued, deploying or running"
+    E808 = "[E808] task {task_id} is not a task of project {project_id}"
+    E809 = "[E809] the server was deleted before the job ended"
+    E810 = "[E810] a rule named '{name}' already exists"
+    E811 = "[E811] the regex does not compile: {why}"
+    E812 = "[E812] a {kind} rule needs {needs}"
+    E813 = "[E813] deploying the server failed: {why}"
+    E814 = "[E814] min replicas {replicas} is above max replicas {max_replicas}"
 
 
 @dataclass

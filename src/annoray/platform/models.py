@@ -177,7 +177,11 @@ class Prediction(Base):
     """A model's proposal for a task; immutable once written."""
 
     __tablename__ = "predictions"
-    __table_args__ = (Index("ix_predictions_project_task", "project_id", "task_id"),)
+    __table_args__ = (
+        Index("ix_predictions_project_task", "project_id", "task_id"),
+        # one prediction per task per pre-annotation job: a retried batch cannot write a task twice
+        Index("ux_predictions_job_task", "preannotation_job_id", "task_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -281,7 +285,11 @@ class PreannotationServer(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     replicas: Mapped[int] = mapped_column(Integer, default=1)
-    resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    max_replicas: Mapped[int] = mapped_column(Integer, default=1)  # autoscaling bound; the scheduler reserves this many
+    resources: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per replica, and the node once placed
+    scopes: Mapped[list[Any]] = mapped_column(default=list)  # license scopes it leases a seat of while deployed
+    rules: Mapped[list[Any]] = mapped_column(default=list)  # names of the rules it runs
+    language: Mapped[str] = mapped_column(String(8), default="en")
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -300,6 +308,7 @@ class PreannotationJob(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[list[Any]] = mapped_column(default=list)  # {task_id, error} of the first failed tasks
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, load_only
 
 from annoray.platform.auth import hash_token
@@ -18,6 +18,10 @@ from annoray.platform.models import (
     LabelingConfigVersion,
     License,
     LicenseLease,
+    PreannotationJob,
+    PreannotationServer,
+    Rule,
+    ServerStatus,
     Member,
     Prediction,
     Project,
@@ -283,6 +287,103 @@ class TrainingLogRepository:
 
 
 TRAINING = "training"
+SERVER = "server"
+
+
+class ServerRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, server_id: int) -> PreannotationServer:
+        server = self.session.get(PreannotationServer, server_id)
+        if server is None:
+            raise NotFound("server", server_id)
+        return server
+
+    def by_name(self, name: str) -> PreannotationServer | None:
+        return self.session.scalars(select(PreannotationServer).where(PreannotationServer.name == name)).first()
+
+    def all(self) -> Sequence[PreannotationServer]:
+        return self.session.scalars(select(PreannotationServer).order_by(PreannotationServer.id)).all()
+
+    def with_status(self, *statuses: ServerStatus) -> Sequence[PreannotationServer]:
+        return self.session.scalars(
+            select(PreannotationServer).where(PreannotationServer.status.in_(statuses)).order_by(PreannotationServer.id)
+        ).all()
+
+    def add(self, server: PreannotationServer) -> PreannotationServer:
+        self.session.add(server)
+        self.session.flush()
+        return server
+
+    def transition(self, server_id: int, frm: Sequence[ServerStatus], to: ServerStatus, **values: Any) -> bool:
+        """Move a server between statuses only if it is still in one of ``frm``; one that stops holding
+        resources returns its seats in the same transaction."""
+        done = self.session.execute(update(PreannotationServer).where(
+            PreannotationServer.id == server_id, PreannotationServer.status.in_(frm)).values(status=to, **values))
+        moved = done.rowcount == 1  # type: ignore[attr-defined]
+        if moved and to not in HOLDING and any(f in HOLDING for f in frm):
+            LicenseRepository(self.session).release(SERVER, server_id)
+        return moved
+
+    def delete(self, server_id: int) -> None:
+        LicenseRepository(self.session).release(SERVER, server_id)
+        self.session.execute(delete(PreannotationServer).where(PreannotationServer.id == server_id))
+
+
+HOLDING = (ServerStatus.DEPLOYING, ServerStatus.RUNNING, ServerStatus.DELETING)
+
+
+class PreannotationJobRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, job_id: int) -> PreannotationJob:
+        job = self.session.get(PreannotationJob, job_id)
+        if job is None:
+            raise NotFound("pre-annotation job", job_id)
+        return job
+
+    def add(self, job: PreannotationJob) -> PreannotationJob:
+        self.session.add(job)
+        self.session.flush()
+        return job
+
+    def with_status(self, *statuses: JobStatus) -> Sequence[PreannotationJob]:
+        return self.session.scalars(
+            select(PreannotationJob).where(PreannotationJob.status.in_(statuses)).order_by(PreannotationJob.id)
+        ).all()
+
+    def for_server(self, server_id: int, *statuses: JobStatus) -> Sequence[PreannotationJob]:
+        return self.session.scalars(select(PreannotationJob).where(
+            PreannotationJob.server_id == server_id, PreannotationJob.status.in_(statuses))).all()
+
+    def transition(self, job_id: int, frm: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
+        done = self.session.execute(update(PreannotationJob).where(
+            PreannotationJob.id == job_id, PreannotationJob.status.in_(frm)).values(status=to, **values))
+        return done.rowcount == 1  # type: ignore[attr-defined]
+
+    def set(self, job_id: int, **values: Any) -> None:
+        self.session.execute(update(PreannotationJob).where(PreannotationJob.id == job_id).values(**values))
+
+
+class RuleRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def all(self) -> Sequence[Rule]:
+        return self.session.scalars(select(Rule).order_by(Rule.name)).all()
+
+    def by_names(self, names: Sequence[str]) -> Sequence[Rule]:
+        return self.session.scalars(select(Rule).where(Rule.name.in_(list(names))).order_by(Rule.name)).all()
+
+    def by_name(self, name: str) -> Rule | None:
+        return self.session.scalars(select(Rule).where(Rule.name == name)).first()
+
+    def add(self, rule: Rule) -> Rule:
+        self.session.add(rule)
+        self.session.flush()
+        return rule
 
 
 class LicenseRepository:

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import AnnorayError, Errors
-from annoray.platform.models import JobStatus
+from annoray.platform.models import JobStatus, ServerStatus
+from annoray.platform.repositories import ServerRepository
 from annoray.platform.settings import Settings
 from annoray.scheduler.runner import cancel_job
 
@@ -63,3 +64,16 @@ class SchedulerClient:
             ray.get(actor.cancel.remote(job_id, username))
         elif not cancel_job(sessions, job_id, username, (JobStatus.QUEUED, JobStatus.WAITING)):
             raise AnnorayError(Errors.E610, status=503)
+
+    def delete_server(self, sessions: sessionmaker[Session], server_id: int) -> None:
+        """Delete through the scheduler; without one, a server that holds nothing can still be deleted."""
+        import ray
+
+        actor = self._actor()
+        if actor is not None:
+            ray.get(actor.delete_server.remote(server_id))
+            return
+        with sessions.begin() as session:
+            if ServerRepository(session).get(server_id).status not in (ServerStatus.QUEUED, ServerStatus.FAILED):
+                raise AnnorayError(Errors.E610, status=503)
+            ServerRepository(session).delete(server_id)

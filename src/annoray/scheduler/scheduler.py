@@ -10,10 +10,15 @@ from typing import Any
 
 from annoray.platform.errors import Errors
 from annoray.platform.licenses import license_views, seat_pool
-from annoray.platform.models import JobStatus, TrainingJob
-from annoray.platform.repositories import TRAINING, LicenseRepository, TrainingJobRepository, TrainingLogRepository
-from annoray.platform.settings import Settings
+from annoray.platform.models import JobStatus, PreannotationServer, ServerStatus, TrainingJob
+from annoray.platform.repositories import (
+    SERVER, TRAINING, LicenseRepository, ModelRepository, PreannotationJobRepository, RuleRepository, ServerRepository,
+    TrainingJobRepository, TrainingLogRepository,
+)
+from annoray.platform.settings import ResourceSpec, Settings
 from annoray.scheduler.placement import Node, Outcome, Pending, Placement, Resources, place, plan
+from annoray.scheduler.preannotation import run_preannotation_job
+from annoray.scheduler.servers import server_demand
 from annoray.scheduler.runner import cancel_job, fail_job, job_of_run, log_line, run_training_job
 from annoray.trainers.log import epoch_text
 
@@ -70,7 +75,9 @@ class Scheduler:
         self.settings = settings
         self.engine = create_db_engine(settings.resolved_database_url)
         self.sessions = session_factory(self.engine, write=True)
-        self.ledger: dict[int, Allocation] = {}
+        self.ledger: dict[int, Allocation] = {}  # training job id -> allocation
+        self.servers: dict[int, Allocation] = {}  # server id -> allocation (every replica it may scale to, on one node)
+        self.preannotations: dict[int, Any] = {}  # pre-annotation job id -> its runner task
         self._scopes_seen: set[str] = set()
         self.lock = threading.RLock()
         self.kick = threading.Event()
@@ -102,23 +109,35 @@ class Scheduler:
         self.kick.set()
 
     def tick(self) -> None:
-        """One scheduling pass, oldest job first (also run every second by the scheduler's own loop)."""
+        """One scheduling pass, oldest first over trainings and servers (also run every second by the scheduler's loop)."""
         with self.lock:
             nodes = self._nodes()
             now = datetime.now(UTC)
             with self.sessions.begin() as session:
                 LicenseRepository(session).release_all_but(TRAINING, list(self.ledger))
+                LicenseRepository(session).release_all_but(SERVER, list(self.servers))
                 jobs = list(TrainingJobRepository(session).to_schedule(JobStatus.RUNNING, *PENDING))
+                queued_servers = list(ServerRepository(session).with_status(ServerStatus.QUEUED))
                 seats = seat_pool(session, now)
                 session.expunge_all()
             running = {(j.project_id, j.kind): j.id for j in jobs if j.status is JobStatus.RUNNING}
             pending = {j.id: j for j in jobs if j.status in PENDING}
-            wants = [Pending(j.id, (j.project_id, j.kind), Resources.of(j.resources), tuple(j.scopes)) for j in pending.values()]
-            decisions = plan(wants, nodes, running=running, node_types=self.node_types, seats=seats)
-            self._record(pending, decisions)
+            servers = {s.id: s for s in queued_servers}
+            wants = sorted(
+                [(j.created_at, Pending(j.id, (j.project_id, j.kind), Resources.of(j.resources), tuple(j.scopes)))
+                 for j in pending.values()]
+                + [(s.created_at, Pending(-s.id, (-s.id, "server"), self._server_demand(s), tuple(s.scopes))) for s in servers.values()],
+                key=lambda pair: pair[0])
+            decisions = plan([w for _, w in wants], nodes, running=running, node_types=self.node_types, seats=seats)
+            trainings = [(w, p) for w, p in decisions if w.job_id > 0]
+            self._record(pending, trainings)
+            self._record_servers(servers, [(w, p) for w, p in decisions if w.job_id < 0])
             for want, placement in decisions:
-                if placement.outcome is Outcome.START:
+                if placement.outcome is Outcome.START and want.job_id > 0:
                     self._launch(pending[want.job_id], placement, want.demand)
+                elif placement.outcome is Outcome.START:
+                    self._deploy(servers[-want.job_id], placement, want.demand)
+            self._preannotate()
             asks = [want.demand for want, placement in decisions if placement.scale_up]
             if self.node_types and asks:
                 from ray.autoscaler.sdk import request_resources
@@ -129,7 +148,7 @@ class Scheduler:
             self.metrics["running"].set(len(self.ledger))
             self.metrics["cpus"].set(sum(a.resources.cpus for a in self.ledger.values()))
             leased: dict[str, int] = {}
-            for allocation in self.ledger.values():
+            for allocation in [*self.ledger.values(), *self.servers.values()]:
                 for scope, _ in allocation.leases:
                     leased[scope] = leased.get(scope, 0) + 1
             for scope in {*leased, *self._scopes_seen}:
@@ -183,6 +202,11 @@ class Scheduler:
 
     # --- views --------------------------------------------------------------------------------------------
 
+    def servers_view(self) -> dict[int, dict[str, Any]]:
+        with self.lock:
+            return {sid: {"node_id": a.node_id, **a.resources.as_dict(), "leases": [list(lease) for lease in a.leases]}
+                    for sid, a in self.servers.items()}
+
     def ledger_view(self) -> dict[int, dict[str, Any]]:
         with self.lock:
             return {job_id: {"node_id": a.node_id, **a.resources.as_dict(), "leases": [list(lease) for lease in a.leases]}
@@ -194,6 +218,7 @@ class Scheduler:
         with self.lock:
             nodes = self._nodes()
             ledger = dict(self.ledger)
+            server_ledger = dict(self.servers)
         with self.sessions() as session:
             jobs = TrainingJobRepository(session).with_status(JobStatus.RUNNING, *PENDING)
             running = [{"id": j.id, "project_id": j.project_id, "kind": j.kind, "node_id": ledger[j.id].node_id,
@@ -204,9 +229,15 @@ class Scheduler:
                       "reason": j.reason, "resources": j.resources, "scopes": j.scopes} for j in jobs if j.status in PENDING]
             licenses = [{k: v[k] for k in ("id", "key", "scopes", "seats", "leased", "expires_at", "expired")}
                         for v in license_views(session, datetime.now(UTC))]
+            servers = [{"id": sv.id, "name": sv.name, "status": sv.status.value, "reason": sv.reason, "models": sv.models,
+                        "node_id": sv.resources.get("node_id"), "replicas": sv.replicas, "max_replicas": sv.max_replicas,
+                        "resources": self._server_demand(sv).as_dict(),
+                        "leases": [{"scope": scope, "license_id": lid} for scope, lid in (server_ledger[sv.id].leases if sv.id in server_ledger else ())]}
+                       for sv in ServerRepository(session).all()]
         return {
             "nodes": [{"node_id": n.node_id, "total": n.total.as_dict(), "free": n.free.as_dict()} for n in nodes.values()],
             "trainings": running,
+            "servers": servers,
             "queue": queue,
             "licenses": licenses,
         }
@@ -215,7 +246,7 @@ class Scheduler:
 
     def _nodes(self) -> dict[str, Node]:
         nodes = {n["NodeID"]: Node(n["NodeID"], Resources.of_ray(n["Resources"])) for n in ray_nodes()}
-        for allocation in self.ledger.values():
+        for allocation in [*self.ledger.values(), *self.servers.values()]:
             if allocation.node_id in nodes:
                 nodes[allocation.node_id].used += allocation.resources
         return nodes
@@ -267,6 +298,127 @@ class Scheduler:
                  {"node_id": node_id, **demand.as_dict(), "leases": [list(lease) for lease in placement.leases]})
         return True
 
+    # --- servers and pre-annotation -------------------------------------------------------------------------
+
+    @staticmethod
+    def _server_demand(server: PreannotationServer) -> Resources:
+        spec = ResourceSpec(**{k: v for k, v in server.resources.items() if k != "node_id"})
+        return Resources.of(server_demand(spec, server.max_replicas))
+
+    def _record_servers(self, servers: dict[int, PreannotationServer], decisions: list[tuple[Pending, Placement]]) -> None:
+        changes = [(servers[-w.job_id], p) for w, p in decisions if p.outcome is Outcome.NEVER
+                   or (p.outcome is Outcome.WAIT and servers[-w.job_id].reason != p.reason)]
+        if not changes:
+            return
+        with self.sessions.begin() as session:
+            repo = ServerRepository(session)
+            for server, placement in changes:
+                if placement.outcome is Outcome.WAIT:
+                    repo.transition(server.id, (ServerStatus.QUEUED,), ServerStatus.QUEUED, reason=placement.reason)
+                else:
+                    repo.transition(server.id, (ServerStatus.QUEUED,), ServerStatus.FAILED, reason=None,
+                                    error=(placement.reason or "").replace("this training", "this server"))
+
+    def _deploy(self, server: PreannotationServer, placement: Placement, demand: Resources) -> None:
+        """Move the server to deploying with its seats in one transaction, then create its Serve app beside the loop."""
+        node_id = placement.node_id or ""
+        with self.sessions.begin() as session:
+            moved = ServerRepository(session).transition(
+                server.id, (ServerStatus.QUEUED,), ServerStatus.DEPLOYING, reason=f"deploying on node {node_id}",
+                resources=server.resources | {"node_id": node_id})
+            licenses = LicenseRepository(session)
+            now = datetime.now(UTC)
+            if not moved or not all(licenses.lease(license_id, scope, SERVER, server.id, now) for scope, license_id in placement.leases):
+                session.rollback()
+                return
+        self.servers[server.id] = Allocation(node_id, demand, None, placement.leases)
+        threading.Thread(target=self._serve, args=(server.id, node_id), name=f"deploy-server-{server.id}", daemon=True).start()
+
+    def _serve(self, server_id: int, node_id: str) -> None:
+        from ray import serve
+
+        from annoray.serve_apps.server import app_name, build
+
+        try:
+            with self.sessions() as session:
+                server = ServerRepository(session).get(server_id)
+                catalog = ModelRepository(session)
+                models = [{"name": m.name, "kind": m.kind, "labels": list(m.labels)}
+                          for name in server.models if (m := catalog.by_name(name)) is not None]
+                rules = [{"name": r.name, "label": r.label, "kind": r.kind, "pattern": r.pattern, "terms": list(r.terms)}
+                         for r in RuleRepository(session).by_names(server.rules)]
+                spec = ResourceSpec(**{k: v for k, v in server.resources.items() if k != "node_id"})
+                replicas, max_replicas, language = server.replicas, server.max_replicas, server.language
+            serve.start(proxy_location="Disabled")
+            serve.run(build(server_id, store=self.settings.resolved_model_store, models=models, rules=rules, language=language,
+                            replicas=replicas, max_replicas=max_replicas, cpus=spec.cpus, memory=spec.memory_bytes,
+                            gpus=spec.gpus, node_id=node_id), name=app_name(server_id), route_prefix=None)
+        except Exception as exc:  # the server ends failed with the reason; its resources and seats come back
+            logger.exception("deploying server %s failed", server_id)
+            with self.lock:
+                self.servers.pop(server_id, None)
+            with self.sessions.begin() as session:
+                ServerRepository(session).transition(server_id, (ServerStatus.DEPLOYING,), ServerStatus.FAILED, reason=None,
+                                                     error=Errors.E813.format(why=f"{type(exc).__name__}: {str(exc)[:300]}"))
+            self._undeploy(server_id)
+            return
+        with self.sessions.begin() as session:
+            running = ServerRepository(session).transition(server_id, (ServerStatus.DEPLOYING,), ServerStatus.RUNNING, reason=None)
+        if not running:  # deleted while it deployed
+            self._undeploy(server_id)
+        self.kick.set()
+
+    @staticmethod
+    def _undeploy(server_id: int) -> None:
+        from ray import serve
+
+        from annoray.serve_apps.server import app_name
+
+        try:
+            serve.delete(app_name(server_id))
+        except Exception:  # nothing deployed under that name
+            logger.debug("no Serve app for server %s", server_id)
+
+    def delete_server(self, server_id: int) -> None:
+        """Stop the server's pre-annotation jobs, delete its Serve app, return its resources and seats, forget it."""
+        import ray
+
+        with self.lock:
+            self.servers.pop(server_id, None)
+            with self.sessions.begin() as session:
+                jobs = PreannotationJobRepository(session)
+                for job in jobs.for_server(server_id, JobStatus.QUEUED, JobStatus.RUNNING):
+                    jobs.transition(job.id, (JobStatus.QUEUED, JobStatus.RUNNING), JobStatus.FAILED, reason=None,
+                                    error=Errors.E809, finished_at=datetime.now(UTC))
+                    if (ref := self.preannotations.pop(job.id, None)) is not None:
+                        ray.cancel(ref, force=True)
+                ServerRepository(session).delete(server_id)
+        self._undeploy(server_id)
+        self.kick.set()
+
+    def _preannotate(self) -> None:
+        """Start queued pre-annotation jobs whose server runs; fail those whose server is gone."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        with self.sessions.begin() as session:
+            jobs = PreannotationJobRepository(session)
+            servers = {s.id: s.status for s in ServerRepository(session).all()}
+            for job in jobs.with_status(JobStatus.QUEUED):
+                status = servers.get(job.server_id or 0)
+                if status is None or status is ServerStatus.FAILED:
+                    jobs.transition(job.id, (JobStatus.QUEUED,), JobStatus.FAILED, reason=None, finished_at=datetime.now(UTC),
+                                    error=Errors.E809 if status is None else Errors.E807.format(server_id=job.server_id, status=status.value))
+                elif status is not ServerStatus.RUNNING:
+                    reason = f"waiting for server {job.server_id} to be running (it is {status.value})"
+                    if job.reason != reason:
+                        jobs.set(job.id, reason=reason)
+                elif jobs.transition(job.id, (JobStatus.QUEUED,), JobStatus.RUNNING, reason=None, started_at=datetime.now(UTC)):
+                    task = ray.remote(run_preannotation_job).options(
+                        num_cpus=0, max_retries=0, name=f"preannotation-job-{job.id}",
+                        scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False))
+                    self.preannotations[job.id] = task.remote(self.settings, job.id)
+
     def _recover(self) -> None:
         """Queue again what the previous life ran (its runs died with it) and return every seat it held."""
         with self.sessions.begin() as session:
@@ -276,6 +428,35 @@ class Scheduler:
                 TrainingLogRepository(session).append(
                     job.id, "restart", "the scheduler restarted; relaunching from the last checkpoint", {})
             LicenseRepository(session).release_all_but(TRAINING, [])
+            jobs = PreannotationJobRepository(session)
+            for job in jobs.with_status(JobStatus.RUNNING):  # its runner died with us; it resumes where it stopped
+                jobs.transition(job.id, (JobStatus.RUNNING,), JobStatus.QUEUED, reason="scheduler restarted; resuming")
+        self._reattach_servers()
+
+    def _reattach_servers(self) -> None:
+        """Servers whose Serve app survived our restart are ledgered again with their seats; the rest deploy again."""
+        from ray import serve
+
+        from annoray.serve_apps.server import app_name
+
+        try:
+            apps = {name: str(status.status) for name, status in serve.status().applications.items()}
+        except Exception:  # no Serve controller: nothing survived
+            apps = {}
+        with self.sessions.begin() as session:
+            repo, licenses = ServerRepository(session), LicenseRepository(session)
+            leases: dict[int, list[tuple[str, int]]] = {}
+            for lease in licenses.active():
+                if lease.holder_kind == SERVER:
+                    leases.setdefault(lease.holder_id, []).append((lease.scope, lease.license_id))
+            for server in repo.with_status(ServerStatus.DEPLOYING, ServerStatus.RUNNING):
+                if server.status is ServerStatus.RUNNING and apps.get(app_name(server.id), "").endswith("RUNNING"):
+                    self.servers[server.id] = Allocation(server.resources.get("node_id", ""), self._server_demand(server), None,
+                                                         tuple(leases.get(server.id, ())))
+                else:
+                    repo.transition(server.id, (server.status,), ServerStatus.QUEUED, reason="scheduler restarted; deploying again")
+                    self._undeploy(server.id)
+            licenses.release_all_but(SERVER, list(self.servers))
 
     def _lost_nodes(self) -> None:
         """Runs on a node that left the cluster go back to the queue while their retry budget lasts, else fail."""
@@ -316,10 +497,15 @@ class Scheduler:
         while True:  # the loop lives as long as the actor
             with self.lock:
                 refs = {a.ref: job_id for job_id, a in self.ledger.items()}
+                pre = {ref: job_id for job_id, ref in self.preannotations.items()}
             if refs:
                 ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
                 for ref in ready:
                     self._ended(refs[ref], ref)
+            if pre:
+                ready, _ = ray.wait(list(pre), num_returns=len(pre), timeout=0)
+                for ref in ready:
+                    self._preannotation_ended(pre[ref], ref)
             try:
                 self._lost_nodes()
                 self.tick()
@@ -340,3 +526,17 @@ class Scheduler:
         except Exception as exc:  # the runner already ended the job if it could; this catches the rest
             fail_job(self.sessions, job_id, Errors.E609.format(
                 why=f"the training process died: {type(exc).__name__}: {str(exc)[:300]}"))
+
+    def _preannotation_ended(self, job_id: int, ref: Any) -> None:
+        import ray
+
+        with self.lock:
+            if self.preannotations.get(job_id) is ref:
+                del self.preannotations[job_id]
+        try:
+            ray.get(ref)
+        except Exception as exc:  # the runner ends its job itself when it can; this catches a runner that died
+            with self.sessions.begin() as session:
+                PreannotationJobRepository(session).transition(
+                    job_id, (JobStatus.RUNNING,), JobStatus.FAILED, reason=None, finished_at=datetime.now(UTC),
+                    error=f"the pre-annotation process died: {type(exc).__name__}: {str(exc)[:300]}")

@@ -1,0 +1,122 @@
+from fastapi import APIRouter, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from annoray.api.deps import CurrentUser, MembershipDep, SchedulerDep, SessionDep, WriteSessionsDep, get_membership
+from annoray.api.schemas import (
+    LeaseOut, PreannotationCreate, PreannotationOut, RuleCreate, RuleOut, ServedModelOut, ServerCreate, ServerOut,
+)
+from annoray.platform.access import ANY_MEMBER, OWNER_MANAGER, require_role
+from annoray.platform.errors import Errors, Forbidden
+from annoray.platform.models import Member, PreannotationJob, PreannotationServer, User
+from annoray.platform.repositories import (
+    SERVER, LicenseRepository, PreannotationJobRepository, ProjectRepository, RuleRepository, ServerRepository,
+)
+from annoray.platform.rules import create_rule
+from annoray.scheduler.servers import ServerRequest, request_preannotation, request_server, server_models
+
+router = APIRouter(tags=["pre-annotation"])
+
+
+def _manages_something(session: Session, user: User) -> None:
+    """Admins, and owners or managers of some project, may deploy servers from models and define rules."""
+    if user.is_admin or session.scalar(select(Member.id).where(Member.user_id == user.id, Member.role.in_(OWNER_MANAGER)).limit(1)):
+        return
+    raise Forbidden(Errors.E402.format(role="member", action="do this", allowed="owner, manager (of any project), admin"))
+
+
+def _may_manage(session: Session, user: User, server: PreannotationServer) -> None:
+    if user.is_admin or (server.project_id is None and server.requested_by == user.id):
+        return
+    if server.project_id is None:
+        raise Forbidden(Errors.E403.format(action="delete a server another user deployed from models"))
+    require_role(get_membership(user, session, server.project_id).member.role, OWNER_MANAGER, "delete servers")
+
+
+def server_out(session: Session, server: PreannotationServer) -> ServerOut:
+    leases = [LeaseOut(scope=lease.scope, holder=lease.holder_kind, holder_id=lease.holder_id, leased_at=lease.leased_at)
+              for lease in LicenseRepository(session).active() if lease.holder_kind == SERVER and lease.holder_id == server.id]
+    return ServerOut(
+        id=server.id, name=server.name, project_id=server.project_id, status=server.status.value, reason=server.reason,
+        error=server.error, models=[ServedModelOut(**m) for m in server_models(session, server)], rules=server.rules,
+        replicas=server.replicas, max_replicas=server.max_replicas, resources=server.resources, licenses=server.scopes,
+        leases=leases, created_at=server.created_at,
+    )
+
+
+@router.post("/api/servers", response_model=ServerOut, status_code=status.HTTP_202_ACCEPTED)
+def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep) -> ServerOut:
+    """Queue a pre-annotation server; 422 with every reason (no model, over five, unknown models or rules), 409
+    when the cluster or the licenses can never hold it. Nothing is deployed then."""
+    project = None
+    if body.project_id is not None:
+        require_role(get_membership(user, session, body.project_id).member.role, OWNER_MANAGER, "deploy servers")
+        project = ProjectRepository(session).get(body.project_id)
+    else:
+        _manages_something(session, user)
+    server = request_server(session, scheduler.settings, user, ServerRequest(
+        project=project, models=body.models, name=body.name, replicas=body.replicas, max_replicas=body.max_replicas,
+    ), never=scheduler.never_reason)
+    session.commit()
+    scheduler.wake()
+    return server_out(session, server)
+
+
+@router.get("/api/servers", response_model=list[ServerOut])
+def list_servers(user: CurrentUser, session: SessionDep) -> list[ServerOut]:
+    """Every server: status, its models and the labels each predicts, resources and seats."""
+    return [server_out(session, s) for s in ServerRepository(session).all()]
+
+
+@router.get("/api/servers/{sid}", response_model=ServerOut)
+def get_server(sid: int, user: CurrentUser, session: SessionDep) -> ServerOut:
+    return server_out(session, ServerRepository(session).get(sid))
+
+
+@router.delete("/api/servers/{sid}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_server(sid: int, user: CurrentUser, session: SessionDep, sessions: WriteSessionsDep, scheduler: SchedulerDep) -> None:
+    """Delete the server: its Serve app goes, its resources and license seats come back, its running jobs fail."""
+    _may_manage(session, user, ServerRepository(session).get(sid))
+    session.rollback()  # the scheduler writes; hold no lock while it does
+    scheduler.delete_server(sessions, sid)
+
+
+def preannotation_out(job: PreannotationJob) -> PreannotationOut:
+    progress = round((job.done + job.failed) / job.total, 4) if job.total else (1.0 if job.finished_at else 0.0)
+    return PreannotationOut(
+        id=job.id, project_id=job.project_id, server_id=job.server_id, status=job.status, reason=job.reason, error=job.error,
+        total=job.total, done=job.done, failed=job.failed, progress=progress, failures=job.failures or [],
+        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+    )
+
+
+@router.post("/api/projects/{pid}/preannotations", response_model=PreannotationOut, status_code=status.HTTP_202_ACCEPTED)
+def preannotate(body: PreannotationCreate, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> PreannotationOut:
+    """Pre-annotate the given tasks (default: those with no completion) with a server."""
+    require_role(m.member.role, OWNER_MANAGER, "pre-annotate")
+    job = request_preannotation(session, m.project, ServerRepository(session).get(body.server_id), body.task_ids, m.user)
+    session.commit()
+    scheduler.wake()
+    return preannotation_out(job)
+
+
+@router.get("/api/preannotations/{jid}", response_model=PreannotationOut)
+def get_preannotation(jid: int, user: CurrentUser, session: SessionDep) -> PreannotationOut:
+    """``{status, total, done, failed, progress}`` and the first failed tasks."""
+    job = PreannotationJobRepository(session).get(jid)
+    require_role(get_membership(user, session, job.project_id).member.role, ANY_MEMBER, "see pre-annotation jobs")
+    return preannotation_out(job)
+
+
+@router.post("/api/rules", response_model=RuleOut, status_code=status.HTTP_201_CREATED)
+def add_rule(body: RuleCreate, user: CurrentUser, session: SessionDep) -> RuleOut:
+    """A regex or dictionary rule, reusable by every project whose config opts in (`<Labels rules="name,...">`)."""
+    _manages_something(session, user)
+    rule = create_rule(session, name=body.name, label=body.label, kind=body.kind, pattern=body.pattern, terms=body.terms, user=user)
+    session.commit()
+    return RuleOut.model_validate(rule)
+
+
+@router.get("/api/rules", response_model=list[RuleOut])
+def list_rules(user: CurrentUser, session: SessionDep) -> list[RuleOut]:
+    return [RuleOut.model_validate(r) for r in RuleRepository(session).all()]

@@ -1,0 +1,156 @@
+"""One pre-annotation job: the body of the Ray task the scheduler launches once the job's server runs.
+
+Memory stays flat whatever the task count: tasks stream from the database in pages by id, at most
+``max_in_flight`` requests wait on the server, and predictions are written in batches. A request that
+fails (a replica killed) is sent again; a task that keeps failing alone is recorded as failed and
+the job goes on. Each task gets at most one prediction per job (a unique index, and tasks this job
+already predicted are skipped), so a retried batch or a relaunched job never writes a task twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from annoray.platform.labeling_config import LabelingConfig
+from annoray.platform.models import Completion, JobStatus, Prediction, Task
+from annoray.platform.predictions import label_studio_result
+from annoray.platform.projects import project_config
+from annoray.platform.repositories import PreannotationJobRepository, ProjectRepository, ServerRepository
+from annoray.platform.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 500
+REQUEST_SIZE = 16
+MAX_IN_FLIGHT = 8
+WRITE_BATCH = 256
+RETRIES = 4
+KEPT_FAILURES = 100
+
+
+def task_text(config: LabelingConfig, data: dict[str, Any]) -> str:
+    """The text a server reads from a task: the object the config's text labels point at."""
+    group = config.ner or config.assertion or config.classification
+    key = config.data_key(group.to_name) if group else next(iter(data), "text")
+    value = data.get(key, "")
+    return value if isinstance(value, str) else str(value)
+
+
+def pending_tasks(reads: sessionmaker[Session], project_id: int, job_id: int, task_ids: list[int] | None) -> Iterator[list[Task]]:
+    """Pages of the job's tasks not yet predicted by it, by id (keyset), so memory does not grow with the project."""
+    after = 0
+    while True:
+        query = select(Task).where(Task.project_id == project_id, Task.id > after,
+                                   ~exists().where(Prediction.preannotation_job_id == job_id, Prediction.task_id == Task.id))
+        if task_ids is not None:
+            query = query.where(Task.id.in_(task_ids))
+        else:
+            query = query.where(~exists().where(Completion.task_id == Task.id))
+        with reads() as session:
+            page = list(session.scalars(query.order_by(Task.id).limit(PAGE_SIZE)))
+            session.expunge_all()
+        if not page:
+            return
+        yield page
+        after = page[-1].id
+
+
+class Writer:
+    """Buffers predictions and failures, and writes them with the job's counters in one transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session], job_id: int, project_id: int, model_version: str):
+        self.sessions, self.job_id, self.project_id, self.model_version = sessions, job_id, project_id, model_version
+        self.rows: list[dict[str, Any]] = []
+        self.failed: list[dict[str, Any]] = []
+
+    def add(self, task_id: int, result: list[dict[str, Any]], score: float | None) -> None:
+        self.rows.append({"task_id": task_id, "result": result, "score": score})
+        if len(self.rows) >= WRITE_BATCH:
+            self.flush()
+
+    def fail(self, task_id: int, error: str) -> None:
+        self.failed.append({"task_id": task_id, "error": error[:300]})
+
+    def flush(self) -> None:
+        if not self.rows and not self.failed:
+            return
+        with self.sessions.begin() as session:
+            ids = [r["task_id"] for r in self.rows]
+            seen = set(session.scalars(select(Prediction.task_id).where(
+                Prediction.preannotation_job_id == self.job_id, Prediction.task_id.in_(ids)))) if ids else set()
+            fresh = [r for r in self.rows if r["task_id"] not in seen]
+            session.add_all(Prediction(project_id=self.project_id, task_id=r["task_id"], result=r["result"], score=r["score"],
+                                       model_version=self.model_version, preannotation_job_id=self.job_id) for r in fresh)
+            repo = PreannotationJobRepository(session)
+            job = repo.get(self.job_id)
+            failures = (job.failures or []) + self.failed
+            repo.set(self.job_id, done=job.done + len(fresh), failed=job.failed + len(self.failed),
+                     failures=failures[:KEPT_FAILURES])
+        self.rows, self.failed = [], []
+
+
+def run_preannotation_job(settings: Settings, job_id: int) -> None:
+    """Pre-annotate the job's tasks with its server; the scheduler has already moved the job to ``running``."""
+    from ray import serve
+
+    from annoray.platform.db import create_db_engine, session_factory
+    from annoray.serve_apps.server import app_name
+
+    engine = create_db_engine(settings.resolved_database_url)
+    sessions, reads = session_factory(engine, write=True), session_factory(engine)
+    try:
+        with reads() as session:
+            job = PreannotationJobRepository(session).get(job_id)
+            project = ProjectRepository(session).get(job.project_id)
+            server = ServerRepository(session).get(job.server_id or 0)
+            session.expunge_all()
+        config = project_config(project)
+        handle = serve.get_app_handle(app_name(server.id))
+        writer = Writer(sessions, job_id, project.id, f"{server.name}:{'+'.join(server.models)}")
+        in_flight: deque[tuple[list[Task], Any, int]] = deque()
+
+        def settle(tasks: list[Task], response: Any, attempt: int) -> None:
+            try:
+                outputs = response.result(timeout_s=600)
+            except Exception as exc:  # a replica died or the model raised: send again, then alone, then record
+                if attempt < RETRIES:
+                    time.sleep(min(2.0 ** attempt, 10.0))
+                    in_flight.append((tasks, handle.remote([task_text(config, t.data) for t in tasks]), attempt + 1))
+                elif len(tasks) > 1:
+                    for task in tasks:
+                        in_flight.append(([task], handle.remote([task_text(config, task.data)]), RETRIES))
+                else:
+                    writer.fail(tasks[0].id, f"{type(exc).__name__}: {exc}")
+                return
+            for task, output in zip(tasks, outputs, strict=True):
+                result, score = label_studio_result(config, output)
+                writer.add(task.id, result, score)
+
+        for page in pending_tasks(reads, project.id, job_id, job.task_ids):
+            for at in range(0, len(page), REQUEST_SIZE):
+                chunk = page[at:at + REQUEST_SIZE]
+                while len(in_flight) >= MAX_IN_FLIGHT:
+                    settle(*in_flight.popleft())
+                in_flight.append((chunk, handle.remote([task_text(config, t.data) for t in chunk]), 0))
+        while in_flight:
+            settle(*in_flight.popleft())
+        writer.flush()
+        with sessions.begin() as session:
+            PreannotationJobRepository(session).transition(job_id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, reason=None,
+                                                           finished_at=datetime.now(UTC))
+    except Exception as exc:
+        with sessions.begin() as session:
+            PreannotationJobRepository(session).transition(job_id, (JobStatus.RUNNING,), JobStatus.FAILED, reason=None,
+                                                           error=f"pre-annotation failed: {type(exc).__name__}: {str(exc)[:300]}",
+                                                           finished_at=datetime.now(UTC))
+        raise
+    finally:
+        engine.dispose()

@@ -1,0 +1,133 @@
+"""Server and pre-annotation requests: checked whole before anything is queued for the scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from annoray.platform.catalog import EMBEDDINGS
+from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
+from annoray.platform.labeling_config import ModelKind
+from annoray.platform.licenses import missing_scope, needed_scopes
+from annoray.platform.models import (
+    Completion, JobStatus, PreannotationJob, PreannotationServer, Project, ServerStatus, Task, User,
+)
+from annoray.platform.projects import project_config
+from annoray.platform.repositories import ModelRepository, RuleRepository, ServerRepository
+from annoray.platform.settings import ResourceSpec, Settings
+from annoray.serve_apps.predictor import MAX_MODELS
+
+
+@dataclass
+class ServerRequest:
+    """The models to serve (or a project whose config names them), how many replicas, and a name."""
+
+    project: Project | None = None
+    models: list[str] | None = None
+    name: str | None = None
+    replicas: int = 1
+    max_replicas: int | None = None
+
+
+def replica_spec(settings: Settings, kinds: list[str]) -> ResourceSpec:
+    return settings.servers.resources["visual_ner" if ModelKind.VISUAL_NER.value in kinds else "text"]
+
+
+def server_demand(spec: ResourceSpec, replicas: int) -> dict[str, float]:
+    """What the scheduler places on one node for a server: every replica it may scale to."""
+    return {"cpus": spec.cpus * replicas, "memory_gb": spec.memory_gb * replicas, "gpus": spec.gpus * replicas}
+
+
+def request_server(session: Session, settings: Settings, user: User | None, request: ServerRequest, *,
+                   never: Callable[[dict[str, float]], str | None] = lambda resources: None) -> PreannotationServer:
+    """Check the request whole (models, rules, replicas, cluster, licenses), then queue the server.
+
+    Raises `InvalidInput` (no model, over five, unknown models or rules, replicas) or `Conflict`
+    (the cluster can never hold it, no license grants a scope it needs, the name is taken).
+    """
+    project = request.project
+    config = project_config(project) if project else None
+    names = list(dict.fromkeys(request.models if request.models is not None else (config.models if config else [])))
+    rules = list(config.rules) if config else []
+    errors = []
+    if not names:
+        errors.append(ErrorDetail(Errors.E801, field="models"))
+    if len(names) > MAX_MODELS:
+        errors.append(ErrorDetail(Errors.E802.format(limit=MAX_MODELS, count=len(names), models=", ".join(names)), field="models"))
+    catalog = ModelRepository(session)
+    models = []
+    for name in names:
+        model = catalog.by_name(name)
+        if model is None or model.kind == EMBEDDINGS or not model.uri:
+            trained = [m.name for m in catalog.all() if m.kind != EMBEDDINGS]
+            errors.append(ErrorDetail(Errors.E803.format(name=name, available=", ".join(trained) or "none"), field="models"))
+        else:
+            models.append(model)
+    known = {r.name for r in RuleRepository(session).by_names(rules)}
+    all_rules = [r.name for r in RuleRepository(session).all()]
+    errors += [ErrorDetail(Errors.E804.format(name=r, available=", ".join(all_rules) or "none"), field="rules")
+               for r in rules if r not in known]
+    max_replicas = request.max_replicas or request.replicas
+    if request.replicas > max_replicas:
+        errors.append(ErrorDetail(Errors.E814.format(replicas=request.replicas, max_replicas=max_replicas), field="replicas"))
+    if errors:
+        raise InvalidInput("cannot deploy the server", errors)
+    kinds = [m.kind for m in models]
+    spec = replica_spec(settings, kinds)
+    refusals = []
+    if why := never(server_demand(spec, max_replicas)):
+        refusals.append(ErrorDetail(Errors.E805.format(why=why), field="replicas"))
+    scopes = needed_scopes("inference", visual=ModelKind.VISUAL_NER.value in kinds,
+                           model_type=project.model_type if project else "open_source")
+    if missing := missing_scope(session, scopes, datetime.now(UTC)):
+        refusals.append(ErrorDetail(Errors.E707.format(scope=missing), field="models"))
+    name = request.name or f"{project.name if project else 'models'}-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+    if (taken := ServerRepository(session).by_name(name)) is not None:
+        refusals.append(ErrorDetail(Errors.E806.format(name=name, server_id=taken.id), field="name"))
+    if refusals:
+        raise Conflict(refusals[0].message, refusals)
+    return ServerRepository(session).add(PreannotationServer(
+        name=name, project_id=project.id if project else None, models=[m.name for m in models],
+        status=ServerStatus.QUEUED, reason="queued for the scheduler", replicas=request.replicas, max_replicas=max_replicas,
+        resources=spec.model_dump(), scopes=list(scopes), rules=rules, language=models[0].language,
+        requested_by=user.id if user else None,
+    ))
+
+
+def server_models(session: Session, server: PreannotationServer) -> list[dict[str, Any]]:
+    """The models a server holds and the labels each predicts (what a user checks before pre-annotating)."""
+    catalog = ModelRepository(session)
+    out = []
+    for name in server.models:
+        model = catalog.by_name(name)
+        out.append({"name": name, "kind": model.kind if model else None, "labels": list(model.labels) if model else []})
+    return out
+
+
+def request_preannotation(session: Session, project: Project, server: PreannotationServer, task_ids: list[int] | None,
+                          user: User | None) -> PreannotationJob:
+    """Queue a pre-annotation job over the given tasks of the project (default: those with no completion)."""
+    if server.status not in (ServerStatus.QUEUED, ServerStatus.DEPLOYING, ServerStatus.RUNNING):
+        raise Conflict(Errors.E807.format(server_id=server.id, status=server.status.value))
+    if task_ids is not None:
+        found = set(session.scalars(select(Task.id).where(Task.project_id == project.id, Task.id.in_(task_ids))))
+        errors = [ErrorDetail(Errors.E808.format(task_id=t, project_id=project.id), field="task_ids")
+                  for t in dict.fromkeys(task_ids) if t not in found]
+        if errors:
+            raise InvalidInput("cannot pre-annotate these tasks", errors)
+        total = len(found)
+    else:
+        total = session.scalar(select(func.count()).select_from(Task).where(
+            Task.project_id == project.id, ~exists().where(Completion.task_id == Task.id))) or 0
+    job = PreannotationJob(project_id=project.id, server_id=server.id, status=JobStatus.QUEUED,
+                           reason="queued for the scheduler", task_ids=sorted(set(task_ids)) if task_ids is not None else None,
+                           total=total, requested_by=user.id if user else None)
+    session.add(job)
+    session.flush()
+    return job
+

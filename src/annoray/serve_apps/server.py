@@ -1,0 +1,69 @@
+"""The pre-annotation server: one Ray Serve application per server, its models loaded in each replica.
+
+A request is a list of texts; ``@serve.batch`` gathers concurrent requests into one pass of every
+model. A fixed set of at most five models is loaded in the replica's constructor (predictable
+memory); the scheduler creates and deletes the application and holds its resources and seats.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+
+from annoray.serve_apps.predictor import Predictor, ServedModel, ServedRule
+from annoray.trainers.store import ModelStore
+
+DEPLOYMENT = "preannotation"
+
+
+def app_name(server_id: int) -> str:
+    return f"annoray-server-{server_id}"
+
+
+@serve.deployment(name=DEPLOYMENT)
+class PreannotationServer:
+    def __init__(self, store: str, models: list[dict[str, Any]], rules: list[dict[str, Any]], language: str,
+                 max_batch_size: int):
+        self.workdir = tempfile.TemporaryDirectory(prefix="annoray-server-")
+        local = ModelStore(store)
+        served = []
+        for model in models:
+            path = local.get(model["name"], Path(self.workdir.name) / model["name"])
+            served.append(ServedModel(model["name"], model["kind"], str(path), tuple(model.get("labels", ()))))
+        self.predictor = Predictor(served, [ServedRule(**{**r, "terms": tuple(r.get("terms") or ())}) for r in rules],
+                                   language=language)
+        self.batch.set_max_batch_size(max_batch_size)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def batch(self, requests: list[list[str]]) -> list[list[dict[str, Any]]]:
+        flat = [text for texts in requests for text in texts]
+        outputs = [p.as_dict() for p in self.predictor.predict(flat)]
+        answers, at = [], 0
+        for texts in requests:
+            answers.append(outputs[at:at + len(texts)])
+            at += len(texts)
+        return answers
+
+    async def __call__(self, texts: list[str]) -> list[dict[str, Any]]:
+        return await self.batch(texts)
+
+    def models(self) -> list[dict[str, Any]]:
+        return [asdict(m) for m, _ in self.predictor.models]
+
+
+def build(server_id: int, *, store: str, models: list[dict[str, Any]], rules: list[dict[str, Any]], language: str,
+          replicas: int, max_replicas: int, cpus: float, memory: int, gpus: float, node_id: str | None,
+          max_batch_size: int = 8) -> Any:
+    """The Serve application of one server: its replicas pinned to the node the scheduler chose for them."""
+    actor: dict[str, Any] = {"num_cpus": cpus, "memory": memory, "num_gpus": gpus}
+    if node_id:
+        actor["label_selector"] = {"ray.io/node-id": node_id}
+    scaling: dict[str, Any] = {"num_replicas": replicas} if max_replicas <= replicas else {
+        "num_replicas": "auto", "autoscaling_config": {"min_replicas": replicas, "max_replicas": max_replicas}}
+    return PreannotationServer.options(
+        ray_actor_options=actor, max_ongoing_requests=max_batch_size * 2, **scaling,
+    ).bind(store, models, rules, language, max_batch_size)
