@@ -1,0 +1,160 @@
+"""Pre-annotation servers on a real Ray Serve, placed by the scheduler: deploy, pre-annotate, refuse, survive a kill."""
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from ..conftest import (
+    CLINICAL_CONFIG, Api, clinical_sentences, license_document, live_api, refused, scheduler_settings, tiny_models,
+)
+
+ray = pytest.importorskip("ray")
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
+
+NAMES = {"ner": "ner_clinic", "assertion": "assertion_clinic", "classification": "classification_clinic"}
+
+
+def register_models(api: Api, root: Path) -> None:
+    """Put the tiny models in the model store and the catalog, as a finished training would."""
+    from sqlalchemy.orm import Session
+
+    from annoray.platform.models import CatalogModel
+    from annoray.trainers.store import ModelStore
+
+    store = ModelStore(api.settings.resolved_model_store)
+    labels = {"ner": ["Drug"], "assertion": ["present", "absent"], "classification": ["cardiology", "neurology"]}
+    with Session(api.engine) as session:
+        for kind, path in tiny_models(root).items():
+            uri = store.put(path, NAMES[kind])
+            session.add(CatalogModel(name=NAMES[kind], kind=kind, labels=labels[kind], language="en", engine=f"spacy.{kind}.v1",
+                                     source="manual", uri=uri, metrics={}))
+        session.commit()
+
+
+def clinic(api: Api, name: str, *, rules: str = "", model_type: str = "open_source", annotated: int = 2, copies: int = 1) -> int:
+    config = CLINICAL_CONFIG.format(rules=rules, **NAMES)
+    pid = api.admin.post("/api/projects", json={"name": name, "labeling_config": config, "model_type": model_type}).json()["id"]
+    tasks = []
+    for i, (text_, start, end, _, _) in enumerate(clinical_sentences() * copies):
+        task = {"data": {"text": text_}}
+        if i < annotated:
+            task["annotations"] = [{"result": [{"from_name": "label", "to_name": "text", "type": "labels", "value": {
+                "start": start, "end": end, "text": text_[start:end], "labels": ["Drug"]}}]}]
+        tasks.append(task)
+    assert api.admin.post(f"/api/projects/{pid}/tasks/import", json=tasks).status_code == 201
+    return pid
+
+
+def wait_for(api: Api, path: str, until, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = api.admin.get(path).json()
+        if until(state):
+            return state
+        assert time.monotonic() < deadline, f"{path} did not get there: {state}"
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def serving(ray_session, tmp_path: Path):
+    with live_api(scheduler_settings(tmp_path / "home")) as api:
+        register_models(api, tmp_path / "models")
+        yield api
+
+
+def test_deploy_preannotate_read_chunks_and_complete_from_a_prediction(serving: Api) -> None:
+    api = serving
+    pid = clinic(api, "cardio", rules=' rules="dose"')
+    other = clinic(api, "plain")
+    assert api.admin.post("/api/rules", json={"name": "dose", "label": "Dose", "kind": "regex", "pattern": r"\bdaily\b"}).status_code == 201
+    created = api.admin.post("/api/servers", json={"project_id": pid, "name": "cardio-server"})
+    assert created.status_code == 202, created.text
+    server = wait_for(api, f"/api/servers/{created.json()['id']}", lambda s: s["status"] == "running")
+    assert [(m["name"], m["labels"]) for m in server["models"]] == [
+        (NAMES["ner"], ["Drug"]), (NAMES["assertion"], ["present", "absent"]), (NAMES["classification"], ["cardiology", "neurology"])]
+    assert server["rules"] == ["dose"] and server["resources"]["cpus"] == 1
+    view = api.admin.get("/api/cluster").json()
+    assert [s["name"] for s in view["servers"]] == ["cardio-server"] and view["servers"][0]["node_id"]
+
+    job = api.admin.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"]}).json()
+    tasks = len(clinical_sentences())
+    assert job["total"] == tasks - 2, "tasks with a completion are left out by default"
+    done = wait_for(api, f"/api/preannotations/{job['id']}", lambda j: j["status"] in ("succeeded", "failed"))
+    assert (done["status"], done["done"], done["failed"], done["progress"]) == ("succeeded", tasks - 2, 0, 1.0)
+
+    task_ids = [t["id"] for t in api.admin.get(f"/api/projects/{pid}/tasks", params={"page_size": 100}).json()["items"]]
+    third = task_ids[2]  # "The patient takes folic acid daily for the heart problem."
+    (prediction,) = api.admin.get(f"/api/projects/{pid}/tasks/{third}/predictions").json()
+    regions = {(r["from_name"], r["value"].get("text"), tuple(r["value"].get("labels") or r["value"].get("choices"))) for r in prediction["result"]}
+    assert ("label", "folic acid", ("Drug",)) in regions, "the two tokens of one entity are one region"
+    assert ("status", "folic acid", ("present",)) in regions and ("label", "daily", ("Dose",)) in regions
+    assert any(r["type"] == "choices" for r in prediction["result"]) and 0 < prediction["score"] <= 1
+    assert prediction["model_version"] == f"cardio-server:{NAMES['ner']}+{NAMES['assertion']}+{NAMES['classification']}"
+    completion = api.admin.post(f"/api/projects/{pid}/tasks/{third}/completions/from-prediction/{prediction['id']}")
+    assert completion.status_code == 201, completion.text
+
+    again = api.admin.post(f"/api/projects/{other}/preannotations", json={"server_id": server["id"]}).json()
+    wait_for(api, f"/api/preannotations/{again['id']}", lambda j: j["status"] == "succeeded")
+    plain = api.admin.get(f"/api/projects/{other}/tasks", params={"page_size": 100}).json()["items"][2]["id"]
+    (prediction,) = api.admin.get(f"/api/projects/{other}/tasks/{plain}/predictions").json()
+    assert not any(r["value"].get("labels") == ["Dose"] for r in prediction["result"]), "a project without rules gets no rule predictions"
+
+    assert api.admin.delete(f"/api/servers/{server['id']}").status_code == 204
+    assert api.admin.get("/api/servers").json() == [] and ray.get(
+        ray.get_actor(api.settings.scheduler.name, namespace=api.settings.scheduler.namespace).servers_view.remote()) == {}
+
+
+def test_six_models_unknown_models_and_servers_that_never_fit_are_refused(serving: Api) -> None:
+    api = serving
+    six = [NAMES["ner"]] * 0 + [f"m{i}" for i in range(6)]
+    body = refused(api, lambda: api.admin.post("/api/servers", json={"models": six}), 422)
+    assert body["errors"][0]["message"].startswith("[E802] a server holds at most 5 models; this one names 6")
+    body = refused(api, lambda: api.admin.post("/api/servers", json={"models": [NAMES["ner"], "nope"]}), 422)
+    assert body["errors"][0]["message"].startswith("[E803] model 'nope' is not a trained model in the catalog")
+    body = refused(api, lambda: api.admin.post("/api/servers", json={"models": [NAMES["ner"]], "replicas": 20}), 409)
+    assert body["detail"] == ("[E805] this server can never run on this cluster: needs 20 CPU / 40 GB on one node; "
+                              "the largest node has 16 CPU / 64 GB")
+    pid = clinic(api, "onko", model_type="healthcare")
+    body = refused(api, lambda: api.admin.post("/api/servers", json={"project_id": pid}), 409)
+    assert body["detail"].startswith("[E707] needs a seat of license scope 'healthcare:inference'")
+    assert ray.get(ray.get_actor(api.settings.scheduler.name, namespace=api.settings.scheduler.namespace).servers_view.remote()) == {}
+
+
+def test_a_server_waits_for_a_seat_and_deploys_when_one_returns(serving: Api) -> None:
+    api = serving
+    api.admin.post("/api/licenses", json=license_document(["healthcare:inference"], seats=1))
+    pid = clinic(api, "onko", model_type="healthcare")
+    first = api.admin.post("/api/servers", json={"project_id": pid, "name": "a"}).json()
+    second = api.admin.post("/api/servers", json={"project_id": pid, "name": "b"}).json()
+    wait_for(api, f"/api/servers/{first['id']}", lambda s: s["status"] == "running")
+    waiting = wait_for(api, f"/api/servers/{second['id']}", lambda s: s["reason"] and "seat" in s["reason"])
+    assert waiting["status"] == "queued" and "healthcare:inference" in waiting["reason"]
+    assert [lease["holder_id"] for lease in api.admin.get(f"/api/servers/{first['id']}").json()["leases"]] == [first["id"]]
+    api.admin.delete(f"/api/servers/{first['id']}")
+    wait_for(api, f"/api/servers/{second['id']}", lambda s: s["status"] == "running")
+    api.admin.delete(f"/api/servers/{second['id']}")
+    assert api.admin.get("/api/licenses").json()[0]["leased"] == 0
+
+
+def test_a_replica_killed_mid_job_loses_no_task_and_duplicates_none(serving: Api) -> None:
+    api = serving
+    pid = clinic(api, "big", annotated=0, copies=100)
+    server = api.admin.post("/api/servers", json={"project_id": pid}).json()
+    wait_for(api, f"/api/servers/{server['id']}", lambda s: s["status"] == "running")
+    job = api.admin.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"]}).json()
+    wait_for(api, f"/api/preannotations/{job['id']}", lambda j: j["done"] > 0, timeout=120)
+    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                if a["name"].startswith("SERVE_REPLICA::") and f"annoray-server-{server['id']}" in a["name"]]
+    assert replicas, "no replica to kill"
+    assert api.admin.get(f"/api/preannotations/{job['id']}").json()["status"] == "running", "the job ended before the kill"
+    for replica in replicas:
+        ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
+    done = wait_for(api, f"/api/preannotations/{job['id']}", lambda j: j["status"] in ("succeeded", "failed"), timeout=300)
+    assert (done["status"], done["done"], done["failed"]) == ("succeeded", job["total"], 0), done
+    with api.engine.connect() as conn:
+        counts = conn.execute(text("SELECT task_id, count(*) FROM predictions WHERE preannotation_job_id = :j GROUP BY task_id"),
+                              {"j": job["id"]}).all()
+    assert len(counts) == job["total"] and {c for _, c in counts} == {1}
+    api.admin.delete(f"/api/servers/{server['id']}")
