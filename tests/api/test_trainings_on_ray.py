@@ -58,6 +58,36 @@ def test_the_mixed_project_trains_three_models_in_one_request(training_api: Api,
     assert [(h["id"], h["source"], h["status"]) for h in history] == [(j["id"], "manual", "succeeded") for j in reversed(final)]
     assert all(h["data"]["tasks_selected"] == 1490 and h["log"] == f"/api/trainings/{h['id']}/log" for h in history)
 
+    # the trained models pre-annotate, through HTTP alone
+    server = owner.post("/api/servers", json={"models": [j["model"] for j in final], "name": "clinical"})
+    assert server.status_code == 202, server.text
+    sid = server.json()["id"]
+    deadline = time.monotonic() + 180
+    while (state := owner.get(f"/api/servers/{sid}").json())["status"] != "running":
+        assert state["status"] in ("queued", "deploying") and time.monotonic() < deadline, state
+        time.sleep(0.5)
+    assert [m["labels"] for m in state["models"]][2] == ["Recent", "Historical", "Not particular"]
+    task_ids = [t["id"] for t in owner.get(f"/api/projects/{pid}/tasks", params={"page_size": 50}).json()["items"]]
+    job = owner.post(f"/api/projects/{pid}/preannotations", json={"server_id": sid, "task_ids": task_ids}).json()
+    deadline = time.monotonic() + 180
+    while (done := owner.get(f"/api/preannotations/{job['id']}").json())["status"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, done
+        time.sleep(0.5)
+    assert (done["status"], done["done"], done["total"]) == ("succeeded", 50, 50)
+    predictions = [p for t in task_ids for p in owner.get(f"/api/projects/{pid}/tasks/{t}/predictions").json()
+                   if p["model_version"].startswith("clinical:")]
+    assert len(predictions) == 50
+    spans = [r for p in predictions for r in p["result"] if r["type"] == "labels"]
+    assert spans and all(0 <= r["score"] <= 1 and r["value"]["text"] for r in spans)
+    assert any(" " in r["value"]["text"] for r in spans), "multi-token chunks come back as one region"
+    assert all(r["value"]["choices"][0] in ("Recent", "Historical", "Not particular") for p in predictions
+               for r in p["result"] if r["type"] == "choices")
+    first = predictions[0]
+    tid = next(t for t in task_ids if any(p["id"] == first["id"] for p in owner.get(f"/api/projects/{pid}/tasks/{t}/predictions").json()))
+    created = owner.post(f"/api/projects/{pid}/tasks/{tid}/completions/from-prediction/{first['id']}")
+    assert created.status_code == 201, created.text
+    assert owner.delete(f"/api/servers/{sid}").status_code == 204
+
 
 def test_german_training_works_the_same_way_and_versions_never_overwrite(training_api: Api, tmp_path) -> None:
     owner = training_api.admin

@@ -92,6 +92,10 @@ def test_fifty_concurrent_submissions_never_over_commit_resources_or_seats(ray_s
         projects = [german_project(owner, f"p{i}", "finance") for i in range(10)]
         scheduler = scheduler_of(api)
         total_cpus = ray.cluster_resources()["CPU"]
+        deadline = time.monotonic() + 60  # runs cancelled by earlier tests give their CPUs back asynchronously
+        while ray.available_resources().get("CPU", 0) < total_cpus and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert ray.available_resources().get("CPU", 0) == total_cpus, "the session's Ray is not idle"
         job_ids: list[int] = []
         lock = threading.Lock()
 

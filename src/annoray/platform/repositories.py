@@ -251,7 +251,7 @@ class TrainingJobRepository:
         return self.session.scalars(
             select(TrainingJob).where(TrainingJob.status.in_(statuses)).order_by(TrainingJob.id).options(load_only(
                 TrainingJob.project_id, TrainingJob.kind, TrainingJob.status, TrainingJob.reason, TrainingJob.resources,
-                TrainingJob.scopes, TrainingJob.decided_at, raiseload=True))
+                TrainingJob.scopes, TrainingJob.decided_at, TrainingJob.created_at, raiseload=True))
         ).all()
 
     def transition(self, job_id: int, frm: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
