@@ -101,6 +101,17 @@ def test_deploy_preannotate_read_chunks_and_complete_from_a_prediction(serving: 
     (prediction,) = api.admin.get(f"/api/projects/{other}/tasks/{plain}/predictions").json()
     assert not any(r["value"].get("labels") == ["Dose"] for r in prediction["result"]), "a project without rules gets no rule predictions"
 
+    rerun = api.admin.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"], "task_ids": [third]}).json()
+    wait_for(api, f"/api/preannotations/{rerun['id']}", lambda j: j["status"] == "succeeded")
+    assert len(api.admin.get(f"/api/projects/{pid}/tasks/{third}/predictions").json()) == 2, "a re-run adds a new prediction set"
+
+    poison = api.admin.post(f"/api/projects/{pid}/tasks/import", json=[{"data": {"text": "aspirin " * 130_000}}]).json()
+    poisoned = [t["id"] for t in api.admin.get(f"/api/projects/{pid}/tasks", params={"page_size": 100}).json()["items"]][-3:]
+    failing = api.admin.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"], "task_ids": poisoned}).json()
+    ended = wait_for(api, f"/api/preannotations/{failing['id']}", lambda j: j["status"] in ("succeeded", "failed"))
+    assert (ended["status"], ended["done"], ended["failed"]) == ("succeeded", 2, 1), "one bad task fails alone, not its batch"
+    assert ended["failures"][0]["task_id"] == poisoned[-1] and "E088" in ended["failures"][0]["error"], (poison, ended)
+
     assert api.admin.delete(f"/api/servers/{server['id']}").status_code == 204
     assert api.admin.get("/api/servers").json() == [] and ray.get(
         ray.get_actor(api.settings.scheduler.name, namespace=api.settings.scheduler.namespace).servers_view.remote()) == {}

@@ -5,6 +5,7 @@ Memory stays flat whatever the task count: tasks stream from the database in pag
 fails (a replica killed) is sent again; a task that keeps failing alone is recorded as failed and
 the job goes on. Each task gets at most one prediction per job (a unique index, and tasks this job
 already predicted are skipped), so a retried batch or a relaunched job never writes a task twice.
+A task the models cannot take comes back as an error for itself alone and is recorded, not retried.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
         def settle(tasks: list[Task], response: Any, attempt: int) -> None:
             try:
                 outputs = response.result(timeout_s=600)
-            except Exception as exc:  # a replica died or the model raised: send again, then alone, then record
+            except Exception as exc:  # a replica died: send again, then each task alone, then record
                 if attempt < RETRIES:
                     time.sleep(min(2.0 ** attempt, 10.0))
                     in_flight.append((tasks, handle.remote([task_text(config, t.data) for t in tasks]), attempt + 1))
@@ -131,6 +132,9 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
                     writer.fail(tasks[0].id, f"{type(exc).__name__}: {exc}")
                 return
             for task, output in zip(tasks, outputs, strict=True):
+                if "error" in output:
+                    writer.fail(task.id, output["error"])
+                    continue
                 result, score = label_studio_result(config, output)
                 writer.add(task.id, result, score)
 

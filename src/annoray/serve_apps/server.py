@@ -1,7 +1,8 @@
 """The pre-annotation server: one Ray Serve application per server, its models loaded in each replica.
 
 A request is a list of texts; ``@serve.batch`` gathers concurrent requests into one pass of every
-model. A fixed set of at most five models is loaded in the replica's constructor (predictable
+model. A text a model cannot take (e.g. longer than spaCy's ``max_length``) answers ``{"error": ...}``
+for itself alone. A fixed set of at most five models is loaded in the replica's constructor (predictable
 memory); the scheduler creates and deletes the application and holds its resources and seats.
 """
 
@@ -41,12 +42,21 @@ class PreannotationServer:
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def batch(self, requests: list[list[str]]) -> list[list[dict[str, Any]]]:
         flat = [text for texts in requests for text in texts]
-        outputs = [p.as_dict() for p in self.predictor.predict(flat)]
+        try:
+            outputs = [p.as_dict() for p in self.predictor.predict(flat)]
+        except Exception:  # one bad text must not fail the others batched with it: find it, say why
+            outputs = [self._one(text) for text in flat]
         answers, at = [], 0
         for texts in requests:
             answers.append(outputs[at:at + len(texts)])
             at += len(texts)
         return answers
+
+    def _one(self, text: str) -> dict[str, Any]:
+        try:
+            return self.predictor.predict([text])[0].as_dict()
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
 
     async def __call__(self, texts: list[str]) -> list[dict[str, Any]]:
         return await self.batch(texts)
