@@ -2,7 +2,7 @@ from fastapi import APIRouter, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annoray.api.deps import CurrentUser, MembershipDep, SchedulerDep, SessionDep, WriteSessionsDep, get_membership
+from annoray.api.deps import CurrentUser, MembershipDep, SchedulerDep, SessionDep, SettingsDep, WriteSessionsDep, get_membership
 from annoray.api.schemas import (
     LeaseOut, PreannotationCreate, PreannotationOut, RuleCreate, RuleOut, ServedModelOut, ServerCreate, ServerOut,
 )
@@ -45,7 +45,7 @@ def server_out(session: Session, server: PreannotationServer) -> ServerOut:
 
 
 @router.post("/api/servers", response_model=ServerOut, status_code=status.HTTP_202_ACCEPTED)
-def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep) -> ServerOut:
+def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep) -> ServerOut:
     """Queue a pre-annotation server; 422 with every reason (no model, over five, unknown models or rules), 409
     when the cluster or the licenses can never hold it. Nothing is deployed then."""
     project = None
@@ -54,7 +54,7 @@ def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, sc
         project = ProjectRepository(session).get(body.project_id)
     else:
         _manages_something(session, user)
-    server = request_server(session, scheduler.settings, user, ServerRequest(
+    server = request_server(session, settings, user, ServerRequest(
         project=project, models=body.models, name=body.name, replicas=body.replicas, max_replicas=body.max_replicas,
     ), never=scheduler.never_reason)
     session.commit()
