@@ -85,6 +85,11 @@ def test_deploy_preannotate_read_chunks_and_complete_from_a_prediction(serving: 
     assert (done["status"], done["done"], done["failed"], done["progress"]) == ("succeeded", tasks - 2, 0, 1.0)
 
     task_ids = [t["id"] for t in api.admin.get(f"/api/projects/{pid}/tasks", params={"page_size": 100}).json()["items"]]
+    ranked = api.admin.get(f"/api/projects/{pid}/tasks", params={"page_size": 100, "order": "uncertainty"}).json()["items"]
+    scores = [t["uncertainty"] for t in ranked]
+    known = [u for u in scores if u is not None]
+    assert len(known) >= tasks - 4 and known == sorted(known, reverse=True) and scores[:len(known)] == known, scores
+    assert {t["id"] for t in ranked[-2:]} >= set(task_ids[:2]) or None in scores, "never pre-annotated tasks come last"
     third = task_ids[2]  # "The patient takes folic acid daily for the heart problem."
     (prediction,) = api.admin.get(f"/api/projects/{pid}/tasks/{third}/predictions").json()
     regions = {(r["from_name"], r["value"].get("text"), tuple(r["value"].get("labels") or r["value"].get("choices"))) for r in prediction["result"]}

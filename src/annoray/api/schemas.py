@@ -89,6 +89,7 @@ class TaskOut(BaseModel):
     id: int
     data: dict[str, Any]
     tags: list[str]
+    uncertainty: float | None = Field(None, description="1 - the lowest confidence of the last pre-annotation's regions.")
     created_at: datetime
 
 

@@ -129,8 +129,11 @@ class TaskRepository:
             ))
         return query
 
-    def page(self, project_id: int, *, tags: Sequence[str] | None, offset: int, limit: int) -> Sequence[Task]:
-        return self.session.scalars(self._filtered(project_id, tags).order_by(Task.id).offset(offset).limit(limit)).all()
+    def page(self, project_id: int, *, tags: Sequence[str] | None, offset: int, limit: int,
+             by_uncertainty: bool = False) -> Sequence[Task]:
+        """A page of tasks by id, or the ones the last pre-annotation was least sure of first (never pre-annotated last)."""
+        order = (Task.uncertainty.desc().nulls_last(), Task.id) if by_uncertainty else (Task.id,)
+        return self.session.scalars(self._filtered(project_id, tags).order_by(*order).offset(offset).limit(limit)).all()
 
     def count(self, project_id: int, *, tags: Sequence[str] | None = None) -> int:
         sub = self._filtered(project_id, tags).subquery()

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.labeling_config import LabelingConfig
@@ -64,6 +64,12 @@ def pending_tasks(reads: sessionmaker[Session], project_id: int, job_id: int, ta
         after = page[-1].id
 
 
+def uncertainty(result: list[dict[str, Any]]) -> float | None:
+    """1 - the lowest confidence among a prediction's regions; None when the models found nothing."""
+    scores = [r["score"] for r in result if r.get("score") is not None]
+    return round(1.0 - min(scores), 4) if scores else None
+
+
 class Writer:
     """Buffers predictions and failures, and writes them with the job's counters in one transaction."""
 
@@ -90,6 +96,8 @@ class Writer:
             fresh = [r for r in self.rows if r["task_id"] not in seen]
             session.add_all(Prediction(project_id=self.project_id, task_id=r["task_id"], result=r["result"], score=r["score"],
                                        model_version=self.model_version, preannotation_job_id=self.job_id) for r in fresh)
+            if fresh:  # annotators can take the tasks the models are least sure of first
+                session.execute(update(Task), [{"id": r["task_id"], "uncertainty": uncertainty(r["result"])} for r in fresh])
             repo = PreannotationJobRepository(session)
             job = repo.get(self.job_id)
             failures = (job.failures or []) + self.failed

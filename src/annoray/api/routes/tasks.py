@@ -1,4 +1,4 @@
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, status
 
@@ -49,12 +49,15 @@ def list_tasks(
     tags: TaskTagsDep,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1)] = 100,
+    order: Annotated[Literal["id", "uncertainty"], Query(
+        description="`uncertainty`: the tasks the last pre-annotation was least sure of first.")] = "id",
 ) -> Page[TaskOut]:
     require_role(m.member.role, ANY_MEMBER, "list tasks")
     page_size = min(page_size, settings.api.max_page_size)
     tag_list = list(tags) or None
     repo = TaskRepository(session)
-    items = repo.page(m.project.id, tags=tag_list, offset=(page - 1) * page_size, limit=page_size)
+    items = repo.page(m.project.id, tags=tag_list, offset=(page - 1) * page_size, limit=page_size,
+                      by_uncertainty=order == "uncertainty")
     return Page[TaskOut](
         items=[TaskOut.model_validate(t) for t in items], total=repo.count(m.project.id, tags=tag_list),
         page=page, page_size=page_size,
