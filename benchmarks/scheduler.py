@@ -18,7 +18,6 @@ decisions per second on the same pending jobs in this process, with the ratio to
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import threading
 import time

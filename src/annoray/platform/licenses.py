@@ -181,6 +181,8 @@ class SeatPool:
 
     def short(self, scopes: Sequence[str]) -> str | None:
         """The first scope with no free seat now (None when every one has a seat)."""
+        if not scopes:
+            return None
         pool = SeatPool(Seats(s.license_id, s.scopes, s.free) for s in self.licenses)
         for scope in scopes:
             if not pool._take_one(scope):
@@ -250,5 +252,8 @@ def seat_pool(session: Session, now: datetime) -> SeatPool:
 
 def missing_scope(session: Session, scopes: Iterable[str], now: datetime) -> str | None:
     """The first of ``scopes`` no unexpired license grants (its seats may be leased now)."""
+    scopes = list(scopes)
+    if not scopes:  # most jobs need no license: read nothing
+        return None
     pool = seat_pool(session, now)
     return next((scope for scope in scopes if not pool.granted(scope)), None)

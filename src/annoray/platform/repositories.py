@@ -33,6 +33,12 @@ from annoray.platform.models import (
 )
 
 
+def _move(session: Session, model: Any, row_id: int, frm: Sequence[Any], to: Any, values: dict[str, Any]) -> bool:
+    """Set ``status`` to ``to`` (and ``values``) only if the row is still in one of ``frm``; True if it moved."""
+    done = session.execute(update(model).where(model.id == row_id, model.status.in_(frm)).values(status=to, **values))
+    return done.rowcount == 1  # type: ignore[attr-defined]
+
+
 class UserRepository:
     def __init__(self, session: Session):
         self.session = session
@@ -262,10 +268,7 @@ class TrainingJobRepository:
 
         A job that stops running returns its license seats in the same transaction.
         """
-        done = self.session.execute(
-            update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status.in_(frm)).values(status=to, **values)
-        )
-        moved = done.rowcount == 1  # type: ignore[attr-defined]
+        moved = _move(self.session, TrainingJob, job_id, frm, to, values)
         if moved and to is not JobStatus.RUNNING and JobStatus.RUNNING in frm:
             LicenseRepository(self.session).release(TRAINING, job_id)
         return moved
@@ -322,9 +325,7 @@ class ServerRepository:
     def transition(self, server_id: int, frm: Sequence[ServerStatus], to: ServerStatus, **values: Any) -> bool:
         """Move a server between statuses only if it is still in one of ``frm``; one that stops holding
         resources returns its seats in the same transaction."""
-        done = self.session.execute(update(PreannotationServer).where(
-            PreannotationServer.id == server_id, PreannotationServer.status.in_(frm)).values(status=to, **values))
-        moved = done.rowcount == 1  # type: ignore[attr-defined]
+        moved = _move(self.session, PreannotationServer, server_id, frm, to, values)
         if moved and to not in HOLDING and any(f in HOLDING for f in frm):
             LicenseRepository(self.session).release(SERVER, server_id)
         return moved
@@ -362,9 +363,7 @@ class PreannotationJobRepository:
             PreannotationJob.server_id == server_id, PreannotationJob.status.in_(statuses))).all()
 
     def transition(self, job_id: int, frm: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
-        done = self.session.execute(update(PreannotationJob).where(
-            PreannotationJob.id == job_id, PreannotationJob.status.in_(frm)).values(status=to, **values))
-        return done.rowcount == 1  # type: ignore[attr-defined]
+        return _move(self.session, PreannotationJob, job_id, frm, to, values)
 
     def set(self, job_id: int, **values: Any) -> None:
         self.session.execute(update(PreannotationJob).where(PreannotationJob.id == job_id).values(**values))
@@ -422,10 +421,16 @@ class LicenseRepository:
         )
         return {license_id: count for license_id, count in rows}
 
-    def active(self, license_id: int | None = None) -> Sequence[LicenseLease]:
+    def active(self, license_id: int | None = None, *, holder_kind: str | None = None,
+               holder_id: int | None = None) -> Sequence[LicenseLease]:
+        """Seats leased now: of one license, of one kind of holder, or of one holder."""
         query = select(LicenseLease).where(LicenseLease.released_at.is_(None)).order_by(LicenseLease.id)
         if license_id is not None:
             query = query.where(LicenseLease.license_id == license_id)
+        if holder_kind is not None:
+            query = query.where(LicenseLease.holder_kind == holder_kind)
+        if holder_id is not None:
+            query = query.where(LicenseLease.holder_id == holder_id)
         return self.session.scalars(query).all()
 
     def unexpired(self, now: datetime) -> Sequence[License]:
@@ -441,6 +446,10 @@ class LicenseRepository:
         self.session.add(LicenseLease(license_id=license_id, scope=scope, holder_kind=holder_kind, holder_id=holder_id, leased_at=now))
         self.session.flush()
         return True
+
+    def lease_all(self, leases: Sequence[tuple[str, int]], holder_kind: str, holder_id: int, now: datetime) -> bool:
+        """Lease every (scope, license id) seat for one holder; False as soon as one cannot be had."""
+        return all(self.lease(license_id, scope, holder_kind, holder_id, now) for scope, license_id in leases)
 
     def release(self, holder_kind: str, holder_id: int) -> None:
         self.session.execute(

@@ -280,8 +280,7 @@ class Scheduler:
                 job.id, PENDING, JobStatus.RUNNING, reason=None, started_at=now, decided_at=job.decided_at or now,
                 resources=job.resources | {"node_id": node_id},
             )
-            licenses = LicenseRepository(session)
-            if not moved or not all(licenses.lease(license_id, scope, TRAINING, job.id, now) for scope, license_id in placement.leases):
+            if not moved or not LicenseRepository(session).lease_all(placement.leases, TRAINING, job.id, now):
                 session.rollback()  # cancelled meanwhile, or a license went away: the next pass decides again
                 return False
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -326,9 +325,7 @@ class Scheduler:
             moved = ServerRepository(session).transition(
                 server.id, (ServerStatus.QUEUED,), ServerStatus.DEPLOYING, reason=f"deploying on node {node_id}",
                 resources=server.resources | {"node_id": node_id})
-            licenses = LicenseRepository(session)
-            now = datetime.now(UTC)
-            if not moved or not all(licenses.lease(license_id, scope, SERVER, server.id, now) for scope, license_id in placement.leases):
+            if not moved or not LicenseRepository(session).lease_all(placement.leases, SERVER, server.id, datetime.now(UTC)):
                 session.rollback()
                 return
         self.servers[server.id] = Allocation(node_id, demand, None, placement.leases)
@@ -403,8 +400,9 @@ class Scheduler:
 
         with self.sessions.begin() as session:
             jobs = PreannotationJobRepository(session)
-            servers = {s.id: s.status for s in ServerRepository(session).all()}
-            for job in jobs.with_status(JobStatus.QUEUED):
+            queued = jobs.with_status(JobStatus.QUEUED)
+            servers = {s.id: s.status for s in ServerRepository(session).all()} if queued else {}
+            for job in queued:
                 status = servers.get(job.server_id or 0)
                 if status is None or status is ServerStatus.FAILED:
                     jobs.transition(job.id, (JobStatus.QUEUED,), JobStatus.FAILED, reason=None, finished_at=datetime.now(UTC),
@@ -446,9 +444,8 @@ class Scheduler:
         with self.sessions.begin() as session:
             repo, licenses = ServerRepository(session), LicenseRepository(session)
             leases: dict[int, list[tuple[str, int]]] = {}
-            for lease in licenses.active():
-                if lease.holder_kind == SERVER:
-                    leases.setdefault(lease.holder_id, []).append((lease.scope, lease.license_id))
+            for lease in licenses.active(holder_kind=SERVER):
+                leases.setdefault(lease.holder_id, []).append((lease.scope, lease.license_id))
             for server in repo.with_status(ServerStatus.DEPLOYING, ServerStatus.RUNNING):
                 if server.status is ServerStatus.RUNNING and apps.get(app_name(server.id), "").endswith("RUNNING"):
                     self.servers[server.id] = Allocation(server.resources.get("node_id", ""), self._server_demand(server), None,

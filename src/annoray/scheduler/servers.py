@@ -69,9 +69,9 @@ def request_server(session: Session, settings: Settings, user: User | None, requ
         else:
             models.append(model)
     known = {r.name for r in RuleRepository(session).by_names(rules)}
-    all_rules = [r.name for r in RuleRepository(session).all()]
-    errors += [ErrorDetail(Errors.E804.format(name=r, available=", ".join(all_rules) or "none"), field="rules")
-               for r in rules if r not in known]
+    if unknown := [r for r in rules if r not in known]:
+        available = ", ".join(r.name for r in RuleRepository(session).all()) or "none"
+        errors += [ErrorDetail(Errors.E804.format(name=r, available=available), field="rules") for r in unknown]
     max_replicas = request.max_replicas or request.replicas
     if request.replicas > max_replicas:
         errors.append(ErrorDetail(Errors.E814.format(replicas=request.replicas, max_replicas=max_replicas), field="replicas"))

@@ -35,7 +35,7 @@ def _may_manage(session: Session, user: User, server: PreannotationServer) -> No
 
 def server_out(session: Session, server: PreannotationServer) -> ServerOut:
     leases = [LeaseOut(scope=lease.scope, holder=lease.holder_kind, holder_id=lease.holder_id, leased_at=lease.leased_at)
-              for lease in LicenseRepository(session).active() if lease.holder_kind == SERVER and lease.holder_id == server.id]
+              for lease in LicenseRepository(session).active(holder_kind=SERVER, holder_id=server.id)]
     return ServerOut(
         id=server.id, name=server.name, project_id=server.project_id, status=server.status.value, reason=server.reason,
         error=server.error, models=[ServedModelOut(**m) for m in server_models(session, server)], rules=server.rules,
