@@ -56,7 +56,7 @@ def test_ner_training_runs_on_ray_train_and_reports_each_epoch(ray_session, tmp_
     from annoray.trainers.ray_train import run_training
 
     collector = Collector.remote()
-    metrics = run_training(run(tmp_path, 4), tmp_path / "model", progress=collector)
+    metrics = run_training(run(tmp_path, 4), tmp_path / "model", progress=collector).metrics
     reports = ray.get(collector.all.remote())["reports"]
     assert [r["epoch"] for _, r in reports] == [1, 2, 3, 4]
     assert {name for name, _ in reports} == {f"job-{tmp_path.name}"}

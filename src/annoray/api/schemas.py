@@ -60,6 +60,31 @@ class ProjectOut(BaseModel):
     created_at: datetime
     role: Role | None = None
     kinds: dict[str, Any] = Field(description="Model kinds the labeling config implies, with their labels.")
+    active_learning: ActiveLearningOut
+
+
+class ActiveLearningIn(BaseModel):
+    """Active learning and the gate of deploys after training."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
+    every: int = Field(50, ge=1, le=1_000_000, description="Train after this many newly eligible completions.")
+    deploy: bool = Field(False, description="Deploy the models its trainings produce.")
+    gate: bool = Field(True, description="Deploy after training only replaces a model the new one scores at least as well as.")
+    metric: str = Field("micro.f1", description="The gate's metric on the held-out split: micro.f1, macro.f1, accuracy, ...")
+    params: dict[str, Any] | None = Field(None, description="Training parameters of its trainings; default: the defaults.")
+
+
+class ActiveLearningOut(BaseModel):
+    enabled: bool
+    every: int
+    deploy: bool
+    gate: bool
+    metric: str
+    params: dict[str, Any]
+    counter: int = Field(description="Newly eligible completions counted toward the next training.")
+    pending: bool = Field(description="A training is due and waits for the project's running training to end.")
+    last: dict[str, Any] = Field(description="The last trigger: when, the training jobs it queued, or why it queued none.")
 
 
 class LabelingConfigUpdate(BaseModel):
@@ -193,6 +218,7 @@ class TrainingOut(BaseModel):
     data: dict[str, Any] = Field(description="The data used: tasks, split sizes, per-label counts.")
     embeddings: str | None
     deploy: bool
+    deployment: dict[str, Any] = Field(description="The deploy after training: decision, metric, both scores, config version.")
     attempts: int = Field(description="Worker failures so far (each restarted from the last checkpoint).")
     resources: dict[str, Any]
     licenses: list[str] = Field(description="License scopes it leases a seat of while it runs.")
@@ -280,6 +306,7 @@ class ServerOut(BaseModel):
     reason: str | None = Field(None, description="What a queued server waits for.")
     error: str | None = Field(None, description="Why the server failed.")
     models: list[ServedModelOut]
+    deployed_models: list[str] = Field(description="What its Serve app runs now; differs from models while it redeploys.")
     rules: list[str]
     replicas: int
     max_replicas: int

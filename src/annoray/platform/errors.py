@@ -82,6 +82,9 @@ class Errors:
     E611 = "[E611] cancelled by {username}"
     E612 = "[E612] this training can never run on this cluster: {why}"
     E613 = "[E613] the node {node} running this training left the cluster; {what}"
+    E614 = "[E614] deploy metric '{metric}' is not one of: {allowed}"
+    E615 = "[E615] the model was not deployed: the rewritten labeling config breaks a rule: {why}"
+    E616 = "[E616] active learning could not start a training: {why}"
 
     E701 = "[E701] the license document is malformed: {why}"
     E702 = "[E702] issuer '{issuer}' is not trusted here; trusted issuers (settings licenses.issuers): {trusted}"

@@ -97,7 +97,13 @@ class Project(Base):
     al_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     al_every: Mapped[int] = mapped_column(Integer, default=50)
     al_deploy: Mapped[bool] = mapped_column(Boolean, default=False)
-    al_counter: Mapped[int] = mapped_column(Integer, default=0)
+    al_counter: Mapped[int] = mapped_column(Integer, default=0)  # counted eligible tasks since the last trigger
+    al_pending: Mapped[bool] = mapped_column(Boolean, default=False)  # a trigger the scheduler has not acted on yet
+    al_params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # training parameters of its trainings
+    al_last: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the last trigger: when, the jobs, or why none
+    # Deploy after training replaces a model only if the new one scores at least as well (when gated).
+    deploy_gate: Mapped[bool] = mapped_column(Boolean, default=True)
+    deploy_metric: Mapped[str] = mapped_column(String(32), default="micro.f1")
 
     members: Mapped[list[Member]] = relationship(back_populates="project", cascade="all, delete-orphan")
 
@@ -140,6 +146,7 @@ class Task(Base):
     # Denormalised from task_tags for reading; task_tags is what queries filter on.
     tags: Mapped[list[Any]] = mapped_column(default=list)
     uncertainty: Mapped[float | None] = mapped_column(Float, nullable=True)
+    al_counted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # counted once by active learning
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -251,6 +258,7 @@ class TrainingJob(Base):
     selection: Mapped[dict[str, Any]] = mapped_column(default=dict)
     embeddings: Mapped[str | None] = mapped_column(String(300), nullable=True)
     deploy: Mapped[bool] = mapped_column(Boolean, default=False)
+    deployment: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the deploy decision: both scores, the config version
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -280,7 +288,8 @@ class PreannotationServer(Base):
     project_id: Mapped[int | None] = mapped_column(
         ForeignKey("projects.id", ondelete="SET NULL"), nullable=True, index=True
     )
-    models: Mapped[list[Any]] = mapped_column(default=list)
+    models: Mapped[list[Any]] = mapped_column(default=list)  # what it should serve
+    deployed_models: Mapped[list[Any]] = mapped_column(default=list)  # what its Serve app was last built with
     status: Mapped[ServerStatus] = mapped_column(_enum(ServerStatus), default=ServerStatus.QUEUED)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -221,6 +221,11 @@ class ModelRepository:
             query = query.where(CatalogModel.kind == kind)
         return self.session.scalars(query).all()
 
+    def trained_for(self, project_id: int) -> set[str]:
+        """Names of the models this project's trainings produced (any other model counts as pretrained to it)."""
+        return set(self.session.scalars(select(CatalogModel.name).where(
+            CatalogModel.project_id == project_id, CatalogModel.training_job_id.is_not(None))))
+
     def names_starting(self, prefix: str) -> list[str]:
         return list(self.session.scalars(select(CatalogModel.name).where(CatalogModel.name.startswith(prefix, autoescape=True))))
 
@@ -312,10 +317,11 @@ class ServerRepository:
     def all(self) -> Sequence[PreannotationServer]:
         return self.session.scalars(select(PreannotationServer).order_by(PreannotationServer.id)).all()
 
-    def with_status(self, *statuses: ServerStatus) -> Sequence[PreannotationServer]:
-        return self.session.scalars(
-            select(PreannotationServer).where(PreannotationServer.status.in_(statuses)).order_by(PreannotationServer.id)
-        ).all()
+    def with_status(self, *statuses: ServerStatus, project_id: int | None = None) -> Sequence[PreannotationServer]:
+        query = select(PreannotationServer).where(PreannotationServer.status.in_(statuses))
+        if project_id is not None:
+            query = query.where(PreannotationServer.project_id == project_id)
+        return self.session.scalars(query.order_by(PreannotationServer.id)).all()
 
     def add(self, server: PreannotationServer) -> PreannotationServer:
         self.session.add(server)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.catalog import model_base_name, next_model_name
 from annoray.platform.datasets import SplitMethod
+from annoray.platform.deploy import deploy_trained_model, incumbent
 from annoray.platform.errors import Errors, InvalidInput
 from annoray.platform.labeling_config import ModelKind
 from annoray.platform.models import CatalogModel, JobStatus, TrainingJob
@@ -26,8 +27,8 @@ from annoray.platform.settings import Settings
 from annoray.platform.training import TrainingParams
 from annoray.platform.training_data import SelectionQuery, build_training_data
 from annoray.trainers.engines import ENGINES, EngineConfig
-from annoray.trainers.log import data_text, library_versions, metrics_text, start_text
-from annoray.trainers.ray_train import TrainingRun, run_training
+from annoray.trainers.log import data_text, deploy_text, library_versions, metrics_text, start_text
+from annoray.trainers.ray_train import RunResult, TrainingRun, run_training
 from annoray.scheduler.placement import Resources
 from annoray.trainers.store import ModelStore, resolve_filesystem
 
@@ -130,11 +131,18 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
     engine_config = EngineConfig(language=project.language, labels=list(dataset.group.labels),
                                  multiple=dataset.group.multiple, embeddings=embeddings)
     demand = Resources.of(job.resources)
+    baseline = None
+    if job.deploy:  # the model a deploy would replace is scored on this run's held-out split too
+        with reads() as session:
+            current = incumbent(config, kind, ModelRepository(session).trained_for(project.id))
+            model = ModelRepository(session).by_name(current) if current else None
+            if model is not None and model.engine:
+                baseline = {"model": model.name, "engine": model.engine, "store": settings.resolved_model_store}
     run = TrainingRun(
         name=run_name(job_id), engine=job.engine, engine_config=engine_config.model_dump(mode="json"),
         params=job.params, train=dataset.train, dev=dataset.test, storage_path=settings.resolved_training_storage,
         cpus=demand.cpus, memory=int(demand.memory),
-        max_failures=settings.training.max_failures, node_id=node_id,
+        max_failures=settings.training.max_failures, node_id=node_id, baseline=baseline,
     )
     start = {"run": run.name, "attempt": job.attempts, "max_failures": run.max_failures, "node_id": node_id,
              "resources": {k: v for k, v in job.resources.items() if k != "node_id"},
@@ -143,11 +151,11 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
     with tempfile.TemporaryDirectory(prefix="annoray-model-") as tmp:
         model_dir = Path(tmp) / "model"
         try:
-            metrics = run_training(run, model_dir, progress=progress)
+            result = run_training(run, model_dir, progress=progress)
         except Exception as exc:
             raise JobFailed(explain_failure(exc, kind=kind.value, budget=run.max_failures)) from exc
-        log_line(sessions, job_id, "metrics", metrics_text(metrics), {"metrics": metrics})
-        _register(settings, sessions, job, project.name, dataset.group, model_dir, metrics, engine_config)
+        log_line(sessions, job_id, "metrics", metrics_text(result.metrics), {"metrics": result.metrics})
+        _register(settings, sessions, job, project.name, dataset.group, model_dir, result, engine_config)
     _drop_checkpoints(run)
 
 
@@ -161,8 +169,10 @@ def _drop_checkpoints(run: TrainingRun) -> None:
 
 
 def _register(settings: Settings, sessions: sessionmaker[Session], job: TrainingJob, project_name: str,
-              group: Any, model_dir: Path, metrics: dict[str, Any], engine_config: EngineConfig) -> None:
-    """Store the model under the next free versioned name, enter it in the catalog, end the job succeeded."""
+              group: Any, model_dir: Path, result: RunResult, engine_config: EngineConfig) -> None:
+    """Store the model under the next free versioned name, enter it in the catalog, end the job succeeded and,
+    when it asked to, deploy the model: all in one transaction."""
+    metrics = result.metrics
     store = ModelStore(settings.resolved_model_store)
     base = model_base_name(ModelKind(job.kind), group, project_name, job.source)
     for _ in range(20):  # another job may take the same name between our read and our write
@@ -186,10 +196,19 @@ def _register(settings: Settings, sessions: sessionmaker[Session], job: Training
                     session.rollback()
                     return
                 TrainingLogRepository(session).append(job.id, "model", f"model '{name}' saved to {uri}", {"name": name, "uri": uri})
+                if job.deploy:
+                    _deploy(session, settings, job, name, result)
             return
         except IntegrityError:
             continue
     raise JobFailed(Errors.E609.format(why=f"no free model name after '{base}'"))
+
+
+def _deploy(session: Session, settings: Settings, job: TrainingJob, name: str, result: RunResult) -> None:
+    project = ProjectRepository(session).get(job.project_id)
+    decision = deploy_trained_model(session, settings, project, job, name, result.metrics, result.baseline)
+    TrainingJobRepository(session).set(job.id, deployment=decision)
+    TrainingLogRepository(session).append(job.id, "deploy", deploy_text(decision), decision)
 
 
 def explain_failure(exc: BaseException, *, kind: str, budget: int) -> str:

@@ -70,3 +70,17 @@ def metrics_text(metrics: dict[str, Any]) -> str:
         for label, row in zip(labels, matrix, strict=True):
             rows.append(f"  {label:<{width}}" + "".join(f"{n:>{width}}" for n in row))
     return "final metrics on the held-out split:\n" + "\n".join(rows)
+
+
+def deploy_text(decision: dict[str, Any]) -> str:
+    """The deploy after training: what was decided, on which scores."""
+    def score(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    line = f"deploy: {decision['decision']} {decision['model']} ({decision['metric']} {score(decision['score'])}"
+    if decision.get("current"):
+        line += f"; in place: {decision['current']} {score(decision['current_score'])} on {decision.get('current_scored_on', 'no score')}"
+    line += f"; gate {'on' if decision['gated'] else 'off'}): {decision['reason']}"
+    if decision["decision"] == "deployed":
+        line += f"\n  labeling config version {decision['config_version']}; servers redeploying: {decision['servers'] or 'none'}"
+    return line

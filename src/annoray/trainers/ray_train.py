@@ -34,6 +34,13 @@ class TrainingRun:
     memory: int = 0
     max_failures: int = 2
     node_id: str | None = None  # the node the scheduler placed the worker on
+    baseline: dict[str, str] | None = None  # {model, engine, store}: a stored model to score on the same held-out split
+
+
+@dataclass
+class RunResult:
+    metrics: dict[str, Any]  # the trained model on the held-out split
+    baseline: dict[str, Any] | None = None  # {model, metrics} or {model, error}: the baseline on the same split
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -59,14 +66,31 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             ray.train.report(asdict(report) | {"worker": worker}, checkpoint=Checkpoint.from_directory(d))
     if not metrics and config["dev"]:  # resumed after the last epoch's checkpoint: score the finished model
         metrics = engine.evaluate(work / MODEL_DIR, config["dev"])
+    baseline = score_baseline(config["baseline"], config["engine_config"], config["dev"]) if config.get("baseline") else None
     with tempfile.TemporaryDirectory() as d:
         shutil.copytree(work / MODEL_DIR, Path(d) / MODEL_DIR)
-        ray.train.report({FINAL: True, "metrics": metrics}, checkpoint=Checkpoint.from_directory(d))
+        ray.train.report({FINAL: True, "metrics": metrics, "baseline": baseline}, checkpoint=Checkpoint.from_directory(d))
     shutil.rmtree(work, ignore_errors=True)
 
 
-def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> dict[str, Any]:
-    """Run one training on the connected Ray cluster, copy the trained model to ``model_dir``, return its metrics.
+def score_baseline(baseline: dict[str, str], engine_config: dict[str, Any], dev: list[Any]) -> dict[str, Any]:
+    """The stored model ``baseline["model"]`` scored on the held-out examples the new model was scored on."""
+    from annoray.trainers.store import ModelStore
+
+    if not dev:
+        return {"model": baseline["model"], "error": "no held-out examples to score it on"}
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            path = ModelStore(baseline["store"]).get(baseline["model"], Path(d) / "model")
+            engine = get_engine(baseline["engine"])(EngineConfig(**engine_config))
+            return {"model": baseline["model"], "metrics": engine.evaluate(path, dev)}
+    except Exception as exc:  # the deploy then falls back on the baseline's own benchmark
+        return {"model": baseline["model"], "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+
+
+def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> RunResult:
+    """Run one training on the connected Ray cluster, copy the trained model to ``model_dir``, return its metrics
+    (and the baseline's, scored on the same held-out split, when the run names one).
 
     Args:
         progress: an actor handle whose ``epoch.remote(run_name, report)`` receives each epoch's
@@ -92,7 +116,7 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> dic
         train_loop_per_worker,
         train_loop_config={
             "engine": run.engine, "engine_config": run.engine_config, "params": run.params,
-            "train": run.train, "dev": run.dev,
+            "train": run.train, "dev": run.dev, "baseline": run.baseline,
         },
         scaling_config=ScalingConfig(
             num_workers=1, resources_per_worker=resources,
@@ -108,4 +132,4 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> dic
     result = trainer.fit()
     with result.checkpoint.as_directory() as d:
         shutil.copytree(Path(d) / MODEL_DIR, model_dir, dirs_exist_ok=True)
-    return dict(result.metrics.get("metrics") or {})
+    return RunResult(dict(result.metrics.get("metrics") or {}), result.metrics.get("baseline"))

@@ -5,6 +5,8 @@ from fastapi.responses import StreamingResponse
 
 from annoray.api.deps import CurrentUser, MembershipDep, SessionDep, SessionsDep, SettingsDep, TaskTagsDep
 from annoray.api.schemas import (
+    ActiveLearningIn,
+    ActiveLearningOut,
     LabelingConfigUpdate,
     MemberCreate,
     MemberOut,
@@ -12,6 +14,7 @@ from annoray.api.schemas import (
     ProjectOut,
     TrainingDataOut,
 )
+from annoray.platform import active_learning
 from annoray.platform.access import ANY_MEMBER, OWNER, OWNER_MANAGER, require_role
 from annoray.platform.datasets import SplitMethod
 from annoray.platform.labeling_config import LabelingConfig, ModelKind
@@ -31,6 +34,7 @@ def _out(project: Project, config: LabelingConfig, role: Role | None) -> Project
         id=project.id, name=project.name, labeling_config=project.labeling_config,
         config_version=project.config_version, language=project.language, model_type=project.model_type,
         created_at=project.created_at, role=role, kinds=config.summary(),
+        active_learning=ActiveLearningOut(**active_learning.view(project)),
     )
 
 
@@ -61,6 +65,22 @@ def put_labeling_config(body: LabelingConfigUpdate, m: MembershipDep, session: S
     config = update_labeling_config(session, settings, m.project, body.labeling_config)
     session.commit()
     return _out(m.project, config, m.member.role)
+
+
+@router.put("/api/projects/{pid}/active-learning", response_model=ActiveLearningOut)
+def put_active_learning(body: ActiveLearningIn, m: MembershipDep, session: SessionDep) -> ActiveLearningOut:
+    """Every `every` newly eligible completions train the project's kinds (source `active_learning`), deploying
+    them when `deploy`; triggers while one of its trainings runs coalesce into one follow-up."""
+    require_role(m.member.role, OWNER_MANAGER, "configure active learning")
+    project = active_learning.configure(session, m.project, enabled=body.enabled, every=body.every, deploy=body.deploy,
+                                        gate=body.gate, metric=body.metric, params=body.params)
+    session.commit()
+    return ActiveLearningOut(**active_learning.view(project))
+
+
+@router.get("/api/projects/{pid}/active-learning", response_model=ActiveLearningOut)
+def get_active_learning(m: MembershipDep) -> ActiveLearningOut:
+    return ActiveLearningOut(**active_learning.view(m.project))
 
 
 @router.post("/api/projects/{pid}/members", response_model=MemberOut, status_code=status.HTTP_201_CREATED)

@@ -38,7 +38,8 @@ def server_out(session: Session, server: PreannotationServer) -> ServerOut:
               for lease in LicenseRepository(session).active(holder_kind=SERVER, holder_id=server.id)]
     return ServerOut(
         id=server.id, name=server.name, project_id=server.project_id, status=server.status.value, reason=server.reason,
-        error=server.error, models=[ServedModelOut(**m) for m in server_models(session, server)], rules=server.rules,
+        error=server.error, models=[ServedModelOut(**m) for m in server_models(session, server)],
+        deployed_models=server.deployed_models or [], rules=server.rules,
         replicas=server.replicas, max_replicas=server.max_replicas, resources=server.resources, licenses=server.scopes,
         leases=leases, created_at=server.created_at,
     )

@@ -1,8 +1,9 @@
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, status
+from sqlalchemy.orm import Session
 
-from annoray.api.deps import MembershipDep, SessionDep, SettingsDep, TaskTagsDep
+from annoray.api.deps import MembershipDep, SchedulerDep, SessionDep, SettingsDep, TaskTagsDep
 from annoray.api.schemas import (
     CompletionCreate,
     CompletionEdit,
@@ -14,8 +15,11 @@ from annoray.api.schemas import (
     TaskDetail,
     TaskOut,
 )
+from annoray.platform.active_learning import count_eligible
 from annoray.platform.access import ANY_MEMBER, OWNER_MANAGER, REVIEWERS, require_role
+from annoray.platform.models import Project
 from annoray.platform.projects import project_config
+from annoray.scheduler.client import SchedulerClient
 from annoray.platform.repositories import CompletionRepository, PredictionRepository, TaskRepository
 from annoray.platform.tasks import (
     completion_from_prediction,
@@ -32,13 +36,22 @@ router = APIRouter(tags=["tasks"])
 def import_(
     m: MembershipDep,
     session: SessionDep,
+    scheduler: SchedulerDep,
     tasks: Annotated[Any, Body(description="A Label Studio JSON list of tasks: data, annotations, predictions, meta.tags.")],
 ) -> ImportOut:
     """Import tasks all or nothing: one bad item refuses the whole import and is named in `errors`."""
     require_role(m.member.role, OWNER_MANAGER, "import tasks")
     ids = import_tasks(session, m.project, project_config(m.project), m.user, tasks)
-    session.commit()
+    _commit_counting(session, m.project, ids, scheduler)
     return ImportOut(imported=len(ids), task_ids=ids)
+
+
+def _commit_counting(session: Session, project: Project, task_ids: list[int], scheduler: SchedulerClient) -> None:
+    """Commit with active learning's count of the newly eligible tasks; wake the scheduler when a training is due."""
+    due = count_eligible(session, project, task_ids)
+    session.commit()
+    if due:
+        scheduler.wake()
 
 
 @router.get("/api/projects/{pid}/tasks", response_model=Page[TaskOut])
@@ -75,30 +88,30 @@ def get_task(tid: int, m: MembershipDep, session: SessionDep) -> TaskDetail:
 
 
 @router.post("/api/projects/{pid}/tasks/{tid}/completions", response_model=CompletionOut, status_code=status.HTTP_201_CREATED)
-def post_completion(tid: int, body: CompletionCreate, m: MembershipDep, session: SessionDep) -> CompletionOut:
+def post_completion(tid: int, body: CompletionCreate, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
     require_role(m.member.role, ANY_MEMBER, "annotate")
     completion = create_completion(
         session, m.project, project_config(m.project), m.user, tid, result=body.result, status=body.status
     )
-    session.commit()
+    _commit_counting(session, m.project, [completion.task_id], scheduler)
     return CompletionOut.model_validate(completion)
 
 
 @router.patch("/api/projects/{pid}/completions/{cid}", response_model=CompletionOut)
-def patch_completion(cid: int, body: CompletionEdit, m: MembershipDep, session: SessionDep) -> CompletionOut:
+def patch_completion(cid: int, body: CompletionEdit, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
     """Edit your own completion (its result, or submit a draft) until it is reviewed."""
     completion = edit_completion(
         session, m.project, project_config(m.project), m.user, cid, result=body.result, status=body.status
     )
-    session.commit()
+    _commit_counting(session, m.project, [completion.task_id], scheduler)
     return CompletionOut.model_validate(completion)
 
 
 @router.post("/api/projects/{pid}/completions/{cid}/review", response_model=CompletionOut)
-def review(cid: int, body: ReviewIn, m: MembershipDep, session: SessionDep) -> CompletionOut:
+def review(cid: int, body: ReviewIn, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
     require_role(m.member.role, REVIEWERS, "review completions")
     completion = review_completion(session, m.project, m.user, cid, body.status)
-    session.commit()
+    _commit_counting(session, m.project, [completion.task_id], scheduler)
     return CompletionOut.model_validate(completion)
 
 

@@ -38,6 +38,7 @@ def training_out(job: TrainingJob) -> TrainingOut:
                                   percent=progress.get("percent", 0.0), loss=progress.get("loss")),
         metrics=job.metrics or {}, warnings=job.warnings or [], model=job.model_name, params=job.params,
         selection=job.selection or {}, data=job.data_summary or {}, embeddings=job.embeddings, deploy=job.deploy,
+        deployment=job.deployment or {},
         attempts=job.attempts, resources=job.resources or {}, licenses=job.scopes or [], created_at=job.created_at,
         decided_at=job.decided_at, started_at=job.started_at,
         finished_at=job.finished_at, log=f"/api/trainings/{job.id}/log",

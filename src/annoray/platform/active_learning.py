@@ -1,0 +1,94 @@
+"""Active learning: count each task the first time it has a completion that can train, and trigger every N.
+
+A task counts once, when it first has an eligible completion (submitted, not rejected: what the
+selection rules can pick) while active learning is on; editing, reviewing or adding completions to
+a counted task never counts it again. Counting and triggering are conditional SQL updates in the
+caller's transaction, so concurrent submissions neither lose nor double a count. A trigger only
+marks the project ``al_pending``; the scheduler submits the training when none of the project's
+trainings is queued or running, so triggers that arrive meanwhile coalesce into one follow-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import Session
+
+from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
+from annoray.platform.models import Completion, CompletionStatus, Project, ReviewStatus, Task
+from annoray.platform.training import TrainingParams
+
+METRICS = ("micro.f1", "macro.f1", "micro.precision", "micro.recall", "macro.precision", "macro.recall", "accuracy")
+
+
+def eligible_completion_exists() -> Any:
+    """SQL: the task has a completion the selection rules may pick (submitted and not rejected)."""
+    return exists(select(Completion.id).where(
+        Completion.task_id == Task.id, Completion.status == CompletionStatus.SUBMITTED,
+        or_(Completion.review_status.is_(None), Completion.review_status != ReviewStatus.REJECTED)))
+
+
+def count_eligible(session: Session, project: Project, task_ids: Iterable[int]) -> bool:
+    """Count the tasks among ``task_ids`` newly eligible; True when that makes a training due (the scheduler acts)."""
+    ids = sorted(set(task_ids))
+    if not project.al_enabled or not ids:
+        return False
+    counted = session.execute(
+        update(Task).where(Task.project_id == project.id, Task.id.in_(ids), Task.al_counted_at.is_(None),
+                           eligible_completion_exists())
+        .values(al_counted_at=datetime.now(UTC)).execution_options(synchronize_session=False)).rowcount
+    if not counted:
+        return False
+    session.execute(update(Project).where(Project.id == project.id)
+                    .values(al_counter=Project.al_counter + counted).execution_options(synchronize_session=False))
+    due = session.execute(
+        update(Project).where(Project.id == project.id, Project.al_enabled, Project.al_counter >= Project.al_every)
+        .values(al_counter=Project.al_counter % Project.al_every, al_pending=True)
+        .execution_options(synchronize_session=False)).rowcount
+    session.expire(project)
+    return bool(due)
+
+
+def configure(session: Session, project: Project, *, enabled: bool, every: int, deploy: bool, gate: bool, metric: str,
+              params: dict[str, Any] | None) -> Project:
+    """Turn active learning on or off and set its deploy gate; turning it on counts from now on."""
+    errors = []
+    if metric not in METRICS:
+        errors.append(ErrorDetail(Errors.E614.format(metric=metric, allowed=", ".join(METRICS)), field="metric"))
+    try:
+        checked = TrainingParams(**(params or {})).model_dump()
+    except ValueError as exc:
+        errors += [ErrorDetail(e["msg"], field="params." + ".".join(str(p) for p in e["loc"])) for e in exc.errors()]  # type: ignore[attr-defined]
+    if errors:
+        raise InvalidInput("invalid active-learning settings", errors)
+    if enabled and not project.al_enabled:
+        # what is eligible now was annotated before active learning: only what becomes eligible later counts
+        session.execute(update(Task).where(Task.project_id == project.id, Task.al_counted_at.is_(None), eligible_completion_exists())
+                        .values(al_counted_at=datetime.now(UTC)).execution_options(synchronize_session=False))
+        project.al_counter = 0
+    project.al_enabled, project.al_every, project.al_deploy = enabled, every, deploy
+    project.deploy_gate, project.deploy_metric, project.al_params = gate, metric, checked
+    if not enabled:
+        project.al_pending = False
+    session.flush()
+    return project
+
+
+def view(project: Project) -> dict[str, Any]:
+    """The project's active-learning state as the API shows it."""
+    return {"enabled": project.al_enabled, "every": project.al_every, "deploy": project.al_deploy,
+            "gate": project.deploy_gate, "metric": project.deploy_metric, "params": project.al_params or {},
+            "counter": project.al_counter, "pending": project.al_pending, "last": project.al_last or {}}
+
+
+def metric_value(metrics: dict[str, Any], metric: str) -> float | None:
+    """``micro.f1`` -> metrics["micro"]["f1"]; None when the metrics lack it."""
+    value: Any = metrics
+    for part in metric.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return float(value) if isinstance(value, int | float) else None

@@ -1,0 +1,97 @@
+"""Deploy after training: point the labeling config at a newly trained model, behind the project's gate.
+
+The rewrite sets ``model="<new model>"`` on each label of the trained kind that is not bound to a
+pretrained model (one this project did not train), and on the trained ``Choices``. The new config is
+validated like any edit (at most five models, one assertion model, ...) and saved as a new version;
+the project's servers are told to serve what it names. With the gate on, a model only replaces the
+one in place when it scores at least as well on the project's metric; the incumbent is scored on
+this training's held-out split when the worker could, else its own benchmark is used.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection
+from typing import Any
+
+from lxml import etree
+from sqlalchemy.orm import Session
+
+from annoray.platform.active_learning import metric_value
+from annoray.platform.errors import Errors, InvalidInput
+from annoray.platform.labeling_config import TEXT_OBJECTS, OBJECT_TAGS, LabelingConfig, ModelKind
+from annoray.platform.models import Project, ServerStatus, TrainingJob
+from annoray.platform.projects import project_config, update_labeling_config
+from annoray.platform.repositories import ModelRepository, ServerRepository
+from annoray.platform.settings import Settings
+
+SERVING = (ServerStatus.QUEUED, ServerStatus.DEPLOYING, ServerStatus.RUNNING)
+
+
+def rewrite_config(xml: str, kind: ModelKind, model: str, *, own: Collection[str], choices: str | None = None) -> str:
+    """``xml`` with ``model`` on every label of ``kind`` that is unbound or bound to one of ``own`` (or on the
+    ``Choices`` named ``choices``); comments and layout stay as they were."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_pis=True)
+    root = etree.fromstring(xml.encode(), parser)
+    objects = {el.get("name"): el.tag for el in root.iter() if isinstance(el.tag, str) and el.tag in OBJECT_TAGS}
+    for el in root.iter("Choices", "Label"):
+        if el.tag == "Choices":
+            if kind is ModelKind.CLASSIFICATION and el.get("name") == choices:
+                el.set("model", model)
+            continue
+        parent = el.getparent()
+        if parent is None or parent.tag not in ("Labels", "RectangleLabels"):
+            continue
+        on_text = objects.get((parent.get("toName") or "").split(",")[0]) in TEXT_OBJECTS
+        label_kind = (ModelKind.ASSERTION if el.get("assertion") == "true"
+                      else ModelKind.NER if on_text else ModelKind.VISUAL_NER)
+        if label_kind is kind and (el.get("model") is None or el.get("model") in own):
+            el.set("model", model)
+    return etree.tostring(root, encoding="unicode")
+
+
+def incumbent(config: LabelingConfig, kind: ModelKind, own: Collection[str]) -> str | None:
+    """The model this project trained that the config names for ``kind`` now (the one a deploy would replace)."""
+    group = config.group(kind)
+    if group is None:
+        return None
+    bound = Counter(m for m in group.models.values() if m and m in own)
+    return bound.most_common(1)[0][0] if bound else None
+
+
+def deploy_trained_model(session: Session, settings: Settings, project: Project, job: TrainingJob, model: str,
+                         metrics: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any]:
+    """Gate, rewrite and save the config, and retarget the project's servers; returns the decision for the history.
+
+    Args:
+        baseline: ``{"model", "metrics"}`` of the incumbent scored on this training's held-out split, if it was.
+
+    Runs in the caller's transaction, so the catalog entry, the job's end and the deploy land together.
+    """
+    kind = ModelKind(job.kind)
+    config = project_config(project)
+    own = ModelRepository(session).trained_for(project.id)
+    current = incumbent(config, kind, own - {model})
+    metric = project.deploy_metric
+    record: dict[str, Any] = {"metric": metric, "model": model, "score": metric_value(metrics, metric),
+                              "gated": project.deploy_gate, "current": current, "current_score": None}
+    if current is not None:
+        if baseline and baseline.get("model") == current and baseline.get("metrics"):
+            record.update(current_score=metric_value(baseline["metrics"], metric), current_scored_on="this training's held-out split")
+        elif (catalogued := ModelRepository(session).by_name(current)) is not None:
+            record.update(current_score=metric_value(catalogued.metrics or {}, metric), current_scored_on="its own training's held-out split")
+    new, old = record["score"], record["current_score"]
+    if project.deploy_gate and current is not None and new is not None and old is not None and new < old:
+        return record | {"decision": "kept", "reason": f"{metric} {new:.4f} of {model} is below {old:.4f} of {current}, which stays deployed"}
+    group = config.group(kind)
+    xml = rewrite_config(project.labeling_config, kind, model, own=own, choices=group.name if group else None)
+    try:
+        updated = update_labeling_config(session, settings, project, xml, reason=f"deploy of {model} (training {job.id})")
+    except InvalidInput as exc:
+        return record | {"decision": "refused", "reason": Errors.E615.format(why="; ".join(e.message for e in exc.errors) or exc.detail)}
+    servers = ServerRepository(session).with_status(*SERVING, project_id=project.id)
+    for server in servers:
+        server.models = updated.models
+    session.flush()
+    return record | {"decision": "deployed", "config_version": project.config_version, "servers": [s.id for s in servers],
+                     "reason": f"replaces {current}" if current else "first model of its kind in the config"}
