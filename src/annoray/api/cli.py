@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from annoray.api.commands import console, follow_trainings, register
 from annoray.platform.settings import Settings
 
 if TYPE_CHECKING:
     from annoray.api.client import AnnorayClient
 
 app = typer.Typer(help="annoray: train NLP models from annotations and pre-annotate with them, on Ray.", no_args_is_help=True)
-console = Console()
 
 HomeOption = Annotated[Path | None, typer.Option("--home", help="ANNORAY_HOME: database, model store, admin token.")]
 
@@ -69,7 +68,6 @@ def up(
 
 
 QUICKSTART_PARAMS = {"epochs": 5, "learning_rate": 0.002, "batch_size": 32}
-ENDED = ("succeeded", "failed", "cancelled")
 
 
 @app.command()
@@ -98,34 +96,13 @@ def quickstart(home: HomeOption = None) -> None:
         summary = client.get(f"/api/projects/{project['id']}/training-data")
         _print_training_data(summary)
         created = client.post(f"/api/projects/{project['id']}/trainings", {"params": QUICKSTART_PARAMS})
-        jobs = _follow_trainings(client, [j["id"] for j in created["jobs"]])
+        jobs = follow_trainings(client, [j["id"] for j in created["jobs"]])
         _print_metrics(client, jobs)
         client.close()
     console.print(f"training logs: {url}/api/trainings/<id>/log while `annoray up` serves this home; models: {settings.resolved_model_store}")
     console.print(f"database: {settings.resolved_database_url}")
     if any(job["status"] != "succeeded" for job in jobs):
         raise typer.Exit(1)
-
-
-def _follow_trainings(client: AnnorayClient, job_ids: list[int]) -> list[dict]:
-    """A progress bar per training job, advanced epoch by epoch until every job has ended."""
-    import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
-               TextColumn("{task.fields[status]}"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        bars: dict[int, Any] = {}
-        while True:
-            jobs = [client.get(f"/api/trainings/{j}") for j in job_ids]
-            for job in jobs:
-                if job["id"] not in bars:
-                    bars[job["id"]] = progress.add_task(f"training {job['kind']}", total=job["progress"]["epochs"], status="")
-                progress.update(bars[job["id"]], completed=job["progress"]["epoch"], status=job["status"])
-            if all(job["status"] in ENDED for job in jobs):
-                return jobs
-            time.sleep(1)
 
 
 def _print_metrics(client: AnnorayClient, jobs: list[dict]) -> None:
@@ -178,6 +155,8 @@ def convert_conll(
     output.write_text(json.dumps(tasks, ensure_ascii=False))
     console.print(f"{len(tasks)} tasks written to {output}")
 
+
+register(app)
 
 if __name__ == "__main__":
     app()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -32,6 +33,8 @@ class AnnorayClient:
         response = self.http.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise ApiError(response)
+        if not response.content:  # 204 No Content
+            return None
         ctype = response.headers.get("content-type", "")
         return response.json() if ctype.startswith("application/json") else response.text
 
@@ -43,6 +46,17 @@ class AnnorayClient:
 
     def put(self, path: str, json: Any = None, **kwargs: Any) -> Any:
         return self.request("PUT", path, json=json, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+    def stream(self, path: str, **kwargs: Any) -> Iterator[str]:
+        """The lines of a GET as they arrive (a followed training log), with no read timeout between them."""
+        with self.http.stream("GET", path, timeout=httpx.Timeout(self.http.timeout.connect, read=None), **kwargs) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ApiError(response)
+            yield from response.iter_lines()
 
     def close(self) -> None:
         self.http.close()

@@ -50,6 +50,15 @@ def rewrite_config(xml: str, kind: ModelKind, model: str, *, own: Collection[str
     return etree.tostring(root, encoding="unicode")
 
 
+def retarget_servers(session: Session, project: Project, config: LabelingConfig) -> list[int]:
+    """Point the project's servers at the models its config names now; the scheduler redeploys them."""
+    servers = [s for s in ServerRepository(session).with_status(*SERVING, project_id=project.id) if s.models != config.models]
+    for server in servers:
+        server.models = config.models
+    session.flush()
+    return [s.id for s in servers]
+
+
 def incumbent(config: LabelingConfig, kind: ModelKind, own: Collection[str]) -> str | None:
     """The model this project trained that the config names for ``kind`` now (the one a deploy would replace)."""
     group = config.group(kind)
@@ -89,9 +98,6 @@ def deploy_trained_model(session: Session, settings: Settings, project: Project,
         updated = update_labeling_config(session, settings, project, xml, reason=f"deploy of {model} (training {job.id})")
     except InvalidInput as exc:
         return record | {"decision": "refused", "reason": Errors.E615.format(why="; ".join(e.message for e in exc.errors) or exc.detail)}
-    servers = ServerRepository(session).with_status(*SERVING, project_id=project.id)
-    for server in servers:
-        server.models = updated.models
-    session.flush()
-    return record | {"decision": "deployed", "config_version": project.config_version, "servers": [s.id for s in servers],
+    servers = retarget_servers(session, project, updated)
+    return record | {"decision": "deployed", "config_version": project.config_version, "servers": servers,
                      "reason": f"replaces {current}" if current else "first model of its kind in the config"}

@@ -96,6 +96,10 @@ class ProjectRepository:
             select(Project).join(Member).where(Member.user_id == user_id).order_by(Project.id)
         ).all()
 
+    def active_learning_due(self) -> list[int]:
+        """Projects whose active learning has a training due that the scheduler has not queued yet."""
+        return list(self.session.scalars(select(Project.id).where(Project.al_pending, Project.al_enabled).order_by(Project.id)))
+
     def priorities(self, project_id: int) -> dict[int, int]:
         rows = self.session.execute(select(Member.user_id, Member.priority).where(Member.project_id == project_id))
         return {user_id: priority for user_id, priority in rows}
@@ -254,6 +258,12 @@ class TrainingJobRepository:
         return self.session.scalars(
             select(TrainingJob).where(TrainingJob.project_id == project_id).order_by(TrainingJob.id.desc())
         ).all()
+
+    def busy(self, project_id: int) -> bool:
+        """Whether a training of the project is queued, waiting or running."""
+        return self.session.scalar(select(TrainingJob.id).where(
+            TrainingJob.project_id == project_id,
+            TrainingJob.status.in_((JobStatus.QUEUED, JobStatus.WAITING, JobStatus.RUNNING))).limit(1)) is not None
 
     def with_status(self, *statuses: JobStatus) -> Sequence[TrainingJob]:
         return self.session.scalars(

@@ -8,17 +8,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from annoray.platform.errors import Errors
+from annoray.platform.errors import AnnorayError, Errors
 from annoray.platform.licenses import license_views, seat_pool
 from annoray.platform.models import JobStatus, PreannotationServer, ServerStatus, TrainingJob
 from annoray.platform.repositories import (
-    SERVER, TRAINING, LicenseRepository, ModelRepository, PreannotationJobRepository, RuleRepository, ServerRepository,
-    TrainingJobRepository, TrainingLogRepository,
+    SERVER, TRAINING, LicenseRepository, ModelRepository, PreannotationJobRepository, ProjectRepository, RuleRepository,
+    ServerRepository, TrainingJobRepository, TrainingLogRepository,
 )
 from annoray.platform.settings import ResourceSpec, Settings
 from annoray.scheduler.placement import Node, Outcome, Pending, Placement, Resources, place, plan
 from annoray.scheduler.preannotation import run_preannotation_job
+from annoray.platform.training import TrainingParams
 from annoray.scheduler.servers import server_demand
+from annoray.scheduler.trainings import TrainingRequest, request_trainings
 from annoray.scheduler.runner import cancel_job, fail_job, job_of_run, log_line, run_training_job
 from annoray.trainers.log import epoch_text
 
@@ -75,9 +77,11 @@ class Scheduler:
         self.settings = settings
         self.engine = create_db_engine(settings.resolved_database_url)
         self.sessions = session_factory(self.engine, write=True)
+        self.reads = session_factory(self.engine)
         self.ledger: dict[int, Allocation] = {}  # training job id -> allocation
         self.servers: dict[int, Allocation] = {}  # server id -> allocation (every replica it may scale to, on one node)
         self.preannotations: dict[int, Any] = {}  # pre-annotation job id -> its runner task
+        self.redeploying: set[int] = set()  # servers whose Serve app is being rebuilt with new models
         self._scopes_seen: set[str] = set()
         self.lock = threading.RLock()
         self.kick = threading.Event()
@@ -118,6 +122,8 @@ class Scheduler:
                 LicenseRepository(session).release_all_but(SERVER, list(self.servers))
                 jobs = list(TrainingJobRepository(session).to_schedule(JobStatus.RUNNING, *PENDING))
                 queued_servers = list(ServerRepository(session).with_status(ServerStatus.QUEUED))
+                stale = [(s.id, s.resources.get("node_id", "")) for s in ServerRepository(session).with_status(ServerStatus.RUNNING)
+                         if s.models != s.deployed_models and s.id in self.servers and s.id not in self.redeploying]
                 seats = seat_pool(session, now)
                 session.expunge_all()
             running = {(j.project_id, j.kind): j.id for j in jobs if j.status is JobStatus.RUNNING}
@@ -137,6 +143,8 @@ class Scheduler:
                     self._launch(pending[want.job_id], placement, want.demand)
                 elif placement.outcome is Outcome.START:
                     self._deploy(servers[-want.job_id], placement, want.demand)
+            for server_id, node_id in stale:
+                self._redeploy(server_id, node_id)
             self._preannotate()
             asks = [want.demand for want, placement in decisions if placement.scale_up]
             if self.node_types and asks:
@@ -331,7 +339,17 @@ class Scheduler:
         self.servers[server.id] = Allocation(node_id, demand, None, placement.leases)
         threading.Thread(target=self._serve, args=(server.id, node_id), name=f"deploy-server-{server.id}", daemon=True).start()
 
-    def _serve(self, server_id: int, node_id: str) -> None:
+    def _redeploy(self, server_id: int, node_id: str) -> None:
+        """Rebuild a running server's Serve app with the models it should now serve (after a deploy rewrote its
+        project's config). Serve replaces the replicas in place; requests wait for a replica, none is dropped."""
+        self.redeploying.add(server_id)
+        with self.sessions.begin() as session:
+            ServerRepository(session).transition(server_id, (ServerStatus.RUNNING,), ServerStatus.RUNNING,
+                                                 reason="redeploying with the models its project's labeling config names now")
+        threading.Thread(target=self._serve, args=(server_id, node_id, ServerStatus.RUNNING),
+                         name=f"redeploy-server-{server_id}", daemon=True).start()
+
+    def _serve(self, server_id: int, node_id: str, frm: ServerStatus = ServerStatus.DEPLOYING) -> None:
         from ray import serve
 
         from annoray.serve_apps.server import app_name, build
@@ -345,7 +363,7 @@ class Scheduler:
                 rules = [{"name": r.name, "label": r.label, "kind": r.kind, "pattern": r.pattern, "terms": list(r.terms)}
                          for r in RuleRepository(session).by_names(server.rules)]
                 spec = ResourceSpec(**{k: v for k, v in server.resources.items() if k != "node_id"})
-                replicas, max_replicas, language = server.replicas, server.max_replicas, server.language
+                replicas, max_replicas, language, names = server.replicas, server.max_replicas, server.language, list(server.models)
             serve.start(proxy_location="Disabled")
             serve.run(build(server_id, store=self.settings.resolved_model_store, models=models, rules=rules, language=language,
                             replicas=replicas, max_replicas=max_replicas, cpus=spec.cpus, memory=spec.memory_bytes,
@@ -354,13 +372,16 @@ class Scheduler:
             logger.exception("deploying server %s failed", server_id)
             with self.lock:
                 self.servers.pop(server_id, None)
+                self.redeploying.discard(server_id)
             with self.sessions.begin() as session:
-                ServerRepository(session).transition(server_id, (ServerStatus.DEPLOYING,), ServerStatus.FAILED, reason=None,
+                ServerRepository(session).transition(server_id, (frm,), ServerStatus.FAILED, reason=None,
                                                      error=Errors.E813.format(why=f"{type(exc).__name__}: {str(exc)[:300]}"))
             self._undeploy(server_id)
             return
         with self.sessions.begin() as session:
-            running = ServerRepository(session).transition(server_id, (ServerStatus.DEPLOYING,), ServerStatus.RUNNING, reason=None)
+            running = ServerRepository(session).transition(server_id, (frm,), ServerStatus.RUNNING, reason=None, deployed_models=names)
+        with self.lock:
+            self.redeploying.discard(server_id)
         if not running:  # deleted while it deployed
             self._undeploy(server_id)
         self.kick.set()
@@ -455,6 +476,30 @@ class Scheduler:
                     self._undeploy(server.id)
             licenses.release_all_but(SERVER, list(self.servers))
 
+    def _active_learning(self) -> None:
+        """Queue the trainings active learning made due, each once none of its project's trainings is queued or
+        running: triggers that arrive meanwhile stay one pending follow-up."""
+        with self.reads() as session:
+            due = ProjectRepository(session).active_learning_due()
+        for project_id in due:
+            with self.sessions.begin() as session:
+                if TrainingJobRepository(session).busy(project_id):
+                    continue
+                project = ProjectRepository(session).get(project_id)
+                project.al_pending = False
+                last: dict[str, Any] = {"at": datetime.now(UTC).isoformat()}
+                try:
+                    jobs, warnings = request_trainings(
+                        session, self.reads, self.settings, project, None, TrainingRequest(
+                            source="active_learning", deploy=project.al_deploy, params=TrainingParams(**project.al_params)),
+                        never=self.never_reason)
+                    last |= {"jobs": [j.id for j in jobs], "warnings": warnings}
+                except AnnorayError as exc:  # the data cannot train (yet): say why; the next trigger tries again
+                    why = "; ".join(e.message for e in exc.errors) or exc.detail
+                    last |= {"jobs": [], "error": Errors.E616.format(why=why)}
+                project.al_last = last
+            self.kick.set()
+
     def _lost_nodes(self) -> None:
         """Runs on a node that left the cluster go back to the queue while their retry budget lasts, else fail."""
         import ray
@@ -504,6 +549,7 @@ class Scheduler:
                 for ref in ready:
                     self._preannotation_ended(pre[ref], ref)
             try:
+                self._active_learning()
                 self._lost_nodes()
                 self.tick()
             except Exception:  # a failed pass is retried on the next tick; the database is unchanged

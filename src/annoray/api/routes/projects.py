@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
-from annoray.api.deps import CurrentUser, MembershipDep, SessionDep, SessionsDep, SettingsDep, TaskTagsDep
+from annoray.api.deps import CurrentUser, MembershipDep, SchedulerDep, SessionDep, SessionsDep, SettingsDep, TaskTagsDep
 from annoray.api.schemas import (
     ActiveLearningIn,
     ActiveLearningOut,
@@ -17,6 +17,7 @@ from annoray.api.schemas import (
 from annoray.platform import active_learning
 from annoray.platform.access import ANY_MEMBER, OWNER, OWNER_MANAGER, require_role
 from annoray.platform.datasets import SplitMethod
+from annoray.platform.deploy import retarget_servers
 from annoray.platform.labeling_config import LabelingConfig, ModelKind
 from annoray.platform.models import Project, Role
 from annoray.platform.projects import add_member, create_project, project_config, update_labeling_config
@@ -60,10 +61,15 @@ def get_project(m: MembershipDep) -> ProjectOut:
 
 
 @router.put("/api/projects/{pid}/labeling-config", response_model=ProjectOut)
-def put_labeling_config(body: LabelingConfigUpdate, m: MembershipDep, session: SessionDep, settings: SettingsDep) -> ProjectOut:
+def put_labeling_config(body: LabelingConfigUpdate, m: MembershipDep, session: SessionDep, settings: SettingsDep,
+                        scheduler: SchedulerDep) -> ProjectOut:
+    """Save a new version of the config (422 with every error); the project's servers then serve the models it names."""
     require_role(m.member.role, OWNER_MANAGER, "change the labeling config")
     config = update_labeling_config(session, settings, m.project, body.labeling_config)
+    retargeted = retarget_servers(session, m.project, config) if config.models else []
     session.commit()
+    if retargeted:  # the project's servers follow the models it names: a deploy on demand
+        scheduler.wake()
     return _out(m.project, config, m.member.role)
 
 

@@ -1,0 +1,457 @@
+"""The client commands of ``annoray``: each reads or changes the platform through its HTTP API alone."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from annoray.api.client import AnnorayClient, ApiError
+
+commands = typer.Typer()
+console = Console()
+progress_console = Console(stderr=True)  # keeps stdout pure JSON under --json
+
+ENDED = ("succeeded", "failed", "cancelled")
+POLL_SECONDS = 1.0
+PANEL = "Client commands (HTTP API)"
+
+UrlOption = Annotated[str | None, typer.Option(
+    "--url", envvar="ANNORAY_URL", show_default=False, help="Address of the API (default http://127.0.0.1:8765).")]
+TokenOption = Annotated[str | None, typer.Option("--token", envvar="ANNORAY_TOKEN", show_default=False, help="Your API token.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
+ProjectArg = Annotated[int, typer.Argument(help="Project id.", show_default=False)]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the client commands to the ``annoray`` app."""
+    app.registered_commands.extend(commands.registered_commands)
+
+
+# --- talking to the API ------------------------------------------------------------------------------
+
+
+@contextmanager
+def connect(url: str | None, token: str | None) -> Iterator[AnnorayClient]:
+    """A client of the API; a refusal or an unreachable API ends the command with one line on stderr, exit code 1."""
+    client = AnnorayClient(url, token)
+    try:
+        yield client
+    except ApiError as error:
+        typer.echo(refusal(error), err=True)
+        raise typer.Exit(1) from None
+    except httpx.TransportError as error:
+        typer.echo(f"error: cannot reach the annoray API at {client.http.base_url}: {error or type(error).__name__}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+
+
+def refusal(error: ApiError) -> str:
+    """``error 422: <detail>; <where>: <message>; ...``, leaving out errors the detail already says."""
+    reasons = [r for r in map(_reason, error.errors) if r not in error.detail]
+    return "; ".join([f"error {error.status}: {error.detail}", *reasons])
+
+
+def _reason(error: dict[str, Any]) -> str:
+    where = [error.get("field"), error.get("line") is not None and f"line {error['line']}",
+             error.get("tag") and f"<{error['tag']}>", error.get("index") is not None and f"item {error['index']}"]
+    place = " ".join(str(w) for w in where if w)
+    return f"{place}: {error.get('message', '')}" if place else str(error.get("message", ""))
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
+    """The API's JSON as it came (``--json``), or the rendering meant for people."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        render(data)
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
+    """A Rich table whose cells are plain text: names and labels from the API are never read as markup."""
+    out = Table(title=title)
+    for column in columns:
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*(Text(cell(value)) for value in row))
+    return out
+
+
+def cell(value: Any) -> str:
+    if value is None or value == []:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def when(iso: str | None) -> str | None:
+    return iso[:16].replace("T", " ") if iso else None
+
+
+def micro_f1(metrics: dict[str, Any]) -> float | None:
+    return (metrics or {}).get("micro", {}).get("f1")
+
+
+def resources(r: dict[str, Any]) -> str:
+    text = f"{r.get('cpus', 0):g} CPU / {r.get('memory_gb', 0):g} GB"
+    return text + (f" / {r['gpus']:g} GPU" if r.get("gpus") else "")
+
+
+def short(node_id: str | None) -> str | None:
+    return node_id[:12] if node_id else None
+
+
+def job_progress(job: dict[str, Any]) -> str:
+    return f"{job['progress']['epoch']}/{job['progress']['epochs']}"
+
+
+def trainings_table(jobs: list[dict[str, Any]], title: str | None = None) -> Table:
+    return table(("id", "kind", "source", "status", "epoch", "micro F1", "model", "created", "reason / error"), (
+        (j["id"], j["kind"], j["source"], j["status"], job_progress(j), micro_f1(j["metrics"]), j["model"],
+         when(j["created_at"]), j.get("reason") or j.get("error")) for j in jobs), title)
+
+
+def metrics_table(metrics: dict[str, Any], title: str) -> Table:
+    rows = [*metrics.get("per_label", {}).items(), *((f"{avg} avg", metrics[avg]) for avg in ("micro", "macro") if avg in metrics)]
+    return table(("label", "precision", "recall", "f1", "support"),
+                 ((label, m["precision"], m["recall"], m["f1"], m.get("support")) for label, m in rows), title)
+
+
+def license_rows(licenses: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+    for lic in licenses:
+        expiry = when(lic["expires_at"]) + (" (expired)" if lic["expired"] else "")
+        yield lic["id"], lic["key"], lic["scopes"], f"{lic['leased']}/{lic['seats']}", expiry
+
+
+# --- following jobs ----------------------------------------------------------------------------------
+
+
+def follow(fetch: Callable[[], list[dict]], bar: Callable[[dict], tuple[str, int, int, str]], out: Console) -> list[dict]:
+    """A progress bar per job, redrawn from ``fetch()`` until every job has ended; ``bar`` gives (description, done,
+    total, unit) of a job."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
+               TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    jobs = fetch()  # before any bar is drawn: an unknown job is refused on a clean line
+    with Progress(*columns, console=out) as progress:
+        bars: dict[int, TaskID] = {}
+        while True:
+            for job in jobs:
+                description, done, total, unit = bar(job)
+                if job["id"] not in bars:
+                    bars[job["id"]] = progress.add_task(description, total=total, unit=unit, status="")
+                progress.update(bars[job["id"]], completed=done, total=total, status=job["status"])
+            if all(job["status"] in ENDED for job in jobs):
+                return jobs
+            time.sleep(POLL_SECONDS)
+            jobs = fetch()
+
+
+def follow_trainings(client: AnnorayClient, job_ids: list[int], out: Console = console) -> list[dict]:
+    """A progress bar per training job, advanced epoch by epoch until every job has ended."""
+    return follow(lambda: [client.get(f"/api/trainings/{j}") for j in job_ids],
+                  lambda j: (f"training {j['kind']}", j["progress"]["epoch"], j["progress"]["epochs"], "epochs"), out)
+
+
+def follow_preannotation(client: AnnorayClient, job_id: int, out: Console) -> dict:
+    """A progress bar over the job's tasks until it has ended."""
+    (job,) = follow(lambda: [client.get(f"/api/preannotations/{job_id}")],
+                    lambda j: (f"pre-annotating with server {j['server_id']}", j["done"] + j["failed"], j["total"], "tasks"), out)
+    return job
+
+
+def exit_unless_succeeded(jobs: list[dict]) -> None:
+    if any(job["status"] != "succeeded" for job in jobs):
+        raise typer.Exit(1)
+
+
+# --- projects ----------------------------------------------------------------------------------------
+
+
+@commands.command(rich_help_panel=PANEL)
+def projects(
+    project_id: Annotated[int | None, typer.Argument(help="Show this project: its kinds, labels and models.", show_default=False)] = None,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """The projects you are a member of, or one of them."""
+    with connect(url, token) as client:
+        if project_id is None:
+            emit(client.get("/api/projects"), as_json, _print_projects)
+        else:
+            emit(client.get(f"/api/projects/{project_id}"), as_json, _print_project)
+
+
+def _kinds(project: dict[str, Any]) -> list[str]:
+    return [kind for kind in project["kinds"] if kind != "models"]
+
+
+def _print_projects(items: list[dict[str, Any]]) -> None:
+    console.print(table(("id", "name", "role", "kinds", "config version"), (
+        (p["id"], p["name"], p["role"], _kinds(p), p["config_version"]) for p in items), "projects"))
+
+
+def _print_project(p: dict[str, Any]) -> None:
+    console.print(Text(f"project {p['name']} (id {p['id']}): role {p['role']}, language {p['language']}, "
+                       f"model type {p['model_type']}, config version {p['config_version']}"))
+    console.print(table(("kind", "labels", "group"), (
+        (kind, p["kinds"][kind]["labels"], p["kinds"][kind].get("name") or p["kinds"][kind]["from_names"]) for kind in _kinds(p)),
+        "model kinds of the labeling config"))
+    console.print(Text(f"models the config names: {cell(p['kinds'].get('models')) if p['kinds'].get('models') else 'none'}"))
+
+
+# --- trainings ---------------------------------------------------------------------------------------
+
+
+@commands.command(rich_help_panel=PANEL)
+def train(
+    project_id: ProjectArg,
+    kind: Annotated[list[str] | None, typer.Option(
+        "--kind", help="ner, assertion, classification or visual_ner; repeat for several (default: every kind of the config).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training split.")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Initial learning rate.")] = None,
+    decay: Annotated[float | None, typer.Option(help="Inverse-time learning-rate decay.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Examples per update.")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout rate while training.")] = None,
+    validation_split: Annotated[float | None, typer.Option(help="Share of tasks held out for evaluation.")] = None,
+    engine: Annotated[str, typer.Option(help="spacy or sparknlp.")] = "spacy",
+    embeddings: Annotated[str | None, typer.Option(help="Catalog name of registered embeddings.")] = None,
+    split: Annotated[str, typer.Option(help="random, or tags (tasks tagged train / test).")] = "random",
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Train on tasks with any of these tags; repeatable.")] = None,
+    reviewed_only: Annotated[bool, typer.Option("--reviewed-only", help="Only completions a reviewer accepted.")] = False,
+    deploy: Annotated[bool, typer.Option("--deploy", help="Deploy the models when the training succeeds.")] = False,
+    follow_jobs: Annotated[bool, typer.Option("--follow", help="Show a progress bar per job until they end.")] = False,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """Train the project's models, one job per kind; parameters left out take the API's defaults."""
+    params = {"epochs": epochs, "learning_rate": learning_rate, "decay": decay, "batch_size": batch_size,
+              "dropout": dropout, "validation_split": validation_split}
+    body = {"kinds": kind or None, "engine": engine, "embeddings": embeddings, "split": split, "task_tags": tag or [],
+            "reviewed_only": reviewed_only, "deploy": deploy, "params": {k: v for k, v in params.items() if v is not None}}
+    with connect(url, token) as client:
+        created = client.post(f"/api/projects/{project_id}/trainings", body)
+        if not follow_jobs:
+            emit(created, as_json, _print_queued)
+            return
+        if not as_json:
+            _print_queued(created)
+        jobs = follow_trainings(client, [job["id"] for job in created["jobs"]], progress_console if as_json else console)
+        emit({"jobs": jobs, "warnings": created["warnings"]}, as_json, lambda _: console.print(trainings_table(jobs)))
+    exit_unless_succeeded(jobs)
+
+
+def _print_queued(created: dict[str, Any]) -> None:
+    console.print(table(("job", "kind", "status"), ((j["id"], j["kind"], j["status"]) for j in created["jobs"]), "queued trainings"))
+    for warning in created["warnings"]:
+        console.print(Text(f"warning {warning}", style="yellow"))
+
+
+@commands.command(rich_help_panel=PANEL)
+def jobs(
+    project_id: Annotated[int | None, typer.Argument(help="List this project's trainings.", show_default=False)] = None,
+    job: Annotated[int | None, typer.Option("--job", help="Show this training job with a progress bar until it ends.")] = None,
+    log: Annotated[bool, typer.Option("--log", help="With --job: print its training log.")] = False,
+    follow_log: Annotated[bool, typer.Option("--follow", help="With --job: stream its log live until it ends.")] = False,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """A project's training history, or one training job (--job): its progress, or its log (--log, --follow)."""
+    if (project_id is None) == (job is None):
+        raise typer.BadParameter("give a PROJECT_ID, or --job JOB_ID", param_hint="PROJECT_ID / --job")
+    with connect(url, token) as client:
+        if job is None:
+            emit(client.get(f"/api/projects/{project_id}/trainings"), as_json,
+                 lambda items: console.print(trainings_table(items, f"trainings of project {project_id}")))
+            return
+        if log or follow_log:
+            _print_log(client, job, follow_log)
+            return
+        (final,) = follow_trainings(client, [job], progress_console if as_json else console)
+        emit(final, as_json, _print_training)
+    exit_unless_succeeded([final])
+
+
+def _print_log(client: AnnorayClient, job_id: int, live: bool) -> None:
+    if not live:
+        typer.echo(client.get(f"/api/trainings/{job_id}/log"), nl=False)
+        return
+    for line in client.stream(f"/api/trainings/{job_id}/log", params={"follow": "true"}):
+        typer.echo(line)
+
+
+def _print_training(job: dict[str, Any]) -> None:
+    console.print(trainings_table([job]))
+    for warning in job["warnings"]:
+        console.print(Text(f"warning {warning}", style="yellow"))
+    if job["metrics"]:
+        console.print(metrics_table(job["metrics"], f"{job['model'] or job['kind']}, scored on the held-out split"))
+
+
+# --- models ------------------------------------------------------------------------------------------
+
+
+@commands.command(rich_help_panel=PANEL)
+def models(
+    name: Annotated[str | None, typer.Argument(help="Show this model with its per-label metrics.", show_default=False)] = None,
+    kind: Annotated[str | None, typer.Option(help="Only models of this kind (ner, assertion, classification, embeddings).")] = None,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """The model catalog, or one model and its benchmark."""
+    with connect(url, token) as client:
+        if name is None:
+            emit(client.get("/api/models", params={"kind": kind} if kind else None), as_json, _print_models)
+        else:
+            emit(client.get(f"/api/models/{name}"), as_json, _print_model)
+
+
+def _print_models(items: list[dict[str, Any]]) -> None:
+    console.print(table(("name", "kind", "labels", "language", "source", "micro F1"), (
+        (m["name"], m["kind"], m["labels"], m["language"], m["source"], micro_f1(m["metrics"])) for m in items), "models"))
+
+
+def _print_model(m: dict[str, Any]) -> None:
+    trained = f"training {m['training_job_id']} of project {m['project_id']}" if m["training_job_id"] else m["source"]
+    console.print(Text(f"model {m['name']}: {m['kind']}, language {m['language']}, engine {cell(m['engine'])}, "
+                       f"embeddings {cell(m['embeddings'])}, from {trained}, created {when(m['created_at'])}"))
+    console.print(Text(f"labels: {cell(m['labels'])}"))
+    if m["metrics"]:
+        console.print(metrics_table(m["metrics"], "scored on the held-out split"))
+    matrix = m["metrics"].get("confusion_matrix")
+    if matrix:
+        console.print(table(("gold \\ predicted", *matrix["labels"]),
+                            ((label, *row) for label, row in zip(matrix["labels"], matrix["matrix"], strict=True)), "confusion matrix"))
+
+
+# --- pre-annotation ----------------------------------------------------------------------------------
+
+
+@commands.command(rich_help_panel=PANEL)
+def servers(
+    deploy_project: Annotated[int | None, typer.Option(help="Deploy a server with the models this project's config names.")] = None,
+    deploy_model: Annotated[list[str] | None, typer.Option(help="Deploy a server with these catalog models; repeatable.")] = None,
+    name: Annotated[str | None, typer.Option(help="With a deploy: the server's name.")] = None,
+    replicas: Annotated[int | None, typer.Option(help="With a deploy: replicas.")] = None,
+    delete: Annotated[int | None, typer.Option(help="Delete this server, freeing its resources and seats.")] = None,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """Pre-annotation servers: list them, deploy one (--deploy-project, --deploy-model) or delete one (--delete)."""
+    with connect(url, token) as client:
+        if delete is not None:
+            client.delete(f"/api/servers/{delete}")
+            emit({"deleted": delete}, as_json, lambda _: console.print(f"server {delete} deleted"))
+        elif deploy_project is not None or deploy_model:
+            body = {"project_id": deploy_project, "models": deploy_model or None, "name": name, "replicas": replicas}
+            server = client.post("/api/servers", {k: v for k, v in body.items() if v is not None})
+            emit(server, as_json, lambda s: _print_servers([s], "server queued"))
+        else:
+            emit(client.get("/api/servers"), as_json, lambda items: _print_servers(items, "servers"))
+
+
+def _served(models: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{m['name']} ({cell(m['labels'])})" for m in models)
+
+
+def _print_servers(items: list[dict[str, Any]], title: str) -> None:
+    console.print(table(("id", "name", "status", "models (labels)", "replicas", "node", "reason / error"), (
+        (s["id"], s["name"], s["status"], _served(s["models"]), f"{s['replicas']}-{s['max_replicas']}"
+         if s["max_replicas"] != s["replicas"] else s["replicas"], short(s["resources"].get("node_id")),
+         s.get("reason") or s.get("error")) for s in items), title))
+
+
+@commands.command(rich_help_panel=PANEL)
+def preannotate(
+    project_id: ProjectArg,
+    server: Annotated[int, typer.Option(help="The server to pre-annotate with.", show_default=False)],
+    task: Annotated[list[int] | None, typer.Option("--task", help="Pre-annotate this task; repeatable (default: the tasks with no completion).")] = None,
+    follow_job: Annotated[bool, typer.Option("--follow/--no-follow", help="Show a progress bar until the job ends.")] = True,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """Pre-annotate a project's tasks with a server."""
+    with connect(url, token) as client:
+        job = client.post(f"/api/projects/{project_id}/preannotations", {"server_id": server, "task_ids": task or None})
+        if follow_job:
+            job = follow_preannotation(client, job["id"], progress_console if as_json else console)
+        emit(job, as_json, _print_preannotation)
+    if follow_job:
+        exit_unless_succeeded([job])
+
+
+def _print_preannotation(job: dict[str, Any]) -> None:
+    console.print(Text(f"pre-annotation {job['id']} of project {job['project_id']} with server {job['server_id']}: "
+                       f"{job['status']}, {job['done']} of {job['total']} tasks done, {job['failed']} failed"))
+    why = job.get("reason") or job.get("error")
+    if why:
+        console.print(Text(why))
+    if job["failures"]:
+        console.print(table(("task", "error"), ((f["task_id"], f.get("error")) for f in job["failures"]), "failed tasks"))
+
+
+# --- licenses and the cluster ------------------------------------------------------------------------
+
+
+@commands.command(rich_help_panel=PANEL)
+def licenses(
+    install: Annotated[Path | None, typer.Option(help="Install this license document (JSON).", exists=True, dir_okay=False)] = None,
+    delete: Annotated[int | None, typer.Option(help="Delete this license; none of its seats may be leased.")] = None,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """Installed licenses, their seats and who holds them (admin); --install or --delete one."""
+    with connect(url, token) as client:
+        if install is not None:
+            emit(client.post("/api/licenses", _document(install)), as_json, lambda lic: _print_licenses([lic], "license installed"))
+        elif delete is not None:
+            client.delete(f"/api/licenses/{delete}")
+            emit({"deleted": delete}, as_json, lambda _: console.print(f"license {delete} deleted"))
+        else:
+            emit(client.get("/api/licenses"), as_json, lambda items: _print_licenses(items, "licenses"))
+
+
+def _document(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise typer.BadParameter(f"{path} is not a JSON license document: {error}", param_hint="--install") from None
+
+
+def _print_licenses(items: list[dict[str, Any]], title: str) -> None:
+    holders = {lic["id"]: [f"{lease['holder']} {lease['holder_id']} ({lease['scope']})" for lease in lic["leases"]] for lic in items}
+    console.print(table(("id", "key", "scopes", "leased/seats", "expires", "issuer", "held by"), (
+        (*row, lic["issuer"], holders[lic["id"]]) for row, lic in zip(license_rows(items), items, strict=True)), title))
+
+
+@commands.command(rich_help_panel=PANEL)
+def cluster(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """Nodes with free/total resources, running trainings and servers, the queue with its reasons, license seats."""
+    with connect(url, token) as client:
+        emit(client.get("/api/cluster"), as_json, _print_cluster)
+
+
+def _free_of_total(node: dict[str, Any], resource: str) -> str:
+    return f"{node['free'][resource]:g}/{node['total'][resource]:g}"
+
+
+def _print_cluster(view: dict[str, Any]) -> None:
+    console.print(table(("node", "CPU free/total", "memory GB free/total", "GPU free/total"), (
+        (n["node_id"], *(_free_of_total(n, r) for r in ("cpus", "memory_gb", "gpus"))) for n in view["nodes"]), "nodes"))
+    console.print(table(("training", "project", "kind", "node", "resources", "seats"), (
+        (t["id"], t["project_id"], t["kind"], short(t["node_id"]), resources(t["resources"]), [x["scope"] for x in t["leases"]])
+        for t in view["trainings"]), "running trainings"))
+    console.print(table(("server", "name", "status", "models", "node", "resources per replica"), (
+        (s["id"], s["name"], s["status"], s["models"], short(s["node_id"]), resources(s["resources"])) for s in view["servers"]), "servers"))
+    console.print(table(("training", "project", "kind", "status", "reason"), (
+        (q["id"], q["project_id"], q["kind"], q["status"], q["reason"]) for q in view["queue"]), "queue"))
+    console.print(table(("id", "key", "scopes", "leased/seats", "expires"), license_rows(view["licenses"]), "license seats"))
