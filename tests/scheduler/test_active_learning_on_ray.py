@@ -1,0 +1,120 @@
+"""The loop through HTTP on a real Ray: completions arrive, active learning retrains, the new model is deployed and served."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from ..conftest import DRUGS, Api, live_api, scheduler_settings, wait_for_trainings
+
+ray = pytest.importorskip("ray")
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
+
+CONFIG = """<View>
+  <Text name="text" value="$text"/>
+  <Labels name="label" toName="text"><Label value="Drug"/></Labels>
+</View>"""
+TEMPLATES = ["The patient takes {} daily.", "She was given {} after surgery.", "Continue {} as before.",
+             "He stopped {} last week.", "Start {} tomorrow morning.", "We increased {} to twice a day.",
+             "The nurse brought {} at noon.", "Her mother also uses {} at home."]
+
+
+def drug_tasks() -> list[tuple[str, dict]]:
+    """(text, the completion's result) for 64 sentences, each naming one drug."""
+    out = []
+    for template in TEMPLATES:
+        for drug in DRUGS:
+            text = template.format(drug)
+            start = text.index(drug)
+            out.append((text, {"from_name": "label", "to_name": "text", "type": "labels",
+                               "value": {"start": start, "end": start + len(drug), "text": drug, "labels": ["Drug"]}}))
+    return out
+
+
+def wait_for(api: Api, path: str, until, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = api.admin.get(path).json()
+        if until(state):
+            return state
+        assert time.monotonic() < deadline, f"{path} did not get there: {state}"
+        time.sleep(0.5)
+
+
+def active_learning_jobs(api: Api, pid: int) -> list[dict]:
+    return sorted((j for j in api.admin.get(f"/api/projects/{pid}/trainings").json() if j["source"] == "active_learning"),
+                  key=lambda j: j["id"])
+
+
+def drug_model(api: Api, pid: int) -> str:
+    config = api.admin.get(f"/api/projects/{pid}").json()["labeling_config"]
+    return config.split('model="')[1].split('"')[0]
+
+
+@pytest.fixture
+def loop_api(ray_session, tmp_path: Path):
+    with live_api(scheduler_settings(tmp_path / "home")) as api:
+        yield api
+
+
+def test_completions_trigger_one_training_and_one_follow_up_whose_model_is_deployed_and_served(loop_api: Api) -> None:
+    api = loop_api
+    rows = drug_tasks()
+    pid = api.admin.post("/api/projects", json={"name": "pharmacy", "labeling_config": CONFIG}).json()["id"]
+    seeded = [{"data": {"text": t}, "annotations": [{"result": [r]}]} for t, r in rows[:12]]
+    assert api.admin.post(f"/api/projects/{pid}/tasks/import", json=seeded).status_code == 201
+    tids = api.admin.post(f"/api/projects/{pid}/tasks/import", json=[{"data": {"text": t}} for t, _ in rows[12:]]).json()["task_ids"]
+    results = dict(zip(tids, [r for _, r in rows[12:]], strict=True))
+
+    manual = api.admin.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 4}, "deploy": True}).json()["jobs"]
+    (done,), _ = wait_for_trainings(api.admin, [j["id"] for j in manual])
+    assert done["status"] == "succeeded", done
+    assert done["deployment"]["decision"] == "deployed" and drug_model(api, pid) == "ner_pharmacy_annotation_manual"
+    server = api.admin.post("/api/servers", json={"project_id": pid, "name": "pharmacy-server"}).json()
+    wait_for(api, f"/api/servers/{server['id']}", lambda s: s["status"] == "running")
+
+    settings = {"enabled": True, "every": 10, "deploy": True, "gate": False, "params": {"epochs": 40, "batch_size": 4}}
+    assert api.admin.put(f"/api/projects/{pid}/active-learning", json=settings).status_code == 200
+
+    def submit(tid: int) -> None:
+        r = api.admin.post(f"/api/projects/{pid}/tasks/{tid}/completions", json={"result": [results[tid]], "status": "submitted"})
+        assert r.status_code == 201, r.text
+
+    for tid in tids[:9]:
+        submit(tid)
+    time.sleep(2)
+    assert active_learning_jobs(api, pid) == [], "nine eligible completions are not ten"
+    submit(tids[9])
+    first = wait_for(api, f"/api/projects/{pid}/active-learning", lambda s: s["last"].get("jobs"), timeout=60)["last"]["jobs"]
+    assert len(first) == 1 and [j["id"] for j in active_learning_jobs(api, pid)] == first
+
+    for tid in tids[10:35]:
+        submit(tid)
+    running = api.admin.get(f"/api/trainings/{first[0]}").json()
+    assert running["status"] in ("queued", "waiting", "running"), "the 25 completions were meant to arrive while it ran"
+    assert api.admin.get(f"/api/projects/{pid}/active-learning").json()["pending"] is True
+
+    wait_for(api, f"/api/projects/{pid}/active-learning", lambda s: not s["pending"] and s["last"]["jobs"] != first, timeout=300)
+    jobs = active_learning_jobs(api, pid)
+    ended, _ = wait_for_trainings(api.admin, [j["id"] for j in jobs])
+    time.sleep(3)  # a pile would show by now
+    jobs = active_learning_jobs(api, pid)
+    assert len(jobs) == 2, f"25 completions while it ran make exactly one follow-up: {[(j['id'], j['status']) for j in jobs]}"
+    assert [j["status"] for j in ended] == ["succeeded", "succeeded"], ended
+    assert api.admin.get(f"/api/projects/{pid}/active-learning").json()["counter"] == 5
+    assert jobs[1]["data"]["tasks_selected"] == 12 + 35 and jobs[0]["data"]["tasks_selected"] >= 12 + 10
+
+    follow_up = jobs[1]
+    new = follow_up["model"]
+    assert new == "ner_pharmacy_annotation_active_learning_v2" and drug_model(api, pid) == new
+    deployment = follow_up["deployment"]
+    assert (deployment["decision"], deployment["current"], deployment["servers"]) == ("deployed", jobs[0]["model"], [server["id"]])
+    assert deployment["score"] is not None and deployment["current_score"] is not None, "the history shows both scores"
+    assert "deploy: deployed" in api.admin.get(f"/api/trainings/{follow_up['id']}/log").text
+
+    served = wait_for(api, f"/api/servers/{server['id']}", lambda s: s["deployed_models"] == [new] and s["status"] == "running" and not s["reason"])
+    assert [m["name"] for m in served["models"]] == [new]
+    job = api.admin.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"], "task_ids": [tids[-1]]}).json()
+    wait_for(api, f"/api/preannotations/{job['id']}", lambda j: j["status"] == "succeeded")
+    (prediction,) = api.admin.get(f"/api/projects/{pid}/tasks/{tids[-1]}/predictions").json()
+    assert prediction["model_version"] == f"pharmacy-server:{new}", "the server serves the new model"
