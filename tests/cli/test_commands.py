@@ -233,7 +233,9 @@ def test_a_training_followed_live_its_log_streamed_and_the_cluster_on_ray(traini
     log = ok(annoray(api, "jobs", "--job", str(queued["id"]), "--follow"))
     for expected in ("parameters: epochs=2", "epoch 1/2", "epoch 2/2", "model 'ner_klinik_annotation_manual' saved"):
         assert expected in log, expected
-    assert log == api.admin.get(f"/api/trainings/{queued['id']}/log").text
+    assert log == api.admin.get(f"/api/trainings/{queued['id']}/log").text == ok(annoray(api, "jobs", "--job", str(queued["id"]), "--log"))
+    ended = annoray(api, "jobs", "--job", str(queued["id"]), "--json")
+    assert json.loads(ok(ended))["status"] == "succeeded" and "2/2 epochs" in ended.stderr, "stdout is JSON alone, bars go to stderr"
     shown = ok(annoray(api, "jobs", "--job", str(queued["id"])))
     assert "training ner" in shown and "succeeded" in shown and "Befund" in shown and "micro avg" in shown
 

@@ -365,10 +365,14 @@ def _served(models: list[dict[str, Any]]) -> str:
     return "\n".join(f"{m['name']} ({cell(m['labels'])})" for m in models)
 
 
+def _replicas(server: dict[str, Any]) -> str:
+    low, high = server["replicas"], server["max_replicas"]
+    return str(low) if low == high else f"{low}-{high}"
+
+
 def _print_servers(items: list[dict[str, Any]], title: str) -> None:
     console.print(table(("id", "name", "status", "models (labels)", "replicas", "node", "reason / error"), (
-        (s["id"], s["name"], s["status"], _served(s["models"]), f"{s['replicas']}-{s['max_replicas']}"
-         if s["max_replicas"] != s["replicas"] else s["replicas"], short(s["resources"].get("node_id")),
+        (s["id"], s["name"], s["status"], _served(s["models"]), _replicas(s), short(s["resources"].get("node_id")),
          s.get("reason") or s.get("error")) for s in items), title))
 
 
