@@ -73,7 +73,7 @@ def test_completions_trigger_one_training_and_one_follow_up_whose_model_is_deplo
     server = api.admin.post("/api/servers", json={"project_id": pid, "name": "pharmacy-server"}).json()
     wait_for(api, f"/api/servers/{server['id']}", lambda s: s["status"] == "running")
 
-    settings = {"enabled": True, "every": 10, "deploy": True, "gate": False, "params": {"epochs": 40, "batch_size": 4}}
+    settings = {"enabled": True, "every": 10, "deploy": True, "gate": False, "params": {"epochs": 15, "batch_size": 4}}
     assert api.admin.put(f"/api/projects/{pid}/active-learning", json=settings).status_code == 200
 
     def submit(tid: int) -> None:

@@ -174,3 +174,55 @@ def test_a_replica_killed_mid_job_loses_no_task_and_duplicates_none(serving: Api
                               {"j": job["id"]}).all()
     assert len(counts) == job["total"] and {c for _, c in counts} == {1}
     api.admin.delete(f"/api/servers/{server['id']}")
+
+
+def test_a_config_naming_another_model_redeploys_the_server_without_dropping_a_request(serving: Api) -> None:
+    import threading
+
+    from ray import serve
+    from sqlalchemy.orm import Session
+
+    from annoray.platform.models import CatalogModel
+    from annoray.serve_apps.server import app_name
+
+    api = serving
+    pid = clinic(api, "rolling")
+    server = api.admin.post("/api/servers", json={"project_id": pid}).json()
+    wait_for(api, f"/api/servers/{server['id']}", lambda s: s["status"] == "running")
+    with Session(api.engine) as session:  # the same classifier under a second name, as a later training would add it
+        old = session.query(CatalogModel).filter_by(name=NAMES["classification"]).one()
+        session.add(CatalogModel(name="classification_clinic_v2", kind=old.kind, labels=old.labels, language="en",
+                                 engine=old.engine, source="manual", uri=old.uri.replace(old.name, "classification_clinic_v2")))
+        session.commit()
+    from annoray.trainers.store import ModelStore
+
+    ModelStore(api.settings.resolved_model_store).put(tiny_models(Path(api.settings.home).parent / "models")["classification"],
+                                                        "classification_clinic_v2")
+
+    handle = serve.get_app_handle(app_name(server["id"]))
+    answers, errors, stop = [], [], threading.Event()
+
+    def ask() -> None:
+        while not stop.is_set():
+            try:
+                answers.append(handle.remote(["The patient takes aspirin daily."]).result(timeout_s=120))
+            except Exception as exc:  # a dropped request
+                errors.append(repr(exc))
+
+    caller = threading.Thread(target=ask)
+    caller.start()
+    try:
+        wait_for(api, f"/api/servers/{server['id']}", lambda s: len(answers) > 3)
+        config = api.admin.get(f"/api/projects/{pid}").json()["labeling_config"].replace(NAMES["classification"], "classification_clinic_v2")
+        assert api.admin.put(f"/api/projects/{pid}/labeling-config", json={"labeling_config": config}).status_code == 200
+        before = len(answers)
+        redeployed = wait_for(api, f"/api/servers/{server['id']}",
+                              lambda s: "classification_clinic_v2" in s["deployed_models"] and not s["reason"])
+        wait_for(api, f"/api/servers/{server['id']}", lambda s: len(answers) > before + 3)
+    finally:
+        stop.set()
+        caller.join(150)
+    assert errors == [], errors
+    assert redeployed["status"] == "running" and [m["name"] for m in redeployed["models"]][-1] == "classification_clinic_v2"
+    assert any(r.get("model") == "classification_clinic_v2" or "classification_clinic_v2" in str(r) for r in answers[-1]), answers[-1]
+    api.admin.delete(f"/api/servers/{server['id']}")
