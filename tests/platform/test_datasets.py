@@ -85,9 +85,20 @@ def test_random_split_is_seeded_and_keeps_the_ratio() -> None:
     a = split_tasks(ids, {}, validation_split=0.25, seed=7)
     b = split_tasks(reversed(ids), {}, validation_split=0.25, seed=7)
     c = split_tasks(ids, {}, validation_split=0.25, seed=8)
-    assert len(a.test_task_ids) == 25 and a.train_task_ids | a.test_task_ids == set(ids)
+    assert 15 <= len(a.test_task_ids) <= 35 and a.train_task_ids | a.test_task_ids == set(ids)
+    assert not a.train_task_ids & a.test_task_ids
     assert a.test_task_ids == b.test_task_ids != c.test_task_ids
     assert a.seed == 7
+    big = split_tasks(range(1, 20_001), {}, validation_split=0.25, seed=7)
+    assert abs(len(big.test_task_ids) - 5_000) < 300
+
+
+def test_random_split_keeps_each_task_on_its_side_as_the_project_grows() -> None:
+    before = split_tasks(range(1, 101), {}, validation_split=0.2, seed=3)
+    after = split_tasks(range(1, 161), {}, validation_split=0.2, seed=3)
+    assert before.test_task_ids <= after.test_task_ids and before.train_task_ids <= after.train_task_ids
+    assert len(split_tasks([1, 2], {}, validation_split=0.2).test_task_ids) == 1, "two tasks still hold one out"
+    assert len(split_tasks([1, 2], {}, validation_split=0.99).train_task_ids) == 1, "and still train on one"
 
 
 def test_split_by_tags_uses_train_and_test_tags_and_reports_untagged() -> None:

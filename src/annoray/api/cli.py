@@ -30,14 +30,6 @@ def _settings(home: Path | None, **api: object) -> Settings:
     return settings
 
 
-def sample_project() -> tuple[str, list[dict]]:
-    """The bundled mixed clinical project: its labeling config and Label Studio tasks."""
-    samples = resources.files("annoray.platform") / "samples"
-    config = (samples / "clinical_config.xml").read_text(encoding="utf-8")
-    tasks = json.loads((samples / "clinical_tasks.json").read_text(encoding="utf-8"))
-    return config, tasks
-
-
 @app.command()
 def up(
     home: HomeOption = None,
@@ -67,12 +59,11 @@ def up(
     uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
 
 
-QUICKSTART_PARAMS = {"epochs": 5, "learning_rate": 0.002, "batch_size": 32}
-
-
 @app.command()
 def quickstart(home: HomeOption = None) -> None:
-    """Run the main job on the bundled sample project, on the embedded default, through the HTTP API."""
+    """Run the main job on the bundled sample project, on the embedded default, through the HTTP API: train and
+    deploy, pre-annotate, then retrain and redeploy by active learning as completions arrive."""
+    from annoray.api import quickstart as steps
     from annoray.api.app import create_app
     from annoray.api.client import AnnorayClient
     from annoray.api.server import BackgroundServer
@@ -82,64 +73,26 @@ def quickstart(home: HomeOption = None) -> None:
     settings = _settings(home or Path.cwd() / "annoray-quickstart")
     engine = init_home(settings)
     token = settings.admin_token_path.read_text().strip()
-    config, tasks = sample_project()
     with console.status("starting Ray and the scheduler"):
         start_scheduler(settings)
     with BackgroundServer(create_app(settings, engine=engine)) as url:
         client = AnnorayClient(url, token)
-        with console.status("creating the mixed clinical project"):
-            project = client.post("/api/projects", {"name": "clinical-quickstart", "labeling_config": config})
-        console.print(f"project [bold]{project['name']}[/] (id {project['id']}): kinds {', '.join(k for k in project['kinds'] if k != 'models')}")
-        with console.status(f"importing {len(tasks)} tasks"):
-            imported = client.post(f"/api/projects/{project['id']}/tasks/import", tasks)
-        console.print(f"imported {imported['imported']} tasks")
-        summary = client.get(f"/api/projects/{project['id']}/training-data")
-        _print_training_data(summary)
-        created = client.post(f"/api/projects/{project['id']}/trainings", {"params": QUICKSTART_PARAMS})
-        jobs = follow_trainings(client, [j["id"] for j in created["jobs"]])
-        _print_metrics(client, jobs)
+        jobs = steps.run(client)
         client.close()
-    console.print(f"training logs: {url}/api/trainings/<id>/log while `annoray up` serves this home; models: {settings.resolved_model_store}")
-    console.print(f"database: {settings.resolved_database_url}")
+    console.rule("where things are")
+    console.print(f"models: {settings.resolved_model_store}")
+    console.print(f"training logs: in the database {settings.resolved_database_url}; serve them with "
+                  f"`annoray up --home {settings.home}`, then `annoray jobs --job <id> --log` or GET /api/trainings/<id>/log")
+    console.print(f"Ray's own logs (workers, Serve replicas): {_ray_logs()}")
     if any(job["status"] != "succeeded" for job in jobs):
         raise typer.Exit(1)
 
 
-def _print_metrics(client: AnnorayClient, jobs: list[dict]) -> None:
-    table = Table(title="trained models, scored on the held-out split")
-    for column in ("model", "kind", "label", "precision", "recall", "f1", "support"):
-        table.add_column(column)
-    for job in jobs:
-        if job["status"] != "succeeded":
-            console.print(f"[red]training {job['id']} ({job['kind']}) {job['status']}[/]: {job['error']}")
-            continue
-        metrics = client.get(f"/api/models/{job['model']}")["metrics"]
-        rows = list(metrics["per_label"].items()) + [(f"{avg} avg", metrics[avg]) for avg in ("micro", "macro")]
-        for i, (label, m) in enumerate(rows):
-            table.add_row(job["model"] if i == 0 else "", job["kind"] if i == 0 else "", label,
-                          f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m.get("support", "")))
-    console.print(table)
+def _ray_logs() -> str:
+    import ray
 
-
-def _print_training_data(summary: dict) -> None:
-    split = summary["split"]
-    console.print(
-        f"training selection: {summary['tasks_selected']} tasks; split {split['method']} "
-        f"(validation {split['validation_split']}, seed {split['seed']}): {split['train_tasks']} train / {split['test_tasks']} test"
-    )
-    table = Table(title="training data per model kind")
-    for column in ("kind", "label", "examples", "train", "test"):
-        table.add_column(column)
-    for kind, data in summary["kinds"].items():
-        title = f"{kind} ({data['name']})" if data.get("name") else kind
-        for i, (label, count) in enumerate(data["label_counts"].items()):
-            table.add_row(title if i == 0 else "", label, str(count),
-                          str(data["train_examples"]) if i == 0 else "", str(data["test_examples"]) if i == 0 else "")
-    console.print(table)
-    for warning in summary["warnings"][:10]:
-        console.print(f"[yellow]warning[/] {warning}")
-    for error in summary["errors"]:
-        console.print(f"[red]error[/] {error}")
+    node = getattr(ray._private.worker, "_global_node", None)  # no public API names the session folder
+    return f"{node.get_session_dir_path()}/logs" if node is not None else "/tmp/ray/session_latest/logs"
 
 
 @app.command("convert-conll")

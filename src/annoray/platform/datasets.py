@@ -6,7 +6,7 @@ never touches the database.
 
 from __future__ import annotations
 
-import random
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -129,7 +129,7 @@ def split_tasks(
     validation_split: float = 0.2,
     seed: int = 0,
 ) -> Split:
-    """Split tasks into train and test: seeded random by ratio, or by `train`/`test` tags."""
+    """Split tasks into train and test: seeded random by ratio (each task keeps its side as tasks are added), or by `train`/`test` tags."""
     ids = sorted(set(task_ids))
     if method is SplitMethod.TAGS:
         train = {t for t in ids if "train" in tags.get(t, ())}
@@ -143,12 +143,21 @@ def split_tasks(
         if untagged:
             warnings.append(ErrorDetail(Errors.E311.format(count=untagged), field="split"))
         return Split(method, None, None, train, test, errors, warnings)
-    shuffled = ids[:]
-    random.Random(seed).shuffle(shuffled)
-    n_test = round(len(ids) * validation_split)
-    if validation_split > 0 and n_test == 0 and len(ids) >= 2:
-        n_test = 1
-    return Split(method, seed, validation_split, set(shuffled[n_test:]), set(shuffled[:n_test]))
+    # Each task draws its side from (seed, task id) alone, so a task keeps its side as the project grows: a model
+    # trained earlier never saw the tasks a later training holds out, and the two can be compared on them.
+    draws = {t: _draw(seed, t) for t in ids}
+    test = {t for t in ids if draws[t] < validation_split}
+    if validation_split > 0 and len(ids) >= 2 and not test:
+        test = {min(ids, key=draws.__getitem__)}
+    if len(test) == len(ids) and len(ids) >= 2:
+        test.discard(max(ids, key=draws.__getitem__))
+    return Split(method, seed, validation_split, set(ids) - test, test)
+
+
+def _draw(seed: int, task_id: int) -> float:
+    """A uniform number in [0, 1) fixed by the seed and the task id."""
+    digest = hashlib.blake2b(f"{seed}:{task_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 class DatasetBuilder:

@@ -1,0 +1,183 @@
+"""``annoray quickstart``: the whole loop on the bundled clinical project, through the HTTP API.
+
+Import, train NER, assertion and classification and deploy them, serve them, pre-annotate the tasks
+nobody annotated, then let annotators submit more completions so active learning retrains and the
+server is redeployed with the new models.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib import resources
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from annoray.api.client import AnnorayClient
+from annoray.api.commands import console, follow_preannotation, follow_trainings
+
+PARAMS = {"epochs": 5, "learning_rate": 0.002, "batch_size": 32}
+HELD_BACK = 60  # annotated tasks imported without their completion, submitted later to show active learning
+EVERY = 50
+
+
+def sample_project() -> tuple[str, list[dict]]:
+    """The bundled mixed clinical project: its labeling config and Label Studio tasks."""
+    samples = resources.files("annoray.platform") / "samples"
+    config = (samples / "clinical_config.xml").read_text(encoding="utf-8")
+    tasks = json.loads((samples / "clinical_tasks.json").read_text(encoding="utf-8"))
+    return config, tasks
+
+
+def run(client: AnnorayClient) -> list[dict]:
+    """Every step in order; returns every training job it ran."""
+    config, tasks = sample_project()
+    annotated = [i for i, t in enumerate(tasks) if t.get("annotations")]
+    held = {i: tasks[i]["annotations"][0]["result"] for i in annotated[-HELD_BACK:]}
+    tasks = [{"data": t["data"]} if i in held else t for i, t in enumerate(tasks)]
+    with console.status("creating the mixed clinical project"):
+        project = client.post("/api/projects", {"name": "clinical-quickstart", "labeling_config": config})
+    pid = project["id"]
+    console.print(f"project [bold]{project['name']}[/] (id {pid}): kinds {', '.join(k for k in project['kinds'] if k != 'models')}")
+    with console.status(f"importing {len(tasks)} tasks"):
+        imported = client.post(f"/api/projects/{pid}/tasks/import", tasks)
+    console.print(f"imported {imported['imported']} tasks ({len(held)} of them held back unannotated, to annotate later)")
+    print_training_data(client.get(f"/api/projects/{pid}/training-data"))
+
+    console.rule("1. train and deploy")
+    created = client.post(f"/api/projects/{pid}/trainings", {"params": PARAMS, "deploy": True})
+    manual = follow_trainings(client, [j["id"] for j in created["jobs"]])
+    print_metrics(client, manual)
+    print_deployments(manual)
+    if any(job["status"] != "succeeded" for job in manual):
+        return manual
+
+    console.rule("2. serve and pre-annotate")
+    server = client.post("/api/servers", {"project_id": pid, "name": "clinical-quickstart-server"})
+    server = wait(client, f"/api/servers/{server['id']}", lambda s: s["status"] in ("running", "failed"),
+                  f"deploying server {server['id']} on Ray Serve")
+    print_server(server)
+    job = client.post(f"/api/projects/{pid}/preannotations", {"server_id": server["id"]})
+    job = follow_preannotation(client, job["id"], console)
+    console.print(f"pre-annotated {job['done']} tasks with no completion ({job['failed']} failed)")
+    print_predictions(client, pid)
+
+    console.rule("3. active learning")
+    client.put(f"/api/projects/{pid}/active-learning",
+               {"enabled": True, "every": EVERY, "deploy": True, "gate": False, "params": PARAMS})
+    console.print(f"active learning on: every {EVERY} newly eligible completions retrain every kind and deploy the models "
+                  "(gate off here: a new model replaces the one in place whatever its score; both scores are kept)")
+    with console.status(f"annotators submit {len(held)} completions"):
+        for i, result in held.items():
+            client.post(f"/api/projects/{pid}/tasks/{imported['task_ids'][i]}/completions", {"result": result, "status": "submitted"})
+    state = wait(client, f"/api/projects/{pid}/active-learning", lambda s: bool(s["last"].get("jobs") or s["last"].get("error")),
+                 "waiting for the scheduler to queue the active-learning training")
+    if state["last"].get("error"):
+        console.print(f"[red]{state['last']['error']}[/]")
+        return manual
+    console.print(f"{len(held)} completions submitted: training {', '.join(map(str, state['last']['jobs']))} queued "
+                  f"(source active_learning); {state['counter']} count toward the next one")
+    retrained = follow_trainings(client, state["last"]["jobs"])
+    print_metrics(client, retrained)
+    print_deployments(retrained)
+    names = sorted(j["model"] for j in retrained if j.get("deployment", {}).get("decision") == "deployed")
+    if names:
+        server = wait(client, f"/api/servers/{server['id']}",
+                      lambda s: sorted(s["deployed_models"]) == sorted(m["name"] for m in s["models"]) and not s["reason"],
+                      "redeploying the server with the new models")
+        console.print("server redeployed:")
+        print_server(server)
+    return manual + retrained
+
+
+def wait(client: AnnorayClient, path: str, until: Any, what: str, timeout: float = 600) -> dict:
+    deadline = time.monotonic() + timeout
+    with console.status(what):
+        while True:
+            state = client.get(path)
+            if until(state) or time.monotonic() > deadline:
+                return state
+            time.sleep(0.5)
+
+
+def print_training_data(summary: dict) -> None:
+    split = summary["split"]
+    console.print(
+        f"training selection: {summary['tasks_selected']} tasks; split {split['method']} "
+        f"(validation {split['validation_split']}, seed {split['seed']}): {split['train_tasks']} train / {split['test_tasks']} test"
+    )
+    table = Table(title="training data per model kind")
+    for column in ("kind", "label", "examples", "train", "test"):
+        table.add_column(column)
+    for kind, data in summary["kinds"].items():
+        title = f"{kind} ({data['name']})" if data.get("name") else kind
+        for i, (label, count) in enumerate(data["label_counts"].items()):
+            table.add_row(title if i == 0 else "", label, str(count),
+                          str(data["train_examples"]) if i == 0 else "", str(data["test_examples"]) if i == 0 else "")
+    console.print(table)
+    for warning in summary["warnings"][:10]:
+        console.print(f"[yellow]warning[/] {warning}")
+    for error in summary["errors"]:
+        console.print(f"[red]error[/] {error}")
+
+
+def print_metrics(client: AnnorayClient, jobs: list[dict]) -> None:
+    table = Table(title="trained models, scored on the held-out split")
+    for column in ("model", "kind", "label", "precision", "recall", "f1", "support"):
+        table.add_column(column)
+    for job in jobs:
+        if job["status"] != "succeeded":
+            console.print(f"[red]training {job['id']} ({job['kind']}) {job['status']}[/]: {job['error']}")
+            continue
+        metrics = client.get(f"/api/models/{job['model']}")["metrics"]
+        rows = list(metrics["per_label"].items()) + [(f"{avg} avg", metrics[avg]) for avg in ("micro", "macro")]
+        for i, (label, m) in enumerate(rows):
+            table.add_row(job["model"] if i == 0 else "", job["kind"] if i == 0 else "", label,
+                          f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m.get("support", "")))
+    console.print(table)
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def print_deployments(jobs: list[dict]) -> None:
+    table = Table(title="deploy after training")
+    for column in ("model", "decision", "metric", "new", "in place", "its score", "why"):
+        table.add_column(column)
+    for job in jobs:
+        d = job.get("deployment") or {}
+        if d:
+            table.add_row(d["model"], d["decision"], d["metric"], _score(d["score"]), d.get("current") or "-",
+                          _score(d.get("current_score")), d.get("reason", ""))
+    console.print(table)
+
+
+def print_server(server: dict) -> None:
+    if server["status"] != "running":
+        console.print(f"[red]server {server['id']} {server['status']}[/]: {server.get('error') or server.get('reason')}")
+        return
+    console.print(f"server [bold]{server['name']}[/] (id {server['id']}) {server['status']} on node "
+                  f"{(server['resources'].get('node_id') or '')[:12]}, serving:")
+    for model in server["models"]:
+        console.print(f"  {model['name']} ({model['kind']}): {', '.join(model['labels'])}")
+
+
+def print_predictions(client: AnnorayClient, pid: int, count: int = 5) -> None:
+    """The tasks the models were least sure of (what annotators get first), with what was predicted."""
+    ranked = client.get(f"/api/projects/{pid}/tasks", params={"order": "uncertainty", "page_size": count})["items"]
+    table = Table(title=f"predictions of the {count} tasks the models were least sure of (annotators get these first)")
+    for column in ("task", "text", "predicted", "score"):
+        table.add_column(column)
+    for task in ranked:
+        predictions = client.get(f"/api/projects/{pid}/tasks/{task['id']}/predictions")
+        if not predictions:
+            continue
+        latest = predictions[-1]
+        regions = [f"{r['value'].get('text')}: {', '.join(r['value']['labels'])}" if "labels" in r["value"]
+                   else f"{r['from_name']}: {', '.join(r['value'].get('choices', []))}" for r in latest["result"]]
+        table.add_row(str(task["id"]), Text(task["data"].get("text", "")[:70]), Text("\n".join(regions) or "(nothing)"),
+                      _score(latest["score"]))
+    console.print(table)
