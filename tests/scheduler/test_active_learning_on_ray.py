@@ -118,3 +118,28 @@ def test_completions_trigger_one_training_and_one_follow_up_whose_model_is_deplo
     wait_for(api, f"/api/preannotations/{job['id']}", lambda j: j["status"] == "succeeded")
     (prediction,) = api.admin.get(f"/api/projects/{pid}/tasks/{tids[-1]}/predictions").json()
     assert prediction["model_version"] == f"pharmacy-server:{new}", "the server serves the new model"
+
+
+def test_a_due_training_survives_a_scheduler_that_was_down_and_is_queued_once_it_is_back(loop_api: Api) -> None:
+    from annoray.scheduler.factory import start_scheduler, stop_scheduler
+
+    api = loop_api
+    rows = drug_tasks()[:20]
+    pid = api.admin.post("/api/projects", json={"name": "restart", "labeling_config": CONFIG}).json()["id"]
+    seeded = [{"data": {"text": t}, "annotations": [{"result": [r]}]} for t, r in rows[:10]]
+    api.admin.post(f"/api/projects/{pid}/tasks/import", json=seeded)
+    tids = api.admin.post(f"/api/projects/{pid}/tasks/import", json=[{"data": {"text": t}} for t, _ in rows[10:]]).json()["task_ids"]
+    api.admin.put(f"/api/projects/{pid}/active-learning", json={"enabled": True, "every": 3, "params": {"epochs": 2}})
+    stop_scheduler(api.settings)
+    for tid, (_, result) in zip(tids[:4], rows[10:14], strict=True):
+        api.admin.post(f"/api/projects/{pid}/tasks/{tid}/completions", json={"result": [result], "status": "submitted"})
+    time.sleep(2)
+    down = api.admin.get(f"/api/projects/{pid}/active-learning").json()
+    assert (down["pending"], down["counter"], active_learning_jobs(api, pid)) == (True, 1, []), down
+    start_scheduler(api.settings)
+    back = wait_for(api, f"/api/projects/{pid}/active-learning", lambda s: s["last"].get("jobs"), timeout=120)
+    assert back["pending"] is False and back["counter"] == 1
+    (job,) = active_learning_jobs(api, pid)
+    assert job["id"] == back["last"]["jobs"][0] and job["deploy"] is False and job["params"]["epochs"] == 2
+    (ended,), _ = wait_for_trainings(api.admin, [job["id"]])
+    assert ended["status"] == "succeeded" and ended["model"] == "ner_restart_annotation_active_learning"
