@@ -77,7 +77,7 @@ def test_the_console_script_lists_every_command() -> None:
                           env=os.environ | {"COLUMNS": "200"}, timeout=120)
     assert done.returncode == 0, done.stderr
     for command in ("up", "quickstart", "convert-conll", "projects", "train", "jobs", "models", "servers", "preannotate",
-                    "licenses", "cluster"):
+                    "licenses", "cluster", "active-learning"):
         assert f"│ {command} " in done.stdout, command
 
 
@@ -154,6 +154,16 @@ def test_train_queues_one_job_per_kind_with_the_options_and_jobs_lists_the_histo
     assert "0/3" in table and "0/2" in table
     usage = annoray(api, "jobs")
     assert usage.exit_code == 2 and "give a PROJECT_ID, or --job JOB_ID" in usage.output
+
+
+def test_active_learning_is_shown_changed_keeping_what_is_left_out_and_refused_whole(api: Api, cardio: int) -> None:
+    assert "active learning off: every 50 newly eligible completions, deploy off, gate on (micro.f1)" in ok(annoray(api, "active-learning", str(cardio)))
+    changed = json.loads(ok(annoray(api, "active-learning", str(cardio), "--enable", "--every", "10", "--deploy", "--epochs", "3", "--json")))
+    assert (changed["enabled"], changed["every"], changed["deploy"], changed["gate"], changed["params"]["epochs"]) == (True, 10, True, True, 3)
+    again = json.loads(ok(annoray(api, "active-learning", str(cardio), "--no-gate", "--json")))
+    assert (again["enabled"], again["every"], again["deploy"], again["gate"], again["params"]["epochs"]) == (True, 10, True, False, 3)
+    assert "E614" in refused(annoray(api, "active-learning", str(cardio), "--metric", "f2"))
+    assert api.admin.get(f"/api/projects/{cardio}/active-learning").json()["metric"] == "micro.f1"
 
 
 def test_models_lists_the_catalog_and_shows_per_label_metrics(api: Api) -> None:

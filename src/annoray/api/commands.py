@@ -261,6 +261,38 @@ def _print_queued(created: dict[str, Any]) -> None:
         console.print(Text(f"warning {warning}", style="yellow"))
 
 
+@commands.command("active-learning", rich_help_panel=PANEL)
+def active_learning(
+    project_id: ProjectArg,
+    enable: Annotated[bool | None, typer.Option("--enable/--disable", show_default=False, help="Turn active learning on or off.")] = None,
+    every: Annotated[int | None, typer.Option(help="Train after this many newly eligible completions.")] = None,
+    deploy: Annotated[bool | None, typer.Option("--deploy/--no-deploy", show_default=False, help="Deploy what it trains.")] = None,
+    gate: Annotated[bool | None, typer.Option("--gate/--no-gate", show_default=False,
+                                              help="Replace a deployed model only with one that scores at least as well.")] = None,
+    metric: Annotated[str | None, typer.Option(help="The gate's metric: micro.f1, macro.f1, accuracy, ...")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs of its trainings.")] = None,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """Show a project's active learning, or change it: options left out keep their current value."""
+    with connect(url, token) as client:
+        path = f"/api/projects/{project_id}/active-learning"
+        state = client.get(path)
+        changes = {"enabled": enable, "every": every, "deploy": deploy, "gate": gate, "metric": metric}
+        if any(v is not None for v in changes.values()) or epochs is not None:
+            body = {k: state[k] for k in changes} | {k: v for k, v in changes.items() if v is not None}
+            state = client.put(path, body | {"params": state["params"] | ({"epochs": epochs} if epochs else {})})
+        emit(state, as_json, _print_active_learning)
+
+
+def _print_active_learning(s: dict[str, Any]) -> None:
+    console.print(Text(f"active learning {'on' if s['enabled'] else 'off'}: every {s['every']} newly eligible completions, "
+                       f"deploy {'on' if s['deploy'] else 'off'}, gate {'on' if s['gate'] else 'off'} ({s['metric']}); "
+                       f"{s['counter']} counted toward the next training{', one is due' if s['pending'] else ''}"))
+    last = s["last"]
+    if last:
+        console.print(Text(f"last trigger {when(last.get('at'))}: " + (last.get("error") or f"trainings {cell(last.get('jobs'))}")))
+
+
 @commands.command(rich_help_panel=PANEL)
 def jobs(
     project_id: Annotated[int | None, typer.Argument(help="List this project's trainings.", show_default=False)] = None,

@@ -100,6 +100,12 @@ class ProjectRepository:
         """Projects whose active learning has a training due that the scheduler has not queued yet."""
         return list(self.session.scalars(select(Project.id).where(Project.al_pending, Project.al_enabled).order_by(Project.id)))
 
+    def acted_on_trigger(self, project_id: int, last: dict[str, Any]) -> bool:
+        """Clear the project's due trigger, recording what came of it; False if active learning was turned off."""
+        return bool(self.session.execute(
+            update(Project).where(Project.id == project_id, Project.al_pending, Project.al_enabled)
+            .values(al_pending=False, al_last=last).execution_options(synchronize_session=False)).rowcount)
+
     def priorities(self, project_id: int) -> dict[int, int]:
         rows = self.session.execute(select(Member.user_id, Member.priority).where(Member.project_id == project_id))
         return {user_id: priority for user_id, priority in rows}

@@ -20,7 +20,7 @@ from annoray.platform.datasets import SplitMethod
 from annoray.platform.deploy import deploy_trained_model, incumbent
 from annoray.platform.errors import Errors, InvalidInput
 from annoray.platform.labeling_config import ModelKind
-from annoray.platform.models import CatalogModel, JobStatus, TrainingJob
+from annoray.platform.models import CatalogModel, JobStatus, Project, TrainingJob
 from annoray.platform.projects import project_config
 from annoray.platform.repositories import ModelRepository, ProjectRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.settings import Settings
@@ -205,7 +205,7 @@ def _register(settings: Settings, sessions: sessionmaker[Session], job: Training
 
 
 def _deploy(session: Session, settings: Settings, job: TrainingJob, name: str, result: RunResult) -> None:
-    project = ProjectRepository(session).get(job.project_id)
+    project = session.get(Project, job.project_id, with_for_update=True)  # two kinds ending at once must not lose a rewrite
     decision = deploy_trained_model(session, settings, project, job, name, result.metrics, result.baseline)
     TrainingJobRepository(session).set(job.id, deployment=decision)
     TrainingLogRepository(session).append(job.id, "deploy", deploy_text(decision), decision)

@@ -480,14 +480,13 @@ class Scheduler:
         """Queue the trainings active learning made due, each once none of its project's trainings is queued or
         running: triggers that arrive meanwhile stay one pending follow-up."""
         with self.reads() as session:
-            due = ProjectRepository(session).active_learning_due()
-        for project_id in due:
-            with self.sessions.begin() as session:
-                if TrainingJobRepository(session).busy(project_id):
-                    continue
-                project = ProjectRepository(session).get(project_id)
-                project.al_pending = False
-                last: dict[str, Any] = {"at": datetime.now(UTC).isoformat()}
+            due = [ProjectRepository(session).get(pid) for pid in ProjectRepository(session).active_learning_due()
+                   if not TrainingJobRepository(session).busy(pid)]
+            session.expunge_all()
+        for project in due:
+            last: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "jobs": []}
+            # the data is checked through read sessions: the write lock is taken only to insert the jobs
+            with self.sessions() as session:
                 try:
                     jobs, warnings = request_trainings(
                         session, self.reads, self.settings, project, None, TrainingRequest(
@@ -495,9 +494,12 @@ class Scheduler:
                         never=self.never_reason)
                     last |= {"jobs": [j.id for j in jobs], "warnings": warnings}
                 except AnnorayError as exc:  # the data cannot train (yet): say why; the next trigger tries again
-                    why = "; ".join(e.message for e in exc.errors) or exc.detail
-                    last |= {"jobs": [], "error": Errors.E616.format(why=why)}
-                project.al_last = last
+                    session.rollback()
+                    last["error"] = Errors.E616.format(why="; ".join(e.message for e in exc.errors) or exc.detail)
+                if ProjectRepository(session).acted_on_trigger(project.id, last):
+                    session.commit()
+                else:  # turned off meanwhile
+                    session.rollback()
             self.kick.set()
 
     def _lost_nodes(self) -> None:
