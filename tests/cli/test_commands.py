@@ -159,6 +159,8 @@ def test_train_queues_one_job_per_kind_with_the_options_and_jobs_lists_the_histo
     assert "0/3" in table and "0/2" in table
     usage = annoray(api, "jobs")
     assert usage.exit_code == 2 and "give a PROJECT_ID, or --job JOB_ID" in usage.output
+    cancelled = json.loads(ok(annoray(api, "jobs", "--job", str(job["id"]), "--cancel", "--json")))
+    assert (cancelled["status"], cancelled["error"]) == ("cancelled", "[E611] cancelled by admin")
 
 
 def test_active_learning_is_shown_changed_keeping_what_is_left_out_and_refused_whole(api: Api, cardio: int) -> None:
@@ -255,6 +257,7 @@ def test_a_training_followed_live_its_log_streamed_and_the_cluster_on_ray(traini
     shown = ok(annoray(api, "jobs", "--job", str(queued["id"])))
     assert "training ner" in shown and "succeeded" in shown and "Befund" in shown and "micro avg" in shown
 
+    assert refused(annoray(api, "jobs", "--job", str(queued["id"]), "--cancel")).startswith("error 409: [E507]")
     followed = annoray(api, "train", str(pid), "--epochs", "2", "--batch-size", "4", "--follow")
     out = ok(followed)
     assert "queued trainings" in out and "training ner" in out and "2/2 epochs" in out

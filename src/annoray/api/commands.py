@@ -299,9 +299,10 @@ def jobs(
     job: Annotated[int | None, typer.Option("--job", help="Show this training job with a progress bar until it ends.")] = None,
     log: Annotated[bool, typer.Option("--log", help="With --job: print its training log.")] = False,
     follow_log: Annotated[bool, typer.Option("--follow", help="With --job: stream its log live until it ends.")] = False,
+    cancel: Annotated[bool, typer.Option("--cancel", help="With --job: cancel it.")] = False,
     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
 ) -> None:
-    """A project's training history, or one training job (--job): its progress, or its log (--log, --follow)."""
+    """A project's training history, or one training job (--job): its progress, its log (--log, --follow), or cancel it."""
     if (project_id is None) == (job is None):
         raise typer.BadParameter("give a PROJECT_ID, or --job JOB_ID", param_hint="PROJECT_ID / --job")
     with connect(url, token) as client:
@@ -311,6 +312,9 @@ def jobs(
             return
         if log or follow_log:
             _print_log(client, job, follow_log)
+            return
+        if cancel:
+            emit(client.post(f"/api/trainings/{job}/cancel"), as_json, _print_training)
             return
         (final,) = follow_trainings(client, [job], progress_console if as_json else console)
         emit(final, as_json, _print_training)
