@@ -16,12 +16,12 @@ from annoray.platform.repositories import (
     ServerRepository, TrainingJobRepository, TrainingLogRepository,
 )
 from annoray.platform.settings import ResourceSpec, Settings
+from annoray.platform.training import TrainingParams
 from annoray.scheduler.placement import Node, Outcome, Pending, Placement, Resources, place, plan
 from annoray.scheduler.preannotation import run_preannotation_job
-from annoray.platform.training import TrainingParams
+from annoray.scheduler.runner import cancel_job, fail_job, job_of_run, log_line, run_training_job
 from annoray.scheduler.servers import server_demand
 from annoray.scheduler.trainings import TrainingRequest, request_trainings
-from annoray.scheduler.runner import cancel_job, fail_job, job_of_run, log_line, run_training_job
 from annoray.trainers.log import epoch_text
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,10 @@ class Scheduler:
     - A node that leaves the cluster takes its runs with it: each goes back to the queue, to resume
       from its last checkpoint elsewhere, while its retry budget lasts, and fails with the reason after.
     - Progress reports are idempotent: a report for an epoch seen before only logs again.
+    - Active learning: a project whose trigger is due gets one training of each kind once none of its
+      trainings is queued or running; triggers meanwhile stay one pending follow-up (all in the database).
+    - A running server whose project's config came to name other models is rebuilt in place with them;
+      it keeps its resources and seats, and requests wait for a replica rather than fail.
     """
 
     def __init__(self, settings: Settings):
