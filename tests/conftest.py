@@ -279,6 +279,17 @@ def refused(api: Api, send: Callable[[], httpx.Response], status: int) -> dict:
 ENDED = ("succeeded", "failed", "cancelled")
 
 
+def wait_for(api: Api, path: str, until: Callable[[dict], Any], timeout: float = 180) -> dict:
+    """Poll GET ``path`` as the admin until ``until`` holds for its JSON; return that state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = api.admin.get(path).json()
+        if until(state):
+            return state
+        assert time.monotonic() < deadline, f"{path} did not get there: {state}"
+        time.sleep(0.5)
+
+
 def wait_for_trainings(client: httpx.Client, job_ids: list[int], *, until: Callable[[dict], bool] | None = None,
                        timeout: float = 300) -> tuple[list[dict], list[list[dict]]]:
     """Poll the jobs until each has ended (or ``until`` holds for it); return their last state and every state seen."""

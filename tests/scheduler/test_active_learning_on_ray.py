@@ -1,11 +1,10 @@
 """The loop through HTTP on a real Ray: completions arrive, active learning retrains, the new model is deployed and served."""
 
 import time
-from pathlib import Path
 
 import pytest
 
-from ..conftest import DRUGS, Api, live_api, scheduler_settings, wait_for_trainings
+from ..conftest import DRUGS, Api, wait_for, wait_for_trainings
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -31,16 +30,6 @@ def drug_tasks() -> list[tuple[str, dict]]:
     return out
 
 
-def wait_for(api: Api, path: str, until, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        state = api.admin.get(path).json()
-        if until(state):
-            return state
-        assert time.monotonic() < deadline, f"{path} did not get there: {state}"
-        time.sleep(0.5)
-
-
 def active_learning_jobs(api: Api, pid: int) -> list[dict]:
     return sorted((j for j in api.admin.get(f"/api/projects/{pid}/trainings").json() if j["source"] == "active_learning"),
                   key=lambda j: j["id"])
@@ -51,14 +40,8 @@ def drug_model(api: Api, pid: int) -> str:
     return config.split('model="')[1].split('"')[0]
 
 
-@pytest.fixture
-def loop_api(ray_session, tmp_path: Path):
-    with live_api(scheduler_settings(tmp_path / "home")) as api:
-        yield api
-
-
-def test_completions_trigger_one_training_and_one_follow_up_whose_model_is_deployed_and_served(loop_api: Api) -> None:
-    api = loop_api
+def test_completions_trigger_one_training_and_one_follow_up_whose_model_is_deployed_and_served(training_api: Api) -> None:
+    api = training_api
     rows = drug_tasks()
     pid = api.admin.post("/api/projects", json={"name": "pharmacy", "labeling_config": CONFIG}).json()["id"]
     seeded = [{"data": {"text": t}, "annotations": [{"result": [r]}]} for t, r in rows[:12]]
@@ -71,7 +54,7 @@ def test_completions_trigger_one_training_and_one_follow_up_whose_model_is_deplo
     assert done["status"] == "succeeded", done
     assert done["deployment"]["decision"] == "deployed" and drug_model(api, pid) == "ner_pharmacy_annotation_manual"
     server = api.admin.post("/api/servers", json={"project_id": pid, "name": "pharmacy-server"}).json()
-    wait_for(api, f"/api/servers/{server['id']}", lambda s: s["status"] == "running")
+    wait_for(api, f"/api/servers/{server['id']}", lambda s: s["status"] == "running", timeout=300)
 
     settings = {"enabled": True, "every": 10, "deploy": True, "gate": False, "params": {"epochs": 15, "batch_size": 4}}
     assert api.admin.put(f"/api/projects/{pid}/active-learning", json=settings).status_code == 200
@@ -112,18 +95,19 @@ def test_completions_trigger_one_training_and_one_follow_up_whose_model_is_deplo
     assert deployment["score"] is not None and deployment["current_score"] is not None, "the history shows both scores"
     assert "deploy: deployed" in api.admin.get(f"/api/trainings/{follow_up['id']}/log").text
 
-    served = wait_for(api, f"/api/servers/{server['id']}", lambda s: s["deployed_models"] == [new] and s["status"] == "running" and not s["reason"])
+    served = wait_for(api, f"/api/servers/{server['id']}", lambda s: s["deployed_models"] == [new] and s["status"] == "running" and not s["reason"],
+                      timeout=300)
     assert [m["name"] for m in served["models"]] == [new]
     job = api.admin.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"], "task_ids": [tids[-1]]}).json()
-    wait_for(api, f"/api/preannotations/{job['id']}", lambda j: j["status"] == "succeeded")
+    wait_for(api, f"/api/preannotations/{job['id']}", lambda j: j["status"] == "succeeded", timeout=300)
     (prediction,) = api.admin.get(f"/api/projects/{pid}/tasks/{tids[-1]}/predictions").json()
     assert prediction["model_version"] == f"pharmacy-server:{new}", "the server serves the new model"
 
 
-def test_a_due_training_survives_a_scheduler_that_was_down_and_is_queued_once_it_is_back(loop_api: Api) -> None:
+def test_a_due_training_survives_a_scheduler_that_was_down_and_is_queued_once_it_is_back(training_api: Api) -> None:
     from annoray.scheduler.factory import start_scheduler, stop_scheduler
 
-    api = loop_api
+    api = training_api
     rows = drug_tasks()[:20]
     pid = api.admin.post("/api/projects", json={"name": "restart", "labeling_config": CONFIG}).json()["id"]
     seeded = [{"data": {"text": t}, "annotations": [{"result": [r]}]} for t, r in rows[:10]]

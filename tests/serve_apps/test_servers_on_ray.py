@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from ..conftest import (
-    CLINICAL_CONFIG, Api, clinical_sentences, license_document, live_api, refused, scheduler_settings, tiny_models,
+    CLINICAL_CONFIG, Api, clinical_sentences, license_document, live_api, refused, scheduler_settings, tiny_models, wait_for,
 )
 
 ray = pytest.importorskip("ray")
@@ -45,16 +45,6 @@ def clinic(api: Api, name: str, *, rules: str = "", model_type: str = "open_sour
         tasks.append(task)
     assert api.admin.post(f"/api/projects/{pid}/tasks/import", json=tasks).status_code == 201
     return pid
-
-
-def wait_for(api: Api, path: str, until, timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        state = api.admin.get(path).json()
-        if until(state):
-            return state
-        assert time.monotonic() < deadline, f"{path} did not get there: {state}"
-        time.sleep(0.5)
 
 
 @pytest.fixture
