@@ -24,11 +24,16 @@ from annoray.platform.training import TrainingParams
 METRICS = ("micro.f1", "macro.f1", "micro.precision", "micro.recall", "macro.precision", "macro.recall", "accuracy")
 
 
-def eligible_completion_exists() -> Any:
-    """SQL: the task has a completion the selection rules may pick (submitted and not rejected)."""
-    return exists(select(Completion.id).where(
+def _mark_counted(session: Session, project_id: int, task_ids: list[int] | None = None) -> int:
+    """Mark the project's uncounted tasks (among ``task_ids``, or all) that have a completion the selection rules may
+    pick (submitted and not rejected) as counted; returns how many it marked."""
+    eligible = exists(select(Completion.id).where(
         Completion.task_id == Task.id, Completion.status == CompletionStatus.SUBMITTED,
         or_(Completion.review_status.is_(None), Completion.review_status != ReviewStatus.REJECTED)))
+    query = update(Task).where(Task.project_id == project_id, Task.al_counted_at.is_(None), eligible)
+    if task_ids is not None:
+        query = query.where(Task.id.in_(task_ids))
+    return session.execute(query.values(al_counted_at=datetime.now(UTC)).execution_options(synchronize_session=False)).rowcount
 
 
 def count_eligible(session: Session, project: Project, task_ids: Iterable[int]) -> bool:
@@ -36,10 +41,7 @@ def count_eligible(session: Session, project: Project, task_ids: Iterable[int]) 
     ids = sorted(set(task_ids))
     if not project.al_enabled or not ids:
         return False
-    counted = session.execute(
-        update(Task).where(Task.project_id == project.id, Task.id.in_(ids), Task.al_counted_at.is_(None),
-                           eligible_completion_exists())
-        .values(al_counted_at=datetime.now(UTC)).execution_options(synchronize_session=False)).rowcount
+    counted = _mark_counted(session, project.id, ids)
     if not counted:
         return False
     session.execute(update(Project).where(Project.id == project.id)
@@ -66,8 +68,7 @@ def configure(session: Session, project: Project, *, enabled: bool, every: int, 
         raise InvalidInput("invalid active-learning settings", errors)
     if enabled and not project.al_enabled:
         # what is eligible now was annotated before active learning: only what becomes eligible later counts
-        session.execute(update(Task).where(Task.project_id == project.id, Task.al_counted_at.is_(None), eligible_completion_exists())
-                        .values(al_counted_at=datetime.now(UTC)).execution_options(synchronize_session=False))
+        _mark_counted(session, project.id)
         project.al_counter = 0
     project.al_enabled, project.al_every, project.al_deploy = enabled, every, deploy
     project.deploy_gate, project.deploy_metric, project.al_params = gate, metric, checked
