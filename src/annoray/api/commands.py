@@ -128,10 +128,14 @@ def trainings_table(jobs: list[dict[str, Any]], title: str | None = None) -> Tab
          when(j["created_at"]), j.get("reason") or j.get("error")) for j in jobs), title)
 
 
-def metrics_table(metrics: dict[str, Any], title: str) -> Table:
+def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, float, float, float, int | None]]:
+    """(label, precision, recall, f1, support) per label, then the micro and macro averages."""
     rows = [*metrics.get("per_label", {}).items(), *((f"{avg} avg", metrics[avg]) for avg in ("micro", "macro") if avg in metrics)]
-    return table(("label", "precision", "recall", "f1", "support"),
-                 ((label, m["precision"], m["recall"], m["f1"], m.get("support")) for label, m in rows), title)
+    return [(label, m["precision"], m["recall"], m["f1"], m.get("support")) for label, m in rows]
+
+
+def metrics_table(metrics: dict[str, Any], title: str) -> Table:
+    return table(("label", "precision", "recall", "f1", "support"), metric_rows(metrics), title)
 
 
 def license_rows(licenses: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:

@@ -12,11 +12,8 @@ import time
 from importlib import resources
 from typing import Any
 
-from rich.table import Table
-from rich.text import Text
-
 from annoray.api.client import AnnorayClient
-from annoray.api.commands import console, follow_preannotation, follow_trainings
+from annoray.api.commands import console, follow_preannotation, follow_trainings, metric_rows, table
 
 PARAMS = {"epochs": 5, "learning_rate": 0.002, "batch_size": 32}
 HELD_BACK = 60  # annotated tasks imported without their completion, submitted later to show active learning
@@ -108,15 +105,12 @@ def print_training_data(summary: dict) -> None:
         f"training selection: {summary['tasks_selected']} tasks; split {split['method']} "
         f"(validation {split['validation_split']}, seed {split['seed']}): {split['train_tasks']} train / {split['test_tasks']} test"
     )
-    table = Table(title="training data per model kind")
-    for column in ("kind", "label", "examples", "train", "test"):
-        table.add_column(column)
+    rows = []
     for kind, data in summary["kinds"].items():
         title = f"{kind} ({data['name']})" if data.get("name") else kind
         for i, (label, count) in enumerate(data["label_counts"].items()):
-            table.add_row(title if i == 0 else "", label, str(count),
-                          str(data["train_examples"]) if i == 0 else "", str(data["test_examples"]) if i == 0 else "")
-    console.print(table)
+            rows.append((title, label, count, data["train_examples"], data["test_examples"]) if i == 0 else ("", label, count, "", ""))
+    console.print(table(("kind", "label", "examples", "train", "test"), rows, "training data per model kind"))
     for warning in summary["warnings"][:10]:
         console.print(f"[yellow]warning[/] {warning}")
     for error in summary["errors"]:
@@ -124,35 +118,22 @@ def print_training_data(summary: dict) -> None:
 
 
 def print_metrics(client: AnnorayClient, jobs: list[dict]) -> None:
-    table = Table(title="trained models, scored on the held-out split")
-    for column in ("model", "kind", "label", "precision", "recall", "f1", "support"):
-        table.add_column(column)
+    rows = []
     for job in jobs:
         if job["status"] != "succeeded":
             console.print(f"[red]training {job['id']} ({job['kind']}) {job['status']}[/]: {job['error']}")
             continue
-        metrics = client.get(f"/api/models/{job['model']}")["metrics"]
-        rows = list(metrics["per_label"].items()) + [(f"{avg} avg", metrics[avg]) for avg in ("micro", "macro")]
-        for i, (label, m) in enumerate(rows):
-            table.add_row(job["model"] if i == 0 else "", job["kind"] if i == 0 else "", label,
-                          f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m.get("support", "")))
-    console.print(table)
-
-
-def _score(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+        for i, row in enumerate(metric_rows(client.get(f"/api/models/{job['model']}")["metrics"])):
+            rows.append((job["model"], job["kind"], *row) if i == 0 else ("", "", *row))
+    console.print(table(("model", "kind", "label", "precision", "recall", "f1", "support"), rows,
+                        "trained models, scored on the held-out split"))
 
 
 def print_deployments(jobs: list[dict]) -> None:
-    table = Table(title="deploy after training")
-    for column in ("model", "decision", "metric", "new", "in place", "its score", "why"):
-        table.add_column(column)
-    for job in jobs:
-        d = job.get("deployment") or {}
-        if d:
-            table.add_row(d["model"], d["decision"], d["metric"], _score(d["score"]), d.get("current") or "-",
-                          _score(d.get("current_score")), d.get("reason", ""))
-    console.print(table)
+    decisions = [j["deployment"] for j in jobs if j.get("deployment")]
+    console.print(table(("model", "decision", "metric", "new", "in place", "its score", "why"), (
+        (d["model"], d["decision"], d["metric"], d["score"], d.get("current"), d.get("current_score"), d.get("reason", ""))
+        for d in decisions), "deploy after training"))
 
 
 def print_server(server: dict) -> None:
@@ -168,9 +149,7 @@ def print_server(server: dict) -> None:
 def print_predictions(client: AnnorayClient, pid: int, count: int = 5) -> None:
     """The tasks the models were least sure of (what annotators get first), with what was predicted."""
     ranked = client.get(f"/api/projects/{pid}/tasks", params={"order": "uncertainty", "page_size": count})["items"]
-    table = Table(title=f"predictions of the {count} tasks the models were least sure of (annotators get these first)")
-    for column in ("task", "text", "predicted", "score"):
-        table.add_column(column)
+    rows = []
     for task in ranked:
         predictions = client.get(f"/api/projects/{pid}/tasks/{task['id']}/predictions")
         if not predictions:
@@ -178,6 +157,6 @@ def print_predictions(client: AnnorayClient, pid: int, count: int = 5) -> None:
         latest = predictions[-1]
         regions = [f"{r['value'].get('text')}: {', '.join(r['value']['labels'])}" if "labels" in r["value"]
                    else f"{r['from_name']}: {', '.join(r['value'].get('choices', []))}" for r in latest["result"]]
-        table.add_row(str(task["id"]), Text(task["data"].get("text", "")[:70]), Text("\n".join(regions) or "(nothing)"),
-                      _score(latest["score"]))
-    console.print(table)
+        rows.append((task["id"], task["data"].get("text", "")[:70], "\n".join(regions) or "(nothing)", latest["score"]))
+    console.print(table(("task", "text", "predicted", "score"), rows,
+                        f"predictions of the {count} tasks the models were least sure of (annotators get these first)"))
