@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, load_only
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, load_only
 from annoray.platform.auth import hash_token
 from annoray.platform.errors import NotFound
 from annoray.platform.models import (
+    Base,
     CatalogModel,
     Completion,
     JobStatus,
@@ -31,6 +32,33 @@ from annoray.platform.models import (
     TrainingLogLine,
     User,
 )
+
+
+T = TypeVar("T", bound=Base)
+
+
+class _Rows(Generic[T]):
+    """The plain reads and writes of one table's rows, by id."""
+
+    row: type[T]
+    noun: str  # what a 404 calls it
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, row_id: int) -> T:
+        found = self.session.get(self.row, row_id)
+        if found is None:
+            raise NotFound(self.noun, row_id)
+        return found
+
+    def add(self, row: T) -> T:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def all(self) -> Sequence[T]:
+        return self.session.scalars(select(self.row).order_by(self.row.id)).all()  # type: ignore[attr-defined]
 
 
 def _move(session: Session, model: Any, row_id: int, frm: Sequence[Any], to: Any, values: dict[str, Any]) -> bool:
@@ -59,20 +87,8 @@ class UserRepository:
         return self.session.scalar(select(func.count(User.id))) or 0
 
 
-class ProjectRepository:
-    def __init__(self, session: Session):
-        self.session = session
-
-    def get(self, project_id: int) -> Project:
-        project = self.session.get(Project, project_id)
-        if project is None:
-            raise NotFound("project", project_id)
-        return project
-
-    def add(self, project: Project) -> Project:
-        self.session.add(project)
-        self.session.flush()
-        return project
+class ProjectRepository(_Rows[Project]):
+    row, noun = Project, "project"
 
     def add_config_version(self, project: Project, reason: str) -> None:
         self.session.add(LabelingConfigVersion(
@@ -245,20 +261,8 @@ class ModelRepository:
         return model
 
 
-class TrainingJobRepository:
-    def __init__(self, session: Session):
-        self.session = session
-
-    def get(self, job_id: int) -> TrainingJob:
-        job = self.session.get(TrainingJob, job_id)
-        if job is None:
-            raise NotFound("training", job_id)
-        return job
-
-    def add(self, job: TrainingJob) -> TrainingJob:
-        self.session.add(job)
-        self.session.flush()
-        return job
+class TrainingJobRepository(_Rows[TrainingJob]):
+    row, noun = TrainingJob, "training"
 
     def for_project(self, project_id: int) -> Sequence[TrainingJob]:
         return self.session.scalars(
@@ -317,32 +321,17 @@ TRAINING = "training"
 SERVER = "server"
 
 
-class ServerRepository:
-    def __init__(self, session: Session):
-        self.session = session
-
-    def get(self, server_id: int) -> PreannotationServer:
-        server = self.session.get(PreannotationServer, server_id)
-        if server is None:
-            raise NotFound("server", server_id)
-        return server
+class ServerRepository(_Rows[PreannotationServer]):
+    row, noun = PreannotationServer, "server"
 
     def by_name(self, name: str) -> PreannotationServer | None:
         return self.session.scalars(select(PreannotationServer).where(PreannotationServer.name == name)).first()
-
-    def all(self) -> Sequence[PreannotationServer]:
-        return self.session.scalars(select(PreannotationServer).order_by(PreannotationServer.id)).all()
 
     def with_status(self, *statuses: ServerStatus, project_id: int | None = None) -> Sequence[PreannotationServer]:
         query = select(PreannotationServer).where(PreannotationServer.status.in_(statuses))
         if project_id is not None:
             query = query.where(PreannotationServer.project_id == project_id)
         return self.session.scalars(query.order_by(PreannotationServer.id)).all()
-
-    def add(self, server: PreannotationServer) -> PreannotationServer:
-        self.session.add(server)
-        self.session.flush()
-        return server
 
     def transition(self, server_id: int, frm: Sequence[ServerStatus], to: ServerStatus, **values: Any) -> bool:
         """Move a server between statuses only if it is still in one of ``frm``; one that stops holding
@@ -360,20 +349,8 @@ class ServerRepository:
 HOLDING = (ServerStatus.DEPLOYING, ServerStatus.RUNNING, ServerStatus.DELETING)
 
 
-class PreannotationJobRepository:
-    def __init__(self, session: Session):
-        self.session = session
-
-    def get(self, job_id: int) -> PreannotationJob:
-        job = self.session.get(PreannotationJob, job_id)
-        if job is None:
-            raise NotFound("pre-annotation job", job_id)
-        return job
-
-    def add(self, job: PreannotationJob) -> PreannotationJob:
-        self.session.add(job)
-        self.session.flush()
-        return job
+class PreannotationJobRepository(_Rows[PreannotationJob]):
+    row, noun = PreannotationJob, "pre-annotation job"
 
     def with_status(self, *statuses: JobStatus) -> Sequence[PreannotationJob]:
         return self.session.scalars(
@@ -391,9 +368,8 @@ class PreannotationJobRepository:
         self.session.execute(update(PreannotationJob).where(PreannotationJob.id == job_id).values(**values))
 
 
-class RuleRepository:
-    def __init__(self, session: Session):
-        self.session = session
+class RuleRepository(_Rows[Rule]):
+    row, noun = Rule, "rule"
 
     def all(self) -> Sequence[Rule]:
         return self.session.scalars(select(Rule).order_by(Rule.name)).all()
@@ -404,32 +380,13 @@ class RuleRepository:
     def by_name(self, name: str) -> Rule | None:
         return self.session.scalars(select(Rule).where(Rule.name == name)).first()
 
-    def add(self, rule: Rule) -> Rule:
-        self.session.add(rule)
-        self.session.flush()
-        return rule
 
 
-class LicenseRepository:
-    def __init__(self, session: Session):
-        self.session = session
-
-    def get(self, license_id: int) -> License:
-        license = self.session.get(License, license_id)
-        if license is None:
-            raise NotFound("license", license_id)
-        return license
+class LicenseRepository(_Rows[License]):
+    row, noun = License, "license"
 
     def by_key(self, key: str) -> License | None:
         return self.session.scalars(select(License).where(License.license_key == key)).first()
-
-    def all(self) -> Sequence[License]:
-        return self.session.scalars(select(License).order_by(License.id)).all()
-
-    def add(self, license: License) -> License:
-        self.session.add(license)
-        self.session.flush()
-        return license
 
     def delete(self, license: License) -> None:
         self.session.delete(license)
