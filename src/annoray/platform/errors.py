@@ -85,6 +85,7 @@ class Errors:
     E614 = "[E614] deploy metric '{metric}' is not one of: {allowed}"
     E615 = "[E615] the model was not deployed: the rewritten labeling config breaks a rule: {why}"
     E616 = "[E616] active learning could not start a training: {why}"
+    E617 = "[E617] the training run {why}; {what}"
 
     E701 = "[E701] the license document is malformed: {why}"
     E702 = "[E702] issuer '{issuer}' is not trusted here; trusted issuers (settings licenses.issuers): {trusted}"

@@ -310,11 +310,11 @@ class TrainingLogRepository:
         self.session.add(TrainingLogLine(job_id=job_id, event=event, text=text, data=data or {}))
         self.session.flush()
 
-    def lines(self, job_id: int, *, after_id: int = 0) -> Sequence[TrainingLogLine]:
-        return self.session.scalars(
-            select(TrainingLogLine).where(TrainingLogLine.job_id == job_id, TrainingLogLine.id > after_id)
-            .order_by(TrainingLogLine.id)
-        ).all()
+    def lines(self, job_id: int, *, after_id: int = 0, event: str | None = None) -> Sequence[TrainingLogLine]:
+        query = select(TrainingLogLine).where(TrainingLogLine.job_id == job_id, TrainingLogLine.id > after_id)
+        if event is not None:
+            query = query.where(TrainingLogLine.event == event)
+        return self.session.scalars(query.order_by(TrainingLogLine.id)).all()
 
 
 TRAINING = "training"

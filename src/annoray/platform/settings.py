@@ -66,7 +66,11 @@ class TrainingSettings(BaseModel):
         description="Resources of a training worker per model kind (Visual NER: 16 CPU / 64 GB, as the seeds require); "
         "a key naming an engine (e.g. `spacy.ner.v1`) overrides its kind's for that engine.",
     )
-    max_failures: int = Field(2, ge=0, description="Times a killed training worker is restarted from its last checkpoint.")
+    max_failures: int = Field(
+        2, ge=0, description="Failures a training survives: a killed worker restarted from its last checkpoint, or a run "
+        "that could not start, lost its node or its runner, queued again to resume from it.")
+    start_timeout_s: float = Field(
+        60.0, gt=0, description="How long a run may wait for Ray to place its worker group before it counts as a failure.")
     storage_path: str | None = Field(
         None, description="Where Ray Train keeps checkpoints (shared by all nodes on a cluster); default under `home`."
     )

@@ -35,6 +35,68 @@ def start_scheduler(settings: Settings) -> Any:
     return actor
 
 
+def runner_name(settings: Settings, job_id: int) -> str:
+    """The name of a training job's runner actor: found again by a restarted scheduler."""
+    return f"{settings.scheduler.name}-training-{job_id}"
+
+
+def start_training_runner(settings: Settings, job_id: int, progress: Any, node_id: str) -> Any:
+    """Start the detached actor that runs one training job, on this (the scheduler's) node, and return its handle.
+
+    A runner left by an earlier launch of the same job is ended first: the job is being launched now, so it is stale.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from annoray.scheduler.runner import TrainingRunner
+
+    stale = find_training_runner(settings, job_id)
+    if stale is not None:
+        ray.kill(stale, no_restart=True)
+        _wait_until_gone(settings, job_id)
+    # The runner (and the Train controller it starts) stay on the scheduler's node; only the worker moves.
+    return ray.remote(TrainingRunner).options(
+        name=runner_name(settings, job_id), namespace=settings.scheduler.namespace, lifetime="detached",
+        num_cpus=0, max_restarts=0, max_concurrency=4,
+        runtime_env={"env_vars": {"RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": str(settings.training.start_timeout_s)}},
+        scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
+    ).remote(settings, job_id, progress, node_id)
+
+
+def find_training_runner(settings: Settings, job_id: int) -> Any | None:
+    import ray
+
+    try:
+        return ray.get_actor(runner_name(settings, job_id), namespace=settings.scheduler.namespace)
+    except ValueError:
+        return None
+
+
+def training_runners(settings: Settings) -> dict[int, Any]:
+    """Every live runner of this scheduler's jobs, by job id."""
+    import ray
+
+    prefix = runner_name(settings, 0)[:-1]
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+             if a["namespace"] == settings.scheduler.namespace and a["name"].startswith(prefix)]
+    runners = {}
+    for name in names:
+        job_id = name[len(prefix):]
+        if job_id.isdigit() and (runner := find_training_runner(settings, int(job_id))) is not None:
+            runners[int(job_id)] = runner
+    return runners
+
+
+def _wait_until_gone(settings: Settings, job_id: int, timeout_s: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while find_training_runner(settings, job_id) is not None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the runner of training {job_id} did not end in {timeout_s:g} s")
+        time.sleep(0.1)
+
+
 def head_node_id() -> str:
     """The head node outlives workers an autoscaler removes, so the scheduler lives there."""
     import ray
@@ -46,10 +108,24 @@ def head_node_id() -> str:
 
 
 def stop_scheduler(settings: Settings) -> None:
+    """End the scheduler and the runs it owns, and give their reservations back to Ray."""
     import ray
+
+    from annoray.scheduler.reservations import remove_orphaned_reservations
 
     try:
         actor = ray.get_actor(settings.scheduler.name, namespace=settings.scheduler.namespace)
     except ValueError:
-        return
-    ray.kill(actor, no_restart=True)
+        actor = None
+    if actor is not None:
+        ray.kill(actor, no_restart=True)
+    runners = training_runners(settings)
+    try:  # aborted through their controllers, the runs remove their own placement groups
+        ray.get([runner.cancel.remote() for runner in runners.values()], timeout=30)
+    except Exception:  # a run that did not abort in time is killed; the next pass of any scheduler sweeps what it left
+        pass
+    for runner in runners.values():
+        ray.kill(runner, no_restart=True)
+    for job_id in runners:
+        _wait_until_gone(settings, job_id)
+    remove_orphaned_reservations()

@@ -8,6 +8,8 @@ in the catalog and ends the job; every step is a line of the job's log.
 from __future__ import annotations
 
 import tempfile
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,10 @@ class JobFailed(Exception):
     """A failure whose message is already the reason a user reads."""
 
 
+class RunLost(Exception):
+    """The Ray Train run could not start or lost its controller: the job goes back to the queue within its budget."""
+
+
 def log_line(sessions: sessionmaker[Session], job_id: int, event: str, text: str, data: dict[str, Any] | None = None) -> None:
     with sessions.begin() as session:
         TrainingLogRepository(session).append(job_id, event, text, data)
@@ -76,16 +82,47 @@ def cancel_job(sessions: sessionmaker[Session], job_id: int, username: str, frm:
     return moved
 
 
-def run_training_job(settings: Settings, job_id: int, progress: Any, node_id: str | None = None) -> None:
-    """Train, store and catalog one job that the scheduler has already moved to ``running``."""
+def requeue_or_fail(sessions: sessionmaker[Session], job_id: int, budget: int, reason: Callable[[str], str],
+                    data: dict[str, Any] | None = None) -> bool:
+    """A running job whose run was lost counts one failure: queued again to resume from its last checkpoint while
+    the budget lasts, failed with the reason beyond it. ``reason`` words the loss given what happens next.
+
+    Returns whether the job was queued again (False also when it had already moved on).
+    """
+    with sessions.begin() as session:
+        repo, log = TrainingJobRepository(session), TrainingLogRepository(session)
+        failures = repo.get(job_id).attempts + 1
+        data = (data or {}) | {"failures": failures, "budget": budget}
+        if failures > budget:
+            text = reason(f"failure {failures} is beyond the retry budget of {budget}")
+            if repo.transition(job_id, ACTIVE, JobStatus.FAILED, error=text, reason=None,
+                               finished_at=datetime.now(UTC), attempts=failures):
+                log.append(job_id, "failed", f"failed: {text}", {"error": text, **data})
+            return False
+        text = reason(f"queued again to resume from its last checkpoint (failure {failures} of a budget of {budget})")
+        moved = repo.transition(job_id, ACTIVE, JobStatus.QUEUED, reason=text, attempts=failures)
+        if moved:
+            log.append(job_id, "attempt", text, data)
+        return moved
+
+
+def run_training_job(settings: Settings, job_id: int, progress: Any, node_id: str | None = None, owner: Any = None) -> None:
+    """Train, store and catalog one job that the scheduler has already moved to ``running``.
+
+    Args:
+        owner: the actor that owns the run (a `TrainingRunner`), told the run's Train controller so it can abort it.
+    """
     from annoray.platform.db import create_db_engine, session_factory
 
     engine = create_db_engine(settings.resolved_database_url)
     sessions = session_factory(engine, write=True)
     try:
-        _run(settings, sessions, session_factory(engine), job_id, progress, node_id)
+        _run(settings, sessions, session_factory(engine), job_id, progress, node_id, owner)
     except JobFailed as exc:
         fail_job(sessions, job_id, str(exc))
+    except RunLost as exc:
+        requeue_or_fail(sessions, job_id, settings.training.max_failures,
+                        lambda what: Errors.E617.format(why=str(exc), what=what), {"node_id": node_id})
     except Exception as exc:  # the job ends failed with the reason rather than the task dying unexplained
         fail_job(sessions, job_id, explain_failure(exc, kind="", budget=settings.training.max_failures))
         raise
@@ -94,7 +131,7 @@ def run_training_job(settings: Settings, job_id: int, progress: Any, node_id: st
 
 
 def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmaker[Session], job_id: int, progress: Any,
-         node_id: str | None) -> None:
+         node_id: str | None, owner: Any) -> None:
     with reads() as session:
         job = TrainingJobRepository(session).get(job_id)
         project = ProjectRepository(session).get(job.project_id)
@@ -151,8 +188,10 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
     with tempfile.TemporaryDirectory(prefix="annoray-model-") as tmp:
         model_dir = Path(tmp) / "model"
         try:
-            result = run_training(run, model_dir, progress=progress)
+            result = run_training(run, model_dir, progress=progress, owner=owner)
         except Exception as exc:
+            if lost := run_lost(exc, start_timeout_s=settings.training.start_timeout_s):
+                raise RunLost(lost) from exc
             raise JobFailed(explain_failure(exc, kind=kind.value, budget=run.max_failures)) from exc
         log_line(sessions, job_id, "metrics", metrics_text(result.metrics), {"metrics": result.metrics})
         _register(settings, sessions, job, project.name, dataset.group, model_dir, result, engine_config)
@@ -211,6 +250,26 @@ def _deploy(session: Session, settings: Settings, job: TrainingJob, name: str, r
     TrainingLogRepository(session).append(job.id, "deploy", deploy_text(decision), decision)
 
 
+def run_lost(exc: BaseException, *, start_timeout_s: float) -> str | None:
+    """Why the run failed around its training rather than in it (its worker group could not start, its Train
+    controller failed or died), or None when the training itself failed."""
+    from ray.exceptions import RayActorError
+    from ray.train import ControllerError
+    from ray.train.v2._internal.exceptions import WorkerGroupStartupTimeoutError
+
+    if isinstance(exc, ControllerError) and isinstance(exc.controller_failure, WorkerGroupStartupTimeoutError):
+        return (f"could not start: Ray did not place its worker group within {start_timeout_s:g} s "
+                "(something outside the scheduler holds the resources it was given)")
+    if isinstance(exc, ControllerError | RayActorError):
+        return f"lost its Train controller ({_innermost(exc)[:300]})"
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a job's error shows it: its type and the start of its message, on one line."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+
+
 def explain_failure(exc: BaseException, *, kind: str, budget: int) -> str:
     """The reason a user reads for a training that raised: out of memory, workers killed too often, or a crash."""
     text = _innermost(exc)
@@ -227,9 +286,58 @@ def _innermost(exc: BaseException) -> str:
     failures = getattr(exc, "worker_failures", None)  # ray.train's WorkerGroupError: rank -> exception
     if failures:
         exc = next(iter(failures.values()))
+    exc = getattr(exc, "controller_failure", None) or exc  # ray.train's ControllerError
     cause = getattr(exc, "cause", None)  # a RayTaskError keeps the exception the task raised
     if isinstance(cause, BaseException):
         exc = cause
     while exc.__cause__ is not None:
         exc = exc.__cause__
     return f"{type(exc).__name__}: {exc}".strip()
+
+
+class TrainingRunner:
+    """Owns one training job's Ray Train run, as a detached actor of its own (see `factory.start_training_runner`).
+
+    The run starts when the runner is created, so a runner that exists is a run under way, and it outlives the
+    scheduler that created it: a restarted scheduler finds it by name and reattaches instead of launching the job
+    twice. The Train controller is a child of this actor; `cancel` aborts it so Ray Train returns its placement group.
+    """
+
+    def __init__(self, settings: Settings, job_id: int, progress: Any, node_id: str | None):
+        import ray
+
+        self.job_id = job_id
+        self.controller: Any = None
+        self.error: BaseException | None = None
+        me = ray.get_runtime_context().current_actor
+        self.thread = threading.Thread(target=self._train, args=(settings, job_id, progress, node_id, me),
+                                       name=f"training-job-{job_id}", daemon=True)
+        self.thread.start()
+
+    def _train(self, *args: Any) -> None:
+        try:
+            run_training_job(*args)
+        except BaseException as exc:  # done() raises it in the scheduler, which ends the job if the runner could not
+            self.error = exc
+
+    def attach_controller(self, controller: Any) -> None:
+        """The run's Train controller, sent by the controller itself once it has started."""
+        self.controller = controller
+
+    def done(self) -> None:
+        """Return when the run has ended (the job is ended or queued again); raise what the runner could not handle."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def cancel(self, timeout_s: float = 10.0) -> None:
+        """Abort the run through its controller, which shuts its workers down and removes its placement group."""
+        import ray
+
+        if self.controller is None or not self.thread.is_alive():
+            return
+        try:
+            ray.get(self.controller.abort.remote(), timeout=timeout_s)
+        except Exception:  # the controller exits as it aborts; what it left is swept by the scheduler
+            pass
+        self.thread.join(timeout_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from annoray.platform.settings import ResourceSpec, Settings
 from annoray.platform.training import TrainingParams
 from annoray.scheduler.placement import Node, Outcome, Pending, Placement, Resources, place, plan
 from annoray.scheduler.preannotation import run_preannotation_job
-from annoray.scheduler.runner import cancel_job, fail_job, job_of_run, log_line, run_training_job
+from annoray.scheduler.runner import cancel_job, describe, fail_job, job_of_run, log_line, requeue_or_fail
 from annoray.scheduler.servers import server_demand
 from annoray.scheduler.trainings import TrainingRequest, request_trainings
 from annoray.trainers.log import epoch_text
@@ -32,12 +33,14 @@ PENDING = (JobStatus.QUEUED, JobStatus.WAITING)
 
 @dataclass
 class Allocation:
-    """What the ledger holds for one running job: where it runs, what it holds, its runner task."""
+    """What the ledger holds for one running job: where it runs, what it holds, and the run behind it: its runner
+    actor and the reference that resolves when the run ends."""
 
     node_id: str
     resources: Resources
     ref: Any
     leases: tuple[tuple[str, int], ...] = ()  # (scope, license id)
+    runner: Any = None
 
 
 def ray_nodes() -> list[dict[str, Any]]:
@@ -63,12 +66,19 @@ class Scheduler:
       node it can soonest use is held for it, and younger jobs only backfill other nodes, so a big
       job is never overtaken forever by small ones.
     - One training per project and kind at a time; the next one waits for it.
-    - A restarted scheduler reloads from the database: the runs its previous life owned died with
-      it, so jobs left ``running`` are queued again ahead of younger ones (their seats returned)
-      and resume from their last Ray Train checkpoint.
-    - A node that leaves the cluster takes its runs with it: each goes back to the queue, to resume
-      from its last checkpoint elsewhere, while its retry budget lasts, and fails with the reason after.
-    - Progress reports are idempotent: a report for an epoch seen before only logs again.
+    - Runs outlive the scheduler: each training's Ray Train run is owned by a detached runner actor named after
+      its job, which the scheduler did not start and does not take down with it. A restarted scheduler reloads
+      from the database and reattaches to every ``running`` job whose runner is alive, with its seats; it never
+      launches a job whose run is still alive, so no job trains twice.
+    - Nothing stays ``running`` without a live run: every pass compares the running jobs with Ray's own view of
+      their runners. A run that could not start (its worker group timed out waiting for resources), lost its
+      Train controller or its runner, or whose node left the cluster counts one failure against the job's
+      retry budget: the job is queued again, to resume from its last checkpoint, or fails with the reason beyond it.
+    - The ledger and Ray agree: every allocation has a live runner behind it, and every pass gives back to Ray
+      (and logs) the placement groups that a run which died without cleaning up left behind (see `reservations`).
+      A cancelled run is aborted through its Train controller, which removes its own placement group.
+    - Progress reports are idempotent: the same report delivered twice (Ray retries calls across a restart) is
+      recorded once, and progress never moves back when reports arrive out of order.
     - Active learning: a project whose trigger is due gets one training of each kind once none of its
       trainings is queued or running; triggers meanwhile stay one pending follow-up (all in the database).
     - A running server whose project's config came to name other models is rebuilt in place with them;
@@ -130,6 +140,8 @@ class Scheduler:
                          if s.models != s.deployed_models and s.id in self.servers and s.id not in self.redeploying]
                 seats = seat_pool(session, now)
                 session.expunge_all()
+            lost = self._watch([j for j in jobs if j.status is JobStatus.RUNNING])
+            jobs = [j for j in jobs if j.id not in lost]  # queued again or failed; the next pass, kicked, plans them
             running = {(j.project_id, j.kind): j.id for j in jobs if j.status is JobStatus.RUNNING}
             pending = {j.id: j for j in jobs if j.status in PENDING}
             servers = {s.id: s for s in queued_servers}
@@ -182,9 +194,7 @@ class Scheduler:
             cancel_job(self.sessions, job_id, username, (*PENDING, JobStatus.RUNNING))
             allocation = self.ledger.pop(job_id, None)
         if allocation is not None:
-            import ray
-
-            ray.cancel(allocation.ref, force=True)
+            self._end_run(job_id, allocation, abort=True)
         self.kick.set()
         with self.sessions() as session:
             return TrainingJobRepository(session).get(job_id).status.value
@@ -195,9 +205,14 @@ class Scheduler:
         progress = {"epoch": report["epoch"], "epochs": report["epochs"],
                     "percent": round(100.0 * report["epoch"] / max(report["epochs"], 1), 1),
                     "loss": report["loss"], "metrics": report.get("metrics", {})}
+        report = json.loads(json.dumps(report))  # as the log stores it
         with self.sessions.begin() as session:
-            TrainingJobRepository(session).set(job_id, progress=progress)
-            TrainingLogRepository(session).append(job_id, "epoch", epoch_text(report), report)
+            jobs, log = TrainingJobRepository(session), TrainingLogRepository(session)
+            if any(line.data == report for line in log.lines(job_id, event="epoch")):
+                return  # the same report again: Ray delivers a call at least once across our restarts
+            if report["epoch"] >= (jobs.get(job_id).progress or {}).get("epoch", 0):  # reports may arrive out of order
+                jobs.set(job_id, progress=progress)
+            log.append(job_id, "epoch", epoch_text(report), report)
 
     def worker_failed(self, run: str, error: str) -> None:
         """A training worker died or raised; Ray Train restarts it from the last checkpoint while the budget lasts."""
@@ -295,15 +310,10 @@ class Scheduler:
             if not moved or not LicenseRepository(session).lease_all(placement.leases, TRAINING, job.id, now):
                 session.rollback()  # cancelled meanwhile, or a license went away: the next pass decides again
                 return False
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        from annoray.scheduler.factory import start_training_runner
 
-        here = ray.get_runtime_context()
-        me = here.current_actor
-        # The runner (and the Train controller it starts) stay on the scheduler's node; only the worker moves.
-        task = ray.remote(run_training_job).options(
-            num_cpus=0, max_retries=0, name=f"training-job-{job.id}",
-            scheduling_strategy=NodeAffinitySchedulingStrategy(here.get_node_id(), soft=False))
-        self.ledger[job.id] = Allocation(node_id, demand, task.remote(self.settings, job.id, me, node_id), placement.leases)
+        runner = start_training_runner(self.settings, job.id, ray.get_runtime_context().current_actor, node_id)
+        self.ledger[job.id] = Allocation(node_id, demand, runner.done.remote(), placement.leases, runner)
         seats = "".join(f"; seat of {scope} from license {license_id}" for scope, license_id in placement.leases)
         log_line(self.sessions, job.id, "launch", f"placed by the scheduler on node {node_id} ({demand.describe()}){seats}",
                  {"node_id": node_id, **demand.as_dict(), "leases": [list(lease) for lease in placement.leases]})
@@ -443,14 +453,24 @@ class Scheduler:
                     self.preannotations[job.id] = task.remote(self.settings, job.id)
 
     def _recover(self) -> None:
-        """Queue again what the previous life ran (its runs died with it) and return every seat it held."""
+        """Reattach to the runs the previous life launched that are still alive (with their seats); the watchdog's
+        first pass queues again, within their budget, the running jobs whose run is gone."""
+        from annoray.scheduler.factory import training_runners
+
+        runners = training_runners(self.settings)
         with self.sessions.begin() as session:
-            repo = TrainingJobRepository(session)
-            for job in repo.with_status(JobStatus.RUNNING):
-                repo.transition(job.id, (JobStatus.RUNNING,), JobStatus.QUEUED, reason="scheduler restarted; relaunching")
+            leases: dict[int, list[tuple[str, int]]] = {}
+            for lease in LicenseRepository(session).active(holder_kind=TRAINING):
+                leases.setdefault(lease.holder_id, []).append((lease.scope, lease.license_id))
+            for job in TrainingJobRepository(session).with_status(JobStatus.RUNNING):
+                if (runner := runners.get(job.id)) is None:
+                    continue
+                node_id = job.resources.get("node_id", "")
+                self.ledger[job.id] = Allocation(node_id, Resources.of(job.resources), runner.done.remote(),
+                                                 tuple(leases.get(job.id, ())), runner)
                 TrainingLogRepository(session).append(
-                    job.id, "restart", "the scheduler restarted; relaunching from the last checkpoint", {})
-            LicenseRepository(session).release_all_but(TRAINING, [])
+                    job.id, "restart", f"the scheduler restarted; reattached to the run on node {node_id}", {"node_id": node_id})
+            LicenseRepository(session).release_all_but(TRAINING, list(self.ledger))
             jobs = PreannotationJobRepository(session)
             for job in jobs.with_status(JobStatus.RUNNING):  # its runner died with us; it resumes where it stopped
                 jobs.transition(job.id, (JobStatus.RUNNING,), JobStatus.QUEUED, reason="scheduler restarted; resuming")
@@ -508,35 +528,57 @@ class Scheduler:
 
     def _lost_nodes(self) -> None:
         """Runs on a node that left the cluster go back to the queue while their retry budget lasts, else fail."""
-        import ray
-
         alive = {n["NodeID"] for n in ray_nodes()}
         with self.lock:
             lost = {job_id: a for job_id, a in self.ledger.items() if a.node_id not in alive}
             for job_id in lost:
                 del self.ledger[job_id]
         for job_id, allocation in lost.items():
-            ray.cancel(allocation.ref, force=True)  # its runner waits for a worker that cannot come back there
-            self._requeue_or_fail(job_id, allocation.node_id)
+            self._end_run(job_id, allocation)  # its runner waits for a worker that cannot come back there
+            requeue_or_fail(self.sessions, job_id, self.settings.training.max_failures,
+                            lambda what, node=allocation.node_id: Errors.E613.format(node=node, what=what),
+                            {"node_id": allocation.node_id})
         if lost:
             self.kick.set()
 
-    def _requeue_or_fail(self, job_id: int, node_id: str) -> None:
-        budget = self.settings.training.max_failures
-        with self.sessions.begin() as session:
-            repo, log = TrainingJobRepository(session), TrainingLogRepository(session)
-            failures = repo.get(job_id).attempts + 1
-            data = {"node_id": node_id, "failures": failures, "budget": budget}
-            if failures > budget:
-                reason = Errors.E613.format(node=node_id, what=f"failure {failures} is beyond the retry budget of {budget}")
-                if repo.transition(job_id, (JobStatus.RUNNING,), JobStatus.FAILED, error=reason, reason=None,
-                                   finished_at=datetime.now(UTC), attempts=failures):
-                    log.append(job_id, "failed", f"failed: {reason}", {"error": reason, **data})
-            else:
-                reason = Errors.E613.format(node=node_id, what=f"queued again to resume from its last checkpoint "
-                                                               f"(failure {failures} of a budget of {budget})")
-                if repo.transition(job_id, (JobStatus.RUNNING,), JobStatus.QUEUED, reason=reason, attempts=failures):
-                    log.append(job_id, "attempt", reason, data)
+    def _watch(self, running: list[TrainingJob]) -> set[int]:
+        """The watchdog, under the lock at the start of a pass: a running job with no live runner in Ray's own view
+        is queued again within its budget (or fails), a live runner whose job this scheduler does not hold is ended,
+        and placement groups that dead runs left behind go back to Ray. Returns the ids of the jobs it took back."""
+        from annoray.scheduler.factory import training_runners
+        from annoray.scheduler.reservations import remove_orphaned_reservations
+
+        live = training_runners(self.settings)
+        lost = [job for job in running if job.id not in live]
+        for job in lost:
+            allocation = self.ledger.pop(job.id, None)
+            why = "had no live run: its runner " + ("died" if allocation is not None else "never started")
+            requeue_or_fail(self.sessions, job.id, self.settings.training.max_failures,
+                            lambda what, why=why: Errors.E617.format(why=why, what=what), {"node_id": allocation and allocation.node_id})
+        for job_id, runner in live.items():
+            if job_id not in self.ledger:
+                logger.warning("ending the runner of training %s: this scheduler does not hold that job", job_id)
+                self._end_run(job_id, Allocation("", Resources(0, 0, 0), None, runner=runner), abort=True)
+        for orphan in remove_orphaned_reservations():
+            logger.warning("gave back %s on node %s: its run died without removing it",
+                           orphan.describe(), ", ".join(orphan.node_ids) or "none")
+        if lost:
+            self.kick.set()
+        return {job.id for job in lost}
+
+    def _end_run(self, job_id: int, allocation: Allocation, *, abort: bool = False) -> None:
+        """Take a run down: abort it through its Train controller first when asked (Ray Train then removes its
+        placement group), then end its runner; a group a killed run leaves is swept by the next pass."""
+        import ray
+
+        if allocation.runner is None:
+            return
+        if abort:
+            try:
+                ray.get(allocation.runner.cancel.remote(), timeout=30)
+            except Exception:  # the runner died meanwhile, or the abort hung: killing it is enough
+                logger.warning("training %s did not abort cleanly; killing its runner", job_id)
+        ray.kill(allocation.runner, no_restart=True)
 
     def _run(self) -> None:
         """Tick every second or when kicked; release the ledger of jobs whose runner has ended."""
@@ -564,17 +606,25 @@ class Scheduler:
             self.kick.clear()
 
     def _ended(self, job_id: int, ref: Any) -> None:
+        """A run ended: its job is ended or queued again by the runner, unless the runner itself died."""
         import ray
+        from ray.exceptions import RayActorError
 
         with self.lock:
             allocation = self.ledger.get(job_id)
-            if allocation is not None and allocation.ref is ref:
-                del self.ledger[job_id]
+            if allocation is None or allocation.ref is not ref:
+                return  # cancelled, lost or relaunched meanwhile: whoever took it out of the ledger handled it
+            del self.ledger[job_id]
         try:
             ray.get(ref)
+        except RayActorError as exc:  # the runner died with its run: a failure within the budget, like a lost node
+            requeue_or_fail(self.sessions, job_id, self.settings.training.max_failures,
+                            lambda what: Errors.E617.format(why=f"lost its runner ({describe(exc)})", what=what),
+                            {"node_id": allocation.node_id})
+            self.kick.set()
         except Exception as exc:  # the runner already ended the job if it could; this catches the rest
-            fail_job(self.sessions, job_id, Errors.E609.format(
-                why=f"the training process died: {type(exc).__name__}: {str(exc)[:300]}"))
+            fail_job(self.sessions, job_id, Errors.E609.format(why=f"the training process died: {describe(exc)}"))
+        self._end_run(job_id, allocation)
 
     def _preannotation_ended(self, job_id: int, ref: Any) -> None:
         import ray

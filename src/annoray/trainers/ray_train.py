@@ -88,7 +88,7 @@ def score_baseline(baseline: dict[str, str], engine_config: dict[str, Any], dev:
         return {"model": baseline["model"], "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
 
 
-def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> RunResult:
+def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner: Any = None) -> RunResult:
     """Run one training on the connected Ray cluster, copy the trained model to ``model_dir``, return its metrics
     (and the baseline's, scored on the same held-out split, when the run names one).
 
@@ -96,10 +96,17 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> Run
         progress: an actor handle whose ``epoch.remote(run_name, report)`` receives each epoch's
             `EpochReport` as a dict and ``worker_failed.remote(run_name, error)`` each failure of a
             worker; Ray Train calls them from its controller process, not this one.
+        owner: an actor handle whose ``attach_controller.remote(controller)`` receives the run's Train controller
+            as soon as it starts, so that whoever owns the run can abort it (Ray Train then removes its placement group).
 
-    Raises the run's error (a `ray.train.TrainingFailedError`) when the retries are spent.
+    Raises the run's error (a `ray.train.TrainingFailedError`) when the retries are spent: a `ray.train.ControllerError`
+    at once when the worker group cannot start or the controller fails (whoever launched the run decides whether to
+    try again; the controller does not retry on its own), a `ray.train.WorkerGroupError` when the workers failed
+    more than ``max_failures`` times.
     """
+    import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, UserCallback
+    from ray.train.v2._internal.execution.callback import ControllerCallback
     from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
     class Progress(UserCallback):
@@ -111,6 +118,12 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> Run
             for rank, error in worker_exceptions.items():
                 progress.worker_failed.remote(run.name, f"worker {rank}: {type(error).__name__}: {error}")
 
+    class Owner(ControllerCallback):
+        # Ray Train's public callbacks see no controller; this developer hook runs inside it once it has started.
+        def after_controller_start(self, train_run_context: Any) -> None:
+            owner.attach_controller.remote(ray.get_runtime_context().current_actor)
+
+    callbacks: list[Any] = ([Progress()] if progress is not None else []) + ([Owner()] if owner is not None else [])
     resources = {"CPU": run.cpus} | ({"memory": run.memory} if run.memory else {})
     trainer = DataParallelTrainer(
         train_loop_per_worker,
@@ -124,9 +137,9 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None) -> Run
         ),
         run_config=RunConfig(
             name=run.name, storage_path=run.storage_path,
-            failure_config=FailureConfig(max_failures=run.max_failures),
+            failure_config=FailureConfig(max_failures=run.max_failures, controller_failure_limit=0),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
-            callbacks=[Progress()] if progress is not None else None,
+            callbacks=callbacks or None,
         ),
     )
     result = trainer.fit()
