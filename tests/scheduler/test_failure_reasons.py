@@ -28,3 +28,15 @@ def test_a_worker_killed_too_often_names_the_budget() -> None:
     died = ray_exceptions.ActorDiedError()
     reason = explain_failure(worker_group_error(died), kind="assertion", budget=1)
     assert reason.startswith("[E607] the training worker was killed 2 times, more than the retry budget of 1")
+
+
+def test_a_worker_group_that_cannot_start_or_a_dead_controller_is_a_lost_run_not_a_crash() -> None:
+    from ray.train.v2._internal.exceptions import WorkerGroupStartupTimeoutError
+
+    from annoray.scheduler.runner import run_lost
+
+    timeout = train_exceptions.ControllerError(WorkerGroupStartupTimeoutError(num_workers=1))
+    assert run_lost(timeout, start_timeout_s=5) == ("could not start: Ray did not place its worker group within 5 s "
+                                                    "(something outside the scheduler holds the resources it was given)")
+    assert run_lost(ray_exceptions.ActorDiedError(), start_timeout_s=5).startswith("lost its Train controller (ActorDiedError")
+    assert run_lost(worker_group_error(ValueError("bad")), start_timeout_s=5) is None
