@@ -58,7 +58,6 @@ def start_training_runner(settings: Settings, job_id: int, progress: Any, node_i
     return ray.remote(TrainingRunner).options(
         name=runner_name(settings, job_id), namespace=settings.scheduler.namespace, lifetime="detached",
         num_cpus=0, max_restarts=0, max_concurrency=4,
-        runtime_env={"env_vars": {"RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": str(settings.training.start_timeout_s)}},
         scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
     ).remote(settings, job_id, progress, node_id)
 

@@ -304,8 +304,13 @@ class TrainingRunner:
     """
 
     def __init__(self, settings: Settings, job_id: int, progress: Any, node_id: str | None):
+        import os
+
         import ray
 
+        # Ray Train hands RAY_TRAIN_* variables of the process that starts a run on to its controller. Set here, not
+        # as the actor's runtime_env, so that the runner can take an idle worker process instead of starting one.
+        os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = str(settings.training.start_timeout_s)
         self.job_id = job_id
         self.controller: Any = None
         self.error: BaseException | None = None
