@@ -60,7 +60,7 @@ def baseline_plan(jobs: list[TrainingJob]) -> float:
     """Decisions per second of the bare placement function over the same jobs on the same cluster."""
     from annoray.scheduler.placement import Node, Pending, Resources, plan
 
-    pending = [Pending(j.id, (j.project_id, j.kind), Resources.of(j.resources), tuple(j.scopes)) for j in jobs]
+    pending = [Pending("training", j.id, Resources.of(j.resources), (j.project_id, j.kind), tuple(j.scopes)) for j in jobs]
     rounds, began = 0, time.perf_counter()
     while time.perf_counter() - began < 2 or rounds < 3:
         nodes = {"head": Node("head", Resources(16, 64 * GIB))}

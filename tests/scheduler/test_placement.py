@@ -39,21 +39,21 @@ def test_the_tightest_node_is_chosen_so_big_nodes_stay_free_for_big_jobs() -> No
 def test_a_big_waiting_job_is_not_starved_by_a_stream_of_small_ones() -> None:
     nodes = cluster((16, 64), (4, 8))
     nodes["n0"].used = Resources(4, 8 * GB)  # an earlier small job holds part of the big node
-    big = Pending(1, (1, "visual_ner"), VISUAL)
-    smalls = [Pending(i, (i, "ner"), SMALL) for i in range(2, 12)]
-    decisions = dict((p.job_id, d) for p, d in plan([big, *smalls], nodes, running={}))
+    big = Pending("training", 1, VISUAL, (1, "visual_ner"))
+    smalls = [Pending("training", i, SMALL, (i, "ner")) for i in range(2, 12)]
+    decisions = dict((p.holder_id, d) for p, d in plan([big, *smalls], nodes, running={}))
     assert decisions[1].outcome is Outcome.WAIT
     started = [i for i, d in decisions.items() if d.outcome is Outcome.START]
     assert started and all(decisions[i].node_id == "n1" for i in started), "a small job took room on the held node"
     nodes["n0"].used = Resources()  # the earlier job ends: the held node is whole again
     nodes["n1"].used = Resources()
-    again = dict((p.job_id, d) for p, d in plan([big, *smalls], nodes, running={}))
+    again = dict((p.holder_id, d) for p, d in plan([big, *smalls], nodes, running={}))
     assert again[1].outcome is Outcome.START and again[1].node_id == "n0"
 
 
 def test_one_training_per_project_and_kind_at_a_time() -> None:
     nodes = cluster((16, 64))
-    first, second, other_kind = Pending(1, (7, "ner"), SMALL), Pending(2, (7, "ner"), SMALL), Pending(3, (7, "assertion"), SMALL)
+    first, second, other_kind = Pending("training", 1, SMALL, (7, "ner")), Pending("training", 2, SMALL, (7, "ner")), Pending("training", 3, SMALL, (7, "assertion"))
     decisions = [d for _, d in plan([first, second, other_kind], nodes, running={})]
     assert [d.outcome for d in decisions] == [Outcome.START, Outcome.WAIT, Outcome.START]
     assert decisions[1].reason == "another ner training of this project is running (training 1)"
@@ -65,8 +65,8 @@ def test_seats_go_oldest_first_and_a_job_without_a_seat_waits_without_holding_a_
     from annoray.platform.licenses import SeatPool, Seats
 
     seats = SeatPool([Seats(7, ("ocr:training",), 1)])
-    jobs = [Pending(1, (1, "visual_ner"), SMALL, ("ocr:training",)), Pending(2, (2, "visual_ner"), SMALL, ("ocr:training",)),
-            Pending(3, (3, "ner"), SMALL)]
+    jobs = [Pending("training", 1, SMALL, (1, "visual_ner"), ("ocr:training",)), Pending("training", 2, SMALL, (2, "visual_ner"), ("ocr:training",)),
+            Pending("training", 3, SMALL, (3, "ner"))]
     decisions = plan(jobs, cluster((4, 8), (2, 4)), running={}, seats=seats)
     assert [(p.outcome, p.leases) for _, p in decisions] == [
         (Outcome.START, (("ocr:training", 7),)), (Outcome.WAIT, ()), (Outcome.START, ())]
@@ -76,6 +76,6 @@ def test_seats_go_oldest_first_and_a_job_without_a_seat_waits_without_holding_a_
 def test_a_scope_no_license_grants_is_never() -> None:
     from annoray.platform.licenses import SeatPool
 
-    (decision,) = plan([Pending(1, (1, "ner"), SMALL, ("legal:training",))], cluster((4, 8)), running={}, seats=SeatPool(()))
+    (decision,) = plan([Pending("training", 1, SMALL, (1, "ner"), ("legal:training",))], cluster((4, 8)), running={}, seats=SeatPool(()))
     assert decision[1].outcome is Outcome.NEVER and decision[1].reason.startswith(
         "[E707] needs a seat of license scope 'legal:training' and no unexpired license grants it")

@@ -110,6 +110,7 @@ class Errors:
     E812 = "[E812] a {kind} rule needs {needs}"
     E813 = "[E813] deploying the server failed: {why}"
     E814 = "[E814] min replicas {replicas} is above max replicas {max_replicas}"
+    E815 = "[E815] the pre-annotation process died: {why}"
 
 
 @dataclass

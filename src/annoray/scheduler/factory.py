@@ -128,3 +128,33 @@ def stop_scheduler(settings: Settings) -> None:
     for job_id in runners:
         _wait_until_gone(settings, job_id)
     remove_orphaned_reservations()
+
+
+def server_app(*, store: str, models: list[dict[str, Any]], rules: list[dict[str, Any]], language: str, replicas: int,
+               max_replicas: int, cpus: float, memory: int, gpus: float, node_id: str | None, max_batch_size: int = 8) -> Any:
+    """The Serve application of one pre-annotation server: its replicas pinned to the node the scheduler chose."""
+    from ray import serve
+
+    from annoray.serve_apps.server import DEPLOYMENT, PreannotationReplica
+
+    actor: dict[str, Any] = {"num_cpus": cpus, "memory": memory, "num_gpus": gpus}
+    if node_id:
+        actor["label_selector"] = {"ray.io/node-id": node_id}
+    scaling: dict[str, Any] = {"num_replicas": replicas} if max_replicas <= replicas else {
+        "num_replicas": "auto", "autoscaling_config": {"min_replicas": replicas, "max_replicas": max_replicas}}
+    return serve.deployment(PreannotationReplica, name=DEPLOYMENT).options(
+        ray_actor_options=actor, max_ongoing_requests=max_batch_size * 2, **scaling,
+    ).bind(store, models, rules, language, max_batch_size)
+
+
+def start_preannotation_job(settings: Settings, job_id: int) -> Any:
+    """The task that runs one pre-annotation job, on this (the scheduler's) node; returns its reference."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from annoray.scheduler.preannotation import run_preannotation_job
+
+    return ray.remote(run_preannotation_job).options(
+        num_cpus=0, max_retries=0, name=f"preannotation-job-{job_id}",
+        scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
+    ).remote(settings, job_id)

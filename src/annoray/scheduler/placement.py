@@ -28,6 +28,10 @@ class Resources:
         """From a resource spec as settings hold it (``cpus``, ``memory_gb``, ``gpus``)."""
         return cls(float(spec.get("cpus", 0)), float(spec.get("memory_gb", 0)) * GB, float(spec.get("gpus", 0)))
 
+    def to_ray(self) -> dict[str, float]:
+        """As Ray names resources (``CPU``, ``memory`` in bytes, ``GPU``), leaving out what is zero."""
+        return {k: v for k, v in {"CPU": self.cpus, "memory": self.memory, "GPU": self.gpus}.items() if v}
+
     @classmethod
     def of_ray(cls, resources: Mapping[str, float]) -> Resources:
         """From Ray's resource dict (``CPU``, ``memory`` in bytes, ``GPU``)."""
@@ -117,11 +121,13 @@ def reserve_for(demand: Resources, nodes: Iterable[Node]) -> str | None:
 
 @dataclass(frozen=True)
 class Pending:
-    """A job waiting to start: its id, what must not run twice at once (project and kind), its bundle, its license scopes."""
+    """A training or a server waiting to start: who holds it (``training`` or ``server``, and its id), its bundle,
+    what must not run twice at once (a training's project and kind; nothing for a server), its license scopes."""
 
-    job_id: int
-    exclusive: tuple[int, str]
+    holder_kind: str
+    holder_id: int
     demand: Resources
+    exclusive: tuple[int, str] | None = None
     scopes: tuple[str, ...] = ()
 
 
@@ -139,8 +145,8 @@ def plan(pending: Iterable[Pending], nodes: Mapping[str, Node], *, running: Mapp
     held: str | None = None
     decisions = []
     for job in pending:
-        other = busy.get(job.exclusive)
-        if other is not None:
+        other = busy.get(job.exclusive) if job.exclusive else None
+        if job.exclusive and other is not None:
             reason = f"another {job.exclusive[1]} training of this project is running (training {other})"
             decisions.append((job, Placement(Outcome.WAIT, reason=reason)))
             continue
@@ -155,11 +161,13 @@ def plan(pending: Iterable[Pending], nodes: Mapping[str, Node], *, running: Mapp
             continue
         placement = place(job.demand, nodes.values(), node_types=node_types, blocked={held} if held else ())
         if placement.outcome is Outcome.NEVER:
-            placement = Placement(Outcome.NEVER, reason=Errors.E612.format(why=placement.reason))
+            never = Errors.E805 if job.holder_kind == "server" else Errors.E612
+            placement = Placement(Outcome.NEVER, reason=never.format(why=placement.reason))
         elif placement.outcome is Outcome.START:
             assert placement.node_id is not None
             nodes[placement.node_id].used += job.demand
-            busy[job.exclusive] = job.job_id
+            if job.exclusive:
+                busy[job.exclusive] = job.holder_id
             placement = Placement(Outcome.START, node_id=placement.node_id, leases=tuple(seats.take(job.scopes)))
         elif placement.outcome is Outcome.WAIT and held is None:
             held = reserve_for(job.demand, nodes.values())

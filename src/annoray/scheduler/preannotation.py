@@ -20,12 +20,15 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from annoray.platform.errors import Errors
 from annoray.platform.labeling_config import LabelingConfig
-from annoray.platform.models import Completion, JobStatus, Prediction, Task
+from annoray.platform.models import Completion, JobStatus, Prediction, ServerStatus, Task
 from annoray.platform.predictions import label_studio_result
 from annoray.platform.projects import project_config
 from annoray.platform.repositories import PreannotationJobRepository, ProjectRepository, ServerRepository
 from annoray.platform.settings import Settings
+from annoray.scheduler.ledger import SchedulerState
+from annoray.scheduler.runner import describe
 
 logger = logging.getLogger(__name__)
 
@@ -166,3 +169,62 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
         raise
     finally:
         engine.dispose()
+
+
+class PreannotationDispatch:
+    """The scheduler's side of pre-annotation jobs: started once their server runs, taken out when they end, failed
+    with their server, queued again after a restart (their tasks died with the scheduler; a job resumes where it stopped)."""
+
+    def __init__(self, state: SchedulerState):
+        self.state = state
+        self.running: dict[int, Any] = {}  # pre-annotation job id -> its task's reference
+
+    def dispatch(self) -> None:
+        """Start queued jobs whose server runs; fail those whose server is gone or failed."""
+        from annoray.scheduler.factory import start_preannotation_job
+
+        with self.state.sessions.begin() as session:
+            jobs = PreannotationJobRepository(session)
+            queued = jobs.with_status(JobStatus.QUEUED)
+            servers = {s.id: s.status for s in ServerRepository(session).all()} if queued else {}
+            for job in queued:
+                status = servers.get(job.server_id or 0)
+                if status is None or status is ServerStatus.FAILED:
+                    jobs.transition(job.id, (JobStatus.QUEUED,), JobStatus.FAILED, reason=None, finished_at=datetime.now(UTC),
+                                    error=Errors.E809 if status is None else Errors.E807.format(server_id=job.server_id, status=status.value))
+                elif status is not ServerStatus.RUNNING:
+                    reason = f"waiting for server {job.server_id} to be running (it is {status.value})"
+                    if job.reason != reason:
+                        jobs.set(job.id, reason=reason)
+                elif jobs.transition(job.id, (JobStatus.QUEUED,), JobStatus.RUNNING, reason=None, started_at=datetime.now(UTC)):
+                    self.running[job.id] = start_preannotation_job(self.state.settings, job.id)
+
+    def ended(self, job_id: int, ref: Any) -> None:
+        import ray
+
+        with self.state.lock:
+            if self.running.get(job_id) is ref:
+                del self.running[job_id]
+        try:
+            ray.get(ref)
+        except Exception as exc:  # the task ends its job itself when it can; this catches a task that died
+            with self.state.sessions.begin() as session:
+                PreannotationJobRepository(session).transition(
+                    job_id, (JobStatus.RUNNING,), JobStatus.FAILED, reason=None, finished_at=datetime.now(UTC),
+                    error=Errors.E815.format(why=describe(exc)))
+
+    def fail_for_server(self, session: Session, server_id: int) -> None:
+        """The server is being deleted: its jobs fail (E809) and their tasks stop."""
+        import ray
+
+        jobs = PreannotationJobRepository(session)
+        for job in jobs.for_server(server_id, JobStatus.QUEUED, JobStatus.RUNNING):
+            jobs.transition(job.id, (JobStatus.QUEUED, JobStatus.RUNNING), JobStatus.FAILED, reason=None,
+                            error=Errors.E809, finished_at=datetime.now(UTC))
+            if (ref := self.running.pop(job.id, None)) is not None:
+                ray.cancel(ref, force=True)
+
+    def requeue_after_restart(self, session: Session) -> None:
+        jobs = PreannotationJobRepository(session)
+        for job in jobs.with_status(JobStatus.RUNNING):
+            jobs.transition(job.id, (JobStatus.RUNNING,), JobStatus.QUEUED, reason="scheduler restarted; resuming")

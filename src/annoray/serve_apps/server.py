@@ -3,7 +3,8 @@
 A request is a list of texts; ``@serve.batch`` gathers concurrent requests into one pass of every
 model. A text a model cannot take (e.g. longer than spaCy's ``max_length``) answers ``{"error": ...}``
 for itself alone. A fixed set of at most five models is loaded in the replica's constructor (predictable
-memory); the scheduler creates and deletes the application and holds its resources and seats.
+memory); the scheduler creates and deletes the application (``scheduler.factory.server_app`` makes the class a
+Serve deployment) and holds its resources and seats.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def app_name(server_id: int) -> str:
     return f"annoray-server-{server_id}"
 
 
-@serve.deployment(name=DEPLOYMENT)
-class PreannotationServer:
+class PreannotationReplica:
+    """One replica of a pre-annotation server: its models loaded, its requests batched."""
+
     def __init__(self, store: str, models: list[dict[str, Any]], rules: list[dict[str, Any]], language: str,
                  max_batch_size: int):
         self.workdir = tempfile.TemporaryDirectory(prefix="annoray-server-")
@@ -63,17 +65,3 @@ class PreannotationServer:
 
     def models(self) -> list[dict[str, Any]]:
         return [asdict(m) for m, _ in self.predictor.models]
-
-
-def build(server_id: int, *, store: str, models: list[dict[str, Any]], rules: list[dict[str, Any]], language: str,
-          replicas: int, max_replicas: int, cpus: float, memory: int, gpus: float, node_id: str | None,
-          max_batch_size: int = 8) -> Any:
-    """The Serve application of one server: its replicas pinned to the node the scheduler chose for them."""
-    actor: dict[str, Any] = {"num_cpus": cpus, "memory": memory, "num_gpus": gpus}
-    if node_id:
-        actor["label_selector"] = {"ray.io/node-id": node_id}
-    scaling: dict[str, Any] = {"num_replicas": replicas} if max_replicas <= replicas else {
-        "num_replicas": "auto", "autoscaling_config": {"min_replicas": replicas, "max_replicas": max_replicas}}
-    return PreannotationServer.options(
-        ray_actor_options=actor, max_ongoing_requests=max_batch_size * 2, **scaling,
-    ).bind(store, models, rules, language, max_batch_size)

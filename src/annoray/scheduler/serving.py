@@ -1,0 +1,150 @@
+"""Pre-annotation servers, as the scheduler sees them: a pass's decisions written, Serve applications deployed,
+redeployed with new models, undeployed and deleted, and reattached after a restart."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from annoray.platform.errors import Errors
+from annoray.platform.models import PreannotationServer, ServerStatus
+from annoray.platform.repositories import SERVER, LicenseRepository, ModelRepository, RuleRepository, ServerRepository
+from annoray.platform.settings import ResourceSpec
+from annoray.scheduler.ledger import Allocation, SchedulerState
+from annoray.scheduler.placement import Outcome, Pending, Placement, Resources
+from annoray.scheduler.runner import describe
+from annoray.scheduler.servers import server_demand
+
+logger = logging.getLogger(__name__)
+
+
+def demand_of(server: PreannotationServer) -> Resources:
+    """What a server holds on its node: every replica it may scale to."""
+    spec = ResourceSpec(**{k: v for k, v in server.resources.items() if k != "node_id"})
+    return Resources.of(server_demand(spec, server.max_replicas))
+
+
+class ServerDeployments:
+    """Deploys run on a thread each beside the scheduler's loop: Serve's calls block until the replicas are up."""
+
+    def __init__(self, state: SchedulerState):
+        self.state = state
+        self.redeploying: set[int] = set()  # servers whose Serve app is being rebuilt with new models
+
+    def record(self, servers: dict[int, PreannotationServer], decisions: list[tuple[Pending, Placement]]) -> None:
+        """Write this pass's new waits and refusals, in one transaction."""
+        changes = [(servers[w.holder_id], p) for w, p in decisions if p.outcome is Outcome.NEVER
+                   or (p.outcome is Outcome.WAIT and servers[w.holder_id].reason != p.reason)]
+        if not changes:
+            return
+        with self.state.sessions.begin() as session:
+            repo = ServerRepository(session)
+            for server, placement in changes:
+                if placement.outcome is Outcome.WAIT:
+                    repo.transition(server.id, (ServerStatus.QUEUED,), ServerStatus.QUEUED, reason=placement.reason)
+                else:
+                    repo.transition(server.id, (ServerStatus.QUEUED,), ServerStatus.FAILED, reason=None, error=placement.reason)
+
+    def stale(self, session: Any) -> list[tuple[int, str]]:
+        """Running servers whose project's config came to name other models than they serve: (id, node)."""
+        return [(s.id, s.resources.get("node_id", "")) for s in ServerRepository(session).with_status(ServerStatus.RUNNING)
+                if s.models != s.deployed_models and s.id in self.state.ledger.servers and s.id not in self.redeploying]
+
+    def deploy(self, server: PreannotationServer, placement: Placement, demand: Resources) -> None:
+        """Move the server to deploying with its seats in one transaction, then create its Serve app beside the loop."""
+        node_id = placement.node_id or ""
+        with self.state.sessions.begin() as session:
+            moved = ServerRepository(session).transition(
+                server.id, (ServerStatus.QUEUED,), ServerStatus.DEPLOYING, reason=f"deploying on node {node_id}",
+                resources=server.resources | {"node_id": node_id})
+            if not moved or not LicenseRepository(session).lease_all(placement.leases, SERVER, server.id, datetime.now(UTC)):
+                session.rollback()
+                return
+        self.state.ledger.servers[server.id] = Allocation(node_id, demand, leases=placement.leases)
+        threading.Thread(target=self._serve, args=(server.id, node_id), name=f"deploy-server-{server.id}", daemon=True).start()
+
+    def redeploy(self, server_id: int, node_id: str) -> None:
+        """Rebuild a running server's Serve app with the models it should now serve (after a deploy rewrote its
+        project's config). Serve replaces the replicas in place; requests wait for a replica, none is dropped."""
+        self.redeploying.add(server_id)
+        with self.state.sessions.begin() as session:
+            ServerRepository(session).transition(server_id, (ServerStatus.RUNNING,), ServerStatus.RUNNING,
+                                                 reason="redeploying with the models its project's labeling config names now")
+        threading.Thread(target=self._serve, args=(server_id, node_id, ServerStatus.RUNNING),
+                         name=f"redeploy-server-{server_id}", daemon=True).start()
+
+    def _serve(self, server_id: int, node_id: str, current: ServerStatus = ServerStatus.DEPLOYING) -> None:
+        from ray import serve
+
+        from annoray.scheduler.factory import server_app
+        from annoray.serve_apps.server import app_name
+
+        try:
+            with self.state.reads() as session:
+                server = ServerRepository(session).get(server_id)
+                catalog = ModelRepository(session)
+                models = [{"name": m.name, "kind": m.kind, "labels": list(m.labels)}
+                          for name in server.models if (m := catalog.by_name(name)) is not None]
+                rules = [{"name": r.name, "label": r.label, "kind": r.kind, "pattern": r.pattern, "terms": list(r.terms)}
+                         for r in RuleRepository(session).by_names(server.rules)]
+                spec = ResourceSpec(**{k: v for k, v in server.resources.items() if k != "node_id"})
+                replicas, max_replicas, language, names = server.replicas, server.max_replicas, server.language, list(server.models)
+            serve.start(proxy_location="Disabled")
+            serve.run(server_app(store=self.state.settings.resolved_model_store, models=models, rules=rules, language=language,
+                                 replicas=replicas, max_replicas=max_replicas, cpus=spec.cpus, memory=spec.memory_bytes,
+                                 gpus=spec.gpus, node_id=node_id), name=app_name(server_id), route_prefix=None)
+        except Exception as exc:  # the server ends failed with the reason; its resources and seats come back
+            logger.exception("deploying server %s failed", server_id)
+            with self.state.lock:
+                self.state.ledger.servers.pop(server_id, None)
+                self.redeploying.discard(server_id)
+            with self.state.sessions.begin() as session:
+                ServerRepository(session).transition(server_id, (current,), ServerStatus.FAILED, reason=None,
+                                                     error=Errors.E813.format(why=describe(exc)))
+            undeploy(server_id)
+            return
+        with self.state.sessions.begin() as session:
+            running = ServerRepository(session).transition(server_id, (current,), ServerStatus.RUNNING, reason=None,
+                                                           deployed_models=names)
+        with self.state.lock:
+            self.redeploying.discard(server_id)
+        if not running:  # deleted while it deployed
+            undeploy(server_id)
+        self.state.kick.set()
+
+    def reattach(self) -> None:
+        """After a restart: servers whose Serve app survived are ledgered again with their seats; the rest deploy again."""
+        from ray import serve
+
+        from annoray.serve_apps.server import app_name
+
+        try:
+            apps = {name: str(status.status) for name, status in serve.status().applications.items()}
+        except Exception:  # no Serve controller: nothing survived
+            apps = {}
+        with self.state.sessions.begin() as session:
+            repo, licenses = ServerRepository(session), LicenseRepository(session)
+            leases: dict[int, list[tuple[str, int]]] = {}
+            for lease in licenses.active(holder_kind=SERVER):
+                leases.setdefault(lease.holder_id, []).append((lease.scope, lease.license_id))
+            for server in repo.with_status(ServerStatus.DEPLOYING, ServerStatus.RUNNING):
+                if server.status is ServerStatus.RUNNING and apps.get(app_name(server.id), "").endswith("RUNNING"):
+                    self.state.ledger.servers[server.id] = Allocation(
+                        server.resources.get("node_id", ""), demand_of(server), leases=tuple(leases.get(server.id, ())))
+                else:
+                    repo.transition(server.id, (server.status,), ServerStatus.QUEUED, reason="scheduler restarted; deploying again")
+                    undeploy(server.id)
+            licenses.release_all_but(SERVER, list(self.state.ledger.servers))
+
+
+def undeploy(server_id: int) -> None:
+    from ray import serve
+
+    from annoray.serve_apps.server import app_name
+
+    try:
+        serve.delete(app_name(server_id))
+    except Exception:  # nothing deployed under that name
+        logger.debug("no Serve app for server %s", server_id)

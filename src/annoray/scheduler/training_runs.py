@@ -1,0 +1,140 @@
+"""Training runs, as the scheduler sees them: a pass's decisions written, runs launched on their runner actors,
+their progress recorded, their ends taken out of the ledger, and runs cancelled or taken down."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from annoray.platform.errors import Errors
+from annoray.platform.models import JobStatus, TrainingJob
+from annoray.platform.repositories import TRAINING, LicenseRepository, TrainingJobRepository, TrainingLogRepository
+from annoray.scheduler.ledger import Allocation, SchedulerState
+from annoray.scheduler.placement import Outcome, Pending, Placement, Resources
+from annoray.scheduler.runner import cancel_job, describe, fail_job, job_of_run, log_line, requeue_or_fail
+from annoray.trainers.log import epoch_text
+
+logger = logging.getLogger(__name__)
+
+PENDING = (JobStatus.QUEUED, JobStatus.WAITING)
+
+
+class TrainingRuns:
+    def __init__(self, state: SchedulerState):
+        self.state = state
+
+    def record(self, pending: dict[int, TrainingJob], decisions: list[tuple[Pending, Placement]]) -> None:
+        """Write this pass's new waits (with what they wait for) and refusals, in one transaction."""
+        changes = [(pending[want.holder_id], placement) for want, placement in decisions
+                   if placement.outcome is Outcome.NEVER or (placement.outcome is Outcome.WAIT and (
+                       pending[want.holder_id].status is not JobStatus.WAITING or pending[want.holder_id].reason != placement.reason))]
+        if not changes:
+            return
+        with self.state.sessions.begin() as session:
+            now = datetime.now(UTC)  # decisions are timed when written: a job may have been created after the pass began
+            repo = TrainingJobRepository(session)
+            for job, placement in changes:
+                first = {"decided_at": now} if job.decided_at is None else {}
+                if placement.outcome is Outcome.WAIT:
+                    repo.transition(job.id, PENDING, JobStatus.WAITING, reason=placement.reason, **first)
+                elif repo.transition(job.id, PENDING, JobStatus.FAILED, error=placement.reason, reason=None, finished_at=now, **first):
+                    TrainingLogRepository(session).append(job.id, "failed", f"failed before it started: {placement.reason}",
+                                                          {"error": placement.reason, "epoch": 0})
+
+    def launch(self, job: TrainingJob, placement: Placement, demand: Resources, progress: Any) -> bool:
+        """Move the job to running with its seats in one transaction, then start its runner (``progress`` is the
+        scheduler's own handle, which the run reports to)."""
+        from annoray.scheduler.factory import start_training_runner
+
+        node_id = placement.node_id or ""
+        with self.state.sessions.begin() as session:
+            now = datetime.now(UTC)
+            moved = TrainingJobRepository(session).transition(
+                job.id, PENDING, JobStatus.RUNNING, reason=None, started_at=now, decided_at=job.decided_at or now,
+                resources=job.resources | {"node_id": node_id},
+            )
+            if not moved or not LicenseRepository(session).lease_all(placement.leases, TRAINING, job.id, now):
+                session.rollback()  # cancelled meanwhile, or a license went away: the next pass decides again
+                return False
+        runner = start_training_runner(self.state.settings, job.id, progress, node_id)
+        self.state.ledger.trainings[job.id] = Allocation(node_id, demand, runner.done.remote(), placement.leases, runner)
+        seats = "".join(f"; seat of {scope} from license {license_id}" for scope, license_id in placement.leases)
+        log_line(self.state.sessions, job.id, "launch", f"placed by the scheduler on node {node_id} ({demand.describe()}){seats}",
+                 {"node_id": node_id, **demand.as_dict(), "leases": [list(lease) for lease in placement.leases]})
+        return True
+
+    def cancel(self, job_id: int, username: str) -> str:
+        """Stop a job wherever it is: a running one is aborted through its Train controller."""
+        with self.state.lock:
+            cancel_job(self.state.sessions, job_id, username, (*PENDING, JobStatus.RUNNING))
+            allocation = self.state.ledger.trainings.pop(job_id, None)
+        if allocation is not None:
+            self.end(job_id, allocation, abort=True)
+        self.state.kick.set()
+        with self.state.reads() as session:
+            return TrainingJobRepository(session).get(job_id).status.value
+
+    def epoch(self, run: str, report: dict[str, Any]) -> None:
+        """A training worker finished an epoch (called by Ray Train's controller)."""
+        job_id = job_of_run(run)
+        progress = {"epoch": report["epoch"], "epochs": report["epochs"],
+                    "percent": round(100.0 * report["epoch"] / max(report["epochs"], 1), 1),
+                    "loss": report["loss"], "metrics": report.get("metrics", {})}
+        report = json.loads(json.dumps(report))  # as the log stores it
+        with self.state.sessions.begin() as session:
+            jobs, log = TrainingJobRepository(session), TrainingLogRepository(session)
+            if any(line.data == report for line in log.lines(job_id, event="epoch")):
+                return  # the same report again: Ray delivers a call at least once across our restarts
+            if report["epoch"] >= (jobs.get(job_id).progress or {}).get("epoch", 0):  # reports may arrive out of order
+                jobs.set(job_id, progress=progress)
+            log.append(job_id, "epoch", epoch_text(report), report)
+
+    def worker_failed(self, run: str, error: str) -> None:
+        """A training worker died or raised; Ray Train restarts it from the last checkpoint while the budget lasts."""
+        job_id = job_of_run(run)
+        with self.state.sessions.begin() as session:
+            job = TrainingJobRepository(session).get(job_id)
+            job.attempts += 1
+            epoch = (job.progress or {}).get("epoch", 0)
+            TrainingLogRepository(session).append(
+                job_id, "attempt",
+                f"worker failed after epoch {epoch} ({error}); failure {job.attempts} of a budget of "
+                f"{self.state.settings.training.max_failures} restarts, resuming from the last checkpoint if within it",
+                {"error": error, "epoch": epoch, "failures": job.attempts})
+
+    def ended(self, job_id: int, ref: Any) -> None:
+        """A run ended: its job is ended or queued again by the runner, unless the runner itself died."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        with self.state.lock:
+            allocation = self.state.ledger.trainings.get(job_id)
+            if allocation is None or allocation.ref is not ref:
+                return  # cancelled, lost or relaunched meanwhile: whoever took it out of the ledger handled it
+            del self.state.ledger.trainings[job_id]
+        try:
+            ray.get(ref)
+        except RayActorError as exc:  # the runner died with its run: a failure within the budget, like a lost node
+            requeue_or_fail(self.state.sessions, job_id, self.state.settings.training.max_failures,
+                            lambda what: Errors.E617.format(why=f"lost its runner ({describe(exc)})", what=what),
+                            {"node_id": allocation.node_id})
+            self.state.kick.set()
+        except Exception as exc:  # the runner already ended the job if it could; this catches the rest
+            fail_job(self.state.sessions, job_id, Errors.E609.format(why=f"the training process died: {describe(exc)}"))
+        self.end(job_id, allocation)
+
+    def end(self, job_id: int, allocation: Allocation, *, abort: bool = False) -> None:
+        """Take a run down: abort it through its Train controller first when asked (Ray Train then removes its
+        placement group), then end its runner; a group a killed run leaves is swept by the next pass."""
+        import ray
+
+        if allocation.runner is None:
+            return
+        if abort:
+            try:
+                ray.get(allocation.runner.cancel.remote(), timeout=30)
+            except Exception:  # the runner died meanwhile, or the abort hung: killing it is enough
+                logger.warning("training %s did not abort cleanly; killing its runner", job_id)
+        ray.kill(allocation.runner, no_restart=True)
