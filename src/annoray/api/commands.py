@@ -17,12 +17,13 @@ from rich.table import Table
 from rich.text import Text
 
 from annoray.api.client import AnnorayClient, ApiError
+from annoray.platform import lifecycle
 
 commands = typer.Typer()
 console = Console()
 progress_console = Console(stderr=True)  # keeps stdout pure JSON under --json
 
-ENDED = ("succeeded", "failed", "cancelled")
+ENDED = {status.value for status in lifecycle.ENDED}
 POLL_SECONDS = 1.0
 PANEL = "Client commands (HTTP API)"
 

@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from annoray.platform.lifecycle import JobStatus, ServerStatus
+
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -53,23 +55,6 @@ class CompletionStatus(str, enum.Enum):
 class ReviewStatus(str, enum.Enum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
-
-
-class JobStatus(str, enum.Enum):
-    QUEUED = "queued"
-    WAITING = "waiting"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-class ServerStatus(str, enum.Enum):
-    QUEUED = "queued"
-    DEPLOYING = "deploying"
-    RUNNING = "running"
-    FAILED = "failed"
-    DELETING = "deleting"
 
 
 class User(Base):

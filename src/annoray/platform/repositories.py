@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, load_only
 
 from annoray.platform.auth import hash_token
 from annoray.platform.errors import NotFound
+from annoray.platform.lifecycle import HOLDING, UNDER_WAY, sources
 from annoray.platform.models import (
     Base,
     CatalogModel,
@@ -61,9 +62,13 @@ class _Rows(Generic[T]):
         return self.session.scalars(select(self.row).order_by(self.row.id)).all()  # type: ignore[attr-defined]
 
 
-def _move(session: Session, model: Any, row_id: int, frm: Sequence[Any], to: Any, values: dict[str, Any]) -> bool:
-    """Set ``status`` to ``to`` (and ``values``) only if the row is still in one of ``frm``; True if it moved."""
-    done = session.execute(update(model).where(model.id == row_id, model.status.in_(frm)).values(status=to, **values))
+def _move(session: Session, model: Any, row_id: int, among: Sequence[Any], to: Any, values: dict[str, Any]) -> bool:
+    """Set ``status`` to ``to`` (and ``values``) only if the row is still in one of ``among`` and the lifecycle
+    allows the move from there; True if it moved."""
+    allowed = sources(to, among)
+    if not allowed:
+        return False
+    done = session.execute(update(model).where(model.id == row_id, model.status.in_(allowed)).values(status=to, **values))
     return done.rowcount == 1  # type: ignore[attr-defined]
 
 
@@ -270,10 +275,9 @@ class TrainingJobRepository(_Rows[TrainingJob]):
         ).all()
 
     def busy(self, project_id: int) -> bool:
-        """Whether a training of the project is queued, waiting or running."""
+        """Whether a training of the project is under way (queued, waiting or running)."""
         return self.session.scalar(select(TrainingJob.id).where(
-            TrainingJob.project_id == project_id,
-            TrainingJob.status.in_((JobStatus.QUEUED, JobStatus.WAITING, JobStatus.RUNNING))).limit(1)) is not None
+            TrainingJob.project_id == project_id, TrainingJob.status.in_(UNDER_WAY)).limit(1)) is not None
 
     def with_status(self, *statuses: JobStatus) -> Sequence[TrainingJob]:
         return self.session.scalars(
@@ -288,13 +292,13 @@ class TrainingJobRepository(_Rows[TrainingJob]):
                 TrainingJob.scopes, TrainingJob.decided_at, TrainingJob.created_at, raiseload=True))
         ).all()
 
-    def transition(self, job_id: int, frm: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
-        """Move a job from one of ``frm`` to ``to`` only if it is still there: a finished job stays finished.
+    def transition(self, job_id: int, among: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
+        """Move a job from one of ``among`` to ``to`` only if it is still there and the lifecycle allows it.
 
         A job that stops running returns its license seats in the same transaction.
         """
-        moved = _move(self.session, TrainingJob, job_id, frm, to, values)
-        if moved and to is not JobStatus.RUNNING and JobStatus.RUNNING in frm:
+        moved = _move(self.session, TrainingJob, job_id, among, to, values)
+        if moved and to is not JobStatus.RUNNING and JobStatus.RUNNING in among:
             LicenseRepository(self.session).release(TRAINING, job_id)
         return moved
 
@@ -333,11 +337,11 @@ class ServerRepository(_Rows[PreannotationServer]):
             query = query.where(PreannotationServer.project_id == project_id)
         return self.session.scalars(query.order_by(PreannotationServer.id)).all()
 
-    def transition(self, server_id: int, frm: Sequence[ServerStatus], to: ServerStatus, **values: Any) -> bool:
-        """Move a server between statuses only if it is still in one of ``frm``; one that stops holding
-        resources returns its seats in the same transaction."""
-        moved = _move(self.session, PreannotationServer, server_id, frm, to, values)
-        if moved and to not in HOLDING and any(f in HOLDING for f in frm):
+    def transition(self, server_id: int, among: Sequence[ServerStatus], to: ServerStatus, **values: Any) -> bool:
+        """Move a server to ``to`` only if it is still in one of ``among`` and the lifecycle allows it; one that
+        stops holding resources returns its seats in the same transaction."""
+        moved = _move(self.session, PreannotationServer, server_id, among, to, values)
+        if moved and to not in HOLDING and any(status in HOLDING for status in among):
             LicenseRepository(self.session).release(SERVER, server_id)
         return moved
 
@@ -346,7 +350,6 @@ class ServerRepository(_Rows[PreannotationServer]):
         self.session.execute(delete(PreannotationServer).where(PreannotationServer.id == server_id))
 
 
-HOLDING = (ServerStatus.DEPLOYING, ServerStatus.RUNNING, ServerStatus.DELETING)
 
 
 class PreannotationJobRepository(_Rows[PreannotationJob]):
@@ -361,8 +364,8 @@ class PreannotationJobRepository(_Rows[PreannotationJob]):
         return self.session.scalars(select(PreannotationJob).where(
             PreannotationJob.server_id == server_id, PreannotationJob.status.in_(statuses))).all()
 
-    def transition(self, job_id: int, frm: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
-        return _move(self.session, PreannotationJob, job_id, frm, to, values)
+    def transition(self, job_id: int, among: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
+        return _move(self.session, PreannotationJob, job_id, among, to, values)
 
     def set(self, job_id: int, **values: Any) -> None:
         self.session.execute(update(PreannotationJob).where(PreannotationJob.id == job_id).values(**values))

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import AnnorayError, Errors
-from annoray.platform.models import JobStatus, ServerStatus
+from annoray.platform.lifecycle import PENDING, ServerStatus
 from annoray.platform.repositories import ServerRepository
 from annoray.platform.settings import Settings
-from annoray.scheduler.runner import cancel_job
+from annoray.platform.training_jobs import cancel_job
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class SchedulerClient:
         actor = self._actor()
         if actor is not None:
             ray.get(actor.cancel.remote(job_id, username))
-        elif not cancel_job(sessions, job_id, username, (JobStatus.QUEUED, JobStatus.WAITING)):
+        elif not cancel_job(sessions, job_id, username, PENDING):
             raise AnnorayError(Errors.E610, status=503)
 
     def delete_server(self, sessions: sessionmaker[Session], server_id: int) -> None:

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from annoray.platform.licenses import license_views
-from annoray.platform.models import JobStatus
+from annoray.platform.lifecycle import PENDING, JobStatus
 from annoray.platform.repositories import ServerRepository, TrainingJobRepository
 from annoray.scheduler.ledger import SchedulerState
 from annoray.scheduler.serving import demand_of
-from annoray.scheduler.training_runs import PENDING
 
 
 def leases_view(leases: tuple[tuple[str, int], ...]) -> list[dict[str, Any]]:

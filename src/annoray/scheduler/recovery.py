@@ -8,9 +8,9 @@ import logging
 from annoray.platform.errors import Errors
 from annoray.platform.models import JobStatus, TrainingJob
 from annoray.platform.repositories import TRAINING, LicenseRepository, TrainingJobRepository, TrainingLogRepository
+from annoray.platform.training_jobs import requeue_or_fail
 from annoray.scheduler.ledger import Allocation, SchedulerState, ray_nodes
 from annoray.scheduler.placement import Resources
-from annoray.scheduler.runner import requeue_or_fail
 from annoray.scheduler.training_runs import TrainingRuns
 
 logger = logging.getLogger(__name__)

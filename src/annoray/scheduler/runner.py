@@ -27,14 +27,13 @@ from annoray.platform.projects import project_config
 from annoray.platform.repositories import ModelRepository, ProjectRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.settings import Settings
 from annoray.platform.training import TrainingParams
+from annoray.platform.training_jobs import fail_job, log_line, requeue_or_fail
 from annoray.platform.training_data import SelectionQuery, build_training_data
 from annoray.trainers.engines import ENGINES, EngineConfig
 from annoray.trainers.log import data_text, deploy_text, library_versions, metrics_text, start_text
 from annoray.trainers.ray_train import RunResult, TrainingRun, run_training
 from annoray.scheduler.placement import Resources
 from annoray.trainers.store import ModelStore, resolve_filesystem
-
-ACTIVE = (JobStatus.RUNNING,)
 
 
 def run_name(job_id: int) -> str:
@@ -51,59 +50,6 @@ class JobFailed(Exception):
 
 class RunLost(Exception):
     """The Ray Train run could not start or lost its controller: the job goes back to the queue within its budget."""
-
-
-def log_line(sessions: sessionmaker[Session], job_id: int, event: str, text: str, data: dict[str, Any] | None = None) -> None:
-    with sessions.begin() as session:
-        TrainingLogRepository(session).append(job_id, event, text, data)
-
-
-def fail_job(sessions: sessionmaker[Session], job_id: int, reason: str, frm: tuple[JobStatus, ...] = ACTIVE) -> bool:
-    """End a job as failed with the reason a user can act on, and log where it stopped; False if it had ended."""
-    with sessions.begin() as session:
-        job = TrainingJobRepository(session).get(job_id)
-        epoch = (job.progress or {}).get("epoch", 0)
-        moved = TrainingJobRepository(session).transition(
-            job_id, frm, JobStatus.FAILED, error=reason, reason=None, finished_at=datetime.now(UTC))
-        if moved:
-            where = f"after epoch {epoch}" if epoch else "before the first epoch ended"
-            TrainingLogRepository(session).append(job_id, "failed", f"failed {where}: {reason}", {"error": reason, "epoch": epoch})
-    return moved
-
-
-def cancel_job(sessions: sessionmaker[Session], job_id: int, username: str, frm: tuple[JobStatus, ...]) -> bool:
-    """End a job as cancelled if it is still in one of ``frm``; False if it had moved on."""
-    reason = Errors.E611.format(username=username)
-    with sessions.begin() as session:
-        moved = TrainingJobRepository(session).transition(
-            job_id, frm, JobStatus.CANCELLED, error=reason, reason=None, finished_at=datetime.now(UTC))
-        if moved:
-            TrainingLogRepository(session).append(job_id, "cancelled", reason, {"by": username})
-    return moved
-
-
-def requeue_or_fail(sessions: sessionmaker[Session], job_id: int, budget: int, reason: Callable[[str], str],
-                    data: dict[str, Any] | None = None) -> bool:
-    """A running job whose run was lost counts one failure: queued again to resume from its last checkpoint while
-    the budget lasts, failed with the reason beyond it. ``reason`` words the loss given what happens next.
-
-    Returns whether the job was queued again (False also when it had already moved on).
-    """
-    with sessions.begin() as session:
-        repo, log = TrainingJobRepository(session), TrainingLogRepository(session)
-        failures = repo.get(job_id).attempts + 1
-        data = (data or {}) | {"failures": failures, "budget": budget}
-        if failures > budget:
-            text = reason(f"failure {failures} is beyond the retry budget of {budget}")
-            if repo.transition(job_id, ACTIVE, JobStatus.FAILED, error=text, reason=None,
-                               finished_at=datetime.now(UTC), attempts=failures):
-                log.append(job_id, "failed", f"failed: {text}", {"error": text, **data})
-            return False
-        text = reason(f"queued again to resume from its last checkpoint (failure {failures} of a budget of {budget})")
-        moved = repo.transition(job_id, ACTIVE, JobStatus.QUEUED, reason=text, attempts=failures)
-        if moved:
-            log.append(job_id, "attempt", text, data)
-        return moved
 
 
 def run_training_job(settings: Settings, job_id: int, progress: Any, node_id: str | None = None, owner: Any = None) -> None:
@@ -229,7 +175,7 @@ def _register(settings: Settings, sessions: sessionmaker[Session], job: Training
                     training_job_id=job.id, uri=uri, metrics=metrics,
                 ))
                 moved = TrainingJobRepository(session).transition(
-                    job.id, ACTIVE, JobStatus.SUCCEEDED, model_name=name, metrics=metrics, reason=None,
+                    job.id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, model_name=name, metrics=metrics, reason=None,
                     finished_at=datetime.now(UTC))
                 if not moved:
                     session.rollback()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from annoray.platform.licenses import seat_pool
-from annoray.platform.models import JobStatus, ServerStatus
+from annoray.platform.lifecycle import PENDING, JobStatus, ServerStatus
 from annoray.platform.repositories import (
     SERVER, TRAINING, LicenseRepository, ServerRepository, TrainingJobRepository,
 )
@@ -19,7 +19,7 @@ from annoray.scheduler.placement import Node, Outcome, Pending, Resources, place
 from annoray.scheduler.preannotation import PreannotationDispatch
 from annoray.scheduler.recovery import Recovery
 from annoray.scheduler.serving import ServerDeployments, demand_of, undeploy
-from annoray.scheduler.training_runs import PENDING, TrainingRuns
+from annoray.scheduler.training_runs import TrainingRuns
 
 logger = logging.getLogger(__name__)
 

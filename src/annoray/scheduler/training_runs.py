@@ -9,16 +9,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from annoray.platform.errors import Errors
-from annoray.platform.models import JobStatus, TrainingJob
+from annoray.platform.lifecycle import PENDING, JobStatus
+from annoray.platform.models import TrainingJob
 from annoray.platform.repositories import TRAINING, LicenseRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.scheduler.ledger import Allocation, SchedulerState
 from annoray.scheduler.placement import Outcome, Pending, Placement, Resources
-from annoray.scheduler.runner import cancel_job, describe, fail_job, job_of_run, log_line, requeue_or_fail
+from annoray.platform.training_jobs import cancel_job, fail_job, log_line, requeue_or_fail
+from annoray.scheduler.runner import describe, job_of_run
 from annoray.trainers.log import epoch_text
 
 logger = logging.getLogger(__name__)
-
-PENDING = (JobStatus.QUEUED, JobStatus.WAITING)
 
 
 class TrainingRuns:
@@ -68,7 +68,7 @@ class TrainingRuns:
     def cancel(self, job_id: int, username: str) -> str:
         """Stop a job wherever it is: a running one is aborted through its Train controller."""
         with self.state.lock:
-            cancel_job(self.state.sessions, job_id, username, (*PENDING, JobStatus.RUNNING))
+            cancel_job(self.state.sessions, job_id, username)
             allocation = self.state.ledger.trainings.pop(job_id, None)
         if allocation is not None:
             self.end(job_id, allocation, abort=True)

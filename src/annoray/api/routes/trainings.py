@@ -18,14 +18,14 @@ from annoray.api.deps import (
 from annoray.api.schemas import TrainingCreate, TrainingCreated, TrainingJobRef, TrainingOut, TrainingProgress
 from annoray.platform.access import ANY_MEMBER, OWNER_MANAGER, require_role
 from annoray.platform.errors import Conflict, Errors
-from annoray.platform.models import JobStatus, TrainingJob
+from annoray.platform.lifecycle import ENDED
+from annoray.platform.models import TrainingJob
 from annoray.platform.repositories import TrainingJobRepository, TrainingLogRepository
 from annoray.platform.training_log import log_document, log_text
 from annoray.scheduler import TrainingRequest, request_trainings
 
 router = APIRouter(tags=["trainings"])
 
-ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 FOLLOW_POLL_SECONDS = 0.5
 
 

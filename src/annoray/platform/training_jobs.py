@@ -1,0 +1,67 @@
+"""Ending training jobs the ways the lifecycle allows, each with its log line and its seats returned in the same
+transaction: failed, cancelled, or queued again within the retry budget after a lost run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from annoray.platform.errors import Errors
+from annoray.platform.lifecycle import UNDER_WAY, JobStatus
+from annoray.platform.repositories import TrainingJobRepository, TrainingLogRepository
+
+
+def log_line(sessions: sessionmaker[Session], job_id: int, event: str, text: str, data: dict[str, Any] | None = None) -> None:
+    with sessions.begin() as session:
+        TrainingLogRepository(session).append(job_id, event, text, data)
+
+
+def fail_job(sessions: sessionmaker[Session], job_id: int, reason: str, among: Collection[JobStatus] = (JobStatus.RUNNING,)) -> bool:
+    """End a job as failed with the reason a user can act on, and log where it stopped; False if it had ended."""
+    with sessions.begin() as session:
+        job = TrainingJobRepository(session).get(job_id)
+        epoch = (job.progress or {}).get("epoch", 0)
+        moved = TrainingJobRepository(session).transition(
+            job_id, among, JobStatus.FAILED, error=reason, reason=None, finished_at=datetime.now(UTC))
+        if moved:
+            where = f"after epoch {epoch}" if epoch else "before the first epoch ended"
+            TrainingLogRepository(session).append(job_id, "failed", f"failed {where}: {reason}", {"error": reason, "epoch": epoch})
+    return moved
+
+
+def cancel_job(sessions: sessionmaker[Session], job_id: int, username: str, among: Collection[JobStatus] = UNDER_WAY) -> bool:
+    """End a job as cancelled if it is still in one of ``among``; False if it had moved on."""
+    reason = Errors.E611.format(username=username)
+    with sessions.begin() as session:
+        moved = TrainingJobRepository(session).transition(
+            job_id, among, JobStatus.CANCELLED, error=reason, reason=None, finished_at=datetime.now(UTC))
+        if moved:
+            TrainingLogRepository(session).append(job_id, "cancelled", reason, {"by": username})
+    return moved
+
+
+def requeue_or_fail(sessions: sessionmaker[Session], job_id: int, budget: int, reason: Callable[[str], str],
+                    data: dict[str, Any] | None = None) -> bool:
+    """A running job whose run was lost counts one failure: queued again to resume from its last checkpoint while
+    the budget lasts, failed with the reason beyond it. ``reason`` words the loss given what happens next.
+
+    Returns whether the job was queued again (False also when it had already moved on).
+    """
+    with sessions.begin() as session:
+        repo, log = TrainingJobRepository(session), TrainingLogRepository(session)
+        failures = repo.get(job_id).attempts + 1
+        data = (data or {}) | {"failures": failures, "budget": budget}
+        if failures > budget:
+            text = reason(f"failure {failures} is beyond the retry budget of {budget}")
+            if repo.transition(job_id, (JobStatus.RUNNING,), JobStatus.FAILED, error=text, reason=None,
+                               finished_at=datetime.now(UTC), attempts=failures):
+                log.append(job_id, "failed", f"failed: {text}", {"error": text, **data})
+            return False
+        text = reason(f"queued again to resume from its last checkpoint (failure {failures} of a budget of {budget})")
+        moved = repo.transition(job_id, (JobStatus.RUNNING,), JobStatus.QUEUED, reason=text, attempts=failures)
+        if moved:
+            log.append(job_id, "attempt", text, data)
+        return moved
