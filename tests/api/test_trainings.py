@@ -91,3 +91,32 @@ def test_without_a_scheduler_requests_wait_queued_and_can_be_cancelled(api: Api,
     assert cancelled["status"] == "cancelled" and cancelled["error"] == "[E611] cancelled by olivia"
     refused(api, lambda: owner.post(f"/api/trainings/{job['id']}/cancel"), 409)
     assert "cancelled by olivia" in owner.get(f"/api/trainings/{job['id']}/log").text
+
+
+def test_sixty_log_followers_of_a_queued_training_leave_other_requests_answered(api: Api) -> None:
+    """A follower holds no thread while it waits for new lines: with 60 of them open, the API still answers."""
+    import asyncio
+
+    from ..conftest import german_project
+
+    pid = german_project(api.admin)
+    job = api.admin.post(f"/api/projects/{pid}/trainings", json={}).json()["jobs"][0]["id"]  # no scheduler: it stays queued
+    headers = dict(api.admin.headers)
+
+    async def follow_and_ask() -> tuple[list[str], int, int]:
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60,
+                                     limits=httpx.Limits(max_connections=100)) as client:
+            streams = [client.stream("GET", f"/api/trainings/{job}/log", params={"follow": "true"}) for _ in range(60)]
+            responses = [await stream.__aenter__() for stream in streams]
+            try:
+                first = [await anext(response.aiter_text()) for response in responses]
+                project = await client.get(f"/api/projects/{pid}")  # a sync route: it needs a thread of the pool
+                status = await client.get(f"/api/trainings/{job}")
+                return first, project.status_code, status.json()["status"] == "queued"
+            finally:
+                for stream in streams:
+                    await stream.__aexit__(None, None, None)
+
+    first, project, queued = asyncio.run(follow_and_ask())
+    assert len(first) == 60 and all("queued" in text or "request" in text.lower() for text in first), first[0]
+    assert project == 200 and queued

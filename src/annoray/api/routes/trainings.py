@@ -1,8 +1,9 @@
-import time
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -108,19 +109,26 @@ def training_log(
         return JSONResponse(log_document(t.job, lines), headers={"Content-Disposition": f'attachment; filename="{filename}.json"'})
     if not follow:
         return PlainTextResponse(log_text(lines), headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    session.close()  # the stream reads through sessions of its own: the request's connection goes back to the pool now
     return StreamingResponse(_follow(sessions, t.job.id), media_type="text/plain; charset=utf-8")
 
 
-def _follow(sessions: sessionmaker[Session], job_id: int) -> Iterator[str]:
+async def _follow(sessions: sessionmaker[Session], job_id: int) -> AsyncIterator[str]:
+    """New log lines as they come, until the job has ended: a thread only while reading, none while waiting."""
     after = 0
     while True:
-        with sessions() as session:
-            ended = TrainingJobRepository(session).get(job_id).status in ENDED
-            lines = TrainingLogRepository(session).lines(job_id, after_id=after)
-            if lines:
-                after = lines[-1].id
-                yield log_text(lines)
-        if ended and not lines:
+        ended, text, after = await run_in_threadpool(_new_lines, sessions, job_id, after)
+        if text:
+            yield text
+        elif ended:
             return
-        if not lines:
-            time.sleep(FOLLOW_POLL_SECONDS)
+        else:
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+
+
+def _new_lines(sessions: sessionmaker[Session], job_id: int, after: int) -> tuple[bool, str, int]:
+    """Whether the job had ended, the log's lines after line ``after`` as text, and the last line's id."""
+    with sessions() as session:
+        ended = TrainingJobRepository(session).get(job_id).status in ENDED
+        lines = TrainingLogRepository(session).lines(job_id, after_id=after)
+        return ended, log_text(lines) if lines else "", lines[-1].id if lines else after
