@@ -39,3 +39,49 @@ def test_platform_knows_nothing_of_ray_http_or_spark() -> None:
     for path in (PACKAGE / "platform").rglob("*.py"):
         for name in imports_of(path):
             assert name.split(".")[0] not in FORBIDDEN_IN_PLATFORM, f"{path.relative_to(PACKAGE)} imports {name}"
+
+
+def ray_options_used(path: Path) -> list[str]:
+    """``ray.remote``, ``serve.deployment`` and ``.options(...)`` on anything but a SQLAlchemy query, in one module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (
+                (node.value.id, node.attr) in {("ray", "remote"), ("serve", "deployment")}):
+            found.append(f"{node.value.id}.{node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "options" and not (
+                node.args and isinstance(node.args[0], ast.Call) and getattr(node.args[0].func, "id", "") == "load_only"):
+            found.append(".options(")
+    return found
+
+
+def test_ray_options_are_applied_only_in_the_scheduler_factory() -> None:
+    factory = PACKAGE / "scheduler/factory.py"
+    assert ray_options_used(factory), "the factory is where actors, tasks and deployments get their options"
+    for path in PACKAGE.rglob("*.py"):
+        if path != factory:
+            assert not ray_options_used(path), f"{path.relative_to(PACKAGE)} applies Ray options: {ray_options_used(path)}"
+
+
+IMPORT_EVERYTHING = """
+import importlib, os, pkgutil, sys, threading
+before = {t.name for t in threading.enumerate()}
+import annoray
+for module in pkgutil.walk_packages(annoray.__path__, "annoray."):
+    if not module.name.endswith("__main__"):
+        importlib.import_module(module.name)
+import ray
+started = {t.name for t in threading.enumerate()} - before
+print(ray.is_initialized(), sorted(started), sorted(os.listdir(".")))
+"""
+
+
+def test_importing_every_module_starts_nothing_and_reads_no_home(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HOME" and not k.startswith("ANNORAY_")}
+    done = subprocess.run([sys.executable, "-c", IMPORT_EVERYTHING], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "False [] []", done.stdout

@@ -13,7 +13,8 @@ from importlib import resources
 from typing import Any
 
 from annoray.api.client import AnnorayClient
-from annoray.api.commands import console, follow_preannotation, follow_trainings, metric_rows, table
+from annoray.api.cli.follow import follow_preannotation, follow_trainings
+from annoray.api.cli.render import console, metric_rows, table
 
 PARAMS = {"epochs": 5, "learning_rate": 0.002, "batch_size": 32}
 HELD_BACK = 60  # annotated tasks imported without their completion, submitted later to show active learning

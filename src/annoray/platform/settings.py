@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ANNORAY_", env_nested_delimiter="__")
 
     home: Path = Field(
-        Path.home() / ".annoray",
+        default_factory=lambda: Path.home() / ".annoray",
         description="Folder holding the SQLite database, the local model store and admin.token.",
     )
     database_url: str | None = Field(

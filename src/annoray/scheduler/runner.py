@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,8 +66,9 @@ def run_training_job(settings: Settings, job_id: int, progress: Any, node_id: st
     except JobFailed as exc:
         fail_job(sessions, job_id, str(exc))
     except RunLost as exc:
+        why = str(exc)
         requeue_or_fail(sessions, job_id, settings.training.max_failures,
-                        lambda what: Errors.E617.format(why=str(exc), what=what), {"node_id": node_id})
+                        lambda what: Errors.E617.format(why=why, what=what), {"node_id": node_id})
     except Exception as exc:  # the job ends failed with the reason rather than the task dying unexplained
         fail_job(sessions, job_id, explain_failure(exc, kind="", budget=settings.training.max_failures))
         raise

@@ -117,8 +117,9 @@ class TrainingRuns:
         try:
             ray.get(ref)
         except RayActorError as exc:  # the runner died with its run: a failure within the budget, like a lost node
+            why = f"lost its runner ({describe(exc)})"
             requeue_or_fail(self.state.sessions, job_id, self.state.settings.training.max_failures,
-                            lambda what: Errors.E617.format(why=f"lost its runner ({describe(exc)})", what=what),
+                            lambda what: Errors.E617.format(why=why, what=what),
                             {"node_id": allocation.node_id})
             self.state.kick.set()
         except Exception as exc:  # the runner already ended the job if it could; this catches the rest

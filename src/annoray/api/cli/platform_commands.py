@@ -1,24 +1,16 @@
-"""The ``annoray`` command: ``up`` runs the platform, the rest are clients of its HTTP API."""
+"""The commands that run the platform itself: ``up``, ``quickstart``, and ``convert-conll``."""
 
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from annoray.api.commands import console, follow_trainings, register
+from annoray.api.cli.app import HomeOption, app
+from annoray.api.cli.render import console
 from annoray.platform.settings import Settings
-
-if TYPE_CHECKING:
-    from annoray.api.client import AnnorayClient
-
-app = typer.Typer(help="annoray: train NLP models from annotations and pre-annotate with them, on Ray.", no_args_is_help=True)
-
-HomeOption = Annotated[Path | None, typer.Option("--home", help="ANNORAY_HOME: database, model store, admin token.")]
 
 
 def _settings(home: Path | None, **api: object) -> Settings:
@@ -108,8 +100,3 @@ def convert_conll(
     output.write_text(json.dumps(tasks, ensure_ascii=False))
     console.print(f"{len(tasks)} tasks written to {output}")
 
-
-register(app)
-
-if __name__ == "__main__":
-    app()

@@ -3,43 +3,22 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
+from annoray.api.cli.app import PANEL, JsonOption, ProjectArg, TokenOption, UrlOption, app
+from annoray.api.cli.follow import exit_unless_succeeded, follow_preannotation, follow_trainings
+from annoray.api.cli.render import (
+    cell, console, emit, license_rows, metrics_table, micro_f1, progress_console, refusal, resources, short,
+    table, trainings_table, when,
+)
 from annoray.api.client import AnnorayClient, ApiError
-from annoray.platform import lifecycle
-
-commands = typer.Typer()
-console = Console()
-progress_console = Console(stderr=True)  # keeps stdout pure JSON under --json
-
-ENDED = {status.value for status in lifecycle.ENDED}
-POLL_SECONDS = 1.0
-PANEL = "Client commands (HTTP API)"
-
-UrlOption = Annotated[str | None, typer.Option(
-    "--url", envvar="ANNORAY_URL", show_default=False, help="Address of the API (default http://127.0.0.1:8765).")]
-TokenOption = Annotated[str | None, typer.Option("--token", envvar="ANNORAY_TOKEN", show_default=False, help="Your API token.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
-ProjectArg = Annotated[int, typer.Argument(help="Project id.", show_default=False)]
-
-
-def register(app: typer.Typer) -> None:
-    """Add the client commands to the ``annoray`` app."""
-    app.registered_commands.extend(commands.registered_commands)
-
-
-# --- talking to the API ------------------------------------------------------------------------------
 
 
 @contextmanager
@@ -58,138 +37,10 @@ def connect(url: str | None, token: str | None) -> Iterator[AnnorayClient]:
         client.close()
 
 
-def refusal(error: ApiError) -> str:
-    """``error 422: <detail>; <where>: <message>; ...``, leaving out errors the detail already says."""
-    reasons = [r for r in map(_reason, error.errors) if r not in error.detail]
-    return "; ".join([f"error {error.status}: {error.detail}", *reasons])
-
-
-def _reason(error: dict[str, Any]) -> str:
-    where = [error.get("field"), error.get("line") is not None and f"line {error['line']}",
-             error.get("tag") and f"<{error['tag']}>", error.get("index") is not None and f"item {error['index']}"]
-    place = " ".join(str(w) for w in where if w)
-    return f"{place}: {error.get('message', '')}" if place else str(error.get("message", ""))
-
-
-def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
-    """The API's JSON as it came (``--json``), or the rendering meant for people."""
-    if as_json:
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        render(data)
-
-
-# --- rendering ---------------------------------------------------------------------------------------
-
-
-def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
-    """A Rich table whose cells are plain text: names and labels from the API are never read as markup."""
-    out = Table(title=title)
-    for column in columns:
-        out.add_column(column)
-    for row in rows:
-        out.add_row(*(Text(cell(value)) for value in row))
-    return out
-
-
-def cell(value: Any) -> str:
-    if value is None or value == []:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
-    return str(value)
-
-
-def when(iso: str | None) -> str | None:
-    return iso[:16].replace("T", " ") if iso else None
-
-
-def micro_f1(metrics: dict[str, Any]) -> float | None:
-    return (metrics or {}).get("micro", {}).get("f1")
-
-
-def resources(r: dict[str, Any]) -> str:
-    text = f"{r.get('cpus', 0):g} CPU / {r.get('memory_gb', 0):g} GB"
-    return text + (f" / {r['gpus']:g} GPU" if r.get("gpus") else "")
-
-
-def short(node_id: str | None) -> str | None:
-    return node_id[:12] if node_id else None
-
-
-def job_progress(job: dict[str, Any]) -> str:
-    return f"{job['progress']['epoch']}/{job['progress']['epochs']}"
-
-
-def trainings_table(jobs: list[dict[str, Any]], title: str | None = None) -> Table:
-    return table(("id", "kind", "source", "status", "epoch", "micro F1", "model", "created", "reason / error"), (
-        (j["id"], j["kind"], j["source"], j["status"], job_progress(j), micro_f1(j["metrics"]), j["model"],
-         when(j["created_at"]), j.get("reason") or j.get("error")) for j in jobs), title)
-
-
-def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, float, float, float, int | None]]:
-    """(label, precision, recall, f1, support) per label, then the micro and macro averages."""
-    rows = [*metrics.get("per_label", {}).items(), *((f"{avg} avg", metrics[avg]) for avg in ("micro", "macro") if avg in metrics)]
-    return [(label, m["precision"], m["recall"], m["f1"], m.get("support")) for label, m in rows]
-
-
-def metrics_table(metrics: dict[str, Any], title: str) -> Table:
-    return table(("label", "precision", "recall", "f1", "support"), metric_rows(metrics), title)
-
-
-def license_rows(licenses: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
-    for lic in licenses:
-        expiry = when(lic["expires_at"]) + (" (expired)" if lic["expired"] else "")
-        yield lic["id"], lic["key"], lic["scopes"], f"{lic['leased']}/{lic['seats']}", expiry
-
-
-# --- following jobs ----------------------------------------------------------------------------------
-
-
-def follow(fetch: Callable[[], list[dict]], bar: Callable[[dict], tuple[str, int, int, str]], out: Console) -> list[dict]:
-    """A progress bar per job, redrawn from ``fetch()`` until every job has ended; ``bar`` gives (description, done,
-    total, unit) of a job."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
-               TextColumn("{task.fields[status]}"), TimeElapsedColumn())
-    jobs = fetch()  # before any bar is drawn: an unknown job is refused on a clean line
-    with Progress(*columns, console=out) as progress:
-        bars: dict[int, TaskID] = {}
-        while True:
-            for job in jobs:
-                description, done, total, unit = bar(job)
-                if job["id"] not in bars:
-                    bars[job["id"]] = progress.add_task(description, total=total, unit=unit, status="")
-                progress.update(bars[job["id"]], completed=done, total=total, status=job["status"])
-            if all(job["status"] in ENDED for job in jobs):
-                return jobs
-            time.sleep(POLL_SECONDS)
-            jobs = fetch()
-
-
-def follow_trainings(client: AnnorayClient, job_ids: list[int], out: Console = console) -> list[dict]:
-    """A progress bar per training job, advanced epoch by epoch until every job has ended."""
-    return follow(lambda: [client.get(f"/api/trainings/{j}") for j in job_ids],
-                  lambda j: (f"training {j['kind']}", j["progress"]["epoch"], j["progress"]["epochs"], "epochs"), out)
-
-
-def follow_preannotation(client: AnnorayClient, job_id: int, out: Console) -> dict:
-    """A progress bar over the job's tasks until it has ended."""
-    (job,) = follow(lambda: [client.get(f"/api/preannotations/{job_id}")],
-                    lambda j: (f"pre-annotating with server {j['server_id']}", j["done"] + j["failed"], j["total"], "tasks"), out)
-    return job
-
-
-def exit_unless_succeeded(jobs: list[dict]) -> None:
-    if any(job["status"] != "succeeded" for job in jobs):
-        raise typer.Exit(1)
-
-
 # --- projects ----------------------------------------------------------------------------------------
 
 
-@commands.command(rich_help_panel=PANEL)
+@app.command(rich_help_panel=PANEL)
 def projects(
     project_id: Annotated[int | None, typer.Argument(help="Show this project: its kinds, labels and models.", show_default=False)] = None,
     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
@@ -223,7 +74,7 @@ def _print_project(p: dict[str, Any]) -> None:
 # --- trainings ---------------------------------------------------------------------------------------
 
 
-@commands.command(rich_help_panel=PANEL)
+@app.command(rich_help_panel=PANEL)
 def train(
     project_id: ProjectArg,
     kind: Annotated[list[str] | None, typer.Option(
@@ -266,7 +117,7 @@ def _print_queued(created: dict[str, Any]) -> None:
         console.print(Text(f"warning {warning}", style="yellow"))
 
 
-@commands.command("active-learning", rich_help_panel=PANEL)
+@app.command("active-learning", rich_help_panel=PANEL)
 def active_learning(
     project_id: ProjectArg,
     enable: Annotated[bool | None, typer.Option("--enable/--disable", show_default=False, help="Turn active learning on or off.")] = None,
@@ -298,7 +149,7 @@ def _print_active_learning(s: dict[str, Any]) -> None:
         console.print(Text(f"last trigger {when(last.get('at'))}: " + (last.get("error") or f"trainings {cell(last.get('jobs'))}")))
 
 
-@commands.command(rich_help_panel=PANEL)
+@app.command(rich_help_panel=PANEL)
 def jobs(
     project_id: Annotated[int | None, typer.Argument(help="List this project's trainings.", show_default=False)] = None,
     job: Annotated[int | None, typer.Option("--job", help="Show this training job with a progress bar until it ends.")] = None,
@@ -345,7 +196,7 @@ def _print_training(job: dict[str, Any]) -> None:
 # --- models ------------------------------------------------------------------------------------------
 
 
-@commands.command(rich_help_panel=PANEL)
+@app.command(rich_help_panel=PANEL)
 def models(
     name: Annotated[str | None, typer.Argument(help="Show this model with its per-label metrics.", show_default=False)] = None,
     kind: Annotated[str | None, typer.Option(help="Only models of this kind (ner, assertion, classification, embeddings).")] = None,
@@ -380,7 +231,7 @@ def _print_model(m: dict[str, Any]) -> None:
 # --- pre-annotation ----------------------------------------------------------------------------------
 
 
-@commands.command(rich_help_panel=PANEL)
+@app.command(rich_help_panel=PANEL)
 def servers(
     deploy_project: Annotated[int | None, typer.Option(help="Deploy a server with the models this project's config names.")] = None,
     deploy_model: Annotated[list[str] | None, typer.Option(help="Deploy a server with these catalog models; repeatable.")] = None,
@@ -417,7 +268,7 @@ def _print_servers(items: list[dict[str, Any]], title: str) -> None:
          s.get("reason") or s.get("error")) for s in items), title))
 
 
-@commands.command(rich_help_panel=PANEL)
+@app.command(rich_help_panel=PANEL)
 def preannotate(
     project_id: ProjectArg,
     server: Annotated[int, typer.Option(help="The server to pre-annotate with.", show_default=False)],
@@ -448,7 +299,7 @@ def _print_preannotation(job: dict[str, Any]) -> None:
 # --- licenses and the cluster ------------------------------------------------------------------------
 
 
-@commands.command(rich_help_panel=PANEL)
+@app.command(rich_help_panel=PANEL)
 def licenses(
     install: Annotated[Path | None, typer.Option(help="Install this license document (JSON).", exists=True, dir_okay=False)] = None,
     delete: Annotated[int | None, typer.Option(help="Delete this license; none of its seats may be leased.")] = None,
@@ -478,7 +329,7 @@ def _print_licenses(items: list[dict[str, Any]], title: str) -> None:
         (*row, lic["issuer"], holders[lic["id"]]) for row, lic in zip(license_rows(items), items, strict=True)), title))
 
 
-@commands.command(rich_help_panel=PANEL)
+@app.command(rich_help_panel=PANEL)
 def cluster(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
     """Nodes with free/total resources, running trainings and servers, the queue with its reasons, license seats."""
     with connect(url, token) as client:

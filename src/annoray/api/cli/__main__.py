@@ -1,0 +1,3 @@
+from annoray.api.cli import app
+
+app()
