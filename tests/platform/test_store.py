@@ -15,9 +15,22 @@ def test_migrations_build_exactly_the_models(engine: Engine) -> None:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 
-def test_migrate_is_idempotent(engine: Engine) -> None:
+def test_migrating_a_migrated_store_again_changes_nothing(engine: Engine) -> None:
+    from sqlalchemy import inspect, text
+
+    def schema() -> tuple[str, dict[str, list[str]]]:
+        inspector = inspect(engine)
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        return version, {t: sorted(c["name"] for c in inspector.get_columns(t)) for t in inspector.get_table_names()}
+
+    before = schema()
+    with transaction(session_factory(engine)) as s:
+        s.add(User(id=7, username="kept", token_hash="k" * 64))
     migrate(engine)
-    migrate(engine)
+    assert schema() == before and "training_jobs" in before[1]
+    with transaction(session_factory(engine)) as s:
+        assert s.get(User, 7).username == "kept"
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """The loop through HTTP on a real Ray: completions arrive, active learning retrains, the new model is deployed and served."""
 
-import time
-
 import pytest
 
 from ..conftest import DRUGS, Api, wait_for, wait_for_trainings
@@ -65,8 +63,9 @@ def test_completions_trigger_one_training_and_one_follow_up_whose_model_is_deplo
 
     for tid in tids[:9]:
         submit(tid)
-    time.sleep(2)
-    assert active_learning_jobs(api, pid) == [], "nine eligible completions are not ten"
+    nine = api.admin.get(f"/api/projects/{pid}/active-learning").json()
+    assert (nine["counter"], nine["pending"]) == (9, False), "nine eligible completions are not ten: nothing is due"
+    assert active_learning_jobs(api, pid) == []
     submit(tids[9])
     first = wait_for(api, f"/api/projects/{pid}/active-learning", lambda s: s["last"].get("jobs"), timeout=60)["last"]["jobs"]
     assert len(first) == 1 and [j["id"] for j in active_learning_jobs(api, pid)] == first
@@ -80,7 +79,8 @@ def test_completions_trigger_one_training_and_one_follow_up_whose_model_is_deplo
     wait_for(api, f"/api/projects/{pid}/active-learning", lambda s: not s["pending"] and s["last"]["jobs"] != first, timeout=300)
     jobs = active_learning_jobs(api, pid)
     ended, _ = wait_for_trainings(api.admin, [j["id"] for j in jobs])
-    time.sleep(3)  # a pile would show by now
+    state = api.admin.get(f"/api/projects/{pid}/active-learning").json()
+    assert (state["pending"], state["last"]["jobs"]) == (False, [jobs[1]["id"]]), "nothing more is due: no pile can follow"
     jobs = active_learning_jobs(api, pid)
     assert len(jobs) == 2, f"25 completions while it ran make exactly one follow-up: {[(j['id'], j['status']) for j in jobs]}"
     assert [j["status"] for j in ended] == ["succeeded", "succeeded"], ended
@@ -117,7 +117,6 @@ def test_a_due_training_survives_a_scheduler_that_was_down_and_is_queued_once_it
     stop_scheduler(api.settings)
     for tid, (_, result) in zip(tids[:4], rows[10:14], strict=True):
         api.admin.post(f"/api/projects/{pid}/tasks/{tid}/completions", json={"result": [result], "status": "submitted"})
-    time.sleep(2)
     down = api.admin.get(f"/api/projects/{pid}/active-learning").json()
     assert (down["pending"], down["counter"], active_learning_jobs(api, pid)) == (True, 1, []), down
     start_scheduler(api.settings)

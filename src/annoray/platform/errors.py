@@ -161,3 +161,8 @@ class Unauthorized(AnnorayError):
 class Conflict(AnnorayError):
     def __init__(self, detail: str, errors: list[ErrorDetail] | None = None):
         super().__init__(detail, errors or [], status=409)
+
+
+def describe(exc: BaseException, limit: int = 300) -> str:
+    """An exception as a job's error or a log line shows it: its type and the start of its message, on one line."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:limit]

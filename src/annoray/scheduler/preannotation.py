@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.platform.errors import Errors
+from annoray.platform.errors import Errors, describe
 from annoray.platform.labeling_config import LabelingConfig
 from annoray.platform.models import Completion, JobStatus, Prediction, ServerStatus, Task
 from annoray.platform.predictions import label_studio_result
@@ -28,7 +28,6 @@ from annoray.platform.projects import project_config
 from annoray.platform.repositories import PreannotationJobRepository, ProjectRepository, ServerRepository
 from annoray.platform.settings import Settings
 from annoray.scheduler.ledger import SchedulerState
-from annoray.scheduler.runner import describe
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +139,7 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
                     for task in tasks:
                         in_flight.append(([task], handle.remote([task_text(config, task.data)]), RETRIES))
                 else:
-                    writer.fail(tasks[0].id, f"{type(exc).__name__}: {exc}")
+                    writer.fail(tasks[0].id, describe(exc))
                 return
             for task, output in zip(tasks, outputs, strict=True):
                 if "error" in output:
@@ -164,7 +163,7 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
     except Exception as exc:
         with sessions.begin() as session:
             PreannotationJobRepository(session).transition(job_id, (JobStatus.RUNNING,), JobStatus.FAILED, reason=None,
-                                                           error=f"pre-annotation failed: {type(exc).__name__}: {str(exc)[:300]}",
+                                                           error=f"pre-annotation failed: {describe(exc)}",
                                                            finished_at=datetime.now(UTC))
         raise
     finally:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annoray.platform.catalog import model_base_name, next_model_name
 from annoray.platform.datasets import SplitMethod
 from annoray.platform.deploy import deploy_trained_model, incumbent
-from annoray.platform.errors import Errors, InvalidInput
+from annoray.platform.errors import Errors, InvalidInput, describe
 from annoray.platform.labeling_config import ModelKind
 from annoray.platform.models import CatalogModel, JobStatus, Project, TrainingJob
 from annoray.platform.projects import project_config
@@ -207,27 +207,25 @@ def run_lost(exc: BaseException, *, start_timeout_s: float) -> str | None:
         return (f"could not start: Ray did not place its worker group within {start_timeout_s:g} s "
                 "(something outside the scheduler holds the resources it was given)")
     if isinstance(exc, ControllerError | RayActorError):
-        return f"lost its Train controller ({_innermost(exc)[:300]})"
+        return f"lost its Train controller ({describe(_innermost(exc))})"
     return None
-
-
-def describe(exc: BaseException) -> str:
-    """An exception as a job's error shows it: its type and the start of its message, on one line."""
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
 def explain_failure(exc: BaseException, *, kind: str, budget: int) -> str:
     """The reason a user reads for a training that raised: out of memory, workers killed too often, or a crash."""
-    text = _innermost(exc)
-    short = " ".join(text.split())[:300]
-    if "OutOfMemoryError" in text or "running low on memory" in text or "MemoryError" in text:
+    from ray.exceptions import OutOfMemoryError, RayActorError, WorkerCrashedError
+
+    inner = _innermost(exc)
+    short = describe(inner)
+    # an actor the memory monitor killed is an ActorDiedError whose message alone says why
+    if isinstance(inner, OutOfMemoryError | MemoryError) or (isinstance(inner, RayActorError) and "low on memory" in str(inner)):
         return Errors.E608.format(why=short, kind=kind or "training")
-    if any(s in text for s in ("ActorDiedError", "SYSTEM_ERROR", "worker died", "unexpectedly exits")):
+    if isinstance(inner, RayActorError | WorkerCrashedError):
         return Errors.E607.format(count=budget + 1, budget=budget, why=short)
     return Errors.E609.format(why=short)
 
 
-def _innermost(exc: BaseException) -> str:
+def _innermost(exc: BaseException) -> BaseException:
     """The error that started it: a worker's own exception rather than Ray Train's wrappers around it."""
     failures = getattr(exc, "worker_failures", None)  # ray.train's WorkerGroupError: rank -> exception
     if failures:
@@ -238,7 +236,7 @@ def _innermost(exc: BaseException) -> str:
         exc = cause
     while exc.__cause__ is not None:
         exc = exc.__cause__
-    return f"{type(exc).__name__}: {exc}".strip()
+    return exc
 
 
 class TrainingRunner:

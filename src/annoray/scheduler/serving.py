@@ -8,13 +8,12 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from annoray.platform.errors import Errors
+from annoray.platform.errors import Errors, describe
 from annoray.platform.models import PreannotationServer, ServerStatus
 from annoray.platform.repositories import SERVER, LicenseRepository, ModelRepository, RuleRepository, ServerRepository
 from annoray.platform.settings import ResourceSpec
 from annoray.scheduler.ledger import Allocation, SchedulerState
 from annoray.scheduler.placement import Outcome, Pending, Placement, Resources
-from annoray.scheduler.runner import describe
 from annoray.scheduler.servers import server_demand
 
 logger = logging.getLogger(__name__)

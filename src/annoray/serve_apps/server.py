@@ -16,6 +16,7 @@ from typing import Any
 
 from ray import serve
 
+from annoray.platform.errors import describe
 from annoray.serve_apps.predictor import Predictor, ServedModel, ServedRule
 from annoray.trainers.store import ModelStore
 
@@ -58,7 +59,7 @@ class PreannotationReplica:
         try:
             return self.predictor.predict([text])[0].as_dict()
         except Exception as exc:
-            return {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+            return {"error": describe(exc)}
 
     async def __call__(self, texts: list[str]) -> list[dict[str, Any]]:
         return await self.batch(texts)

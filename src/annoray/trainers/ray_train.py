@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from annoray.platform.errors import describe
 from annoray.trainers.engines import CHECKPOINT_DIR, MODEL_DIR, EngineConfig, get_engine
 
 FINAL = "final"
@@ -85,7 +86,7 @@ def score_baseline(baseline: dict[str, str], engine_config: dict[str, Any], dev:
             engine = get_engine(baseline["engine"])(EngineConfig(**engine_config))
             return {"model": baseline["model"], "metrics": engine.evaluate(path, dev)}
     except Exception as exc:  # the deploy then falls back on the baseline's own benchmark
-        return {"model": baseline["model"], "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        return {"model": baseline["model"], "error": describe(exc)}
 
 
 def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner: Any = None) -> RunResult:
@@ -116,7 +117,7 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner:
 
         def after_exception(self, run_context: Any, worker_exceptions: dict[int, Exception]) -> None:
             for rank, error in worker_exceptions.items():
-                progress.worker_failed.remote(run.name, f"worker {rank}: {type(error).__name__}: {error}")
+                progress.worker_failed.remote(run.name, f"worker {rank}: {describe(error, 1000)}")
 
     class Owner(ControllerCallback):
         # Ray Train's public callbacks see no controller; this developer hook runs inside it once it has started.
