@@ -22,7 +22,7 @@ import httpx
 
 from annoray.api.app import create_app
 from annoray.api.server import BackgroundServer
-from annoray.platform.home import init_home
+from annoray.platform.store.home import init_home
 from annoray.platform.settings import Settings
 
 BATCH = 10_000

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from annoray.api.app import create_app  # noqa: E402
 from annoray.api.server import BackgroundServer  # noqa: E402
-from annoray.platform.home import init_home  # noqa: E402
+from annoray.platform.store.home import init_home  # noqa: E402
 from annoray.platform.settings import Settings  # noqa: E402
 from tests.conftest import CLINICAL_CONFIG, clinical_sentences, tiny_models  # noqa: E402
 
@@ -66,7 +66,7 @@ class PeakRss(threading.Thread):
 def register(settings: Settings, engine, root: Path) -> None:
     from sqlalchemy.orm import Session
 
-    from annoray.platform.models import CatalogModel
+    from annoray.platform.store.tables import CatalogModel
     from annoray.trainers.store import ModelStore
 
     trained, store = tiny_models(root), ModelStore(settings.resolved_model_store)

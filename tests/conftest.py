@@ -25,7 +25,7 @@ from sqlalchemy import Engine, MetaData, select, text
 
 from annoray.api.app import create_app
 from annoray.api.server import BackgroundServer, free_port
-from annoray.platform.home import init_home
+from annoray.platform.store.home import init_home
 from annoray.platform.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src/annoray/platform/samples"
@@ -118,7 +118,7 @@ def issuer_key() -> Any:
 
 def trusting(settings: Settings) -> Settings:
     """The settings with the tests' license issuer trusted."""
-    from annoray.platform.licenses import public_key_text
+    from annoray.platform.access.licenses import public_key_text
 
     return settings.model_copy(update={"licenses": settings.licenses.model_copy(
         update={"issuers": {ISSUER: public_key_text(issuer_key())}})})
@@ -126,7 +126,7 @@ def trusting(settings: Settings) -> Settings:
 
 def license_document(scopes: list[str], seats: int = 1, *, key: str | None = None, days: float = 365, **extra: Any) -> dict:
     """A license signed by the tests' issuer, carrying a secret that must never come back."""
-    from annoray.platform.licenses import sign_license
+    from annoray.platform.access.licenses import sign_license
 
     fields = {"id": key or f"LIC-{uuid.uuid4().hex[:8]}", "issuer": ISSUER, "scopes": scopes, "seats": seats,
               "expires_at": (datetime.now(UTC) + timedelta(days=days)).isoformat(), "licensee": "Clinic GmbH",
@@ -357,8 +357,8 @@ def clinical_sentences() -> list[tuple[str, int, int, str, str]]:
 @functools.cache
 def tiny_models(root: Path) -> dict[str, Path]:
     """A NER, an assertion and a classification model trained with the platform's own engines (a few seconds)."""
-    from annoray.platform.datasets import AssertionExample, ClassificationExample, NerExample
-    from annoray.platform.training import TrainingParams
+    from annoray.platform.labeling.datasets import AssertionExample, ClassificationExample, NerExample
+    from annoray.platform.models.training import TrainingParams
     from annoray.trainers.engines import MODEL_DIR, EngineConfig, SpacyAssertion, SpacyClassification, SpacyNer
 
     rows = clinical_sentences()

@@ -85,3 +85,23 @@ def test_importing_every_module_starts_nothing_and_reads_no_home(tmp_path: Path)
                           timeout=240)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[0] == "False [] []", done.stdout
+
+
+PLATFORM_ALLOWED = {  # inside the platform, arrows point one way too: models -> labeling, access -> store -> the top
+    "store": set(),
+    "labeling": {"store"},
+    "access": {"store"},
+    "models": {"store", "labeling", "access"},
+}
+
+
+@pytest.mark.parametrize("part", [*sorted(PLATFORM_ALLOWED), "top"])
+def test_the_platform_parts_import_only_the_parts_below_them(part: str) -> None:
+    folder = PACKAGE / "platform"
+    paths = [p for p in folder.glob("*.py") if p.name != "__init__.py"] if part == "top" else list((folder / part).rglob("*.py"))
+    allowed = set() if part == "top" else PLATFORM_ALLOWED[part]
+    for path in paths:
+        for name in imports_of(path):
+            parts = name.split(".")
+            if parts[:2] == ["annoray", "platform"] and len(parts) > 2 and parts[2] in PLATFORM_ALLOWED and parts[2] != part:
+                assert parts[2] in allowed, f"{path.relative_to(PACKAGE)} imports {name}"

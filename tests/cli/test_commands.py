@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from annoray.api.cli import app
 from annoray.api.server import free_port
-from annoray.platform.models import CatalogModel
+from annoray.platform.store.tables import CatalogModel
 
 from ..conftest import NER_CONFIG, SECRET, Api, clinical_sentences, german_project, license_document, span_task
 from ..serve_apps.test_servers_on_ray import NAMES, clinic, serving  # noqa: F401  (serving is a fixture)

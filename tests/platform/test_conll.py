@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from annoray.platform.conll import conll_to_tasks, read_conll
+from annoray.platform.labeling.conll import conll_to_tasks, read_conll
 
 
 def test_bio_and_iob1_entities_become_character_spans(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from annoray.platform.datasets import (
+from annoray.platform.labeling.datasets import (
     AssertionExample,
     DatasetBuilder,
     SelectedCompletion,
@@ -10,7 +10,7 @@ from annoray.platform.datasets import (
     bio_tags,
     split_tasks,
 )
-from annoray.platform.labeling_config import ModelKind, parse_labeling_config
+from annoray.platform.labeling.config import ModelKind, parse_labeling_config
 
 from .test_labeling_config import MIXED
 

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annoray.platform.deploy import deploy_trained_model, rewrite_config
-from annoray.platform.labeling_config import ModelKind, parse_labeling_config
-from annoray.platform.models import (
+from annoray.platform.models.deploy import deploy_trained_model, rewrite_config
+from annoray.platform.labeling.config import ModelKind, parse_labeling_config
+from annoray.platform.store.tables import (
     CatalogModel, JobStatus, LabelingConfigVersion, PreannotationServer, Project, ServerStatus, TrainingJob, User,
 )
 from annoray.platform.settings import Settings

@@ -3,7 +3,7 @@
 import pytest
 
 from annoray.platform.errors import InvalidInput
-from annoray.platform.labeling_config import ModelKind, parse_labeling_config
+from annoray.platform.labeling.config import ModelKind, parse_labeling_config
 
 MIXED = """<View>
   <Text name="text" value="$text"/>

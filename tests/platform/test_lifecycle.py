@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from annoray.platform.lifecycle import ENDED, JOB_MOVES, SERVER_MOVES, JobStatus, ServerStatus
-from annoray.platform.models import PreannotationJob, PreannotationServer, Project, TrainingJob, User
-from annoray.platform.repositories import PreannotationJobRepository, ServerRepository, TrainingJobRepository
+from annoray.platform.store.tables import PreannotationJob, PreannotationServer, Project, TrainingJob, User
+from annoray.platform.store.repositories import PreannotationJobRepository, ServerRepository, TrainingJobRepository
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
-from annoray.platform.db import migrate, session_factory, transaction
-from annoray.platform.models import Base, Prediction, Project, User
-from annoray.platform.repositories import PredictionRepository, TaskRepository
+from annoray.platform.store.db import migrate, session_factory, transaction
+from annoray.platform.store.tables import Base, Prediction, Project, User
+from annoray.platform.store.repositories import PredictionRepository, TaskRepository
 
 
 def test_migrations_build_exactly_the_models(engine: Engine) -> None:

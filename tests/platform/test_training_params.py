@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from annoray.platform.training import TrainingParams
+from annoray.platform.models.training import TrainingParams
 
 
 @pytest.mark.parametrize("field,value", [

@@ -62,7 +62,7 @@ def test_one_training_per_project_and_kind_at_a_time() -> None:
 
 
 def test_seats_go_oldest_first_and_a_job_without_a_seat_waits_without_holding_a_node() -> None:
-    from annoray.platform.licenses import SeatPool, Seats
+    from annoray.platform.access.licenses import SeatPool, Seats
 
     seats = SeatPool([Seats(7, ("ocr:training",), 1)])
     jobs = [Pending("training", 1, SMALL, (1, "visual_ner"), ("ocr:training",)), Pending("training", 2, SMALL, (2, "visual_ner"), ("ocr:training",)),
@@ -74,7 +74,7 @@ def test_seats_go_oldest_first_and_a_job_without_a_seat_waits_without_holding_a_
 
 
 def test_a_scope_no_license_grants_is_never() -> None:
-    from annoray.platform.licenses import SeatPool
+    from annoray.platform.access.licenses import SeatPool
 
     (decision,) = plan([Pending("training", 1, SMALL, (1, "ner"), ("legal:training",))], cluster((4, 8)), running={}, seats=SeatPool(()))
     assert decision[1].outcome is Outcome.NEVER and decision[1].reason.startswith(

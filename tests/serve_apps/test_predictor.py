@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from annoray.platform.labeling_config import parse_labeling_config
-from annoray.platform.predictions import label_studio_result
+from annoray.platform.labeling.config import parse_labeling_config
+from annoray.platform.labeling.predictions import label_studio_result
 from annoray.serve_apps.predictor import Predictor, ServedModel, ServedRule
 
 from ..conftest import CLINICAL_CONFIG, tiny_models

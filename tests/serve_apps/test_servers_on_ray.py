@@ -20,7 +20,7 @@ def register_models(api: Api, root: Path) -> None:
     """Put the tiny models in the model store and the catalog, as a finished training would."""
     from sqlalchemy.orm import Session
 
-    from annoray.platform.models import CatalogModel
+    from annoray.platform.store.tables import CatalogModel
     from annoray.trainers.store import ModelStore
 
     store = ModelStore(api.settings.resolved_model_store)
@@ -172,7 +172,7 @@ def test_a_config_naming_another_model_redeploys_the_server_without_dropping_a_r
     from ray import serve
     from sqlalchemy.orm import Session
 
-    from annoray.platform.models import CatalogModel
+    from annoray.platform.store.tables import CatalogModel
     from annoray.serve_apps.server import app_name
 
     api = serving

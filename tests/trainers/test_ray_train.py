@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from annoray.platform.datasets import NerExample
+from annoray.platform.labeling.datasets import NerExample
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600)]

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from annoray.platform.datasets import AssertionExample, ClassificationExample, NerExample
-from annoray.platform.training import TrainingParams
+from annoray.platform.labeling.datasets import AssertionExample, ClassificationExample, NerExample
+from annoray.platform.models.training import TrainingParams
 from annoray.trainers.engines import CHECKPOINT_DIR, MODEL_DIR, EngineConfig, get_engine, mark_chunk
 
 FAST = TrainingParams(epochs=12, learning_rate=0.005, dropout=0.1, batch_size=4, seed=1)

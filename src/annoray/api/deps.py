@@ -10,8 +10,8 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Errors, Forbidden, Unauthorized
-from annoray.platform.models import Member, Project, TrainingJob, User
-from annoray.platform.repositories import ProjectRepository, TrainingJobRepository, UserRepository
+from annoray.platform.store.tables import Member, Project, TrainingJob, User
+from annoray.platform.store.repositories import ProjectRepository, TrainingJobRepository, UserRepository
 from annoray.platform.settings import Settings
 from annoray.scheduler import SchedulerClient
 

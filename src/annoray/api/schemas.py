@@ -7,10 +7,10 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from annoray.platform.datasets import SplitMethod
-from annoray.platform.labeling_config import ModelKind
-from annoray.platform.models import CompletionStatus, JobStatus, ReviewStatus, Role
-from annoray.platform.training import TrainingParams
+from annoray.platform.labeling.datasets import SplitMethod
+from annoray.platform.labeling.config import ModelKind
+from annoray.platform.store.tables import CompletionStatus, JobStatus, ReviewStatus, Role
+from annoray.platform.models.training import TrainingParams
 
 T = TypeVar("T")
 

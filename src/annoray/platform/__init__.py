@@ -5,7 +5,7 @@ Knows nothing about Ray, HTTP or Spark.
 """
 
 from annoray.platform.errors import AnnorayError, ErrorDetail, Errors
-from annoray.platform.labeling_config import LabelingConfig, ModelKind, parse_labeling_config
+from annoray.platform.labeling.config import LabelingConfig, ModelKind, parse_labeling_config
 from annoray.platform.settings import Settings
 
 __all__ = ["AnnorayError", "ErrorDetail", "Errors", "LabelingConfig", "ModelKind", "Settings", "parse_labeling_config"]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from annoray.platform.licenses import license_views
+from annoray.platform.access.licenses import license_views
 from annoray.platform.lifecycle import PENDING, JobStatus
-from annoray.platform.repositories import ServerRepository, TrainingJobRepository
+from annoray.platform.store.repositories import ServerRepository, TrainingJobRepository
 from annoray.scheduler.ledger import SchedulerState
 from annoray.scheduler.serving import demand_of
 

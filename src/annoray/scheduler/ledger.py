@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.platform.repositories import SERVER, TRAINING
+from annoray.platform.store.repositories import SERVER, TRAINING
 from annoray.platform.settings import Settings
 from annoray.scheduler.placement import Node, Resources
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from annoray.platform.errors import Errors
-from annoray.platform.licenses import SeatPool
+from annoray.platform.access.licenses import SeatPool
 
 GB = 2**30
 

@@ -21,11 +21,11 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Errors, describe
-from annoray.platform.labeling_config import LabelingConfig
-from annoray.platform.models import Completion, JobStatus, Prediction, ServerStatus, Task
-from annoray.platform.predictions import label_studio_result
-from annoray.platform.projects import project_config
-from annoray.platform.repositories import PreannotationJobRepository, ProjectRepository, ServerRepository
+from annoray.platform.labeling.config import LabelingConfig
+from annoray.platform.store.tables import Completion, JobStatus, Prediction, ServerStatus, Task
+from annoray.platform.labeling.predictions import label_studio_result
+from annoray.platform.labeling.projects import project_config
+from annoray.platform.store.repositories import PreannotationJobRepository, ProjectRepository, ServerRepository
 from annoray.platform.settings import Settings
 from annoray.scheduler.ledger import SchedulerState
 
@@ -112,7 +112,7 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
     """Pre-annotate the job's tasks with its server; the scheduler has already moved the job to ``running``."""
     from ray import serve
 
-    from annoray.platform.db import create_db_engine, session_factory
+    from annoray.platform.store.db import create_db_engine, session_factory
     from annoray.serve_apps.server import app_name
 
     engine = create_db_engine(settings.resolved_database_url)

@@ -16,18 +16,18 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.platform.catalog import model_base_name, next_model_name
-from annoray.platform.datasets import SplitMethod
-from annoray.platform.deploy import deploy_trained_model, incumbent
+from annoray.platform.models.catalog import model_base_name, next_model_name
+from annoray.platform.labeling.datasets import SplitMethod
+from annoray.platform.models.deploy import deploy_trained_model, incumbent
 from annoray.platform.errors import Errors, InvalidInput, describe
-from annoray.platform.labeling_config import ModelKind
-from annoray.platform.models import CatalogModel, JobStatus, Project, TrainingJob
-from annoray.platform.projects import project_config
-from annoray.platform.repositories import ModelRepository, ProjectRepository, TrainingJobRepository, TrainingLogRepository
+from annoray.platform.labeling.config import ModelKind
+from annoray.platform.store.tables import CatalogModel, JobStatus, Project, TrainingJob
+from annoray.platform.labeling.projects import project_config
+from annoray.platform.store.repositories import ModelRepository, ProjectRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.settings import Settings
-from annoray.platform.training import TrainingParams
-from annoray.platform.training_jobs import fail_job, log_line, requeue_or_fail
-from annoray.platform.training_data import SelectionQuery, build_training_data
+from annoray.platform.models.training import TrainingParams
+from annoray.platform.models.training_jobs import fail_job, log_line, requeue_or_fail
+from annoray.platform.labeling.training_data import SelectionQuery, build_training_data
 from annoray.trainers.engines import ENGINES, EngineConfig
 from annoray.trainers.log import data_text, deploy_text, library_versions, metrics_text, start_text
 from annoray.trainers.ray_train import RunResult, TrainingRun, run_training
@@ -57,7 +57,7 @@ def run_training_job(settings: Settings, job_id: int, progress: Any, node_id: st
     Args:
         owner: the actor that owns the run (a `TrainingRunner`), told the run's Train controller so it can abort it.
     """
-    from annoray.platform.db import create_db_engine, session_factory
+    from annoray.platform.store.db import create_db_engine, session_factory
 
     engine = create_db_engine(settings.resolved_database_url)
     sessions = session_factory(engine, write=True)

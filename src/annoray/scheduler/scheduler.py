@@ -6,9 +6,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from annoray.platform.licenses import seat_pool
+from annoray.platform.access.licenses import seat_pool
 from annoray.platform.lifecycle import PENDING, JobStatus, ServerStatus
-from annoray.platform.repositories import (
+from annoray.platform.store.repositories import (
     SERVER, TRAINING, LicenseRepository, ServerRepository, TrainingJobRepository,
 )
 from annoray.platform.settings import Settings
@@ -73,7 +73,7 @@ class Scheduler:
 
         from ray.util.metrics import Gauge
 
-        from annoray.platform.db import create_db_engine, session_factory
+        from annoray.platform.store.db import create_db_engine, session_factory
 
         self.settings = settings
         self.engine = create_db_engine(settings.resolved_database_url)

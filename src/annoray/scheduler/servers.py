@@ -10,15 +10,15 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from annoray.platform.catalog import EMBEDDINGS
+from annoray.platform.models.catalog import EMBEDDINGS
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
-from annoray.platform.labeling_config import ModelKind
-from annoray.platform.licenses import missing_scope, needed_scopes
-from annoray.platform.models import (
+from annoray.platform.labeling.config import ModelKind
+from annoray.platform.access.licenses import missing_scope, needed_scopes
+from annoray.platform.store.tables import (
     Completion, JobStatus, PreannotationJob, PreannotationServer, Project, ServerStatus, Task, User,
 )
-from annoray.platform.projects import project_config
-from annoray.platform.repositories import ModelRepository, RuleRepository, ServerRepository
+from annoray.platform.labeling.projects import project_config
+from annoray.platform.store.repositories import ModelRepository, RuleRepository, ServerRepository
 from annoray.platform.settings import ResourceSpec, Settings
 from annoray.serve_apps.predictor import MAX_MODELS
 

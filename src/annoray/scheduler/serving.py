@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from annoray.platform.errors import Errors, describe
-from annoray.platform.models import PreannotationServer, ServerStatus
-from annoray.platform.repositories import SERVER, LicenseRepository, ModelRepository, RuleRepository, ServerRepository
+from annoray.platform.store.tables import PreannotationServer, ServerStatus
+from annoray.platform.store.repositories import SERVER, LicenseRepository, ModelRepository, RuleRepository, ServerRepository
 from annoray.platform.settings import ResourceSpec
 from annoray.scheduler.ledger import Allocation, SchedulerState
 from annoray.scheduler.placement import Outcome, Pending, Placement, Resources

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from annoray.platform.datasets import sentence_around
+from annoray.platform.labeling.datasets import sentence_around
 from annoray.trainers.engines import mark_chunk
 
 MAX_MODELS = 5

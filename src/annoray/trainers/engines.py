@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from annoray.platform.datasets import LANGUAGES, Example
-from annoray.platform.labeling_config import ModelKind
+from annoray.platform.labeling.datasets import LANGUAGES, Example
+from annoray.platform.labeling.config import ModelKind
 from annoray.platform.settings import Settings
-from annoray.platform.training import TrainingParams
+from annoray.platform.models.training import TrainingParams
 
 MODEL_DIR = "model"
 CHECKPOINT_DIR = "checkpoint"

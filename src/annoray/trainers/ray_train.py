@@ -48,7 +48,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train
     from ray.train import Checkpoint
 
-    from annoray.platform.training import TrainingParams
+    from annoray.platform.models.training import TrainingParams
 
     work = Path(tempfile.mkdtemp(prefix="annoray-train-"))
     previous = ray.train.get_checkpoint()

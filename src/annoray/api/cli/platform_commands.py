@@ -34,7 +34,7 @@ def up(
     import uvicorn
 
     from annoray.api.app import create_app
-    from annoray.platform.home import init_home
+    from annoray.platform.store.home import init_home
     from annoray.scheduler.factory import start_scheduler
 
     settings = _settings(home, port=port, host=host)
@@ -59,7 +59,7 @@ def quickstart(home: HomeOption = None) -> None:
     from annoray.api.app import create_app
     from annoray.api.client import AnnorayClient
     from annoray.api.server import BackgroundServer
-    from annoray.platform.home import init_home
+    from annoray.platform.store.home import init_home
     from annoray.scheduler.factory import start_scheduler
 
     settings = _settings(home or Path.cwd() / "annoray-quickstart")
@@ -94,7 +94,7 @@ def convert_conll(
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag every task (e.g. train or test).")] = None,
 ) -> None:
     """Convert a CoNLL file into Label Studio tasks (labels group 'label' on text 'text')."""
-    from annoray.platform.conll import conll_to_tasks
+    from annoray.platform.labeling.conll import conll_to_tasks
 
     tasks = conll_to_tasks(source, tags=tag or ())
     output.write_text(json.dumps(tasks, ensure_ascii=False))

@@ -4,7 +4,7 @@ from fastapi import APIRouter, status
 
 from annoray.api.deps import AdminUser, SchedulerDep, SessionDep, SettingsDep
 from annoray.api.schemas import LicenseDocument, LicenseOut
-from annoray.platform.licenses import install_license, license_views, uninstall_license
+from annoray.platform.access.licenses import install_license, license_views, uninstall_license
 
 router = APIRouter(tags=["licenses"])
 

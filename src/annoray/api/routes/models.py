@@ -2,8 +2,8 @@ from fastapi import APIRouter, status
 
 from annoray.api.deps import AdminUser, CurrentUser, SessionDep
 from annoray.api.schemas import ModelOut, ModelRegister
-from annoray.platform.catalog import register_embeddings
-from annoray.platform.repositories import ModelRepository
+from annoray.platform.models.catalog import register_embeddings
+from annoray.platform.store.repositories import ModelRepository
 
 router = APIRouter(tags=["models"])
 

@@ -6,13 +6,13 @@ from annoray.api.deps import CurrentUser, MembershipDep, SchedulerDep, SessionDe
 from annoray.api.schemas import (
     LeaseOut, PreannotationCreate, PreannotationOut, RuleCreate, RuleOut, ServedModelOut, ServerCreate, ServerOut,
 )
-from annoray.platform.access import ANY_MEMBER, OWNER_MANAGER, require_role
+from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
 from annoray.platform.errors import Errors, Forbidden
-from annoray.platform.models import Member, PreannotationJob, PreannotationServer, User
-from annoray.platform.repositories import (
+from annoray.platform.store.tables import Member, PreannotationJob, PreannotationServer, User
+from annoray.platform.store.repositories import (
     SERVER, LicenseRepository, PreannotationJobRepository, ProjectRepository, RuleRepository, ServerRepository,
 )
-from annoray.platform.rules import create_rule
+from annoray.platform.labeling.rules import create_rule
 from annoray.scheduler.servers import ServerRequest, request_preannotation, request_server, server_models
 
 router = APIRouter(tags=["pre-annotation"])

@@ -15,13 +15,13 @@ from annoray.api.schemas import (
     TaskDetail,
     TaskOut,
 )
-from annoray.platform.active_learning import count_eligible
-from annoray.platform.access import ANY_MEMBER, OWNER_MANAGER, REVIEWERS, require_role
-from annoray.platform.models import Project
-from annoray.platform.projects import project_config
+from annoray.platform.models.active_learning import count_eligible
+from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, REVIEWERS, require_role
+from annoray.platform.store.tables import Project
+from annoray.platform.labeling.projects import project_config
 from annoray.scheduler.client import SchedulerClient
-from annoray.platform.repositories import CompletionRepository, PredictionRepository, TaskRepository
-from annoray.platform.tasks import (
+from annoray.platform.store.repositories import CompletionRepository, PredictionRepository, TaskRepository
+from annoray.platform.labeling.tasks import (
     completion_from_prediction,
     create_completion,
     edit_completion,

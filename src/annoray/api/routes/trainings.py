@@ -17,12 +17,12 @@ from annoray.api.deps import (
     WriteSessionsDep,
 )
 from annoray.api.schemas import TrainingCreate, TrainingCreated, TrainingJobRef, TrainingOut, TrainingProgress
-from annoray.platform.access import ANY_MEMBER, OWNER_MANAGER, require_role
+from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
 from annoray.platform.errors import Conflict, Errors
 from annoray.platform.lifecycle import ENDED
-from annoray.platform.models import TrainingJob
-from annoray.platform.repositories import TrainingJobRepository, TrainingLogRepository
-from annoray.platform.training_log import log_document, log_text
+from annoray.platform.store.tables import TrainingJob
+from annoray.platform.store.repositories import TrainingJobRepository, TrainingLogRepository
+from annoray.platform.models.training_log import log_document, log_text
 from annoray.scheduler import TrainingRequest, request_trainings
 
 router = APIRouter(tags=["trainings"])

@@ -1,9 +1,9 @@
-"""Alembic environment: runs on the connection `annoray.platform.db.migrate` hands it."""
+"""Alembic environment: runs on the connection `annoray.platform.store.db.migrate` hands it."""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from annoray.platform.models import Base
+from annoray.platform.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -18,8 +18,8 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
-from annoray.platform.models import Completion, CompletionStatus, Project, ReviewStatus, Task
-from annoray.platform.training import TrainingParams
+from annoray.platform.store.tables import Completion, CompletionStatus, Project, ReviewStatus, Task
+from annoray.platform.models.training import TrainingParams
 
 METRICS = ("micro.f1", "macro.f1", "micro.precision", "micro.recall", "macro.precision", "macro.recall", "accuracy")
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from annoray.platform.models import CompletionStatus, ReviewStatus
+from annoray.platform.store.tables import CompletionStatus, ReviewStatus
 
 
 @dataclass(frozen=True)

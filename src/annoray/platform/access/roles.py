@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from annoray.platform.errors import Errors, Forbidden
-from annoray.platform.models import Role
+from annoray.platform.store.tables import Role
 
 OWNER_MANAGER = frozenset({Role.OWNER, Role.MANAGER})
 REVIEWERS = frozenset({Role.REVIEWER, Role.OWNER, Role.MANAGER})

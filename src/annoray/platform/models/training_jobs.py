@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Errors
 from annoray.platform.lifecycle import UNDER_WAY, JobStatus
-from annoray.platform.repositories import TrainingJobRepository, TrainingLogRepository
+from annoray.platform.store.repositories import TrainingJobRepository, TrainingLogRepository
 
 
 def log_line(sessions: sessionmaker[Session], job_id: int, event: str, text: str, data: dict[str, Any] | None = None) -> None:

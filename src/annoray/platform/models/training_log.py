@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from annoray.platform.models import TrainingJob, TrainingLogLine
+from annoray.platform.store.tables import TrainingJob, TrainingLogLine
 
 REPEATED = {"epoch": "epochs", "warning": "warnings", "attempt": "attempts"}
 

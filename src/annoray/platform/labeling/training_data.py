@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.platform.datasets import (
+from annoray.platform.labeling.datasets import (
     DatasetBuilder,
     KindDataset,
     NerExample,
@@ -22,9 +22,9 @@ from annoray.platform.datasets import (
     bio_tags,
 )
 from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
-from annoray.platform.labeling_config import LabelingConfig, ModelKind
-from annoray.platform.repositories import CompletionRepository, ProjectRepository, TaskRepository
-from annoray.platform.selection import Candidate, select_completion
+from annoray.platform.labeling.config import LabelingConfig, ModelKind
+from annoray.platform.store.repositories import CompletionRepository, ProjectRepository, TaskRepository
+from annoray.platform.labeling.selection import Candidate, select_completion
 
 EXPORT_FORMATS = ("json", "conll", "spacy")
 SPACY_SHARD_SIZE = 1000

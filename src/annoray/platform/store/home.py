@@ -6,10 +6,10 @@ import os
 
 from sqlalchemy import Engine, select
 
-from annoray.platform.auth import new_token
-from annoray.platform.db import create_db_engine, migrate, session_factory, transaction
-from annoray.platform.models import User
-from annoray.platform.repositories import UserRepository
+from annoray.platform.store.tokens import new_token
+from annoray.platform.store.db import create_db_engine, migrate, session_factory, transaction
+from annoray.platform.store.tables import User
+from annoray.platform.store.repositories import UserRepository
 from annoray.platform.settings import Settings
 
 ADMIN_USERNAME = "admin"

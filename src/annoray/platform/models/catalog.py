@@ -10,9 +10,9 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
-from annoray.platform.labeling_config import LabelGroup, ModelKind
-from annoray.platform.models import CatalogModel
-from annoray.platform.repositories import ModelRepository
+from annoray.platform.labeling.config import LabelGroup, ModelKind
+from annoray.platform.store.tables import CatalogModel
+from annoray.platform.store.repositories import ModelRepository
 
 EMBEDDINGS = "embeddings"
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from annoray.platform.errors import ErrorDetail, Errors
-from annoray.platform.labeling_config import LabelGroup, LabelingConfig, ModelKind
+from annoray.platform.labeling.config import LabelGroup, LabelingConfig, ModelKind
 
 LANGUAGES = ("en", "de", "es", "pt", "it", "da", "ro")
 

@@ -9,10 +9,10 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, load_only
 
-from annoray.platform.auth import hash_token
+from annoray.platform.store.tokens import hash_token
 from annoray.platform.errors import NotFound
 from annoray.platform.lifecycle import HOLDING, UNDER_WAY, sources
-from annoray.platform.models import (
+from annoray.platform.store.tables import (
     Base,
     CatalogModel,
     Completion,

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, Forbidden, InvalidInput
-from annoray.platform.labeling_config import LabelingConfig
-from annoray.platform.models import (
+from annoray.platform.labeling.config import LabelingConfig
+from annoray.platform.store.tables import (
     Completion,
     CompletionStatus,
     Prediction,
@@ -18,7 +18,7 @@ from annoray.platform.models import (
     ReviewStatus,
     User,
 )
-from annoray.platform.repositories import (
+from annoray.platform.store.repositories import (
     CompletionRepository,
     PredictionRepository,
     ProjectRepository,

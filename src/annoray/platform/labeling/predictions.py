@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from annoray.platform.labeling_config import LabelGroup, LabelingConfig
+from annoray.platform.labeling.config import LabelGroup, LabelingConfig
 
 
 def _span(group: LabelGroup, item: dict[str, Any], score: float) -> dict[str, Any]:

@@ -17,12 +17,12 @@ from typing import Any
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from annoray.platform.active_learning import metric_value
+from annoray.platform.models.active_learning import metric_value
 from annoray.platform.errors import Errors, InvalidInput
-from annoray.platform.labeling_config import TEXT_OBJECTS, OBJECT_TAGS, LabelingConfig, ModelKind
-from annoray.platform.models import Project, ServerStatus, TrainingJob
-from annoray.platform.projects import project_config, update_labeling_config
-from annoray.platform.repositories import ModelRepository, ServerRepository
+from annoray.platform.labeling.config import TEXT_OBJECTS, OBJECT_TAGS, LabelingConfig, ModelKind
+from annoray.platform.store.tables import Project, ServerStatus, TrainingJob
+from annoray.platform.labeling.projects import project_config, update_labeling_config
+from annoray.platform.store.repositories import ModelRepository, ServerRepository
 from annoray.platform.settings import Settings
 
 SERVING = (ServerStatus.QUEUED, ServerStatus.DEPLOYING, ServerStatus.RUNNING)

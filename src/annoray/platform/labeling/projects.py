@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from annoray.platform.datasets import LANGUAGES
+from annoray.platform.labeling.datasets import LANGUAGES
 from annoray.platform.errors import Conflict, ErrorDetail, InvalidInput
-from annoray.platform.labeling_config import LabelingConfig, parse_labeling_config
-from annoray.platform.models import Member, Project, Role, User
-from annoray.platform.repositories import ModelRepository, ProjectRepository, UserRepository
+from annoray.platform.labeling.config import LabelingConfig, parse_labeling_config
+from annoray.platform.store.tables import Member, Project, Role, User
+from annoray.platform.store.repositories import ModelRepository, ProjectRepository, UserRepository
 from annoray.platform.settings import Settings
 
 MODEL_TYPES = ("open_source", "healthcare", "finance", "legal")

@@ -1,0 +1,1 @@
+"""Who may do what: project roles, and licenses with their floating seats."""
