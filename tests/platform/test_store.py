@@ -69,3 +69,35 @@ def test_predictions_cannot_be_changed(engine: Engine, project: int) -> None:
         s.flush()
     with sessions() as s:
         assert s.query(Prediction).one().score is None
+
+
+def test_migration_0006_renames_columns_and_moves_the_node_out_of_resources_keeping_every_value(database_url: str) -> None:
+    import json
+
+    from sqlalchemy import text
+
+    from annoray.platform.store.db import create_db_engine
+
+    engine = create_db_engine(database_url)
+    migrate(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, username, token_hash, is_admin, created_at) "
+                          "VALUES (1, 'u', :h, false, CURRENT_TIMESTAMP)"), {"h": "x" * 64})
+        conn.execute(text("INSERT INTO projects (id, name, labeling_config, config_version, language, model_type, created_by, "
+                          "created_at, al_enabled, al_every, al_deploy, al_counter, al_pending, al_params, al_last, deploy_gate, "
+                          "deploy_metric) VALUES (1, 'p', '<View/>', 1, 'en', 'open_source', 1, CURRENT_TIMESTAMP, true, 7, "
+                          "true, 3, true, '{}', '{}', true, 'micro.f1')"))
+        conn.execute(text("INSERT INTO training_jobs (id, project_id, kind, engine, source, status, params, data_summary, warnings, "
+                          "progress, metrics, resources, scopes, model_name, selection, deploy, deployment, attempts, created_at) "
+                          "VALUES (1, 1, 'ner', 'spacy.ner.v1', 'manual', 'succeeded', '{}', '{}', '[]', '{}', '{}', :r, '[]', "
+                          "'ner_p', '{}', false, '{}', 0, CURRENT_TIMESTAMP)"),
+                     {"r": '{"cpus": 1, "memory_gb": 2, "gpus": 0, "node_id": "n1"}'})
+    migrate(engine)
+    with engine.connect() as conn:
+        project = conn.execute(text("SELECT active_learning_enabled, active_learning_every, active_learning_counter "
+                                    "FROM projects")).one()
+        job = conn.execute(text("SELECT model, node_id, resources FROM training_jobs")).one()
+    assert tuple(project) == (True, 7, 3)
+    resources = job[2] if isinstance(job[2], dict) else json.loads(job[2])  # JSONB comes back parsed, SQLite's JSON text
+    assert (job[0], job[1], resources) == ("ner_p", "n1", {"cpus": 1, "memory_gb": 2, "gpus": 0})
+    engine.dispose()

@@ -142,7 +142,7 @@ def print_server(server: dict) -> None:
         console.print(f"[red]server {server['id']} {server['status']}[/]: {server.get('error') or server.get('reason')}")
         return
     console.print(f"server [bold]{server['name']}[/] (id {server['id']}) {server['status']} on node "
-                  f"{(server['resources'].get('node_id') or '')[:12]}, serving:")
+                  f"{(server['node_id'] or '')[:12]}, serving:")
     for model in server["models"]:
         console.print(f"  {model['name']} ({model['kind']}): {', '.join(model['labels'])}")
 

@@ -7,10 +7,11 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from annoray.platform.labeling.datasets import SplitMethod
 from annoray.platform.labeling.config import ModelKind
-from annoray.platform.store.tables import CompletionStatus, JobStatus, ReviewStatus, Role
+from annoray.platform.labeling.datasets import SplitMethod
+from annoray.platform.lifecycle import JobStatus, ServerStatus
 from annoray.platform.models.training import TrainingParams
+from annoray.platform.store.tables import CompletionStatus, ReviewStatus, Role
 
 T = TypeVar("T")
 
@@ -173,7 +174,7 @@ class TrainingCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kinds: list[ModelKind] | None = Field(None, description="Kinds to train; default: every kind the labeling config has.")
-    engine: str = Field("spacy", description="Engine family: spacy (built in) or sparknlp (needs ANNORAY_SPARKNLP_JAR).")
+    engine: str = Field("spacy", description="Engine family: spacy (built in).")
     embeddings: str | None = Field(None, description="Catalog name of registered static vectors; default: none (hash embeddings).")
     params: TrainingParams = Field(default_factory=TrainingParams)
     split: SplitMethod = Field(SplitMethod.RANDOM, description="random (by validation_split, seeded) or tags (train/test task tags).")
@@ -219,8 +220,9 @@ class TrainingOut(BaseModel):
     embeddings: str | None
     deploy: bool
     deployment: dict[str, Any] = Field(description="The deploy after training: decision, metric, both scores, config version.")
-    attempts: int = Field(description="Worker failures so far (each restarted from the last checkpoint).")
-    resources: dict[str, Any]
+    attempts: int = Field(description="Failures so far: workers restarted, or runs queued again, from the last checkpoint.")
+    resources: dict[str, Any] = Field(description="Of its worker: cpus, memory_gb, gpus.")
+    node_id: str | None = Field(None, description="The node its worker runs on, once placed.")
     licenses: list[str] = Field(description="License scopes it leases a seat of while it runs.")
     created_at: datetime
     decided_at: datetime | None = Field(description="When the scheduler first decided it (start, wait or never).")
@@ -302,7 +304,7 @@ class ServerOut(BaseModel):
     id: int
     name: str
     project_id: int | None
-    status: str
+    status: ServerStatus
     reason: str | None = Field(None, description="What a queued server waits for.")
     error: str | None = Field(None, description="Why the server failed.")
     models: list[ServedModelOut]
@@ -310,7 +312,8 @@ class ServerOut(BaseModel):
     rules: list[str]
     replicas: int
     max_replicas: int
-    resources: dict[str, Any] = Field(description="Per replica (cpus, memory_gb, gpus), and the node once placed.")
+    resources: dict[str, Any] = Field(description="Per replica: cpus, memory_gb, gpus.")
+    node_id: str | None = Field(None, description="The node its replicas run on, once placed.")
     licenses: list[str] = Field(description="License scopes it leases a seat of while deployed.")
     leases: list[LeaseOut]
     created_at: datetime

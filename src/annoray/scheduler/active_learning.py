@@ -27,7 +27,7 @@ def queue_due_trainings(state: SchedulerState, never: Callable[[dict[str, float]
             try:
                 jobs, warnings = request_trainings(
                     session, state.reads, state.settings, project, None, TrainingRequest(
-                        source="active_learning", deploy=project.al_deploy, params=TrainingParams(**project.al_params)),
+                        source="active_learning", deploy=project.active_learning_deploy, params=TrainingParams(**project.active_learning_params)),
                     never=never)
                 last |= {"jobs": [j.id for j in jobs], "warnings": warnings}
             except AnnorayError as exc:  # the data cannot train (yet): say why; the next trigger tries again

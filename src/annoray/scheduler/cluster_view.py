@@ -32,7 +32,7 @@ def cluster_view(state: SchedulerState) -> dict[str, Any]:
         licenses = [{k: v[k] for k in ("id", "key", "scopes", "seats", "leased", "expires_at", "expired")}
                     for v in license_views(session, datetime.now(UTC))]
         server_rows = [{"id": sv.id, "name": sv.name, "status": sv.status.value, "reason": sv.reason, "models": sv.models,
-                        "node_id": sv.resources.get("node_id"), "replicas": sv.replicas, "max_replicas": sv.max_replicas,
+                        "node_id": sv.node_id, "replicas": sv.replicas, "max_replicas": sv.max_replicas,
                         "resources": demand_of(sv).as_dict(),
                         "leases": leases_view(servers[sv.id].leases if sv.id in servers else ())}
                        for sv in ServerRepository(session).all()]

@@ -34,7 +34,7 @@ class Recovery:
             for job in TrainingJobRepository(session).with_status(JobStatus.RUNNING):
                 if (runner := runners.get(job.id)) is None:
                     continue
-                node_id = job.resources.get("node_id", "")
+                node_id = job.node_id or ""
                 ledger[job.id] = Allocation(node_id, Resources.of(job.resources), runner.done.remote(),
                                             tuple(leases.get(job.id, ())), runner)
                 TrainingLogRepository(session).append(

@@ -128,7 +128,7 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
         max_failures=settings.training.max_failures, node_id=node_id, baseline=baseline,
     )
     start = {"run": run.name, "attempt": job.attempts, "max_failures": run.max_failures, "node_id": node_id,
-             "resources": {k: v for k, v in job.resources.items() if k != "node_id"},
+             "resources": job.resources,
              "versions": library_versions(ENGINES[job.engine].versions())}
     log_line(sessions, job_id, "start", start_text(start), start)
     with tempfile.TemporaryDirectory(prefix="annoray-model-") as tmp:
@@ -175,7 +175,7 @@ def _register(settings: Settings, sessions: sessionmaker[Session], job: Training
                     training_job_id=job.id, uri=uri, metrics=metrics,
                 ))
                 moved = TrainingJobRepository(session).transition(
-                    job.id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, model_name=name, metrics=metrics, reason=None,
+                    job.id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, model=name, metrics=metrics, reason=None,
                     finished_at=datetime.now(UTC))
                 if not moved:
                     session.rollback()

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 def demand_of(server: PreannotationServer) -> Resources:
     """What a server holds on its node: every replica it may scale to."""
-    spec = ResourceSpec(**{k: v for k, v in server.resources.items() if k != "node_id"})
+    spec = ResourceSpec(**server.resources)
     return Resources.of(server_demand(spec, server.max_replicas))
 
 
@@ -48,7 +48,7 @@ class ServerDeployments:
 
     def stale(self, session: Any) -> list[tuple[int, str]]:
         """Running servers whose project's config came to name other models than they serve: (id, node)."""
-        return [(s.id, s.resources.get("node_id", "")) for s in ServerRepository(session).with_status(ServerStatus.RUNNING)
+        return [(s.id, s.node_id or "") for s in ServerRepository(session).with_status(ServerStatus.RUNNING)
                 if s.models != s.deployed_models and s.id in self.state.ledger.servers and s.id not in self.redeploying]
 
     def deploy(self, server: PreannotationServer, placement: Placement, demand: Resources) -> None:
@@ -57,7 +57,7 @@ class ServerDeployments:
         with self.state.sessions.begin() as session:
             moved = ServerRepository(session).transition(
                 server.id, (ServerStatus.QUEUED,), ServerStatus.DEPLOYING, reason=f"deploying on node {node_id}",
-                resources=server.resources | {"node_id": node_id})
+                node_id=node_id)
             if not moved or not LicenseRepository(session).lease_all(placement.leases, SERVER, server.id, datetime.now(UTC)):
                 session.rollback()
                 return
@@ -88,7 +88,7 @@ class ServerDeployments:
                           for name in server.models if (m := catalog.by_name(name)) is not None]
                 rules = [{"name": r.name, "label": r.label, "kind": r.kind, "pattern": r.pattern, "terms": list(r.terms)}
                          for r in RuleRepository(session).by_names(server.rules)]
-                spec = ResourceSpec(**{k: v for k, v in server.resources.items() if k != "node_id"})
+                spec = ResourceSpec(**server.resources)
                 replicas, max_replicas, language, names = server.replicas, server.max_replicas, server.language, list(server.models)
             serve.start(proxy_location="Disabled")
             serve.run(server_app(store=self.state.settings.resolved_model_store, models=models, rules=rules, language=language,
@@ -131,7 +131,7 @@ class ServerDeployments:
             for server in repo.with_status(ServerStatus.DEPLOYING, ServerStatus.RUNNING):
                 if server.status is ServerStatus.RUNNING and apps.get(app_name(server.id), "").endswith("RUNNING"):
                     self.state.ledger.servers[server.id] = Allocation(
-                        server.resources.get("node_id", ""), demand_of(server), leases=tuple(leases.get(server.id, ())))
+                        server.node_id or "", demand_of(server), leases=tuple(leases.get(server.id, ())))
                 else:
                     repo.transition(server.id, (server.status,), ServerStatus.QUEUED, reason="scheduler restarted; deploying again")
                     undeploy(server.id)

@@ -53,7 +53,7 @@ class TrainingRuns:
             now = datetime.now(UTC)
             moved = TrainingJobRepository(session).transition(
                 job.id, PENDING, JobStatus.RUNNING, reason=None, started_at=now, decided_at=job.decided_at or now,
-                resources=job.resources | {"node_id": node_id},
+                node_id=node_id,
             )
             if not moved or not LicenseRepository(session).lease_all(placement.leases, TRAINING, job.id, now):
                 session.rollback()  # cancelled meanwhile, or a license went away: the next pass decides again

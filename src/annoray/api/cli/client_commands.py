@@ -85,7 +85,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Examples per update.")] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout rate while training.")] = None,
     validation_split: Annotated[float | None, typer.Option(help="Share of tasks held out for evaluation.")] = None,
-    engine: Annotated[str, typer.Option(help="spacy or sparknlp.")] = "spacy",
+    engine: Annotated[str, typer.Option(help="Engine family: spacy (built in).")] = "spacy",
     embeddings: Annotated[str | None, typer.Option(help="Catalog name of registered embeddings.")] = None,
     split: Annotated[str, typer.Option(help="random, or tags (tasks tagged train / test).")] = "random",
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Train on tasks with any of these tags; repeatable.")] = None,
@@ -264,7 +264,7 @@ def _replicas(server: dict[str, Any]) -> str:
 
 def _print_servers(items: list[dict[str, Any]], title: str) -> None:
     console.print(table(("id", "name", "status", "models (labels)", "replicas", "node", "reason / error"), (
-        (s["id"], s["name"], s["status"], _served(s["models"]), _replicas(s), short(s["resources"].get("node_id")),
+        (s["id"], s["name"], s["status"], _served(s["models"]), _replicas(s), short(s["node_id"]),
          s.get("reason") or s.get("error")) for s in items), title))
 
 

@@ -37,10 +37,10 @@ def server_out(session: Session, server: PreannotationServer) -> ServerOut:
     leases = [LeaseOut(scope=lease.scope, holder=lease.holder_kind, holder_id=lease.holder_id, leased_at=lease.leased_at)
               for lease in LicenseRepository(session).active(holder_kind=SERVER, holder_id=server.id)]
     return ServerOut(
-        id=server.id, name=server.name, project_id=server.project_id, status=server.status.value, reason=server.reason,
+        id=server.id, name=server.name, project_id=server.project_id, status=server.status, reason=server.reason,
         error=server.error, models=[ServedModelOut(**m) for m in server_models(session, server)],
         deployed_models=server.deployed_models or [], rules=server.rules,
-        replicas=server.replicas, max_replicas=server.max_replicas, resources=server.resources, licenses=server.scopes,
+        replicas=server.replicas, max_replicas=server.max_replicas, resources=server.resources, node_id=server.node_id, licenses=server.scopes,
         leases=leases, created_at=server.created_at,
     )
 

@@ -37,10 +37,10 @@ def training_out(job: TrainingJob) -> TrainingOut:
         reason=job.reason, error=job.error,
         progress=TrainingProgress(epoch=progress.get("epoch", 0), epochs=progress.get("epochs", job.params.get("epochs", 0)),
                                   percent=progress.get("percent", 0.0), loss=progress.get("loss")),
-        metrics=job.metrics or {}, warnings=job.warnings or [], model=job.model_name, params=job.params,
+        metrics=job.metrics or {}, warnings=job.warnings or [], model=job.model, params=job.params,
         selection=job.selection or {}, data=job.data_summary or {}, embeddings=job.embeddings, deploy=job.deploy,
         deployment=job.deployment or {},
-        attempts=job.attempts, resources=job.resources or {}, licenses=job.scopes or [], created_at=job.created_at,
+        attempts=job.attempts, resources=job.resources or {}, node_id=job.node_id, licenses=job.scopes or [], created_at=job.created_at,
         decided_at=job.decided_at, started_at=job.started_at,
         finished_at=job.finished_at, log=f"/api/trainings/{job.id}/log",
     )

@@ -4,7 +4,7 @@ A task counts once, when it first has an eligible completion (submitted, not rej
 selection rules can pick) while active learning is on; editing, reviewing or adding completions to
 a counted task never counts it again. Counting and triggering are conditional SQL updates in the
 caller's transaction, so concurrent submissions neither lose nor double a count. A trigger only
-marks the project ``al_pending``; the scheduler submits the training when none of the project's
+marks the project ``active_learning_pending``; the scheduler submits the training when none of the project's
 trainings is queued or running, so triggers that arrive meanwhile coalesce into one follow-up.
 """
 
@@ -30,25 +30,25 @@ def _mark_counted(session: Session, project_id: int, task_ids: list[int] | None 
     eligible = exists(select(Completion.id).where(
         Completion.task_id == Task.id, Completion.status == CompletionStatus.SUBMITTED,
         or_(Completion.review_status.is_(None), Completion.review_status != ReviewStatus.REJECTED)))
-    query = update(Task).where(Task.project_id == project_id, Task.al_counted_at.is_(None), eligible)
+    query = update(Task).where(Task.project_id == project_id, Task.active_learning_counted_at.is_(None), eligible)
     if task_ids is not None:
         query = query.where(Task.id.in_(task_ids))
-    return session.execute(query.values(al_counted_at=datetime.now(UTC)).execution_options(synchronize_session=False)).rowcount
+    return session.execute(query.values(active_learning_counted_at=datetime.now(UTC)).execution_options(synchronize_session=False)).rowcount
 
 
 def count_eligible(session: Session, project: Project, task_ids: Iterable[int]) -> bool:
     """Count the tasks among ``task_ids`` newly eligible; True when that makes a training due (the scheduler acts)."""
     ids = sorted(set(task_ids))
-    if not project.al_enabled or not ids:
+    if not project.active_learning_enabled or not ids:
         return False
     counted = _mark_counted(session, project.id, ids)
     if not counted:
         return False
     session.execute(update(Project).where(Project.id == project.id)
-                    .values(al_counter=Project.al_counter + counted).execution_options(synchronize_session=False))
+                    .values(active_learning_counter=Project.active_learning_counter + counted).execution_options(synchronize_session=False))
     due = session.execute(
-        update(Project).where(Project.id == project.id, Project.al_enabled, Project.al_counter >= Project.al_every)
-        .values(al_counter=Project.al_counter % Project.al_every, al_pending=True)
+        update(Project).where(Project.id == project.id, Project.active_learning_enabled, Project.active_learning_counter >= Project.active_learning_every)
+        .values(active_learning_counter=Project.active_learning_counter % Project.active_learning_every, active_learning_pending=True)
         .execution_options(synchronize_session=False)).rowcount
     session.expire(project)
     return bool(due)
@@ -66,23 +66,23 @@ def configure(session: Session, project: Project, *, enabled: bool, every: int, 
         errors += [ErrorDetail(e["msg"], field="params." + ".".join(str(p) for p in e["loc"])) for e in exc.errors()]  # type: ignore[attr-defined]
     if errors:
         raise InvalidInput("invalid active-learning settings", errors)
-    if enabled and not project.al_enabled:
+    if enabled and not project.active_learning_enabled:
         # what is eligible now was annotated before active learning: only what becomes eligible later counts
         _mark_counted(session, project.id)
-        project.al_counter = 0
-    project.al_enabled, project.al_every, project.al_deploy = enabled, every, deploy
-    project.deploy_gate, project.deploy_metric, project.al_params = gate, metric, checked
+        project.active_learning_counter = 0
+    project.active_learning_enabled, project.active_learning_every, project.active_learning_deploy = enabled, every, deploy
+    project.deploy_gate, project.deploy_metric, project.active_learning_params = gate, metric, checked
     if not enabled:
-        project.al_pending = False
+        project.active_learning_pending = False
     session.flush()
     return project
 
 
 def view(project: Project) -> dict[str, Any]:
     """The project's active-learning state as the API shows it."""
-    return {"enabled": project.al_enabled, "every": project.al_every, "deploy": project.al_deploy,
-            "gate": project.deploy_gate, "metric": project.deploy_metric, "params": project.al_params or {},
-            "counter": project.al_counter, "pending": project.al_pending, "last": project.al_last or {}}
+    return {"enabled": project.active_learning_enabled, "every": project.active_learning_every, "deploy": project.active_learning_deploy,
+            "gate": project.deploy_gate, "metric": project.deploy_metric, "params": project.active_learning_params or {},
+            "counter": project.active_learning_counter, "pending": project.active_learning_pending, "last": project.active_learning_last or {}}
 
 
 def metric_value(metrics: dict[str, Any], metric: str) -> float | None:

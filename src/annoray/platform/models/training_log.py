@@ -19,7 +19,7 @@ def log_document(job: TrainingJob, lines: Iterable[TrainingLogLine]) -> dict[str
     doc: dict[str, Any] = {
         "job": {
             "id": job.id, "project_id": job.project_id, "kind": job.kind, "engine": job.engine, "source": job.source,
-            "status": job.status.value, "error": job.error, "model": job.model_name,
+            "status": job.status.value, "error": job.error, "model": job.model,
         },
         "epochs": [], "warnings": [], "attempts": [],
     }

@@ -119,13 +119,13 @@ class ProjectRepository(_Rows[Project]):
 
     def active_learning_due(self) -> list[int]:
         """Projects whose active learning has a training due that the scheduler has not queued yet."""
-        return list(self.session.scalars(select(Project.id).where(Project.al_pending, Project.al_enabled).order_by(Project.id)))
+        return list(self.session.scalars(select(Project.id).where(Project.active_learning_pending, Project.active_learning_enabled).order_by(Project.id)))
 
     def acted_on_trigger(self, project_id: int, last: dict[str, Any]) -> bool:
         """Clear the project's due trigger, recording what came of it; False if active learning was turned off."""
         return bool(self.session.execute(
-            update(Project).where(Project.id == project_id, Project.al_pending, Project.al_enabled)
-            .values(al_pending=False, al_last=last).execution_options(synchronize_session=False)).rowcount)
+            update(Project).where(Project.id == project_id, Project.active_learning_pending, Project.active_learning_enabled)
+            .values(active_learning_pending=False, active_learning_last=last).execution_options(synchronize_session=False)).rowcount)
 
     def priorities(self, project_id: int) -> dict[int, int]:
         rows = self.session.execute(select(Member.user_id, Member.priority).where(Member.project_id == project_id))

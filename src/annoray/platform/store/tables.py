@@ -78,14 +78,14 @@ class Project(Base):
     model_type: Mapped[str] = mapped_column(String(32), default="open_source")
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # Active learning: a training every `al_every` newly eligible completions.
-    al_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    al_every: Mapped[int] = mapped_column(Integer, default=50)
-    al_deploy: Mapped[bool] = mapped_column(Boolean, default=False)
-    al_counter: Mapped[int] = mapped_column(Integer, default=0)  # counted eligible tasks since the last trigger
-    al_pending: Mapped[bool] = mapped_column(Boolean, default=False)  # a trigger the scheduler has not acted on yet
-    al_params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # training parameters of its trainings
-    al_last: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the last trigger: when, the jobs, or why none
+    # Active learning: a training every `active_learning_every` newly eligible completions.
+    active_learning_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    active_learning_every: Mapped[int] = mapped_column(Integer, default=50)
+    active_learning_deploy: Mapped[bool] = mapped_column(Boolean, default=False)
+    active_learning_counter: Mapped[int] = mapped_column(Integer, default=0)  # counted eligible tasks since the last trigger
+    active_learning_pending: Mapped[bool] = mapped_column(Boolean, default=False)  # a trigger the scheduler has not acted on yet
+    active_learning_params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # training parameters of its trainings
+    active_learning_last: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the last trigger: when, the jobs, or why none
     # Deploy after training replaces a model only if the new one scores at least as well (when gated).
     deploy_gate: Mapped[bool] = mapped_column(Boolean, default=True)
     deploy_metric: Mapped[str] = mapped_column(String(32), default="micro.f1")
@@ -131,7 +131,7 @@ class Task(Base):
     # Denormalised from task_tags for reading; task_tags is what queries filter on.
     tags: Mapped[list[Any]] = mapped_column(default=list)
     uncertainty: Mapped[float | None] = mapped_column(Float, nullable=True)
-    al_counted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # counted once by active learning
+    active_learning_counted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # counted once by active learning
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -238,7 +238,8 @@ class TrainingJob(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
     scopes: Mapped[list[Any]] = mapped_column(default=list)  # license scopes it leases a seat of while running
-    model_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(300), nullable=True)  # the catalog name of the model it trained
+    node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # where its worker runs, once placed
     log_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
     selection: Mapped[dict[str, Any]] = mapped_column(default=dict)
     embeddings: Mapped[str | None] = mapped_column(String(300), nullable=True)
@@ -280,7 +281,8 @@ class PreannotationServer(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     replicas: Mapped[int] = mapped_column(Integer, default=1)
     max_replicas: Mapped[int] = mapped_column(Integer, default=1)  # autoscaling bound; the scheduler reserves this many
-    resources: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per replica, and the node once placed
+    resources: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per replica
+    node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # where its replicas run, once placed
     scopes: Mapped[list[Any]] = mapped_column(default=list)  # license scopes it leases a seat of while deployed
     rules: Mapped[list[Any]] = mapped_column(default=list)  # names of the rules it runs
     language: Mapped[str] = mapped_column(String(8), default="en")
