@@ -22,8 +22,8 @@ import httpx
 
 from annoray.api.app import create_app
 from annoray.api.server import BackgroundServer
-from annoray.platform.store.home import init_home
 from annoray.platform.settings import Settings
+from annoray.platform.store.home import init_home
 
 BATCH = 10_000
 

@@ -27,8 +27,8 @@ import httpx
 from annoray.api.app import create_app
 from annoray.api.server import BackgroundServer
 from annoray.platform.labeling.conll import conll_to_tasks
-from annoray.platform.store.home import init_home
 from annoray.platform.settings import Settings
+from annoray.platform.store.home import init_home
 from annoray.trainers.metrics import ner_metrics
 
 DATA = Path(__file__).parent / "data" / "ncbi_disease"

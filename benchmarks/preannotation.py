@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from annoray.api.app import create_app  # noqa: E402
 from annoray.api.server import BackgroundServer  # noqa: E402
-from annoray.platform.store.home import init_home  # noqa: E402
 from annoray.platform.settings import Settings  # noqa: E402
+from annoray.platform.store.home import init_home  # noqa: E402
 from tests.conftest import CLINICAL_CONFIG, clinical_sentences, tiny_models  # noqa: E402
 
 GIB = 2**30

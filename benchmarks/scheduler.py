@@ -30,9 +30,9 @@ from sqlalchemy import select
 
 from annoray.api.app import create_app
 from annoray.api.server import BackgroundServer
+from annoray.platform.settings import ResourceSpec, Settings
 from annoray.platform.store.home import init_home
 from annoray.platform.store.tables import TrainingJob
-from annoray.platform.settings import ResourceSpec, Settings
 
 GIB = 2**30
 CONFIG = """<View>

@@ -25,8 +25,8 @@ from sqlalchemy import Engine, MetaData, select, text
 
 from annoray.api.app import create_app
 from annoray.api.server import BackgroundServer, free_port
-from annoray.platform.store.home import init_home
 from annoray.platform.settings import Settings
+from annoray.platform.store.home import init_home
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src/annoray/platform/samples"
 

@@ -1,7 +1,7 @@
 """Models are named after kind, subject and source, as the seeds do, and versioned without overwriting."""
 
-from annoray.platform.models.catalog import model_base_name, next_model_name
 from annoray.platform.labeling.config import parse_labeling_config
+from annoray.platform.models.catalog import model_base_name, next_model_name
 
 CONFIG = """<View><Text name="text" value="$text"/>
 <Labels name="label" toName="text"><Label value="Condition"/><Label value="Absent" assertion="true"/></Labels>

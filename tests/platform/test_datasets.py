@@ -2,6 +2,7 @@
 
 import pytest
 
+from annoray.platform.labeling.config import ModelKind, parse_labeling_config
 from annoray.platform.labeling.datasets import (
     AssertionExample,
     DatasetBuilder,
@@ -10,7 +11,6 @@ from annoray.platform.labeling.datasets import (
     bio_tags,
     split_tasks,
 )
-from annoray.platform.labeling.config import ModelKind, parse_labeling_config
 
 from .test_labeling_config import MIXED
 

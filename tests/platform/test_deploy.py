@@ -6,12 +6,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annoray.platform.models.deploy import deploy_trained_model, rewrite_config
 from annoray.platform.labeling.config import ModelKind, parse_labeling_config
+from annoray.platform.models.deploy import deploy_trained_model, rewrite_config
+from annoray.platform.settings import Settings
 from annoray.platform.store.tables import (
     CatalogModel, JobStatus, LabelingConfigVersion, PreannotationServer, Project, ServerStatus, TrainingJob, User,
 )
-from annoray.platform.settings import Settings
 
 MIXED = """<View>
   <!-- the clinic's config -->

@@ -125,12 +125,15 @@ def test_two_assertion_models_are_refused() -> None:
     assert error["message"].startswith("[E113]") and error["tag"] == "Label"
 
 
-def test_more_than_five_models_are_refused() -> None:
+def test_more_models_than_the_settings_allow_are_refused() -> None:
+    from annoray.platform.settings import Settings
+
     labels = "".join(f'<Label value="L{i}" model="ner_{i}"/>' for i in range(6))
     xml = f'<View><Text name="text" value="$text"/><Labels name="l" toName="text">{labels}</Labels></View>'
-    (error,) = errors_of(xml)
-    assert error["message"].startswith("[E114]") and "ner_5" in error["message"]
+    (error,) = errors_of(xml, max_models=Settings().labeling_config.max_models)
+    assert error["message"].startswith("[E114]") and "ner_5" in error["message"] and "at most 5" in error["message"]
     parse_labeling_config(xml, max_models=6)
+    parse_labeling_config(xml)  # a stored config: its limit was checked when it was saved
 
 
 def test_unknown_model_and_wrong_kind_are_refused_against_the_catalog() -> None:

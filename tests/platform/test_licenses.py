@@ -7,8 +7,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from annoray.platform.errors import InvalidInput
 from annoray.platform.access.licenses import SCOPES, SeatPool, Seats, check_license, grants, needed_scopes, public_key_text, sign_license
+from annoray.platform.errors import InvalidInput
 
 from ..conftest import ISSUER, SECRET, issuer_key, license_document
 

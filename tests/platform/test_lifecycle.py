@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from annoray.platform.lifecycle import ENDED, JOB_MOVES, SERVER_MOVES, JobStatus, ServerStatus
-from annoray.platform.store.tables import PreannotationJob, PreannotationServer, Project, TrainingJob, User
 from annoray.platform.store.repositories import PreannotationJobRepository, ServerRepository, TrainingJobRepository
+from annoray.platform.store.tables import PreannotationJob, PreannotationServer, Project, TrainingJob, User
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
-from annoray.platform.store.tables import CompletionStatus, ReviewStatus
 from annoray.platform.labeling.selection import Candidate, select_completion
+from annoray.platform.store.tables import CompletionStatus, ReviewStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SUB, DRAFT = CompletionStatus.SUBMITTED, CompletionStatus.DRAFT

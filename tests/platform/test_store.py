@@ -6,8 +6,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
 from annoray.platform.store.db import migrate, session_factory, transaction
-from annoray.platform.store.tables import Base, Prediction, Project, User
 from annoray.platform.store.repositories import PredictionRepository, TaskRepository
+from annoray.platform.store.tables import Base, Prediction, Project, User
 
 
 def test_migrations_build_exactly_the_models(engine: Engine) -> None:

@@ -62,4 +62,4 @@ def test_rules_appear_alongside_models_only_for_a_project_that_opts_in(predictor
 
 def test_a_sixth_model_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at most 5 models"):
-        Predictor([ServedModel(f"m{i}", "ner", str(tmp_path)) for i in range(6)])
+        Predictor([ServedModel(f"m{i}", "ner", str(tmp_path)) for i in range(6)], max_models=5)

@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 from annoray import __version__
 from annoray.api.errors import BodySizeLimit, install_error_handlers
 from annoray.api.routes import cluster, health, licenses, models, projects, servers, tasks, trainings, users
-from annoray.platform.store.db import create_db_engine, session_factory
 from annoray.platform.settings import Settings
+from annoray.platform.store.db import create_db_engine, session_factory
 from annoray.scheduler import SchedulerClient
 
 

@@ -10,9 +10,9 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Errors, Forbidden, Unauthorized
-from annoray.platform.store.tables import Member, Project, TrainingJob, User
-from annoray.platform.store.repositories import ProjectRepository, TrainingJobRepository, UserRepository
 from annoray.platform.settings import Settings
+from annoray.platform.store.repositories import ProjectRepository, TrainingJobRepository, UserRepository
+from annoray.platform.store.tables import Member, Project, TrainingJob, User
 from annoray.scheduler import SchedulerClient
 
 

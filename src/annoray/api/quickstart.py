@@ -12,9 +12,9 @@ import time
 from importlib import resources
 from typing import Any
 
-from annoray.api.client import AnnorayClient
 from annoray.api.cli.follow import follow_preannotation, follow_trainings
 from annoray.api.cli.render import console, metric_rows, table
+from annoray.api.client import AnnorayClient
 
 PARAMS = {"epochs": 5, "learning_rate": 0.002, "batch_size": 32}
 HELD_BACK = 60  # annotated tasks imported without their completion, submitted later to show active learning

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from annoray.platform.errors import AnnorayError, Errors
-from annoray.platform.store.repositories import ProjectRepository, TrainingJobRepository
 from annoray.platform.models.training import TrainingParams
+from annoray.platform.store.repositories import ProjectRepository, TrainingJobRepository
 from annoray.scheduler.ledger import SchedulerState
 from annoray.scheduler.trainings import TrainingRequest, request_trainings
 

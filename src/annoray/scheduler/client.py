@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import AnnorayError, Errors
 from annoray.platform.lifecycle import PENDING, ServerStatus
-from annoray.platform.store.repositories import ServerRepository
-from annoray.platform.settings import Settings
 from annoray.platform.models.training_jobs import cancel_job
+from annoray.platform.settings import Settings
+from annoray.platform.store.repositories import ServerRepository
 
 logger = logging.getLogger(__name__)
 

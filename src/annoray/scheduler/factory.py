@@ -131,7 +131,8 @@ def stop_scheduler(settings: Settings) -> None:
 
 
 def server_app(*, store: str, models: list[dict[str, Any]], rules: list[dict[str, Any]], language: str, replicas: int,
-               max_replicas: int, cpus: float, memory: int, gpus: float, node_id: str | None, max_batch_size: int = 8) -> Any:
+               max_replicas: int, cpus: float, memory: int, gpus: float, node_id: str | None, max_models: int,
+               max_batch_size: int = 8) -> Any:
     """The Serve application of one pre-annotation server: its replicas pinned to the node the scheduler chose."""
     from ray import serve
 
@@ -144,7 +145,7 @@ def server_app(*, store: str, models: list[dict[str, Any]], rules: list[dict[str
         "num_replicas": "auto", "autoscaling_config": {"min_replicas": replicas, "max_replicas": max_replicas}}
     return serve.deployment(PreannotationReplica, name=DEPLOYMENT).options(
         ray_actor_options=actor, max_ongoing_requests=max_batch_size * 2, **scaling,
-    ).bind(store, models, rules, language, max_batch_size)
+    ).bind(store, models, rules, language, max_batch_size, max_models)
 
 
 def start_preannotation_job(settings: Settings, job_id: int) -> Any:

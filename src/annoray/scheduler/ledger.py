@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.platform.store.repositories import SERVER, TRAINING
 from annoray.platform.settings import Settings
+from annoray.platform.store.repositories import SERVER, TRAINING
 from annoray.scheduler.placement import Node, Resources
 
 

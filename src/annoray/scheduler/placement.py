@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from annoray.platform.errors import Errors
 from annoray.platform.access.licenses import SeatPool
+from annoray.platform.errors import Errors
 
 GB = 2**30
 

@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Errors, describe
 from annoray.platform.labeling.config import LabelingConfig
-from annoray.platform.store.tables import Completion, JobStatus, Prediction, ServerStatus, Task
 from annoray.platform.labeling.predictions import label_studio_result
 from annoray.platform.labeling.projects import project_config
-from annoray.platform.store.repositories import PreannotationJobRepository, ProjectRepository, ServerRepository
+from annoray.platform.labeling.selection import has_no_completion
 from annoray.platform.settings import Settings
+from annoray.platform.store.repositories import PreannotationJobRepository, ProjectRepository, ServerRepository
+from annoray.platform.store.tables import JobStatus, Prediction, ServerStatus, Task
 from annoray.scheduler.ledger import SchedulerState
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def pending_tasks(reads: sessionmaker[Session], project_id: int, job_id: int, ta
         if task_ids is not None:
             query = query.where(Task.id.in_(task_ids))
         else:
-            query = query.where(~exists().where(Completion.task_id == Task.id))
+            query = query.where(has_no_completion())
         with reads() as session:
             page = list(session.scalars(query.order_by(Task.id).limit(PAGE_SIZE)))
             session.expunge_all()

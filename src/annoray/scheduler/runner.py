@@ -16,22 +16,22 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.platform.models.catalog import model_base_name, next_model_name
-from annoray.platform.labeling.datasets import SplitMethod
-from annoray.platform.models.deploy import deploy_trained_model, incumbent
 from annoray.platform.errors import Errors, InvalidInput, describe
 from annoray.platform.labeling.config import ModelKind
-from annoray.platform.store.tables import CatalogModel, JobStatus, Project, TrainingJob
+from annoray.platform.labeling.datasets import SplitMethod
 from annoray.platform.labeling.projects import project_config
-from annoray.platform.store.repositories import ModelRepository, ProjectRepository, TrainingJobRepository, TrainingLogRepository
-from annoray.platform.settings import Settings
+from annoray.platform.labeling.training_data import SelectionQuery, build_training_data
+from annoray.platform.models.catalog import model_base_name, next_model_name
+from annoray.platform.models.deploy import deploy_trained_model, incumbent
 from annoray.platform.models.training import TrainingParams
 from annoray.platform.models.training_jobs import fail_job, log_line, requeue_or_fail
-from annoray.platform.labeling.training_data import SelectionQuery, build_training_data
+from annoray.platform.settings import Settings
+from annoray.platform.store.repositories import ModelRepository, ProjectRepository, TrainingJobRepository, TrainingLogRepository
+from annoray.platform.store.tables import CatalogModel, JobStatus, Project, TrainingJob
+from annoray.scheduler.placement import Resources
 from annoray.trainers.engines import ENGINES, EngineConfig
 from annoray.trainers.log import data_text, deploy_text, library_versions, metrics_text, start_text
 from annoray.trainers.ray_train import RunResult, TrainingRun, run_training
-from annoray.scheduler.placement import Resources
 from annoray.trainers.store import ModelStore, resolve_filesystem
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from annoray.platform.access.licenses import seat_pool
 from annoray.platform.lifecycle import PENDING, JobStatus, ServerStatus
+from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import (
     SERVER, TRAINING, LicenseRepository, ServerRepository, TrainingJobRepository,
 )
-from annoray.platform.settings import Settings
 from annoray.scheduler.active_learning import queue_due_trainings
 from annoray.scheduler.cluster_view import cluster_view
 from annoray.scheduler.ledger import SchedulerState

@@ -7,20 +7,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from annoray.platform.models.catalog import EMBEDDINGS
+from annoray.platform.access.licenses import missing_scope, needed_scopes
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
 from annoray.platform.labeling.config import ModelKind
-from annoray.platform.access.licenses import missing_scope, needed_scopes
-from annoray.platform.store.tables import (
-    Completion, JobStatus, PreannotationJob, PreannotationServer, Project, ServerStatus, Task, User,
-)
 from annoray.platform.labeling.projects import project_config
-from annoray.platform.store.repositories import ModelRepository, RuleRepository, ServerRepository
+from annoray.platform.labeling.selection import has_no_completion
+from annoray.platform.models.catalog import EMBEDDINGS
 from annoray.platform.settings import ResourceSpec, Settings
-from annoray.serve_apps.predictor import MAX_MODELS
+from annoray.platform.store.repositories import ModelRepository, RuleRepository, ServerRepository
+from annoray.platform.store.tables import JobStatus, PreannotationJob, PreannotationServer, Project, ServerStatus, Task, User
 
 
 @dataclass
@@ -57,8 +55,9 @@ def request_server(session: Session, settings: Settings, user: User | None, requ
     errors = []
     if not names:
         errors.append(ErrorDetail(Errors.E801, field="models"))
-    if len(names) > MAX_MODELS:
-        errors.append(ErrorDetail(Errors.E802.format(limit=MAX_MODELS, count=len(names), models=", ".join(names)), field="models"))
+    limit = settings.labeling_config.max_models
+    if len(names) > limit:
+        errors.append(ErrorDetail(Errors.E802.format(limit=limit, count=len(names), models=", ".join(names)), field="models"))
     catalog = ModelRepository(session)
     models = []
     for name in names:
@@ -123,7 +122,7 @@ def request_preannotation(session: Session, project: Project, server: Preannotat
         total = len(found)
     else:
         total = session.scalar(select(func.count()).select_from(Task).where(
-            Task.project_id == project.id, ~exists().where(Completion.task_id == Task.id))) or 0
+            Task.project_id == project.id, has_no_completion())) or 0
     job = PreannotationJob(project_id=project.id, server_id=server.id, status=JobStatus.QUEUED,
                            reason="queued for the scheduler", task_ids=sorted(set(task_ids)) if task_ids is not None else None,
                            total=total, requested_by=user.id if user else None)

@@ -9,17 +9,17 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.platform.models.catalog import EMBEDDINGS
-from annoray.platform.labeling.datasets import SplitMethod
+from annoray.platform.access.licenses import missing_scope, needed_scopes
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
 from annoray.platform.labeling.config import ModelKind
-from annoray.platform.access.licenses import missing_scope, needed_scopes
-from annoray.platform.store.tables import JobStatus, Project, TrainingJob, User
+from annoray.platform.labeling.datasets import SplitMethod
 from annoray.platform.labeling.projects import project_config
-from annoray.platform.store.repositories import ModelRepository, TrainingJobRepository, TrainingLogRepository
-from annoray.platform.settings import Settings
-from annoray.platform.models.training import TrainingParams
 from annoray.platform.labeling.training_data import SelectionQuery, build_training_data
+from annoray.platform.models.catalog import EMBEDDINGS
+from annoray.platform.models.training import TrainingParams
+from annoray.platform.settings import Settings
+from annoray.platform.store.repositories import ModelRepository, TrainingJobRepository, TrainingLogRepository
+from annoray.platform.store.tables import JobStatus, Project, TrainingJob, User
 from annoray.trainers.engines import ENGINES, TrainingEngine, engine_families, engine_name
 from annoray.trainers.log import request_text
 

@@ -18,7 +18,6 @@ from typing import Any
 from annoray.platform.labeling.datasets import sentence_around
 from annoray.trainers.engines import mark_chunk
 
-MAX_MODELS = 5
 
 
 @dataclass(frozen=True)
@@ -56,14 +55,15 @@ class Prediction:
 
 
 class Predictor:
-    """Up to five spaCy models and any rules, loaded once; `predict` runs them all over a batch of texts."""
+    """spaCy models (at most ``max_models``, the settings' limit) and any rules, loaded once; `predict` runs them all
+    over a batch of texts."""
 
     def __init__(self, models: list[ServedModel], rules: list[ServedRule] = (), *, language: str = "en",  # type: ignore[assignment]
-                 beam_width: int = 8, batch_size: int = 64):
+                 beam_width: int = 8, batch_size: int = 64, max_models: int | None = None):
         import spacy
 
-        if len(models) > MAX_MODELS:
-            raise ValueError(f"a server holds at most {MAX_MODELS} models, not {len(models)}")
+        if max_models is not None and len(models) > max_models:
+            raise ValueError(f"a server holds at most {max_models} models, not {len(models)}")
         self.models = [(m, spacy.load(Path(m.path))) for m in models]
         self.beam_width, self.batch_size = beam_width, batch_size
         self.sentences = spacy.blank(language)

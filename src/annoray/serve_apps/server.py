@@ -31,7 +31,7 @@ class PreannotationReplica:
     """One replica of a pre-annotation server: its models loaded, its requests batched."""
 
     def __init__(self, store: str, models: list[dict[str, Any]], rules: list[dict[str, Any]], language: str,
-                 max_batch_size: int):
+                 max_batch_size: int, max_models: int):
         self.workdir = tempfile.TemporaryDirectory(prefix="annoray-server-")
         local = ModelStore(store)
         served = []
@@ -39,7 +39,7 @@ class PreannotationReplica:
             path = local.get(model["name"], Path(self.workdir.name) / model["name"])
             served.append(ServedModel(model["name"], model["kind"], str(path), tuple(model.get("labels", ()))))
         self.predictor = Predictor(served, [ServedRule(**{**r, "terms": tuple(r.get("terms") or ())}) for r in rules],
-                                   language=language)
+                                   language=language, max_models=max_models)
         self.batch.set_max_batch_size(max_batch_size)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)

@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from annoray.platform.labeling.config import CHOSEN_FROM, ModelKind
 from annoray.platform.labeling.datasets import LANGUAGES, Example
-from annoray.platform.labeling.config import ModelKind
-from annoray.platform.settings import Settings
 from annoray.platform.models.training import TrainingParams
+from annoray.platform.settings import Settings
 
 MODEL_DIR = "model"
 CHECKPOINT_DIR = "checkpoint"
@@ -266,7 +266,7 @@ class _SpacyTextcat(SpacyEngine):
         out = []
         for doc in nlp.pipe(texts, batch_size=256):
             if self.config.multiple:
-                out.append([label for label, score in doc.cats.items() if score >= 0.5])
+                out.append([label for label, score in doc.cats.items() if score >= CHOSEN_FROM])
             else:
                 out.append([max(doc.cats, key=doc.cats.get)])
         return out

@@ -14,15 +14,15 @@ from annoray.api.schemas import (
     ProjectOut,
     TrainingDataOut,
 )
-from annoray.platform.models import active_learning
 from annoray.platform.access.roles import ANY_MEMBER, OWNER, OWNER_MANAGER, require_role
-from annoray.platform.labeling.datasets import SplitMethod
-from annoray.platform.models.deploy import retarget_servers
 from annoray.platform.labeling.config import LabelingConfig, ModelKind
-from annoray.platform.store.tables import Project, Role
+from annoray.platform.labeling.datasets import SplitMethod
 from annoray.platform.labeling.projects import add_member, create_project, project_config, update_labeling_config
-from annoray.platform.store.repositories import ProjectRepository
 from annoray.platform.labeling.training_data import SelectionQuery, build_training_data, export_selection
+from annoray.platform.models import active_learning
+from annoray.platform.models.deploy import retarget_servers
+from annoray.platform.store.repositories import ProjectRepository
+from annoray.platform.store.tables import Project, Role
 
 router = APIRouter(tags=["projects"])
 

@@ -8,11 +8,11 @@ from annoray.api.schemas import (
 )
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
 from annoray.platform.errors import Errors, Forbidden
-from annoray.platform.store.tables import Member, PreannotationJob, PreannotationServer, User
+from annoray.platform.labeling.rules import create_rule
 from annoray.platform.store.repositories import (
     SERVER, LicenseRepository, PreannotationJobRepository, ProjectRepository, RuleRepository, ServerRepository,
 )
-from annoray.platform.labeling.rules import create_rule
+from annoray.platform.store.tables import Member, PreannotationJob, PreannotationServer, User
 from annoray.scheduler.servers import ServerRequest, request_preannotation, request_server, server_models
 
 router = APIRouter(tags=["pre-annotation"])

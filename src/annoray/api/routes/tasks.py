@@ -15,12 +15,8 @@ from annoray.api.schemas import (
     TaskDetail,
     TaskOut,
 )
-from annoray.platform.models.active_learning import count_eligible
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, REVIEWERS, require_role
-from annoray.platform.store.tables import Project
 from annoray.platform.labeling.projects import project_config
-from annoray.scheduler.client import SchedulerClient
-from annoray.platform.store.repositories import CompletionRepository, PredictionRepository, TaskRepository
 from annoray.platform.labeling.tasks import (
     completion_from_prediction,
     create_completion,
@@ -28,6 +24,10 @@ from annoray.platform.labeling.tasks import (
     import_tasks,
     review_completion,
 )
+from annoray.platform.models.active_learning import count_eligible
+from annoray.platform.store.repositories import CompletionRepository, PredictionRepository, TaskRepository
+from annoray.platform.store.tables import Project
+from annoray.scheduler.client import SchedulerClient
 
 router = APIRouter(tags=["tasks"])
 

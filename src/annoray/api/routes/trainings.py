@@ -20,9 +20,9 @@ from annoray.api.schemas import TrainingCreate, TrainingCreated, TrainingJobRef,
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
 from annoray.platform.errors import Conflict, Errors
 from annoray.platform.lifecycle import ENDED
-from annoray.platform.store.tables import TrainingJob
-from annoray.platform.store.repositories import TrainingJobRepository, TrainingLogRepository
 from annoray.platform.models.training_log import log_document, log_text
+from annoray.platform.store.repositories import TrainingJobRepository, TrainingLogRepository
+from annoray.platform.store.tables import TrainingJob
 from annoray.scheduler import TrainingRequest, request_trainings
 
 router = APIRouter(tags=["trainings"])

@@ -2,9 +2,9 @@ from fastapi import APIRouter, status
 
 from annoray.api.deps import AdminUser, CurrentUser, SessionDep
 from annoray.api.schemas import UserCreate, UserCreated, UserOut
-from annoray.platform.store.tokens import new_token
 from annoray.platform.errors import Conflict, Errors
 from annoray.platform.store.repositories import UserRepository
+from annoray.platform.store.tokens import new_token
 
 router = APIRouter(tags=["users"])
 

@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
-from annoray.platform.store.tables import License
 from annoray.platform.store.repositories import LicenseRepository, aware
+from annoray.platform.store.tables import License
 
 DOMAINS = ("ocr", "healthcare", "finance", "legal")
 USES = ("training", "inference")

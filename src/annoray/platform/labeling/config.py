@@ -24,6 +24,8 @@ CHILD_TAGS = {"Label": ("Labels", "RectangleLabels"), "Choice": ("Choices", "Tax
 LAYOUT_TAGS = frozenset({"View", "Header", "Style", "Filter", "Collapse"})
 KNOWN_TAGS = OBJECT_TAGS | CONTROL_TAGS | LAYOUT_TAGS | frozenset(CHILD_TAGS)
 TEXT_OBJECTS = frozenset({"Text", "HyperText"})
+CHOSEN_FROM = 0.5
+"""In a multiple-choice group, a choice is chosen when its class score is at least this (training and serving alike)."""
 
 
 class ModelKind(StrEnum):
@@ -130,11 +132,24 @@ class LabelingConfig:
         return out
 
 
-def _parser() -> etree.XMLParser:
+GROUP_KEYS = {ModelKind.NER: "ner", ModelKind.ASSERTION: "assertion", ModelKind.VISUAL_NER: "visual"}
+
+
+def hardened_parser(*, keep_comments: bool = False) -> etree.XMLParser:
+    """The one XML parser for labeling configs: no entities, no network, no DTD, no huge trees, no processing
+    instructions; comments dropped unless a rewrite must keep them."""
     return etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
-        remove_comments=True, remove_pis=True,
+        remove_comments=not keep_comments, remove_pis=True,
     )
+
+
+def label_kind(*, assertion: bool, object_tag: str | None) -> ModelKind:
+    """The kind of model a ``<Label>`` of a ``Labels`` group trains: assertion status where it is marked so, else NER
+    on a text object and Visual NER on an image."""
+    if assertion:
+        return ModelKind.ASSERTION
+    return ModelKind.NER if object_tag in TEXT_OBJECTS else ModelKind.VISUAL_NER
 
 
 def parse_labeling_config(
@@ -142,13 +157,15 @@ def parse_labeling_config(
     *,
     catalog: Mapping[str, str] | None = None,
     max_bytes: int = 256 * 2**10,
-    max_models: int = 5,
+    max_models: int | None = None,
 ) -> LabelingConfig:
     """Parse and validate a config, raising `InvalidInput` with every error found (line, tag, message).
 
     Args:
         catalog: model name -> kind for the models a config may reference; None skips the
             catalog checks (unknown model, model of the wrong kind).
+        max_models: the most models a config may name (``labeling_config.max_models`` in the settings); None for
+            a config already stored, whose limit was checked when it was saved.
     """
     size = len(xml.encode())
     if size > max_bytes:
@@ -156,7 +173,7 @@ def parse_labeling_config(
     if "<!DOCTYPE" in xml.upper() or "<!ENTITY" in xml.upper():
         raise InvalidInput("invalid labeling config", [ErrorDetail(Errors.E103, field="labeling_config", line=1)])
     try:
-        root = etree.fromstring(xml.encode(), _parser())
+        root = etree.fromstring(xml.encode(), hardened_parser())
     except etree.XMLSyntaxError as exc:
         line = exc.position[0] if exc.position else None
         raise InvalidInput("invalid labeling config", [ErrorDetail(Errors.E101.format(msg=exc.msg), field="labeling_config", line=line)]) from None
@@ -164,7 +181,7 @@ def parse_labeling_config(
 
 
 class _Validator:
-    def __init__(self, root: etree._Element, xml: str, catalog: Mapping[str, str] | None, max_models: int):
+    def __init__(self, root: etree._Element, xml: str, catalog: Mapping[str, str] | None, max_models: int | None):
         self.root, self.xml, self.catalog, self.max_models = root, xml, catalog, max_models
         self.errors: list[ErrorDetail] = []
 
@@ -283,7 +300,7 @@ class _Validator:
             to_name, obj_tag = target
             for label in labels:
                 is_assertion = self._bool_attr(label, "assertion")
-                key = "assertion" if is_assertion else ("ner" if obj_tag in TEXT_OBJECTS else "visual")
+                key = GROUP_KEYS[label_kind(assertion=is_assertion, object_tag=obj_tag)]
                 if is_assertion and obj_tag not in TEXT_OBJECTS:
                     self.error(label, Errors.E119.format(tag=obj_tag))
                     continue
@@ -343,7 +360,7 @@ class _Validator:
             if len(assertion_models) > 1:
                 self.error(where(assertion_models[1]), Errors.E113.format(count=len(assertion_models), models=", ".join(assertion_models)))
         models = config.models
-        if len(models) > self.max_models:
+        if self.max_models is not None and len(models) > self.max_models:
             self.error(where(models[self.max_models]), Errors.E114.format(count=len(models), models=", ".join(models), limit=self.max_models))
         if self.catalog is None:
             return

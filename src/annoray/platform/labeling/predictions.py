@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from annoray.platform.labeling.config import LabelGroup, LabelingConfig
+from annoray.platform.labeling.config import CHOSEN_FROM, LabelGroup, LabelingConfig
 
 
 def _span(group: LabelGroup, item: dict[str, Any], score: float) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def label_studio_result(config: LabelingConfig, output: dict[str, Any]) -> tuple
         if group is None or not scores:
             continue
         if classes["multiple"]:
-            chosen = [c for c, p in scores.items() if p >= 0.5 and c in group.choices]
+            chosen = [c for c, p in scores.items() if p >= CHOSEN_FROM and c in group.choices]
             score = min((scores[c] for c in chosen), default=0.0)
         else:
             best = max(scores, key=lambda c: scores[c])

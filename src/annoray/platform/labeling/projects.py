@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from annoray.platform.labeling.datasets import LANGUAGES
 from annoray.platform.errors import Conflict, ErrorDetail, InvalidInput
 from annoray.platform.labeling.config import LabelingConfig, parse_labeling_config
-from annoray.platform.store.tables import Member, Project, Role, User
-from annoray.platform.store.repositories import ModelRepository, ProjectRepository, UserRepository
+from annoray.platform.labeling.datasets import LANGUAGES
 from annoray.platform.settings import Settings
+from annoray.platform.store.repositories import ModelRepository, ProjectRepository, UserRepository
+from annoray.platform.store.tables import Member, Project, Role, User
 
 MODEL_TYPES = ("open_source", "healthcare", "finance", "legal")
 

@@ -7,8 +7,8 @@ import re
 from sqlalchemy.orm import Session
 
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
-from annoray.platform.store.tables import Rule, User
 from annoray.platform.store.repositories import RuleRepository
+from annoray.platform.store.tables import Rule, User
 
 KINDS = ("regex", "dictionary")
 

@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from annoray.platform.store.tables import CompletionStatus, ReviewStatus
+from sqlalchemy import ColumnElement, exists, or_, select
+
+from annoray.platform.store.tables import Completion, CompletionStatus, ReviewStatus, Task
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,26 @@ class Candidate:
     updated_at: datetime
 
 
+def is_eligible(status: CompletionStatus, review_status: ReviewStatus | None) -> bool:
+    """Whether a completion may train: submitted (drafts never count) and not rejected by a reviewer."""
+    return status is CompletionStatus.SUBMITTED and review_status is not ReviewStatus.REJECTED
+
+
+def has_eligible_completion() -> ColumnElement[bool]:
+    """`is_eligible` as SQL: the task (``Task``) has a completion that may train."""
+    return exists(select(Completion.id).where(
+        Completion.task_id == Task.id, Completion.status == CompletionStatus.SUBMITTED,
+        or_(Completion.review_status.is_(None), Completion.review_status != ReviewStatus.REJECTED)))
+
+
+def has_no_completion() -> ColumnElement[bool]:
+    """The task (``Task``) has no completion at all, not even a draft: what pre-annotation takes by default."""
+    return ~exists().where(Completion.task_id == Task.id)
+
+
 def select_completion(candidates: Iterable[Candidate], *, reviewed_only: bool = False) -> Candidate | None:
     """The completion of one task that trains, or None when the task has none eligible."""
-    eligible = [
-        c for c in candidates
-        if c.status is CompletionStatus.SUBMITTED and c.review_status is not ReviewStatus.REJECTED
-    ]
+    eligible = [c for c in candidates if is_eligible(c.status, c.review_status)]
     accepted = [c for c in eligible if c.review_status is ReviewStatus.ACCEPTED]
     if accepted:
         return max(accepted, key=lambda c: (c.updated_at, c.id))

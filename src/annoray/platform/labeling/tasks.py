@@ -10,6 +10,12 @@ from sqlalchemy.orm import Session
 
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, Forbidden, InvalidInput
 from annoray.platform.labeling.config import LabelingConfig
+from annoray.platform.store.repositories import (
+    CompletionRepository,
+    PredictionRepository,
+    ProjectRepository,
+    TaskRepository,
+)
 from annoray.platform.store.tables import (
     Completion,
     CompletionStatus,
@@ -17,12 +23,6 @@ from annoray.platform.store.tables import (
     Project,
     ReviewStatus,
     User,
-)
-from annoray.platform.store.repositories import (
-    CompletionRepository,
-    PredictionRepository,
-    ProjectRepository,
-    TaskRepository,
 )
 
 IMPORT_BATCH = 2000

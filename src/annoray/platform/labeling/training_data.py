@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
+from annoray.platform.labeling.config import LabelingConfig, ModelKind
 from annoray.platform.labeling.datasets import (
     DatasetBuilder,
     KindDataset,
@@ -21,10 +23,8 @@ from annoray.platform.labeling.datasets import (
     SplitMethod,
     bio_tags,
 )
-from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
-from annoray.platform.labeling.config import LabelingConfig, ModelKind
-from annoray.platform.store.repositories import CompletionRepository, ProjectRepository, TaskRepository
 from annoray.platform.labeling.selection import Candidate, select_completion
+from annoray.platform.store.repositories import CompletionRepository, ProjectRepository, TaskRepository
 
 EXPORT_FORMATS = ("json", "conll", "spacy")
 SPACY_SHARD_SIZE = 1000

@@ -14,12 +14,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
-from annoray.platform.store.tables import Completion, CompletionStatus, Project, ReviewStatus, Task
+from annoray.platform.labeling.selection import has_eligible_completion
 from annoray.platform.models.training import TrainingParams
+from annoray.platform.store.tables import Project, Task
 
 METRICS = ("micro.f1", "macro.f1", "micro.precision", "micro.recall", "macro.precision", "macro.recall", "accuracy")
 
@@ -27,10 +28,8 @@ METRICS = ("micro.f1", "macro.f1", "micro.precision", "micro.recall", "macro.pre
 def _mark_counted(session: Session, project_id: int, task_ids: list[int] | None = None) -> int:
     """Mark the project's uncounted tasks (among ``task_ids``, or all) that have a completion the selection rules may
     pick (submitted and not rejected) as counted; returns how many it marked."""
-    eligible = exists(select(Completion.id).where(
-        Completion.task_id == Task.id, Completion.status == CompletionStatus.SUBMITTED,
-        or_(Completion.review_status.is_(None), Completion.review_status != ReviewStatus.REJECTED)))
-    query = update(Task).where(Task.project_id == project_id, Task.active_learning_counted_at.is_(None), eligible)
+    query = update(Task).where(Task.project_id == project_id, Task.active_learning_counted_at.is_(None),
+                               has_eligible_completion())
     if task_ids is not None:
         query = query.where(Task.id.in_(task_ids))
     return session.execute(query.values(active_learning_counted_at=datetime.now(UTC)).execution_options(synchronize_session=False)).rowcount

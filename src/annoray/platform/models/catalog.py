@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
 from annoray.platform.labeling.config import LabelGroup, ModelKind
-from annoray.platform.store.tables import CatalogModel
 from annoray.platform.store.repositories import ModelRepository
+from annoray.platform.store.tables import CatalogModel
 
 EMBEDDINGS = "embeddings"
 

@@ -17,13 +17,13 @@ from typing import Any
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from annoray.platform.models.active_learning import metric_value
 from annoray.platform.errors import Errors, InvalidInput
-from annoray.platform.labeling.config import TEXT_OBJECTS, OBJECT_TAGS, LabelingConfig, ModelKind
-from annoray.platform.store.tables import Project, ServerStatus, TrainingJob
+from annoray.platform.labeling.config import OBJECT_TAGS, LabelingConfig, ModelKind, hardened_parser, label_kind
 from annoray.platform.labeling.projects import project_config, update_labeling_config
-from annoray.platform.store.repositories import ModelRepository, ServerRepository
+from annoray.platform.models.active_learning import metric_value
 from annoray.platform.settings import Settings
+from annoray.platform.store.repositories import ModelRepository, ServerRepository
+from annoray.platform.store.tables import Project, ServerStatus, TrainingJob
 
 SERVING = (ServerStatus.QUEUED, ServerStatus.DEPLOYING, ServerStatus.RUNNING)
 
@@ -31,8 +31,7 @@ SERVING = (ServerStatus.QUEUED, ServerStatus.DEPLOYING, ServerStatus.RUNNING)
 def rewrite_config(xml: str, kind: ModelKind, model: str, *, own: Collection[str], choices: str | None = None) -> str:
     """``xml`` with ``model`` on every label of ``kind`` that is unbound or bound to one of ``own`` (or on the
     ``Choices`` named ``choices``); comments and layout stay as they were."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_pis=True)
-    root = etree.fromstring(xml.encode(), parser)
+    root = etree.fromstring(xml.encode(), hardened_parser(keep_comments=True))
     objects = {el.get("name"): el.tag for el in root.iter() if isinstance(el.tag, str) and el.tag in OBJECT_TAGS}
     for el in root.iter("Choices", "Label"):
         if el.tag == "Choices":
@@ -42,10 +41,8 @@ def rewrite_config(xml: str, kind: ModelKind, model: str, *, own: Collection[str
         parent = el.getparent()
         if parent is None or parent.tag not in ("Labels", "RectangleLabels"):
             continue
-        on_text = objects.get((parent.get("toName") or "").split(",")[0]) in TEXT_OBJECTS
-        label_kind = (ModelKind.ASSERTION if el.get("assertion") == "true"
-                      else ModelKind.NER if on_text else ModelKind.VISUAL_NER)
-        if label_kind is kind and (el.get("model") is None or el.get("model") in own):
+        target = objects.get((parent.get("toName") or "").split(",")[0])
+        if label_kind(assertion=el.get("assertion") == "true", object_tag=target) is kind and (el.get("model") is None or el.get("model") in own):
             el.set("model", model)
     return etree.tostring(root, encoding="unicode")
 

@@ -6,11 +6,11 @@ import os
 
 from sqlalchemy import Engine, select
 
-from annoray.platform.store.tokens import new_token
-from annoray.platform.store.db import create_db_engine, migrate, session_factory, transaction
-from annoray.platform.store.tables import User
-from annoray.platform.store.repositories import UserRepository
 from annoray.platform.settings import Settings
+from annoray.platform.store.db import create_db_engine, migrate, session_factory, transaction
+from annoray.platform.store.repositories import UserRepository
+from annoray.platform.store.tables import User
+from annoray.platform.store.tokens import new_token
 
 ADMIN_USERNAME = "admin"
 

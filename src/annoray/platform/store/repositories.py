@@ -9,7 +9,6 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, load_only
 
-from annoray.platform.store.tokens import hash_token
 from annoray.platform.errors import NotFound
 from annoray.platform.lifecycle import HOLDING, UNDER_WAY, sources
 from annoray.platform.store.tables import (
@@ -33,6 +32,7 @@ from annoray.platform.store.tables import (
     TrainingLogLine,
     User,
 )
+from annoray.platform.store.tokens import hash_token
 
 
 T = TypeVar("T", bound=Base)
