@@ -58,7 +58,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def baseline_plan(jobs: list[TrainingJob]) -> float:
     """Decisions per second of the bare placement function over the same jobs on the same cluster."""
-    from annoray.scheduler.placement import Node, Pending, Resources, plan
+    from annoray.platform.resources import Resources
+    from annoray.scheduler.placement import Node, Pending, plan
 
     pending = [Pending("training", j.id, Resources.of(j.resources), (j.project_id, j.kind), tuple(j.scopes)) for j in jobs]
     rounds, began = 0, time.perf_counter()

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from annoray.platform.resources import Resources
 from annoray.platform.settings import Settings
 from annoray.scheduler.cluster_config import autoscaler_node_types
-from annoray.scheduler.placement import Resources
 
 CLUSTER_YAML = Path(__file__).resolve().parents[2] / "cluster.yaml"
 jsonschema = pytest.importorskip("jsonschema")

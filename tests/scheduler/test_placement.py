@@ -1,6 +1,7 @@
 """Placement decisions on a cluster snapshot: start where one node holds the bundle, wait, or never; no starvation."""
 
-from annoray.scheduler.placement import GB, Node, Outcome, Pending, Resources, place, plan
+from annoray.platform.resources import GB, Resources
+from annoray.scheduler.placement import Node, Outcome, Pending, place, plan
 
 VISUAL = Resources(16, 64 * GB)
 SMALL = Resources(2, 4 * GB)

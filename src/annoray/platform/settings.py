@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from annoray.platform.resources import Resources
+
 
 class ApiSettings(BaseModel):
     """The HTTP control plane."""
@@ -44,9 +46,8 @@ class ResourceSpec(BaseModel):
     memory_gb: float = Field(2, ge=0, description="Memory per worker, in GiB (0: no reservation).")
     gpus: float = Field(0, ge=0, description="GPUs per worker.")
 
-    @property
-    def memory_bytes(self) -> int:
-        return int(self.memory_gb * 2**30)
+    def resources(self) -> Resources:
+        return Resources.of(self.model_dump())
 
 
 def _default_training_resources() -> dict[str, ResourceSpec]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from annoray.scheduler.placement import Resources
+from annoray.platform.resources import Resources
 
 
 def autoscaler_node_types(path: Path) -> list[Resources]:

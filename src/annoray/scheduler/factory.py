@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from annoray.platform.resources import Resources
 from annoray.platform.settings import Settings
 
 
@@ -131,14 +132,13 @@ def stop_scheduler(settings: Settings) -> None:
 
 
 def server_app(*, store: str, models: list[dict[str, Any]], rules: list[dict[str, Any]], language: str, replicas: int,
-               max_replicas: int, cpus: float, memory: int, gpus: float, node_id: str | None, max_models: int,
-               max_batch_size: int = 8) -> Any:
+               max_replicas: int, replica: Resources, node_id: str | None, max_models: int, max_batch_size: int = 8) -> Any:
     """The Serve application of one pre-annotation server: its replicas pinned to the node the scheduler chose."""
     from ray import serve
 
     from annoray.serve_apps.server import DEPLOYMENT, PreannotationReplica
 
-    actor: dict[str, Any] = {"num_cpus": cpus, "memory": memory, "num_gpus": gpus}
+    actor: dict[str, Any] = replica.actor_options()
     if node_id:
         actor["label_selector"] = {"ray.io/node-id": node_id}
     scaling: dict[str, Any] = {"num_replicas": replicas} if max_replicas <= replicas else {

@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from annoray.platform.resources import Resources
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import SERVER, TRAINING
-from annoray.scheduler.placement import Node, Resources
+from annoray.scheduler.placement import Node
 
 
 @dataclass

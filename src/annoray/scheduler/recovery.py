@@ -7,10 +7,10 @@ import logging
 
 from annoray.platform.errors import Errors
 from annoray.platform.models.training_jobs import requeue_or_fail
+from annoray.platform.resources import Resources
 from annoray.platform.store.repositories import TRAINING, LicenseRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.store.tables import JobStatus, TrainingJob
 from annoray.scheduler.ledger import Allocation, SchedulerState, ray_nodes
-from annoray.scheduler.placement import Resources
 from annoray.scheduler.training_runs import TrainingRuns
 
 logger = logging.getLogger(__name__)

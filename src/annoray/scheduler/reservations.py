@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from annoray.platform.resources import Resources
+
 
 @dataclass(frozen=True)
 class OrphanedReservation:
@@ -23,8 +25,7 @@ class OrphanedReservation:
     node_ids: tuple[str, ...]
 
     def describe(self) -> str:
-        cpus, memory = self.resources.get("CPU", 0), self.resources.get("memory", 0) / 2**30
-        return f"placement group {self.placement_group_id} ({cpus:g} CPU / {memory:g} GB)"
+        return f"placement group {self.placement_group_id} ({Resources.of_ray(self.resources).describe()})"
 
 
 def _placement_groups() -> list[Any]:

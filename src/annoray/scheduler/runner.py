@@ -25,10 +25,10 @@ from annoray.platform.models.catalog import model_base_name, next_model_name
 from annoray.platform.models.deploy import deploy_trained_model, incumbent
 from annoray.platform.models.training import TrainingParams
 from annoray.platform.models.training_jobs import fail_job, log_line, requeue_or_fail
+from annoray.platform.resources import Resources
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import ModelRepository, ProjectRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.store.tables import CatalogModel, JobStatus, Project, TrainingJob
-from annoray.scheduler.placement import Resources
 from annoray.trainers.engines import ENGINES, EngineConfig
 from annoray.trainers.log import data_text, deploy_text, library_versions, metrics_text, start_text
 from annoray.trainers.ray_train import RunResult, TrainingRun, run_training
@@ -124,7 +124,7 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
     run = TrainingRun(
         name=run_name(job_id), engine=job.engine, engine_config=engine_config.model_dump(mode="json"),
         params=job.params, train=dataset.train, dev=dataset.test, storage_path=settings.resolved_training_storage,
-        cpus=demand.cpus, memory=int(demand.memory),
+        resources=demand.to_ray(),
         max_failures=settings.training.max_failures, node_id=node_id, baseline=baseline,
     )
     start = {"run": run.name, "attempt": job.attempts, "max_failures": run.max_failures, "node_id": node_id,

@@ -8,6 +8,7 @@ from typing import Any
 
 from annoray.platform.access.licenses import seat_pool
 from annoray.platform.lifecycle import PENDING, JobStatus, ServerStatus
+from annoray.platform.resources import Resources
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import (
     SERVER, TRAINING, LicenseRepository, ServerRepository, TrainingJobRepository,
@@ -15,7 +16,7 @@ from annoray.platform.store.repositories import (
 from annoray.scheduler.active_learning import queue_due_trainings
 from annoray.scheduler.cluster_view import cluster_view
 from annoray.scheduler.ledger import SchedulerState
-from annoray.scheduler.placement import Node, Outcome, Pending, Resources, place, plan
+from annoray.scheduler.placement import Node, Outcome, Pending, place, plan
 from annoray.scheduler.preannotation import PreannotationDispatch
 from annoray.scheduler.recovery import Recovery
 from annoray.scheduler.serving import ServerDeployments, demand_of, undeploy

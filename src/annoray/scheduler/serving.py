@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from annoray.platform.errors import Errors, describe
+from annoray.platform.resources import Resources
 from annoray.platform.settings import ResourceSpec
 from annoray.platform.store.repositories import SERVER, LicenseRepository, ModelRepository, RuleRepository, ServerRepository
 from annoray.platform.store.tables import PreannotationServer, ServerStatus
 from annoray.scheduler.ledger import Allocation, SchedulerState
-from annoray.scheduler.placement import Outcome, Pending, Placement, Resources
+from annoray.scheduler.placement import Outcome, Pending, Placement
 from annoray.scheduler.servers import server_demand
 
 logger = logging.getLogger(__name__)
@@ -92,8 +93,7 @@ class ServerDeployments:
                 replicas, max_replicas, language, names = server.replicas, server.max_replicas, server.language, list(server.models)
             serve.start(proxy_location="Disabled")
             serve.run(server_app(store=self.state.settings.resolved_model_store, models=models, rules=rules, language=language,
-                                 replicas=replicas, max_replicas=max_replicas, cpus=spec.cpus, memory=spec.memory_bytes,
-                                 gpus=spec.gpus, node_id=node_id, max_models=self.state.settings.labeling_config.max_models),
+                                 replicas=replicas, max_replicas=max_replicas, replica=spec.resources(), node_id=node_id, max_models=self.state.settings.labeling_config.max_models),
                       name=app_name(server_id), route_prefix=None)
         except Exception as exc:  # the server ends failed with the reason; its resources and seats come back
             logger.exception("deploying server %s failed", server_id)

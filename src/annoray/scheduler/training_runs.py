@@ -11,10 +11,11 @@ from typing import Any
 from annoray.platform.errors import Errors, describe
 from annoray.platform.lifecycle import PENDING, JobStatus
 from annoray.platform.models.training_jobs import cancel_job, fail_job, log_line, requeue_or_fail
+from annoray.platform.resources import Resources
 from annoray.platform.store.repositories import TRAINING, LicenseRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.store.tables import TrainingJob
 from annoray.scheduler.ledger import Allocation, SchedulerState
-from annoray.scheduler.placement import Outcome, Pending, Placement, Resources
+from annoray.scheduler.placement import Outcome, Pending, Placement
 from annoray.scheduler.runner import job_of_run
 from annoray.trainers.log import epoch_text
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,7 @@ class TrainingRun:
     train: list[Any]
     dev: list[Any]
     storage_path: str
-    cpus: float = 1
-    memory: int = 0
+    resources: dict[str, float] = field(default_factory=lambda: {"CPU": 1.0})  # of the worker, in Ray's names
     max_failures: int = 2
     node_id: str | None = None  # the node the scheduler placed the worker on
     baseline: dict[str, str] | None = None  # {model, engine, store}: a stored model to score on the same held-out split
@@ -125,7 +124,6 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner:
             owner.attach_controller.remote(ray.get_runtime_context().current_actor)
 
     callbacks: list[Any] = ([Progress()] if progress is not None else []) + ([Owner()] if owner is not None else [])
-    resources = {"CPU": run.cpus} | ({"memory": run.memory} if run.memory else {})
     trainer = DataParallelTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -133,7 +131,7 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner:
             "train": run.train, "dev": run.dev, "baseline": run.baseline,
         },
         scaling_config=ScalingConfig(
-            num_workers=1, resources_per_worker=resources,
+            num_workers=1, resources_per_worker=run.resources,
             label_selector={"ray.io/node-id": run.node_id} if run.node_id else None,
         ),
         run_config=RunConfig(
