@@ -72,7 +72,7 @@ def test_a_training_needing_a_scope_no_license_grants_is_refused_before_anything
     pid = german_project(api.admin, "Kardiologie", model_type="healthcare")
     body = refused(api, lambda: api.admin.post(f"/api/projects/{pid}/trainings", json={}), 409)
     assert body["detail"] == ("[E707] needs a seat of license scope 'healthcare:training' and no unexpired license grants it; "
-                              "an admin uploads one with POST /api/licenses")
+                              "an admin installs a license that grants it")
     api.admin.post("/api/licenses", json=license_document(["healthcare:inference"]))
     refused(api, lambda: api.admin.post(f"/api/projects/{pid}/trainings", json={}), 409)
     api.admin.post("/api/licenses", json=license_document(["healthcare:*"]))

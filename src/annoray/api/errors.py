@@ -14,7 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from annoray.platform.errors import AnnorayError, Errors
+from annoray.platform.errors import (
+    AnnorayError, Conflict, Errors, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable,
+)
+
+STATUS = {InvalidInput: 422, NotFound: 404, Forbidden: 403, Unauthorized: 401, Conflict: 409, Unavailable: 503}
+"""The HTTP status of each kind of refusal: the only place the platform's errors meet HTTP."""
 
 
 def _body(detail: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -24,7 +29,8 @@ def _body(detail: str, errors: list[dict[str, Any]] | None = None) -> dict[str, 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AnnorayError)
     async def _annoray(_: Request, exc: AnnorayError) -> JSONResponse:
-        return JSONResponse(_body(exc.detail, [e.as_dict() for e in exc.errors]), status_code=exc.status)
+        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 422)
+        return JSONResponse(_body(exc.detail, [e.as_dict() for e in exc.errors]), status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

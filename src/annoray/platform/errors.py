@@ -31,6 +31,9 @@ class Errors:
     E118 = "[E118] <{tag}> must be inside <{parent}>"
     E119 = "[E119] assertion labels need a <Labels> on a Text object, not on <{tag}>"
     E120 = "[E120] the config has no labeling tag; add <Labels> or <Choices> pointing at an object tag"
+    E121 = "[E121] the labeling config has {count} error(s)"
+    E122 = "[E122] language '{language}' is not supported; use one of: {languages}"
+    E123 = "[E123] model_type '{model_type}' is not one of: {model_types}"
 
     E201 = "[E201] item {index}: {msg}"
     E202 = "[E202] result item {index}: from_name '{from_name}' is not a control tag of the labeling config"
@@ -39,6 +42,16 @@ class Errors:
     E205 = "[E205] result item {index}: span text '{given}' does not match the task text '{actual}' at {start}-{end}"
     E206 = "[E206] task data has no '{key}' field, which the labeling config reads as ${key}"
     E207 = "[E207] the import is empty; send a JSON list of tasks"
+    E208 = "[E208] result must be a list of regions"
+    E209 = "[E209] result item {index}: needs 'from_name' and a 'value' object"
+    E210 = "[E210] result item {index}: labels must be a list"
+    E211 = "[E211] result item {index}: start and end must be integers into the text"
+    E212 = "[E212] 'data' must be an object"
+    E213 = "[E213] meta.tags must be a list of strings of 1 to 100 characters"
+    E214 = "[E214] {kind} must be a list"
+    E215 = "[E215] {kind}[{index}] must be an object with 'result'"
+    E216 = "[E216] status must be 'draft' or 'submitted'"
+    E217 = "[E217] {invalid} of {count} tasks are invalid; nothing was imported"
 
     E301 = "[E301] label '{label}' has no training example"
     E302 = "[E302] label '{label}' has only {count} training examples; at least {minimum} are recommended"
@@ -58,6 +71,7 @@ class Errors:
     E403 = "[E403] only an admin may {action}"
     E404 = "[E404] {what} {id} not found"
     E405 = "[E405] you are not a member of project {project_id}"
+    E406 = "[E406] no user named '{username}'; an admin creates it first"
 
     E501 = "[E501] user '{username}' already exists"
     E502 = "[E502] a draft cannot be reviewed; submit it first"
@@ -68,6 +82,7 @@ class Errors:
     E507 = "[E507] training {job_id} has already ended ({status}); there is nothing to cancel"
 
     E508 = "[E508] a model named '{name}' is already in the catalog; choose another name"
+    E509 = "[E509] '{username}' is the project's only owner; add another owner first"
 
     E601 = "[E601] engine '{engine}' has no {kind} trainer; available for {kind}: {available}"
     E602 = "[E602] engine '{engine}' is not available here: {why}"
@@ -93,7 +108,7 @@ class Errors:
     E704 = "[E704] the license expired on {when}"
     E705 = "[E705] license '{key}' is already installed (license {license_id}); delete it first to replace it"
     E706 = "[E706] license {license_id} has {count} leased seats (held by {holders}); cancel or delete them first"
-    E707 = "[E707] needs a seat of license scope '{scope}' and no unexpired license grants it; an admin uploads one with POST /api/licenses"
+    E707 = "[E707] needs a seat of license scope '{scope}' and no unexpired license grants it; an admin installs a license that grants it"
     E708 = "[E708] the public key of issuer '{issuer}' in settings is not an Ed25519 key: {why}"
 
     E801 = "[E801] a server needs at least one model: name them in 'models' or give a project whose labeling config names models"
@@ -111,6 +126,7 @@ class Errors:
     E813 = "[E813] deploying the server failed: {why}"
     E814 = "[E814] min replicas {replicas} is above max replicas {max_replicas}"
     E815 = "[E815] the pre-annotation process died: {why}"
+    E816 = "[E816] pre-annotation failed: {why}"
 
 
 @dataclass
@@ -129,38 +145,46 @@ class ErrorDetail:
 
 @dataclass
 class AnnorayError(Exception):
-    """A refusal a user can act on; the API maps ``status`` to the HTTP status."""
+    """A refusal a user can act on: what is wrong, and where. Its kind is its class (the API maps each to an HTTP
+    status in ``api/errors.py``)."""
 
     detail: str
     errors: list[ErrorDetail] = field(default_factory=list)
-    status: int = 422
 
     def __str__(self) -> str:
         return self.detail
 
 
 class InvalidInput(AnnorayError):
-    """422: the input is wrong; ``errors`` say where."""
+    """The input is wrong; ``errors`` say where."""
 
 
 class NotFound(AnnorayError):
     def __init__(self, what: str, id: object):
-        super().__init__(Errors.E404.format(what=what, id=id), status=404)
+        super().__init__(Errors.E404.format(what=what, id=id))
 
 
 class Forbidden(AnnorayError):
+    """The user is known but may not do this."""
+
     def __init__(self, detail: str):
-        super().__init__(detail, status=403)
+        super().__init__(detail)
 
 
 class Unauthorized(AnnorayError):
     def __init__(self) -> None:
-        super().__init__(Errors.E401, status=401)
+        super().__init__(Errors.E401)
 
 
 class Conflict(AnnorayError):
+    """The request is valid but the current state does not allow it."""
+
     def __init__(self, detail: str, errors: list[ErrorDetail] | None = None):
-        super().__init__(detail, errors or [], status=409)
+        super().__init__(detail, errors or [])
+
+
+class Unavailable(AnnorayError):
+    """A part the request needs is not running."""
 
 
 def describe(exc: BaseException, limit: int = 300) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.platform.errors import AnnorayError, Errors
+from annoray.platform.errors import Errors, Unavailable
 from annoray.platform.lifecycle import PENDING, ServerStatus
 from annoray.platform.models.training_jobs import cancel_job
 from annoray.platform.settings import Settings
@@ -52,7 +52,7 @@ class SchedulerClient:
 
         actor = self._actor()
         if actor is None:
-            raise AnnorayError(Errors.E610, status=503)
+            raise Unavailable(Errors.E610)
         return ray.get(actor.cluster_view.remote())
 
     def cancel(self, sessions: sessionmaker[Session], job_id: int, username: str) -> None:
@@ -63,7 +63,7 @@ class SchedulerClient:
         if actor is not None:
             ray.get(actor.cancel.remote(job_id, username))
         elif not cancel_job(sessions, job_id, username, PENDING):
-            raise AnnorayError(Errors.E610, status=503)
+            raise Unavailable(Errors.E610)
 
     def delete_server(self, sessions: sessionmaker[Session], server_id: int) -> None:
         """Delete through the scheduler; without one, a server that holds nothing can still be deleted."""
@@ -75,5 +75,5 @@ class SchedulerClient:
             return
         with sessions.begin() as session:
             if ServerRepository(session).get(server_id).status not in (ServerStatus.QUEUED, ServerStatus.FAILED):
-                raise AnnorayError(Errors.E610, status=503)
+                raise Unavailable(Errors.E610)
             ServerRepository(session).delete(server_id)

@@ -164,7 +164,7 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
     except Exception as exc:
         with sessions.begin() as session:
             PreannotationJobRepository(session).transition(job_id, (JobStatus.RUNNING,), JobStatus.FAILED, reason=None,
-                                                           error=f"pre-annotation failed: {describe(exc)}",
+                                                           error=Errors.E816.format(why=describe(exc)),
                                                            finished_at=datetime.now(UTC))
         raise
     finally:

@@ -217,7 +217,7 @@ class _Validator:
         if self.errors:
             unique = {(e.line, e.tag, e.message): e for e in self.errors}
             self.errors = sorted(unique.values(), key=lambda e: e.line or 0)
-            raise InvalidInput(f"the labeling config has {len(self.errors)} error(s)", self.errors)
+            raise InvalidInput(Errors.E121.format(count=len(self.errors)), self.errors)
         return config
 
     def _objects(self, elements: list[etree._Element]) -> dict[str, tuple[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from annoray.platform.errors import Conflict, ErrorDetail, InvalidInput
+from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
 from annoray.platform.labeling.config import LabelingConfig, parse_labeling_config
 from annoray.platform.labeling.datasets import LANGUAGES
 from annoray.platform.settings import Settings
@@ -35,9 +35,9 @@ def create_project(
 ) -> tuple[Project, LabelingConfig]:
     errors = []
     if language not in LANGUAGES:
-        errors.append(ErrorDetail(f"language '{language}' is not supported; use one of: {', '.join(LANGUAGES)}", field="language"))
+        errors.append(ErrorDetail(Errors.E122.format(language=language, languages=", ".join(LANGUAGES)), field="language"))
     if model_type not in MODEL_TYPES:
-        errors.append(ErrorDetail(f"model_type '{model_type}' is not one of: {', '.join(MODEL_TYPES)}", field="model_type"))
+        errors.append(ErrorDetail(Errors.E123.format(model_type=model_type, model_types=", ".join(MODEL_TYPES)), field="model_type"))
     try:
         config = load_config(session, settings, labeling_config)
     except InvalidInput as exc:
@@ -64,14 +64,14 @@ def update_labeling_config(session: Session, settings: Settings, project: Projec
 def add_member(session: Session, project: Project, *, username: str, role: Role, priority: int) -> Member:
     user = UserRepository(session).by_username(username)
     if user is None:
-        raise InvalidInput("unknown user", [ErrorDetail(f"no user named '{username}'; create it first (POST /api/users)", field="username")])
+        raise InvalidInput(Errors.E406.format(username=username), [ErrorDetail(Errors.E406.format(username=username), field="username")])
     repo = ProjectRepository(session)
     member = repo.member(project.id, user.id)
     if member is not None:
         if member.role is Role.OWNER and role is not Role.OWNER and sum(
             m.role is Role.OWNER for m in repo.members(project.id)
         ) == 1:
-            raise Conflict(f"'{username}' is the project's only owner; add another owner first")
+            raise Conflict(Errors.E509.format(username=username))
         member.role, member.priority = role, priority
         session.flush()
         return member

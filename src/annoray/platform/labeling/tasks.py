@@ -35,7 +35,7 @@ def _now() -> datetime:
 def validate_result(config: LabelingConfig, data: Mapping[str, Any], result: Any, *, where: str = "result") -> list[ErrorDetail]:
     """Every problem of a Label Studio result list against a config and a task's data."""
     if not isinstance(result, list):
-        return [ErrorDetail("result must be a list of regions", field=where)]
+        return [ErrorDetail(Errors.E208, field=where)]
     label_sets: dict[str, set[str]] = {}
     for group in (config.ner, config.assertion, config.visual_ner):
         if group:
@@ -47,7 +47,7 @@ def validate_result(config: LabelingConfig, data: Mapping[str, Any], result: Any
     for i, item in enumerate(result):
         field = f"{where}[{i}]"
         if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
-            errors.append(ErrorDetail(f"result item {i}: needs 'from_name' and a 'value' object", field=field))
+            errors.append(ErrorDetail(Errors.E209.format(index=i), field=field))
             continue
         from_name = item.get("from_name")
         if from_name not in config.controls:
@@ -58,7 +58,7 @@ def validate_result(config: LabelingConfig, data: Mapping[str, Any], result: Any
         labels = value.get("labels") or value.get("rectanglelabels") or value.get("choices") or []
         if allowed is not None:
             if not isinstance(labels, list):
-                errors.append(ErrorDetail(f"result item {i}: labels must be a list", field=field))
+                errors.append(ErrorDetail(Errors.E210.format(index=i), field=field))
                 continue
             for label in labels:
                 if label not in allowed:
@@ -71,7 +71,7 @@ def validate_result(config: LabelingConfig, data: Mapping[str, Any], result: Any
             text = data.get(key)
             start, end = value.get("start"), value.get("end")
             if not isinstance(text, str) or not isinstance(start, int) or not isinstance(end, int):
-                errors.append(ErrorDetail(f"result item {i}: start and end must be integers into the text", field=field))
+                errors.append(ErrorDetail(Errors.E211.format(index=i), field=field))
             elif not 0 <= start < end <= len(text):
                 errors.append(ErrorDetail(Errors.E204.format(index=i, start=start, end=end, length=len(text)), field=field))
             elif "text" in value and value["text"] != text[start:end]:
@@ -83,7 +83,7 @@ def validate_result(config: LabelingConfig, data: Mapping[str, Any], result: Any
 
 def _check_data(config: LabelingConfig, data: Any, field: str) -> list[ErrorDetail]:
     if not isinstance(data, dict):
-        return [ErrorDetail("'data' must be an object", field=field)]
+        return [ErrorDetail(Errors.E212, field=field)]
     return [
         ErrorDetail(Errors.E206.format(key=key), field=f"{field}.{key}")
         for key in dict.fromkeys(key for _, key in config.objects.values())
@@ -111,27 +111,27 @@ def import_tasks(session: Session, project: Project, config: LabelingConfig, imp
         item_errors = _check_data(config, data, f"[{i}].data")
         tags = (item.get("meta") or {}).get("tags", []) if isinstance(item.get("meta") or {}, dict) else None
         if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 100 for t in tags):
-            item_errors.append(ErrorDetail("meta.tags must be a list of strings of 1 to 100 characters", field=f"[{i}].meta.tags"))
+            item_errors.append(ErrorDetail(Errors.E213, field=f"[{i}].meta.tags"))
         annotations, predictions = item.get("annotations") or [], item.get("predictions") or []
         if not item_errors:
             for kind, regions in (("annotations", annotations), ("predictions", predictions)):
                 if not isinstance(regions, list):
-                    item_errors.append(ErrorDetail(f"{kind} must be a list", field=f"[{i}].{kind}"))
+                    item_errors.append(ErrorDetail(Errors.E214.format(kind=kind), field=f"[{i}].{kind}"))
                     continue
                 for j, region in enumerate(regions):
                     if not isinstance(region, dict):
-                        item_errors.append(ErrorDetail(f"{kind}[{j}] must be an object with 'result'", field=f"[{i}].{kind}[{j}]"))
+                        item_errors.append(ErrorDetail(Errors.E215.format(kind=kind, index=j), field=f"[{i}].{kind}[{j}]"))
                         continue
                     item_errors += validate_result(config, data, region.get("result"), where=f"[{i}].{kind}[{j}].result")
                     status = region.get("status", "submitted")
                     if kind == "annotations" and status not in ("draft", "submitted"):
-                        item_errors.append(ErrorDetail("status must be 'draft' or 'submitted'", field=f"[{i}].{kind}[{j}].status"))
+                        item_errors.append(ErrorDetail(Errors.E216, field=f"[{i}].{kind}[{j}].status"))
         for e in item_errors:
             e.index = i
         errors += item_errors
         rows.append({"data": data, "tags": tags or [], "annotations": annotations, "predictions": predictions})
     if errors:
-        raise InvalidInput(f"{len({e.index for e in errors})} of {len(items)} tasks are invalid; nothing was imported", errors[:1000])
+        raise InvalidInput(Errors.E217.format(invalid=len({e.index for e in errors}), count=len(items)), errors[:1000])
 
     task_ids: list[int] = []
     tasks = TaskRepository(session)
