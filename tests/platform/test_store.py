@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
-from annoray.platform.store.db import migrate, session_factory, transaction
+from annoray.platform.store.db import migrate, session_factory
 from annoray.platform.store.repositories import PredictionRepository, TaskRepository
 from annoray.platform.store.tables import Base, Prediction, Project, User
 
@@ -25,17 +25,17 @@ def test_migrating_a_migrated_store_again_changes_nothing(engine: Engine) -> Non
         return version, {t: sorted(c["name"] for c in inspector.get_columns(t)) for t in inspector.get_table_names()}
 
     before = schema()
-    with transaction(session_factory(engine)) as s:
+    with session_factory(engine).begin() as s:
         s.add(User(id=7, username="kept", token_hash="k" * 64))
     migrate(engine)
     assert schema() == before and "training_jobs" in before[1]
-    with transaction(session_factory(engine)) as s:
+    with session_factory(engine).begin() as s:
         assert s.get(User, 7).username == "kept"
 
 
 @pytest.fixture
 def project(engine: Engine) -> int:
-    with transaction(session_factory(engine)) as s:
+    with session_factory(engine).begin() as s:
         s.add(User(id=100, username="u", token_hash="x" * 64))
         s.flush()
         p = Project(name="p", labeling_config="<View/>", created_by=100)
@@ -47,7 +47,7 @@ def project(engine: Engine) -> int:
 def test_tasks_insert_in_order_and_page_by_keyset_and_tag(engine: Engine, project: int) -> None:
     sessions = session_factory(engine)
     rows = [{"data": {"text": f"t{i}"}, "tags": ["train"] if i % 3 == 0 else ["test"]} for i in range(25)]
-    with transaction(sessions) as s:
+    with sessions.begin() as s:
         ids = TaskRepository(s).add_many(project, rows)
     assert ids == sorted(ids) and len(ids) == 25
     with sessions() as s:
@@ -60,10 +60,10 @@ def test_tasks_insert_in_order_and_page_by_keyset_and_tag(engine: Engine, projec
 
 def test_predictions_cannot_be_changed(engine: Engine, project: int) -> None:
     sessions = session_factory(engine)
-    with transaction(sessions) as s:
+    with sessions.begin() as s:
         (tid,) = TaskRepository(s).add_many(project, [{"data": {"text": "a"}, "tags": []}])
         PredictionRepository(s).add_many([{"project_id": project, "task_id": tid, "result": [], "model_version": "m"}])
-    with pytest.raises(ValueError, match="immutable"), transaction(sessions) as s:
+    with pytest.raises(ValueError, match="immutable"), sessions.begin() as s:
         prediction = s.query(Prediction).one()
         prediction.score = 0.5
         s.flush()

@@ -81,10 +81,8 @@ def quickstart(home: HomeOption = None) -> None:
 
 
 def _ray_logs() -> str:
-    import ray
-
-    node = getattr(ray._private.worker, "_global_node", None)  # no public API names the session folder
-    return f"{node.get_session_dir_path()}/logs" if node is not None else "/tmp/ray/session_latest/logs"
+    """Where a local Ray writes its logs: Ray links its latest session folder under its temp dir (/tmp/ray)."""
+    return "/tmp/ray/session_latest/logs"
 
 
 @app.command("convert-conll")

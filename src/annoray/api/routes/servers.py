@@ -1,36 +1,21 @@
 from fastapi import APIRouter, status
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from annoray.api.deps import CurrentUser, MembershipDep, SchedulerDep, SessionDep, SettingsDep, WriteSessionsDep, get_membership
 from annoray.api.schemas import (
     LeaseOut, PreannotationCreate, PreannotationOut, RuleCreate, RuleOut, ServedModelOut, ServerCreate, ServerOut,
 )
-from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
-from annoray.platform.errors import Errors, Forbidden
+from annoray.platform.access.roles import (
+    ANY_MEMBER, OWNER_MANAGER, require_manager_somewhere, require_role, require_server_manager,
+)
 from annoray.platform.labeling.rules import create_rule
 from annoray.platform.store.repositories import (
     SERVER, LicenseRepository, PreannotationJobRepository, ProjectRepository, RuleRepository, ServerRepository,
 )
-from annoray.platform.store.tables import Member, PreannotationJob, PreannotationServer, User
+from annoray.platform.store.tables import PreannotationJob, PreannotationServer
 from annoray.scheduler.servers import ServerRequest, request_preannotation, request_server, server_models
 
 router = APIRouter(tags=["pre-annotation"])
-
-
-def _manages_something(session: Session, user: User) -> None:
-    """Admins, and owners or managers of some project, may deploy servers from models and define rules."""
-    if user.is_admin or session.scalar(select(Member.id).where(Member.user_id == user.id, Member.role.in_(OWNER_MANAGER)).limit(1)):
-        return
-    raise Forbidden(Errors.E402.format(role="member", action="do this", allowed="owner, manager (of any project), admin"))
-
-
-def _may_manage(session: Session, user: User, server: PreannotationServer) -> None:
-    if user.is_admin or (server.project_id is None and server.requested_by == user.id):
-        return
-    if server.project_id is None:
-        raise Forbidden(Errors.E403.format(action="delete a server another user deployed from models"))
-    require_role(get_membership(user, session, server.project_id).member.role, OWNER_MANAGER, "delete servers")
 
 
 def server_out(session: Session, server: PreannotationServer) -> ServerOut:
@@ -54,7 +39,7 @@ def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, se
         require_role(get_membership(user, session, body.project_id).member.role, OWNER_MANAGER, "deploy servers")
         project = ProjectRepository(session).get(body.project_id)
     else:
-        _manages_something(session, user)
+        require_manager_somewhere(session, user)
     server = request_server(session, settings, user, ServerRequest(
         project=project, models=body.models, name=body.name, replicas=body.replicas, max_replicas=body.max_replicas,
     ), never=scheduler.never_reason)
@@ -77,7 +62,7 @@ def get_server(sid: int, user: CurrentUser, session: SessionDep) -> ServerOut:
 @router.delete("/api/servers/{sid}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_server(sid: int, user: CurrentUser, session: SessionDep, sessions: WriteSessionsDep, scheduler: SchedulerDep) -> None:
     """Delete the server: its Serve app goes, its resources and license seats come back, its running jobs fail."""
-    _may_manage(session, user, ServerRepository(session).get(sid))
+    require_server_manager(session, user, ServerRepository(session).get(sid))
     session.rollback()  # the scheduler writes; hold no lock while it does
     scheduler.delete_server(sessions, sid)
 
@@ -112,7 +97,7 @@ def get_preannotation(jid: int, user: CurrentUser, session: SessionDep) -> Prean
 @router.post("/api/rules", response_model=RuleOut, status_code=status.HTTP_201_CREATED)
 def add_rule(body: RuleCreate, user: CurrentUser, session: SessionDep) -> RuleOut:
     """A regex or dictionary rule, reusable by every project whose config opts in (`<Labels rules="name,...">`)."""
-    _manages_something(session, user)
+    require_manager_somewhere(session, user)
     rule = create_rule(session, name=body.name, label=body.label, kind=body.kind, pattern=body.pattern, terms=body.terms, user=user)
     session.commit()
     return RuleOut.model_validate(rule)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from annoray.platform.errors import Errors, Forbidden
-from annoray.platform.store.tables import Role
+from annoray.platform.store.repositories import ProjectRepository
+from annoray.platform.store.tables import PreannotationServer, Role, User
 
 OWNER_MANAGER = frozenset({Role.OWNER, Role.MANAGER})
 REVIEWERS = frozenset({Role.REVIEWER, Role.OWNER, Role.MANAGER})
@@ -16,3 +19,22 @@ def require_role(role: Role, allowed: frozenset[Role], action: str) -> None:
         raise Forbidden(Errors.E402.format(
             role=role.value, action=action, allowed=", ".join(sorted(r.value for r in allowed))
         ))
+
+
+def require_manager_somewhere(session: Session, user: User) -> None:
+    """Admins, and owners or managers of some project, may deploy servers from models and define rules."""
+    if user.is_admin or ProjectRepository(session).has_role_anywhere(user.id, OWNER_MANAGER):
+        return
+    raise Forbidden(Errors.E402.format(role="member", action="do this", allowed="owner, manager (of any project), admin"))
+
+
+def require_server_manager(session: Session, user: User, server: PreannotationServer) -> None:
+    """Who may delete a server: an admin, whoever deployed it from models, or an owner or manager of its project."""
+    if user.is_admin or (server.project_id is None and server.requested_by == user.id):
+        return
+    if server.project_id is None:
+        raise Forbidden(Errors.E403.format(action="delete a server another user deployed from models"))
+    member = ProjectRepository(session).member(server.project_id, user.id)
+    if member is None:
+        raise Forbidden(Errors.E405.format(project_id=server.project_id))
+    require_role(member.role, OWNER_MANAGER, "delete servers")

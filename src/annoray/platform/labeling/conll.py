@@ -26,23 +26,16 @@ def read_conll(lines: Iterable[str]) -> Iterator[list[tuple[str, str]]]:
 def sentence_to_task(
     sentence: list[tuple[str, str]], *, from_name: str = "label", to_name: str = "text", tags: Iterable[str] = ()
 ) -> dict[str, Any]:
-    """One task: tokens joined by spaces, each BIO/IOB entity a labelled span."""
-    text, spans, offset = [], [], 0
-    current: list[Any] | None = None
-    for token, tag in sentence:
-        start, end = offset, offset + len(token)
-        text.append(token)
-        offset = end + 1
-        prefix, _, label = tag.partition("-")
-        if tag == "O" or not label:
-            current = None
-            continue
-        if prefix == "B" or current is None or current[2] != label:
-            current = [start, end, label]
-            spans.append(current)
-        else:
-            current[1] = end
-    joined = " ".join(text)
+    """One task: tokens joined by spaces, each BIO/IOB entity a labelled span (a tag without a label counts as O)."""
+    from spacy.tokens import Doc
+    from spacy.training import biluo_tags_to_offsets, iob_to_biluo
+    from spacy.vocab import Vocab
+
+    tokens = [token for token, _ in sentence]
+    iob = [tag if tag.partition("-")[2] else "O" for _, tag in sentence]
+    doc = Doc(Vocab(), words=tokens, spaces=[True] * len(tokens))
+    spans = biluo_tags_to_offsets(doc, iob_to_biluo(iob))
+    joined = " ".join(tokens)
     result = [
         {"from_name": from_name, "to_name": to_name, "type": "labels",
          "value": {"start": s, "end": e, "text": joined[s:e], "labels": [label]}}

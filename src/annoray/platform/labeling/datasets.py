@@ -329,13 +329,9 @@ def _labels_of(example: Example) -> list[str]:
 
 def bio_tags(nlp: Any, example: NerExample) -> list[tuple[str, str]]:
     """(token, IOB2 tag) pairs of an NER example, whitespace tokens left out."""
+    from spacy.training import biluo_to_iob, offsets_to_biluo_tags
+
     doc = nlp.make_doc(example.text)
-    tags = ["O"] * len(doc)
-    for start, end, label in example.spans:
-        span = doc.char_span(start, end)
-        if span is None:
-            continue
-        tags[span.start] = f"B-{label}"
-        for i in range(span.start + 1, span.end):
-            tags[i] = f"I-{label}"
+    aligned = [(start, end, label) for start, end, label in example.spans if doc.char_span(start, end) is not None]
+    tags = biluo_to_iob(offsets_to_biluo_tags(doc, aligned))
     return [(tok.text, tag) for tok, tag in zip(doc, tags) if not tok.is_space]

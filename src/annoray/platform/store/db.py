@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -50,13 +48,6 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 def session_factory(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
     """Sessions; ``write`` ones take SQLite's write lock when they begin, so reading then writing never fails."""
     return sessionmaker(engine.execution_options(**{WRITE_OPTION: True}) if write else engine, expire_on_commit=False)
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work commits on success and rolls back entirely on any error."""
-    with factory() as session, session.begin():
-        yield session
 
 
 def _alembic_config(url: str):  # type: ignore[no-untyped-def]

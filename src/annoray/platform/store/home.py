@@ -7,7 +7,7 @@ import os
 from sqlalchemy import Engine, select
 
 from annoray.platform.settings import Settings
-from annoray.platform.store.db import create_db_engine, migrate, session_factory, transaction
+from annoray.platform.store.db import create_db_engine, migrate, session_factory
 from annoray.platform.store.repositories import UserRepository
 from annoray.platform.store.tables import User
 from annoray.platform.store.tokens import new_token
@@ -20,7 +20,7 @@ def init_home(settings: Settings, engine: Engine | None = None) -> Engine:
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = engine or create_db_engine(settings.resolved_database_url)
     migrate(engine)
-    with transaction(session_factory(engine, write=True)) as session:
+    with session_factory(engine, write=True).begin() as session:
         if session.scalar(select(User.id).where(User.is_admin.is_(True)).limit(1)) is None:
             token = new_token()
             UserRepository(session).add(ADMIN_USERNAME, token, is_admin=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -19,13 +19,14 @@ from annoray.platform.store.tables import (
     LabelingConfigVersion,
     License,
     LicenseLease,
+    Member,
     PreannotationJob,
     PreannotationServer,
-    Rule,
-    ServerStatus,
-    Member,
     Prediction,
     Project,
+    Role,
+    Rule,
+    ServerStatus,
     Task,
     TaskTag,
     TrainingJob,
@@ -126,6 +127,10 @@ class ProjectRepository(_Rows[Project]):
         return bool(self.session.execute(
             update(Project).where(Project.id == project_id, Project.active_learning_pending, Project.active_learning_enabled)
             .values(active_learning_pending=False, active_learning_last=last).execution_options(synchronize_session=False)).rowcount)
+
+    def has_role_anywhere(self, user_id: int, roles: Collection[Role]) -> bool:
+        """Whether the user holds one of ``roles`` in some project."""
+        return self.session.scalar(select(Member.id).where(Member.user_id == user_id, Member.role.in_(roles)).limit(1)) is not None
 
     def priorities(self, project_id: int) -> dict[int, int]:
         rows = self.session.execute(select(Member.user_id, Member.priority).where(Member.project_id == project_id))
