@@ -132,6 +132,11 @@ class LabelingConfig:
         return out
 
 
+def region_labels(value: dict) -> list:
+    """The labels a Label Studio region carries, whichever control made it (Labels, RectangleLabels, Choices)."""
+    return value.get("labels") or value.get("rectanglelabels") or value.get("choices") or []
+
+
 GROUP_KEYS = {ModelKind.NER: "ner", ModelKind.ASSERTION: "assertion", ModelKind.VISUAL_NER: "visual"}
 
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from annoray.platform.errors import ErrorDetail, Errors
-from annoray.platform.labeling.config import LabelGroup, LabelingConfig, ModelKind
+from annoray.platform.labeling.config import LabelGroup, LabelingConfig, ModelKind, region_labels
 
 LANGUAGES = ("en", "de", "es", "pt", "it", "da", "ro")
 
@@ -194,7 +194,7 @@ class DatasetBuilder:
             if not isinstance(item, dict) or item.get("from_name") not in group.from_names:
                 continue
             value = item.get("value") or {}
-            labels = value.get("labels") or value.get("rectanglelabels") or value.get("choices") or []
+            labels = region_labels(value)
             yield value, [label for label in labels if label in group.labels]
 
     def _examples(self, kind: ModelKind, group: LabelGroup, s: SelectedCompletion) -> list[Example]:

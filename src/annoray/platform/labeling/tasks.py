@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, Forbidden, InvalidInput
-from annoray.platform.labeling.config import LabelingConfig
+from annoray.platform.labeling.config import LabelingConfig, region_labels
 from annoray.platform.store.repositories import (
     CompletionRepository,
     PredictionRepository,
@@ -55,7 +55,7 @@ def validate_result(config: LabelingConfig, data: Mapping[str, Any], result: Any
             continue
         value = item["value"]
         allowed = label_sets.get(from_name)
-        labels = value.get("labels") or value.get("rectanglelabels") or value.get("choices") or []
+        labels = region_labels(value)
         if allowed is not None:
             if not isinstance(labels, list):
                 errors.append(ErrorDetail(Errors.E210.format(index=i), field=field))
