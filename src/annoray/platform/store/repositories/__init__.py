@@ -1,0 +1,16 @@
+"""Queries and writes of the store; repositories only flush, the caller owns the transaction."""
+
+from annoray.platform.store.repositories.access import LicenseRepository, RuleRepository
+from annoray.platform.store.repositories.base import aware
+from annoray.platform.store.repositories.jobs import (
+    SERVER, TRAINING, PreannotationJobRepository, ServerRepository, TrainingJobRepository, TrainingLogRepository,
+)
+from annoray.platform.store.repositories.labeling import (
+    CompletionRepository, ModelRepository, PredictionRepository, ProjectRepository, TaskRepository, UserRepository,
+)
+
+__all__ = [
+    "SERVER", "TRAINING", "CompletionRepository", "LicenseRepository", "ModelRepository", "PredictionRepository",
+    "PreannotationJobRepository", "ProjectRepository", "RuleRepository", "ServerRepository", "TaskRepository",
+    "TrainingJobRepository", "TrainingLogRepository", "UserRepository", "aware",
+]

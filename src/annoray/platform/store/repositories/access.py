@@ -1,0 +1,87 @@
+"""Rules and licenses with their leased seats."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+
+from annoray.platform.store.repositories.base import RowRepository, aware
+from annoray.platform.store.tables import License, LicenseLease, Rule
+
+
+class RuleRepository(RowRepository[Rule]):
+    row, noun = Rule, "rule"
+
+    def all(self) -> Sequence[Rule]:
+        return self.session.scalars(select(Rule).order_by(Rule.name)).all()
+
+    def by_names(self, names: Sequence[str]) -> Sequence[Rule]:
+        return self.session.scalars(select(Rule).where(Rule.name.in_(list(names))).order_by(Rule.name)).all()
+
+    def by_name(self, name: str) -> Rule | None:
+        return self.session.scalars(select(Rule).where(Rule.name == name)).first()
+
+
+class LicenseRepository(RowRepository[License]):
+    row, noun = License, "license"
+
+    def by_key(self, key: str) -> License | None:
+        return self.session.scalars(select(License).where(License.license_key == key)).first()
+
+    def delete(self, license: License) -> None:
+        self.session.delete(license)
+        self.session.flush()
+
+    def leased(self) -> dict[int, int]:
+        """Seats leased now, per license id."""
+        rows = self.session.execute(
+            select(LicenseLease.license_id, func.count()).where(LicenseLease.released_at.is_(None))
+            .group_by(LicenseLease.license_id)
+        )
+        return {license_id: count for license_id, count in rows}
+
+    def active(self, license_id: int | None = None, *, holder_kind: str | None = None,
+               holder_id: int | None = None) -> Sequence[LicenseLease]:
+        """Seats leased now: of one license, of one kind of holder, or of one holder."""
+        query = select(LicenseLease).where(LicenseLease.released_at.is_(None)).order_by(LicenseLease.id)
+        if license_id is not None:
+            query = query.where(LicenseLease.license_id == license_id)
+        if holder_kind is not None:
+            query = query.where(LicenseLease.holder_kind == holder_kind)
+        if holder_id is not None:
+            query = query.where(LicenseLease.holder_id == holder_id)
+        return self.session.scalars(query).all()
+
+    def unexpired(self, now: datetime) -> Sequence[License]:
+        return self.session.scalars(select(License).where(License.expires_at > now).order_by(License.expires_at, License.id)).all()
+
+    def lease(self, license_id: int, scope: str, holder_kind: str, holder_id: int, now: datetime) -> bool:
+        """Lease one seat if the license is still installed, unexpired and has one free; False otherwise."""
+        license = self.session.scalars(select(License).where(License.id == license_id).with_for_update()).first()
+        if license is None or aware(license.expires_at) <= now:
+            return False
+        if self.leased().get(license_id, 0) >= license.seats:
+            return False
+        self.session.add(LicenseLease(license_id=license_id, scope=scope, holder_kind=holder_kind, holder_id=holder_id, leased_at=now))
+        self.session.flush()
+        return True
+
+    def lease_all(self, leases: Sequence[tuple[str, int]], holder_kind: str, holder_id: int, now: datetime) -> bool:
+        """Lease every (scope, license id) seat for one holder; False as soon as one cannot be had."""
+        return all(self.lease(license_id, scope, holder_kind, holder_id, now) for scope, license_id in leases)
+
+    def release(self, holder_kind: str, holder_id: int) -> None:
+        self.session.execute(
+            update(LicenseLease).where(LicenseLease.holder_kind == holder_kind, LicenseLease.holder_id == holder_id,
+                                       LicenseLease.released_at.is_(None)).values(released_at=datetime.now(UTC))
+        )
+
+    def release_all_but(self, holder_kind: str, live: Sequence[int]) -> int:
+        """Return the seats of every ``holder_kind`` holder not in ``live`` (holders that ended without returning them)."""
+        done = self.session.execute(
+            update(LicenseLease).where(LicenseLease.holder_kind == holder_kind, LicenseLease.released_at.is_(None),
+                                       LicenseLease.holder_id.not_in(list(live))).values(released_at=datetime.now(UTC))
+        )
+        return done.rowcount  # type: ignore[attr-defined]

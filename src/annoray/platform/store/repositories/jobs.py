@@ -1,0 +1,119 @@
+"""Trainings and their logs, pre-annotation servers and jobs: rows that move through the lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, load_only
+
+from annoray.platform.lifecycle import HOLDING, UNDER_WAY
+from annoray.platform.store.repositories.access import LicenseRepository
+from annoray.platform.store.repositories.base import move_status, RowRepository
+from annoray.platform.store.tables import (
+    JobStatus, PreannotationJob, PreannotationServer, ServerStatus, TrainingJob, TrainingLogLine,
+)
+
+
+class TrainingJobRepository(RowRepository[TrainingJob]):
+    row, noun = TrainingJob, "training"
+
+    def for_project(self, project_id: int) -> Sequence[TrainingJob]:
+        return self.session.scalars(
+            select(TrainingJob).where(TrainingJob.project_id == project_id).order_by(TrainingJob.id.desc())
+        ).all()
+
+    def busy(self, project_id: int) -> bool:
+        """Whether a training of the project is under way (queued, waiting or running)."""
+        return self.session.scalar(select(TrainingJob.id).where(
+            TrainingJob.project_id == project_id, TrainingJob.status.in_(UNDER_WAY)).limit(1)) is not None
+
+    def with_status(self, *statuses: JobStatus) -> Sequence[TrainingJob]:
+        return self.session.scalars(
+            select(TrainingJob).where(TrainingJob.status.in_(statuses)).order_by(TrainingJob.id)
+        ).all()
+
+    def to_schedule(self, *statuses: JobStatus) -> Sequence[TrainingJob]:
+        """Jobs in ``statuses``, oldest first, with only what a scheduling pass reads loaded."""
+        return self.session.scalars(
+            select(TrainingJob).where(TrainingJob.status.in_(statuses)).order_by(TrainingJob.id).options(load_only(
+                TrainingJob.project_id, TrainingJob.kind, TrainingJob.status, TrainingJob.reason, TrainingJob.resources,
+                TrainingJob.scopes, TrainingJob.decided_at, TrainingJob.created_at, raiseload=True))
+        ).all()
+
+    def transition(self, job_id: int, among: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
+        """Move a job from one of ``among`` to ``to`` only if it is still there and the lifecycle allows it.
+
+        A job that stops running returns its license seats in the same transaction.
+        """
+        moved = move_status(self.session, TrainingJob, job_id, among, to, values)
+        if moved and to is not JobStatus.RUNNING and JobStatus.RUNNING in among:
+            LicenseRepository(self.session).release(TRAINING, job_id)
+        return moved
+
+    def set(self, job_id: int, **values: Any) -> None:
+        self.session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(**values))
+
+
+class TrainingLogRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def append(self, job_id: int, event: str, text: str, data: dict[str, Any] | None = None) -> None:
+        self.session.add(TrainingLogLine(job_id=job_id, event=event, text=text, data=data or {}))
+        self.session.flush()
+
+    def lines(self, job_id: int, *, after_id: int = 0, event: str | None = None) -> Sequence[TrainingLogLine]:
+        query = select(TrainingLogLine).where(TrainingLogLine.job_id == job_id, TrainingLogLine.id > after_id)
+        if event is not None:
+            query = query.where(TrainingLogLine.event == event)
+        return self.session.scalars(query.order_by(TrainingLogLine.id)).all()
+
+
+TRAINING = "training"
+SERVER = "server"
+
+
+class ServerRepository(RowRepository[PreannotationServer]):
+    row, noun = PreannotationServer, "server"
+
+    def by_name(self, name: str) -> PreannotationServer | None:
+        return self.session.scalars(select(PreannotationServer).where(PreannotationServer.name == name)).first()
+
+    def with_status(self, *statuses: ServerStatus, project_id: int | None = None) -> Sequence[PreannotationServer]:
+        query = select(PreannotationServer).where(PreannotationServer.status.in_(statuses))
+        if project_id is not None:
+            query = query.where(PreannotationServer.project_id == project_id)
+        return self.session.scalars(query.order_by(PreannotationServer.id)).all()
+
+    def transition(self, server_id: int, among: Sequence[ServerStatus], to: ServerStatus, **values: Any) -> bool:
+        """Move a server to ``to`` only if it is still in one of ``among`` and the lifecycle allows it; one that
+        stops holding resources returns its seats in the same transaction."""
+        moved = move_status(self.session, PreannotationServer, server_id, among, to, values)
+        if moved and to not in HOLDING and any(status in HOLDING for status in among):
+            LicenseRepository(self.session).release(SERVER, server_id)
+        return moved
+
+    def delete(self, server_id: int) -> None:
+        LicenseRepository(self.session).release(SERVER, server_id)
+        self.session.execute(delete(PreannotationServer).where(PreannotationServer.id == server_id))
+
+
+class PreannotationJobRepository(RowRepository[PreannotationJob]):
+    row, noun = PreannotationJob, "pre-annotation job"
+
+    def with_status(self, *statuses: JobStatus) -> Sequence[PreannotationJob]:
+        return self.session.scalars(
+            select(PreannotationJob).where(PreannotationJob.status.in_(statuses)).order_by(PreannotationJob.id)
+        ).all()
+
+    def for_server(self, server_id: int, *statuses: JobStatus) -> Sequence[PreannotationJob]:
+        return self.session.scalars(select(PreannotationJob).where(
+            PreannotationJob.server_id == server_id, PreannotationJob.status.in_(statuses))).all()
+
+    def transition(self, job_id: int, among: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
+        return move_status(self.session, PreannotationJob, job_id, among, to, values)
+
+    def set(self, job_id: int, **values: Any) -> None:
+        self.session.execute(update(PreannotationJob).where(PreannotationJob.id == job_id).values(**values))
