@@ -13,7 +13,7 @@ from annoray.scheduler.ledger import SchedulerState
 from annoray.scheduler.trainings import TrainingRequest, request_trainings
 
 
-def queue_due_trainings(state: SchedulerState, never: Callable[[dict[str, float]], str | None]) -> None:
+def queue_due_trainings(state: SchedulerState, why_never: Callable[[dict[str, float]], str | None]) -> None:
     """Queue the trainings active learning made due, each once none of its project's trainings is queued or
     running: triggers that arrive meanwhile stay one pending follow-up (all in the database)."""
     with state.reads() as session:
@@ -28,7 +28,7 @@ def queue_due_trainings(state: SchedulerState, never: Callable[[dict[str, float]
                 jobs, warnings = request_trainings(
                     session, state.reads, state.settings, project, None, TrainingRequest(
                         source="active_learning", deploy=project.active_learning_deploy, params=TrainingParams(**project.active_learning_params)),
-                    never=never)
+                    why_never=why_never)
                 last |= {"jobs": [j.id for j in jobs], "warnings": warnings}
             except AnnorayError as exc:  # the data cannot train (yet): say why; the next trigger tries again
                 session.rollback()

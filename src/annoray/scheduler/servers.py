@@ -42,7 +42,7 @@ def server_demand(spec: ResourceSpec, replicas: int) -> dict[str, float]:
 
 
 def request_server(session: Session, settings: Settings, user: User | None, request: ServerRequest, *,
-                   never: Callable[[dict[str, float]], str | None] = lambda resources: None) -> PreannotationServer:
+                   why_never: Callable[[dict[str, float]], str | None] = lambda resources: None) -> PreannotationServer:
     """Check the request whole (models, rules, replicas, cluster, licenses), then queue the server.
 
     Raises `InvalidInput` (no model, over five, unknown models or rules, replicas) or `Conflict`
@@ -79,7 +79,7 @@ def request_server(session: Session, settings: Settings, user: User | None, requ
     kinds = [m.kind for m in models]
     spec = replica_spec(settings, kinds)
     refusals = []
-    if why := never(server_demand(spec, max_replicas)):
+    if why := why_never(server_demand(spec, max_replicas)):
         refusals.append(ErrorDetail(Errors.E805.format(why=why), field="replicas"))
     scopes = needed_scopes("inference", visual=ModelKind.VISUAL_NER.value in kinds,
                            model_type=project.model_type if project else "open_source")

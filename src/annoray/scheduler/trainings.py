@@ -76,12 +76,12 @@ def embeddings_path(session: Session, name: str) -> tuple[Path | None, ErrorDeta
 
 def request_trainings(
     session: Session, sessions: sessionmaker[Session], settings: Settings, project: Project, user: User | None,
-    request: TrainingRequest, *, never: Callable[[dict[str, float]], str | None] = lambda resources: None,
+    request: TrainingRequest, *, why_never: Callable[[dict[str, float]], str | None] = lambda resources: None,
 ) -> tuple[list[TrainingJob], list[str]]:
     """Check the request whole (engines, language, embeddings, data, cluster), then queue one job per kind.
 
     Args:
-        never: why a job of these resources can never run on the cluster (the scheduler knows).
+        why_never: why a job of these resources can never run on the cluster (the scheduler knows).
 
     Raises `InvalidInput` listing every reason when anything cannot train, `Conflict` when the
     cluster can never hold a job or no license grants a scope it needs; nothing is queued then. The caller commits, then wakes the scheduler.
@@ -96,7 +96,7 @@ def request_trainings(
     if errors:
         raise InvalidInput("cannot train", errors)
     refusals = [ErrorDetail(Errors.E612.format(why=why), field="kinds")
-                for kind in kinds if (why := never(settings.training.spec(kind.value, engine_name(request.engine, kind)).model_dump()))]
+                for kind in kinds if (why := why_never(settings.training.spec(kind.value, engine_name(request.engine, kind)).model_dump()))]
     scopes = {kind: training_scopes(kind, project.model_type) for kind in kinds}
     with sessions() as reading:
         missing = missing_scope(reading, [s for kind in kinds for s in scopes[kind]], datetime.now(UTC))

@@ -42,7 +42,7 @@ class ServedRule:
 
 
 @dataclass
-class Prediction:
+class TextPrediction:
     """The server's output for one text, before it is written as Label Studio JSON for a project."""
 
     entities: list[dict[str, Any]] = field(default_factory=list)  # start, end, text, label, score, model
@@ -79,8 +79,8 @@ class Predictor:
                 self.dictionary.add(rule.name, list(self.sentences.tokenizer.pipe(rule.terms)))
             self.rule_labels = {r.name: r.label for r in terms}
 
-    def predict(self, texts: list[str]) -> list[Prediction]:
-        out = [Prediction() for _ in texts]
+    def predict(self, texts: list[str]) -> list[TextPrediction]:
+        out = [TextPrediction() for _ in texts]
         for model, nlp in self.models:
             if model.kind == "ner":
                 self._entities(model, nlp, texts, out)
@@ -93,7 +93,7 @@ class Predictor:
             self._rules(texts, out)
         return out
 
-    def _entities(self, model: ServedModel, nlp: Any, texts: list[str], out: list[Prediction]) -> None:
+    def _entities(self, model: ServedModel, nlp: Any, texts: list[str], out: list[TextPrediction]) -> None:
         docs = list(nlp.pipe(texts, batch_size=self.batch_size))
         ner = nlp.get_pipe("ner")
         beams = ner.beam_parse(docs, beam_width=self.beam_width, beam_density=0.0001)
@@ -108,15 +108,15 @@ class Predictor:
                     "score": round(min(1.0, mass.get((ent.start, ent.end, ent.label_), 0.0)), 4), "model": model.name,
                 })
 
-    def _classes(self, model: ServedModel, nlp: Any, texts: list[str], out: list[Prediction]) -> None:
+    def _classes(self, model: ServedModel, nlp: Any, texts: list[str], out: list[TextPrediction]) -> None:
         multiple = "textcat_multilabel" in nlp.pipe_names
         for doc, prediction in zip(nlp.pipe(texts, batch_size=self.batch_size), out, strict=True):
             prediction.classes.append({"model": model.name, "multiple": multiple,
                                        "scores": {k: round(float(v), 4) for k, v in doc.cats.items()}})
 
-    def _assertions(self, model: ServedModel, nlp: Any, texts: list[str], out: list[Prediction]) -> None:
+    def _assertions(self, model: ServedModel, nlp: Any, texts: list[str], out: list[TextPrediction]) -> None:
         """Label every entity the server's NER models found, from its sentence with the chunk marked."""
-        asks: list[tuple[Prediction, dict[str, Any]]] = []
+        asks: list[tuple[TextPrediction, dict[str, Any]]] = []
         marked: list[str] = []
         for text, prediction in zip(texts, out, strict=True):
             if not prediction.entities:
@@ -131,7 +131,7 @@ class Predictor:
             prediction.assertions.append({"start": ent["start"], "end": ent["end"], "text": ent["text"], "label": label,
                                           "score": round(float(score), 4), "model": model.name})
 
-    def _rules(self, texts: list[str], out: list[Prediction]) -> None:
+    def _rules(self, texts: list[str], out: list[TextPrediction]) -> None:
         for text, prediction in zip(texts, out, strict=True):
             for rule, regex in self.regexes:
                 for match in regex.finditer(text):

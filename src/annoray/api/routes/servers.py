@@ -42,7 +42,7 @@ def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, se
         require_manager_somewhere(session, user)
     server = request_server(session, settings, user, ServerRequest(
         project=project, models=body.models, name=body.name, replicas=body.replicas, max_replicas=body.max_replicas,
-    ), never=scheduler.never_reason)
+    ), why_never=scheduler.never_reason)
     session.commit()
     scheduler.wake()
     return server_out(session, server)

@@ -61,7 +61,7 @@ def create_trainings(
         kinds=body.kinds, engine=body.engine, embeddings=body.embeddings, params=body.params, split=body.split,
         task_tags=tuple(body.task_tags), reviewed_only=body.reviewed_only, deploy=body.deploy,
     )
-    jobs, warnings = request_trainings(session, sessions, settings, m.project, m.user, request, never=scheduler.never_reason)
+    jobs, warnings = request_trainings(session, sessions, settings, m.project, m.user, request, why_never=scheduler.never_reason)
     session.commit()
     scheduler.wake()
     return TrainingCreated(jobs=[TrainingJobRef(id=j.id, kind=j.kind, status=j.status) for j in jobs], warnings=warnings)
