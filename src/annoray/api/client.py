@@ -21,12 +21,22 @@ class ApiError(Exception):
         super().__init__(f"{self.status}: {self.detail}")
 
 
+class MissingToken(Exception):
+    """No API token was given: every route but the health checks needs one."""
+
+    def __str__(self) -> str:
+        return ("no API token: set ANNORAY_TOKEN or pass --token (the admin's token is in $ANNORAY_HOME/admin.token, "
+                "written by `annoray up`; `annoray users create NAME` makes one for a user)")
+
+
 class AnnorayClient:
     """A thin client of the annoray HTTP API (``ANNORAY_URL``, ``ANNORAY_TOKEN``)."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 120.0):
         url = url or os.environ.get("ANNORAY_URL", "http://127.0.0.1:8765")
-        token = token or os.environ.get("ANNORAY_TOKEN", "")
+        token = (token or os.environ.get("ANNORAY_TOKEN") or "").strip()
+        if not token:
+            raise MissingToken()
         self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:

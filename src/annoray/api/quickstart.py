@@ -38,7 +38,7 @@ def run(client: AnnorayClient) -> list[dict]:
     with console.status("creating the mixed clinical project"):
         project = client.post("/api/projects", {"name": "clinical-quickstart", "labeling_config": config})
     pid = project["id"]
-    console.print(f"project [bold]{project['name']}[/] (id {pid}): kinds {', '.join(k for k in project['kinds'] if k != 'models')}")
+    console.print(f"project [bold]{project['name']}[/] (id {pid}): kinds {', '.join(project['kinds'])}")
     with console.status(f"importing {len(tasks)} tasks"):
         imported = client.post(f"/api/projects/{pid}/tasks/import", tasks)
     console.print(f"imported {imported['imported']} tasks ({len(held)} of them held back unannotated, to annotate later)")

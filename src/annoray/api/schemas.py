@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from annoray.platform.labeling.config import ModelKind
 from annoray.platform.labeling.datasets import SplitMethod
@@ -15,6 +15,14 @@ from annoray.platform.store.tables import CompletionStatus, ReviewStatus, Role
 
 T = TypeVar("T")
 
+
+
+def _with_zone(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)  # SQLite returns naive datetimes; the store writes UTC
+
+
+Timestamp = Annotated[datetime, AfterValidator(_with_zone)]
+"""Every timestamp the API answers is ISO 8601 with its zone."""
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
@@ -58,9 +66,10 @@ class ProjectOut(BaseModel):
     config_version: int
     language: str
     model_type: str
-    created_at: datetime
+    created_at: Timestamp
     role: Role | None = None
     kinds: dict[str, Any] = Field(description="Model kinds the labeling config implies, with their labels.")
+    models: list[str] = Field(description="The models the labeling config names (what a server for it serves).")
     active_learning: ActiveLearningOut
 
 
@@ -116,7 +125,7 @@ class TaskOut(BaseModel):
     data: dict[str, Any]
     tags: list[str]
     uncertainty: float | None = Field(None, description="1 - the lowest confidence of the last pre-annotation's regions.")
-    created_at: datetime
+    created_at: Timestamp
 
 
 class CompletionCreate(BaseModel):
@@ -143,8 +152,8 @@ class CompletionOut(BaseModel):
     review_status: ReviewStatus | None
     reviewer_id: int | None
     prediction_id: int | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class TaskDetail(TaskOut):
@@ -158,7 +167,7 @@ class PredictionOut(BaseModel):
     result: list[Any]
     score: float | None
     model_version: str
-    created_at: datetime
+    created_at: Timestamp
 
 
 class TrainingDataOut(BaseModel):
@@ -224,10 +233,10 @@ class TrainingOut(BaseModel):
     resources: dict[str, Any] = Field(description="Of its worker: cpus, memory_gb, gpus.")
     node_id: str | None = Field(None, description="The node its worker runs on, once placed.")
     licenses: list[str] = Field(description="License scopes it leases a seat of while it runs.")
-    created_at: datetime
-    decided_at: datetime | None = Field(description="When the scheduler first decided it (start, wait or never).")
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: Timestamp
+    decided_at: Timestamp | None = Field(description="When the scheduler first decided it (start, wait or never).")
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
     log: str = Field(description="Where the training log downloads (text; ?format=json for its JSON twin).")
 
 
@@ -254,7 +263,7 @@ class ModelOut(BaseModel):
     training_job_id: int | None
     uri: str | None
     metrics: dict[str, Any] = Field(description="Benchmark on the held-out split: per-label P/R/F1, micro, macro; confusion matrix for classifiers.")
-    created_at: datetime
+    created_at: Timestamp
 
 
 class LicenseDocument(BaseModel):
@@ -268,7 +277,7 @@ class LeaseOut(BaseModel):
     scope: str
     holder: str = Field(description="What holds the seat: `training` or `server`.")
     holder_id: int
-    leased_at: datetime
+    leased_at: Timestamp
 
 
 class LicenseOut(BaseModel):
@@ -279,9 +288,9 @@ class LicenseOut(BaseModel):
     seats: int
     leased: int
     leases: list[LeaseOut]
-    expires_at: datetime
+    expires_at: Timestamp
     expired: bool
-    created_at: datetime
+    created_at: Timestamp
 
 
 class ServerCreate(BaseModel):
@@ -316,7 +325,7 @@ class ServerOut(BaseModel):
     node_id: str | None = Field(None, description="The node its replicas run on, once placed.")
     licenses: list[str] = Field(description="License scopes it leases a seat of while deployed.")
     leases: list[LeaseOut]
-    created_at: datetime
+    created_at: Timestamp
 
 
 class PreannotationCreate(BaseModel):
@@ -336,9 +345,9 @@ class PreannotationOut(BaseModel):
     failed: int
     progress: float = Field(description="Share of the tasks done or failed, 0 to 1.")
     failures: list[dict[str, Any]] = Field(description="The first failed tasks and why.")
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
 
 
 class RuleCreate(BaseModel):
@@ -357,4 +366,4 @@ class RuleOut(BaseModel):
     kind: str
     pattern: str | None
     terms: list[str]
-    created_at: datetime
+    created_at: Timestamp

@@ -18,13 +18,17 @@ from annoray.api.cli.render import (
     cell, console, emit, license_rows, metrics_table, micro_f1, progress_console, refusal, resources, short,
     table, trainings_table, when,
 )
-from annoray.api.client import AnnorayClient, ApiError
+from annoray.api.client import AnnorayClient, ApiError, MissingToken
 
 
 @contextmanager
 def connect(url: str | None, token: str | None) -> Iterator[AnnorayClient]:
     """A client of the API; a refusal or an unreachable API ends the command with one line on stderr, exit code 1."""
-    client = AnnorayClient(url, token)
+    try:
+        client = AnnorayClient(url, token)
+    except MissingToken as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     try:
         yield client
     except ApiError as error:
@@ -54,7 +58,7 @@ def projects(
 
 
 def _kinds(project: dict[str, Any]) -> list[str]:
-    return [kind for kind in project["kinds"] if kind != "models"]
+    return list(project["kinds"])
 
 
 def _print_projects(items: list[dict[str, Any]]) -> None:
@@ -68,7 +72,7 @@ def _print_project(p: dict[str, Any]) -> None:
     console.print(table(("kind", "labels", "group"), (
         (kind, p["kinds"][kind]["labels"], p["kinds"][kind].get("name") or p["kinds"][kind]["from_names"]) for kind in _kinds(p)),
         "model kinds of the labeling config"))
-    console.print(Text(f"models the config names: {cell(p['kinds'].get('models')) if p['kinds'].get('models') else 'none'}"))
+    console.print(Text(f"models the config names: {cell(p['models']) if p['models'] else 'none'}"))
 
 
 # --- trainings ---------------------------------------------------------------------------------------

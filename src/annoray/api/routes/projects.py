@@ -34,7 +34,7 @@ def _out(project: Project, config: LabelingConfig, role: Role | None) -> Project
     return ProjectOut(
         id=project.id, name=project.name, labeling_config=project.labeling_config,
         config_version=project.config_version, language=project.language, model_type=project.model_type,
-        created_at=project.created_at, role=role, kinds=config.summary(),
+        created_at=project.created_at, role=role, kinds=config.summary(), models=config.models,
         active_learning=ActiveLearningOut(**active_learning.view(project)),
     )
 

@@ -128,7 +128,6 @@ class LabelingConfig:
                     for c in self.classification_groups
                 ]
             out[kind.value] = entry
-        out["models"] = self.models
         return out
 
 
