@@ -43,8 +43,9 @@ def data_text(data: dict[str, Any]) -> str:
 
 
 def epoch_text(report: dict[str, Any]) -> str:
-    line = (f"epoch {report['epoch']}/{report['epochs']}: loss {report['loss']:.4f}, {report['seconds']:.2f} s, "
-            f"learning rate {report['learning_rate']:.6g}")
+    took = (f"{report['wall_seconds']:.1f} s ({report['seconds']:.2f} s training and scoring, the rest saving its checkpoint)"
+            if "wall_seconds" in report else f"{report['seconds']:.2f} s")
+    line = f"epoch {report['epoch']}/{report['epochs']}: loss {report['loss']:.4f}, {took}, learning rate {report['learning_rate']:.6g}"
     micro = report.get("metrics", {}).get("micro")
     if micro:
         line += f", dev micro P/R/F1 {micro['precision']:.4f}/{micro['recall']:.4f}/{micro['f1']:.4f}"

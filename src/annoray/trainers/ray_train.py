@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     params = TrainingParams(**config["params"])
     metrics: dict[str, Any] = {}
     worker = {"pid": os.getpid(), "node": ray.util.get_node_ip_address()}
+    began = time.perf_counter()
     for report in engine.train(train=config["train"], dev=config["dev"], params=params, output_dir=work):
         metrics = report.metrics
         with tempfile.TemporaryDirectory() as d:
             shutil.copytree(work / CHECKPOINT_DIR, Path(d) / CHECKPOINT_DIR)
-            ray.train.report(asdict(report) | {"worker": worker}, checkpoint=Checkpoint.from_directory(d))
+            # the epoch as a user waits for it: training, scoring, and persisting its checkpoint
+            wall = round(time.perf_counter() - began, 3)
+            ray.train.report(asdict(report) | {"worker": worker, "wall_seconds": wall}, checkpoint=Checkpoint.from_directory(d))
+        began = time.perf_counter()
     if not metrics and config["dev"]:  # resumed after the last epoch's checkpoint: score the finished model
         metrics = engine.evaluate(work / MODEL_DIR, config["dev"])
     baseline = score_baseline(config["baseline"], config["engine_config"], config["dev"]) if config.get("baseline") else None
