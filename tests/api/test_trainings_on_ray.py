@@ -146,3 +146,21 @@ def test_a_crash_in_training_fails_the_job_with_the_reason_and_where_it_stopped(
     log = owner.get(f"/api/trainings/{job}/log").text
     assert "failed before the first epoch ended: [E609]" in log
     assert owner.get("/api/models", params={"kind": "ner"}).json() == []
+
+
+def test_a_project_too_small_to_judge_is_not_deployed_unless_forced(training_api: Api) -> None:
+    owner = training_api.admin
+    pid = german_project(owner)  # 16 tasks: about three held out, fewer than the 20 that judge a model
+    asked = owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 2}, "deploy": True}).json()["jobs"]
+    (held,), _ = wait_for_trainings(owner, [j["id"] for j in asked])
+    assert held["status"] == "succeeded" and held["deploy"] is True
+    decision = held["deployment"]
+    assert decision["decision"] == "not deployed" and decision["reason"].startswith("[E618] the model was not deployed: it was "
+                                                                                    f"scored on {decision['held_out']} held-out")
+    assert 'model="' not in owner.get(f"/api/projects/{pid}").json()["labeling_config"], "the config names no model"
+    assert "deploy: not deployed" in owner.get(f"/api/trainings/{held['id']}/log").text
+
+    forced = owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 2}, "deploy": "force"}).json()["jobs"]
+    (done,), _ = wait_for_trainings(owner, [j["id"] for j in forced])
+    assert (done["deploy"], done["deployment"]["decision"], done["deployment"]["forced"]) == ("force", "deployed", True)
+    assert f'model="{done["model"]}"' in owner.get(f"/api/projects/{pid}").json()["labeling_config"]

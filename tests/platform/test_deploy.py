@@ -84,7 +84,7 @@ def test_deploy_rewrites_saves_a_version_and_retargets_the_servers(session: Sess
                                  deployed_models=["ner_pretrained_doses"], status=ServerStatus.RUNNING)
     session.add(server)
     first = trained(session, project, "ner", "ner_clinic_annotation_manual", 0.60)
-    decision = deploy_trained_model(session, settings, project, job_of(session, first), first.name, first.metrics, None)
+    decision = deploy_trained_model(session, settings, project, job_of(session, first), first.name, first.metrics, None, held_out=100)
     assert (decision["decision"], decision["current"], decision["config_version"]) == ("deployed", None, 2)
     assert models_of(project.labeling_config)["Drug"] == first.name
     assert server.models == ["ner_clinic_annotation_manual", "ner_pretrained_doses"] and server.deployed_models == ["ner_pretrained_doses"]
@@ -93,20 +93,21 @@ def test_deploy_rewrites_saves_a_version_and_retargets_the_servers(session: Sess
 
     worse = trained(session, project, "ner", "ner_clinic_annotation_active_learning", 0.50)
     kept = deploy_trained_model(session, settings, project, job_of(session, worse), worse.name, worse.metrics,
-                                {"model": first.name, "metrics": {"micro": {"f1": 0.55}}})
+                                {"model": first.name, "metrics": {"micro": {"f1": 0.55}}}, held_out=100)
     assert (kept["decision"], kept["score"], kept["current"], kept["current_score"]) == ("kept", 0.50, first.name, 0.55)
     assert kept["current_scored_on"] == "this training's held-out split" and "below" in kept["reason"]
     assert models_of(project.labeling_config)["Drug"] == first.name and project.config_version == 2
 
     project.deploy_gate = False
-    ungated = deploy_trained_model(session, settings, project, job_of(session, worse), worse.name, worse.metrics, None)
+    ungated = deploy_trained_model(session, settings, project, job_of(session, worse), worse.name, worse.metrics, None, held_out=100)
     assert (ungated["decision"], ungated["current_score"], ungated["current_scored_on"]) == ("deployed", 0.60, "its own training's held-out split")
     assert models_of(project.labeling_config)["Drug"] == worse.name and project.config_version == 3
 
     project.deploy_gate, project.deploy_metric = True, "macro.f1"
     better = trained(session, project, "ner", "ner_clinic_annotation_active_learning_v2", 0.9)
-    unscored = deploy_trained_model(session, settings, project, job_of(session, better), better.name, better.metrics, None)
-    assert (unscored["decision"], unscored["score"]) == ("deployed", None), "a metric the models lack cannot gate"
+    unscored = deploy_trained_model(session, settings, project, job_of(session, better), better.name, better.metrics, None, held_out=100)
+    assert (unscored["decision"], unscored["score"]) == ("not deployed", None), "a metric the model lacks cannot clear the floor"
+    assert unscored["reason"].startswith("[E619]") and "cannot be measured" in unscored["reason"]
 
 
 def test_a_deploy_that_breaks_a_rule_is_not_applied_and_says_why(session: Session, settings: Settings) -> None:
@@ -116,7 +117,7 @@ def test_a_deploy_that_breaks_a_rule_is_not_applied_and_says_why(session: Sessio
     project = clinic(session, xml)
     session.add_all([CatalogModel(name=m, kind="ner", labels=[], source="registered") for m in pretrained])
     sixth = trained(session, project, "ner", "ner_clinic_annotation_manual", 0.7)
-    decision = deploy_trained_model(session, settings, project, job_of(session, sixth), sixth.name, sixth.metrics, None)
+    decision = deploy_trained_model(session, settings, project, job_of(session, sixth), sixth.name, sixth.metrics, None, held_out=100)
     assert decision["decision"] == "refused" and decision["reason"].startswith("[E615]") and "at most 5" in decision["reason"]
     assert project.labeling_config == xml and project.config_version == 1
 
@@ -125,7 +126,7 @@ def test_a_deploy_that_breaks_a_rule_is_not_applied_and_says_why(session: Sessio
     session.add(CatalogModel(name="assertion_pretrained", kind="assertion", labels=[], source="registered"))
     session.add(CatalogModel(name="ner_pretrained_doses", kind="ner", labels=["Dose"], source="registered"))
     second = trained(session, other, "assertion", "assertion_clinic_annotation_manual", 0.8)
-    decision = deploy_trained_model(session, settings, other, job_of(session, second), second.name, second.metrics, None)
+    decision = deploy_trained_model(session, settings, other, job_of(session, second), second.name, second.metrics, None, held_out=100)
     assert decision["decision"] == "refused" and "assertion" in decision["reason"], decision
     assert other.labeling_config == xml
 
@@ -136,3 +137,20 @@ def clinic_named(session: Session, xml: str) -> Project:
     session.add(project)
     session.flush()
     return project
+
+
+def test_a_model_too_little_judged_or_below_the_floor_is_not_deployed_unless_forced(session: Session, settings: Settings) -> None:
+    project = clinic(session, MIXED.format(drug="", assertion=""))
+    session.add(CatalogModel(name="ner_pretrained_doses", kind="ner", labels=["Dose"], source="registered"))
+    first = trained(session, project, "ner", "ner_clinic_annotation_manual", 0.60)
+    small = deploy_trained_model(session, settings, project, job_of(session, first), first.name, first.metrics, None, held_out=3)
+    assert (small["decision"], small["held_out"]) == ("not deployed", 3)
+    assert small["reason"].startswith("[E618] the model was not deployed: it was scored on 3 held-out examples, fewer than the 20")
+    poor = trained(session, project, "ner", "ner_clinic_annotation_manual_v2", 0.05)
+    low = deploy_trained_model(session, settings, project, job_of(session, poor), poor.name, poor.metrics, None, held_out=100)
+    assert low["decision"] == "not deployed" and low["reason"].startswith("[E619]") and "0.0500 is below the floor of 0.1" in low["reason"]
+    assert models_of(project.labeling_config)["Drug"] is None and project.config_version == 1, "nothing was deployed"
+    job_of(session, poor).deploy_forced = True
+    forced = deploy_trained_model(session, settings, project, job_of(session, poor), poor.name, poor.metrics, None, held_out=3)
+    assert (forced["decision"], forced["forced"]) == ("deployed", True), forced
+    assert models_of(project.labeling_config)["Drug"] == poor.name

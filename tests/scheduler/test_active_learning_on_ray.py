@@ -2,7 +2,7 @@
 
 import pytest
 
-from ..conftest import DRUGS, Api, wait_for, wait_for_trainings
+from ..conftest import DRUGS, Api, scheduler_settings, wait_for, wait_for_trainings
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -31,6 +31,13 @@ def drug_tasks() -> list[tuple[str, dict]]:
 def active_learning_jobs(api: Api, pid: int) -> list[dict]:
     return sorted((j for j in api.admin.get(f"/api/projects/{pid}/trainings").json() if j["source"] == "active_learning"),
                   key=lambda j: j["id"])
+
+
+@pytest.fixture
+def training_settings(tmp_path):
+    """The loop's projects are small by design: the quality floor of deploys (tested on its own) is off here."""
+    settings = scheduler_settings(tmp_path / "home")
+    return settings.model_copy(update={"deploy": settings.deploy.model_copy(update={"min_held_out": 1, "floor": 0.0})})
 
 
 def drug_model(api: Api, pid: int) -> str:

@@ -13,7 +13,7 @@ from importlib import resources
 from typing import Any
 
 from annoray.api.cli.follow import follow_preannotation, follow_trainings
-from annoray.api.cli.render import console, metric_rows, table
+from annoray.api.cli.render import console, deployments_table, metric_rows, table
 from annoray.api.client import AnnorayClient
 
 PARAMS = {"epochs": 5, "learning_rate": 0.002, "batch_size": 32}
@@ -48,7 +48,7 @@ def run(client: AnnorayClient) -> list[dict]:
     created = client.post(f"/api/projects/{pid}/trainings", {"params": PARAMS, "deploy": True})
     manual = follow_trainings(client, [j["id"] for j in created["jobs"]])
     print_metrics(client, manual)
-    print_deployments(manual)
+    console.print(deployments_table(manual))
     if any(job["status"] != "succeeded" for job in manual):
         return manual
 
@@ -79,7 +79,7 @@ def run(client: AnnorayClient) -> list[dict]:
                   f"(source active_learning); {state['counter']} count toward the next one")
     retrained = follow_trainings(client, state["last"]["jobs"])
     print_metrics(client, retrained)
-    print_deployments(retrained)
+    console.print(deployments_table(retrained))
     names = sorted(j["model"] for j in retrained if j.get("deployment", {}).get("decision") == "deployed")
     if names:
         server = wait(client, f"/api/servers/{server['id']}",
@@ -128,13 +128,6 @@ def print_metrics(client: AnnorayClient, jobs: list[dict]) -> None:
             rows.append((job["model"], job["kind"], *row) if i == 0 else ("", "", *row))
     console.print(table(("model", "kind", "label", "precision", "recall", "f1", "support"), rows,
                         "trained models, scored on the held-out split"))
-
-
-def print_deployments(jobs: list[dict]) -> None:
-    decisions = [j["deployment"] for j in jobs if j.get("deployment")]
-    console.print(table(("model", "decision", "metric", "new", "in place", "its score", "why"), (
-        (d["model"], d["decision"], d["metric"], d["score"], d.get("current"), d.get("current_score"), d.get("reason", ""))
-        for d in decisions), "deploy after training"))
 
 
 def print_server(server: dict) -> None:

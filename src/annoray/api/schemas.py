@@ -189,7 +189,9 @@ class TrainingCreate(BaseModel):
     split: SplitMethod = Field(SplitMethod.RANDOM, description="random (by validation_split, seeded) or tags (train/test task tags).")
     task_tags: list[str] = Field(default_factory=list, description="Train on tasks with any of these tags; default: all tasks.")
     reviewed_only: bool = Field(False, description="Only completions a reviewer accepted.")
-    deploy: bool = Field(False, description="Deploy the models when the training succeeds.")
+    deploy: bool | Literal["force"] = Field(
+        False, description='Deploy the models when the training succeeds and they pass the quality floor and the gate; '
+        '"force" deploys them whatever they score.')
 
 
 class TrainingJobRef(BaseModel):
@@ -227,8 +229,9 @@ class TrainingOut(BaseModel):
     selection: dict[str, Any]
     data: dict[str, Any] = Field(description="The data used: tasks, split sizes, per-label counts.")
     embeddings: str | None
-    deploy: bool
-    deployment: dict[str, Any] = Field(description="The deploy after training: decision, metric, both scores, config version.")
+    deploy: bool | Literal["force"]
+    deployment: dict[str, Any] = Field(description="The deploy after training: decision and its reason, metric, both scores, "
+                                       "the held-out size, config version.")
     attempts: int = Field(description="Failures so far: workers restarted, or runs queued again, from the last checkpoint.")
     resources: dict[str, Any] = Field(description="Of its worker: cpus, memory_gb, gpus.")
     node_id: str | None = Field(None, description="The node its worker runs on, once placed.")

@@ -101,6 +101,10 @@ class Errors:
     E615 = "[E615] the model was not deployed: the rewritten labeling config breaks a rule: {why}"
     E616 = "[E616] active learning could not start a training: {why}"
     E617 = "[E617] the training run {why}; {what}"
+    E618 = ("[E618] the model was not deployed: it was scored on {count} held-out examples, fewer than the {minimum} that "
+            "judge it (ANNORAY_DEPLOY__MIN_HELD_OUT); add annotated tasks, or deploy it anyway with deploy \"force\"")
+    E619 = ("[E619] the model was not deployed: its {metric} {score} is below the floor of {floor} (ANNORAY_DEPLOY__FLOOR); "
+            "deploy it anyway with deploy \"force\"")
 
     E701 = "[E701] the license document is malformed: {why}"
     E702 = "[E702] issuer '{issuer}' is not trusted here; trusted issuers (settings licenses.issuers): {trusted}"

@@ -28,6 +28,16 @@ class LabelingConfigSettings(BaseModel):
     max_models: int = Field(5, gt=0, description="Most distinct models a config may reference.")
 
 
+class DeploySettings(BaseModel):
+    """The quality floor of deploys after training (a request with ``deploy: "force"`` passes it)."""
+
+    min_held_out: int = Field(
+        20, ge=0, description="A model scored on fewer held-out examples than this is too little judged to deploy.")
+    floor: float = Field(
+        0.1, ge=0, le=1, description="A model scoring below this on the project's deploy metric is not deployed, "
+        "even as the first of its kind.")
+
+
 class DatasetSettings(BaseModel):
     """How training data is built from completions."""
 
@@ -142,6 +152,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     labeling_config: LabelingConfigSettings = Field(default_factory=LabelingConfigSettings)
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     servers: ServerSettings = Field(default_factory=ServerSettings)
     licenses: LicenseSettings = Field(default_factory=LicenseSettings)

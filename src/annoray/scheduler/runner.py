@@ -140,7 +140,7 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
                 raise RunLost(lost) from exc
             raise JobFailed(explain_failure(exc, kind=kind.value, budget=run.max_failures)) from exc
         log_line(sessions, job_id, "metrics", metrics_text(result.metrics), {"metrics": result.metrics})
-        _register(settings, sessions, job, project.name, dataset.group, model_dir, result, engine_config)
+        _register(settings, sessions, job, project.name, dataset.group, model_dir, result, engine_config, len(dataset.test))
     _drop_checkpoints(run)
 
 
@@ -154,7 +154,7 @@ def _drop_checkpoints(run: TrainingRun) -> None:
 
 
 def _register(settings: Settings, sessions: sessionmaker[Session], job: TrainingJob, project_name: str,
-              group: Any, model_dir: Path, result: RunResult, engine_config: EngineConfig) -> None:
+              group: Any, model_dir: Path, result: RunResult, engine_config: EngineConfig, held_out: int) -> None:
     """Store the model under the next free versioned name, enter it in the catalog, end the job succeeded and,
     when it asked to, deploy the model: all in one transaction."""
     metrics = result.metrics
@@ -182,16 +182,16 @@ def _register(settings: Settings, sessions: sessionmaker[Session], job: Training
                     return
                 TrainingLogRepository(session).append(job.id, "model", f"model '{name}' saved to {uri}", {"name": name, "uri": uri})
                 if job.deploy:
-                    _deploy(session, settings, job, name, result)
+                    _deploy(session, settings, job, name, result, held_out)
             return
         except IntegrityError:
             continue
     raise JobFailed(Errors.E609.format(why=f"no free model name after '{base}'"))
 
 
-def _deploy(session: Session, settings: Settings, job: TrainingJob, name: str, result: RunResult) -> None:
+def _deploy(session: Session, settings: Settings, job: TrainingJob, name: str, result: RunResult, held_out: int) -> None:
     project = session.get(Project, job.project_id, with_for_update=True)  # two kinds ending at once must not lose a rewrite
-    decision = deploy_trained_model(session, settings, project, job, name, result.metrics, result.baseline)
+    decision = deploy_trained_model(session, settings, project, job, name, result.metrics, result.baseline, held_out=held_out)
     TrainingJobRepository(session).set(job.id, deployment=decision)
     TrainingLogRepository(session).append(job.id, "deploy", deploy_text(decision), decision)
 

@@ -36,6 +36,7 @@ class TrainingRequest:
     task_tags: tuple[str, ...] = ()
     reviewed_only: bool = False
     deploy: bool = False
+    force_deploy: bool = False  # past the quality floor and the gate
     source: str = "manual"
 
 
@@ -118,7 +119,8 @@ def request_trainings(
         job = repo.add(TrainingJob(
             project_id=project.id, kind=kind.value, engine=engine_name(request.engine, kind), source=request.source,
             status=JobStatus.QUEUED, reason="queued for the scheduler",
-            params=request.params.model_dump(), embeddings=request.embeddings, deploy=request.deploy,
+            params=request.params.model_dump(), embeddings=request.embeddings, deploy=request.deploy or request.force_deploy,
+            deploy_forced=request.force_deploy,
             selection={"task_tags": list(request.task_tags), "reviewed_only": request.reviewed_only, "split": request.split.value},
             data_summary=data.kind_summary(kind), warnings=warnings,
             resources=resources.model_dump(), scopes=list(scopes[kind]), progress={"epoch": 0, "epochs": request.params.epochs, "percent": 0.0},

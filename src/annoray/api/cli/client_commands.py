@@ -15,7 +15,7 @@ from rich.text import Text
 from annoray.api.cli.app import PANEL, JsonOption, ProjectArg, TokenOption, UrlOption, app
 from annoray.api.cli.follow import exit_unless_succeeded, follow_preannotation, follow_trainings
 from annoray.api.cli.render import (
-    cell, console, emit, license_rows, metrics_table, micro_f1, progress_console, refusal, resources, short,
+    cell, console, deployments_table, emit, license_rows, metrics_table, micro_f1, progress_console, refusal, resources, short,
     table, trainings_table, when,
 )
 from annoray.api.client import AnnorayClient, ApiError, MissingToken
@@ -94,7 +94,9 @@ def train(
     split: Annotated[str, typer.Option(help="random, or tags (tasks tagged train / test).")] = "random",
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Train on tasks with any of these tags; repeatable.")] = None,
     reviewed_only: Annotated[bool, typer.Option("--reviewed-only", help="Only completions a reviewer accepted.")] = False,
-    deploy: Annotated[bool, typer.Option("--deploy", help="Deploy the models when the training succeeds.")] = False,
+    deploy: Annotated[bool, typer.Option(
+        "--deploy", help="Deploy the models when the training succeeds and they pass the quality floor and the gate.")] = False,
+    force_deploy: Annotated[bool, typer.Option("--force-deploy", help="Deploy the models whatever they score.")] = False,
     follow_jobs: Annotated[bool, typer.Option("--follow", help="Show a progress bar per job until they end.")] = False,
     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
 ) -> None:
@@ -102,7 +104,7 @@ def train(
     params = {"epochs": epochs, "learning_rate": learning_rate, "decay": decay, "batch_size": batch_size,
               "dropout": dropout, "validation_split": validation_split}
     body = {"kinds": kind or None, "engine": engine, "embeddings": embeddings, "split": split, "task_tags": tag or [],
-            "reviewed_only": reviewed_only, "deploy": deploy, "params": {k: v for k, v in params.items() if v is not None}}
+            "reviewed_only": reviewed_only, "deploy": "force" if force_deploy else deploy, "params": {k: v for k, v in params.items() if v is not None}}
     with connect(url, token) as client:
         created = client.post(f"/api/projects/{project_id}/trainings", body)
         if not follow_jobs:
@@ -111,8 +113,14 @@ def train(
         if not as_json:
             _print_queued(created)
         jobs = follow_trainings(client, [job["id"] for job in created["jobs"]], progress_console if as_json else console)
-        emit({"jobs": jobs, "warnings": created["warnings"]}, as_json, lambda _: console.print(trainings_table(jobs)))
+        emit({"jobs": jobs, "warnings": created["warnings"]}, as_json, lambda _: _print_trained(jobs))
     exit_unless_succeeded(jobs)
+
+
+def _print_trained(jobs: list[dict[str, Any]]) -> None:
+    console.print(trainings_table(jobs))
+    if any(j.get("deployment") for j in jobs):
+        console.print(deployments_table(jobs))
 
 
 def _print_queued(created: dict[str, Any]) -> None:
@@ -195,6 +203,8 @@ def _print_training(job: dict[str, Any]) -> None:
         console.print(Text(f"warning {warning}", style="yellow"))
     if job["metrics"]:
         console.print(metrics_table(job["metrics"], f"{job['model'] or job['kind']}, scored on the held-out split"))
+    if job.get("deployment"):
+        console.print(deployments_table([job]))
 
 
 # --- models ------------------------------------------------------------------------------------------

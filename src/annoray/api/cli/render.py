@@ -85,6 +85,13 @@ def trainings_table(jobs: list[dict[str, Any]], title: str | None = None) -> Tab
          when(j["created_at"]), j.get("reason") or j.get("error")) for j in jobs), title)
 
 
+def deployments_table(jobs: list[dict[str, Any]]) -> Table:
+    """The deploy after training of each job that asked for one: the decision and why, on which scores."""
+    return table(("model", "decision", "metric", "new", "held out", "in place", "its score", "why"), (
+        (d["model"], d["decision"], d["metric"], d["score"], d.get("held_out"), d.get("current"), d.get("current_score"),
+         d.get("reason", "")) for d in (j["deployment"] for j in jobs if j.get("deployment"))), "deploy after training")
+
+
 def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, float, float, float, int | None]]:
     """(label, precision, recall, f1, support) per label, then the micro and macro averages."""
     rows = [*metrics.get("per_label", {}).items(), *((f"{avg} avg", metrics[avg]) for avg in ("micro", "macro") if avg in metrics)]

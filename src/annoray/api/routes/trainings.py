@@ -38,7 +38,7 @@ def training_out(job: TrainingJob) -> TrainingOut:
         progress=TrainingProgress(epoch=progress.get("epoch", 0), epochs=progress.get("epochs", job.params.get("epochs", 0)),
                                   percent=progress.get("percent", 0.0), loss=progress.get("loss")),
         metrics=job.metrics or {}, warnings=job.warnings or [], model=job.model, params=job.params,
-        selection=job.selection or {}, data=job.data_summary or {}, embeddings=job.embeddings, deploy=job.deploy,
+        selection=job.selection or {}, data=job.data_summary or {}, embeddings=job.embeddings, deploy="force" if job.deploy_forced else job.deploy,
         deployment=job.deployment or {},
         attempts=job.attempts, resources=job.resources or {}, node_id=job.node_id, licenses=job.scopes or [], created_at=job.created_at,
         decided_at=job.decided_at, started_at=job.started_at,
@@ -59,7 +59,7 @@ def create_trainings(
     session.rollback()  # checking the data takes a while: hold no write lock until the jobs are inserted
     request = TrainingRequest(
         kinds=body.kinds, engine=body.engine, embeddings=body.embeddings, params=body.params, split=body.split,
-        task_tags=tuple(body.task_tags), reviewed_only=body.reviewed_only, deploy=body.deploy,
+        task_tags=tuple(body.task_tags), reviewed_only=body.reviewed_only, deploy=body.deploy is True, force_deploy=body.deploy == "force",
     )
     jobs, warnings = request_trainings(session, sessions, settings, m.project, m.user, request, why_never=scheduler.never_reason)
     session.commit()

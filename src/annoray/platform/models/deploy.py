@@ -66,11 +66,13 @@ def incumbent(config: LabelingConfig, kind: ModelKind, own: Collection[str]) -> 
 
 
 def deploy_trained_model(session: Session, settings: Settings, project: Project, job: TrainingJob, model: str,
-                         metrics: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any]:
-    """Gate, rewrite and save the config, and retarget the project's servers; returns the decision for the history.
+                         metrics: dict[str, Any], baseline: dict[str, Any] | None, *, held_out: int) -> dict[str, Any]:
+    """Check the quality floor and the gate, rewrite and save the config, and retarget the project's servers; returns
+    the decision for the history. A forced deploy (``deploy: "force"``) passes the floor and the gate.
 
     Args:
         baseline: ``{"model", "metrics"}`` of the incumbent scored on this training's held-out split, if it was.
+        held_out: how many held-out examples the model was scored on.
 
     Runs in the caller's transaction, so the catalog entry, the job's end and the deploy land together.
     """
@@ -80,14 +82,21 @@ def deploy_trained_model(session: Session, settings: Settings, project: Project,
     current = incumbent(config, kind, own - {model})
     metric = project.deploy_metric
     record: dict[str, Any] = {"metric": metric, "model": model, "score": metric_value(metrics, metric),
-                              "gated": project.deploy_gate, "current": current, "current_score": None}
+                              "gated": project.deploy_gate, "current": current, "current_score": None,
+                              "held_out": held_out, "forced": job.deploy_forced}
     if current is not None:
         if baseline and baseline.get("model") == current and baseline.get("metrics"):
             record.update(current_score=metric_value(baseline["metrics"], metric), current_scored_on="this training's held-out split")
         elif (catalogued := ModelRepository(session).by_name(current)) is not None:
             record.update(current_score=metric_value(catalogued.metrics or {}, metric), current_scored_on="its own training's held-out split")
     new, old = record["score"], record["current_score"]
-    if project.deploy_gate and current is not None and new is not None and old is not None and new < old:
+    floor = settings.deploy
+    if not job.deploy_forced and held_out < floor.min_held_out:
+        return record | {"decision": "not deployed", "reason": Errors.E618.format(count=held_out, minimum=floor.min_held_out)}
+    if not job.deploy_forced and (new is None or new < floor.floor):
+        score = "cannot be measured" if new is None else f"{new:.4f}"
+        return record | {"decision": "not deployed", "reason": Errors.E619.format(metric=metric, score=score, floor=floor.floor)}
+    if project.deploy_gate and not job.deploy_forced and current is not None and new is not None and old is not None and new < old:
         return record | {"decision": "kept", "reason": f"{metric} {new:.4f} of {model} is below {old:.4f} of {current}, which stays deployed"}
     group = config.group(kind)
     xml = rewrite_config(project.labeling_config, kind, model, own=own, choices=group.name if group else None)

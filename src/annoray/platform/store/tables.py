@@ -244,6 +244,7 @@ class TrainingJob(Base):
     selection: Mapped[dict[str, Any]] = mapped_column(default=dict)
     embeddings: Mapped[str | None] = mapped_column(String(300), nullable=True)
     deploy: Mapped[bool] = mapped_column(Boolean, default=False)
+    deploy_forced: Mapped[bool] = mapped_column(Boolean, default=False)  # deploy "force": past the quality floor and the gate
     deployment: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the deploy decision: both scores, the config version
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
