@@ -351,6 +351,8 @@ def cluster(url: UrlOption = None, token: TokenOption = None, as_json: JsonOptio
 
 
 def _free_of_total(node: dict[str, Any], resource: str) -> str:
+    if resource == "memory_gb":
+        return f"{node['free'][resource]:.1f}/{node['total'][resource]:.1f} GB"
     return f"{node['free'][resource]:g}/{node['total'][resource]:g}"
 
 

@@ -38,11 +38,15 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
         render(data)
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
-    """A Rich table whose cells are plain text: names and labels from the API are never read as markup."""
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table | Text:
+    """A Rich table whose cells are plain text (names and labels from the API are never read as markup) and wrap rather
+    than being cut, so a narrow terminal shows every name whole; a line saying so when there is nothing to show."""
+    rows = list(rows)
+    if not rows:
+        return Text(f"no {title or 'rows'}", style="dim")
     out = Table(title=title)
     for column in columns:
-        out.add_column(column)
+        out.add_column(column, overflow="fold")
     for row in rows:
         out.add_row(*(Text(cell(value)) for value in row))
     return out
@@ -79,13 +83,13 @@ def job_progress(job: dict[str, Any]) -> str:
     return f"{job['progress']['epoch']}/{job['progress']['epochs']}"
 
 
-def trainings_table(jobs: list[dict[str, Any]], title: str | None = None) -> Table:
+def trainings_table(jobs: list[dict[str, Any]], title: str | None = None) -> Table | Text:
     return table(("id", "kind", "source", "status", "epoch", "micro F1", "model", "created", "reason / error"), (
         (j["id"], j["kind"], j["source"], j["status"], job_progress(j), micro_f1(j["metrics"]), j["model"],
          when(j["created_at"]), j.get("reason") or j.get("error")) for j in jobs), title)
 
 
-def deployments_table(jobs: list[dict[str, Any]]) -> Table:
+def deployments_table(jobs: list[dict[str, Any]]) -> Table | Text:
     """The deploy after training of each job that asked for one: the decision and why, on which scores."""
     return table(("model", "decision", "metric", "new", "held out", "in place", "its score", "why"), (
         (d["model"], d["decision"], d["metric"], d["score"], d.get("held_out"), d.get("current"), d.get("current_score"),
@@ -98,7 +102,7 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, float, float, float,
     return [(label, m["precision"], m["recall"], m["f1"], m.get("support")) for label, m in rows]
 
 
-def metrics_table(metrics: dict[str, Any], title: str) -> Table:
+def metrics_table(metrics: dict[str, Any], title: str) -> Table | Text:
     return table(("label", "precision", "recall", "f1", "support"), metric_rows(metrics), title)
 
 
