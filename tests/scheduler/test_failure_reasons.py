@@ -40,3 +40,10 @@ def test_a_worker_group_that_cannot_start_or_a_dead_controller_is_a_lost_run_not
                                                     "(something outside the scheduler holds the resources it was given)")
     assert run_lost(ray_exceptions.ActorDiedError(), start_timeout_s=5).startswith("lost its Train controller (ActorDiedError")
     assert run_lost(worker_group_error(ValueError("bad")), start_timeout_s=5) is None
+
+
+def test_a_worker_whose_health_check_failed_because_it_died_names_the_budget() -> None:
+    from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError
+
+    failed = WorkerHealthCheckFailedError("A worker health check failed.", ray_exceptions.ActorDiedError())
+    assert explain_failure(worker_group_error(failed), kind="ner", budget=0).startswith("[E607] the training worker was killed 1 times")

@@ -231,6 +231,7 @@ def _innermost(exc: BaseException) -> BaseException:
     if failures:
         exc = next(iter(failures.values()))
     exc = getattr(exc, "controller_failure", None) or exc  # ray.train's ControllerError
+    exc = getattr(exc, "health_check_failure", None) or exc  # ray.train's WorkerHealthCheckFailedError: the worker's death
     cause = getattr(exc, "cause", None)  # a RayTaskError keeps the exception the task raised
     if isinstance(cause, BaseException):
         exc = cause
