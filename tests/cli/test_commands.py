@@ -82,6 +82,7 @@ def test_the_console_script_lists_every_command() -> None:
                           env=os.environ | {"COLUMNS": "200"}, timeout=120)
     assert done.returncode == 0, done.stderr
     for command in ("up", "quickstart", "convert-conll", "projects", "train", "jobs", "models", "servers", "preannotate",
+                    "users", "tasks", "training-data", "export", "logs",
                     "licenses", "cluster", "active-learning"):
         assert f"│ {command} " in done.stdout, command
 
@@ -117,6 +118,32 @@ def test_the_url_and_token_come_from_the_environment(api: Api, cardio: int) -> N
     env = {"ANNORAY_URL": api.url, "ANNORAY_TOKEN": token_of(api.admin), "COLUMNS": "200"}
     listed = runner.invoke(app, ["projects", "--json"], env=env)
     assert listed.exit_code == 0 and [p["id"] for p in json.loads(listed.stdout)] == [cardio]
+
+
+def test_users_tasks_training_data_export_and_logs_from_the_cli_alone(api: Api, tmp_path: Path) -> None:
+    created = json.loads(ok(annoray(api, "users", "create", "olivia", "--json")))
+    assert created["username"] == "olivia" and created["token"].startswith("ar_")
+    olivia = api.client(created["token"])
+    pid = olivia.post("/api/projects", json={"name": "drugs", "labeling_config": NER_CONFIG.format(label="Drug")}).json()["id"]
+    file = tmp_path / "tasks.json"
+    file.write_text(json.dumps([span_task(f"The patient takes {d} daily.", d, "Drug") for d in ("aspirin", "heparin", "insulin")]))
+    imported = json.loads(ok(annoray(api, "tasks", "import", str(pid), str(file), "--json", as_user=olivia)))
+    assert imported["imported"] == 3 and len(imported["task_ids"]) == 3
+    listed = ok(annoray(api, "tasks", "list", str(pid), as_user=olivia))
+    assert f"tasks of project {pid} (page 1, 3 in all)" in listed and "The patient takes heparin daily." in listed
+    data = json.loads(ok(annoray(api, "training-data", str(pid), "--json", as_user=olivia)))
+    assert data["tasks_selected"] == 3 and data["kinds"]["ner"]["label_counts"] == {"Drug": 3}
+    out = tmp_path / "drugs.conll"
+    assert "wrote" in ok(annoray(api, "export", str(pid), "--format", "conll", "-o", str(out), as_user=olivia))
+    assert "heparin\tB-Drug" in out.read_text()
+    assert refused(annoray(api, "tasks", "import", str(pid), str(file), as_user=api.user("nobody"))).startswith("error 403: ")
+
+    job = olivia.post(f"/api/projects/{pid}/trainings", json={}).json()["jobs"][0]["id"]  # no scheduler: it stays queued
+    env = {"ANNORAY_DATABASE_URL": api.settings.database_url or ""}
+    log = runner.invoke(app, ["logs", str(job), "--home", str(api.settings.home)], env=env)
+    assert log.exit_code == 0 and "requested" in log.stdout.lower(), log.output
+    missing = runner.invoke(app, ["logs", "999", "--home", str(api.settings.home)], env=env)
+    assert missing.exit_code == 1 and "training 999 not found" in missing.stderr
 
 
 def test_invalid_training_parameters_list_every_field(api: Api, cardio: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -67,6 +68,19 @@ class AnnorayClient:
                 response.read()
                 raise ApiError(response)
             yield from response.iter_lines()
+
+    def download(self, path: str, to: Path, **kwargs: Any) -> int:
+        """Stream a GET into the file ``to`` (written whole or not at all); returns its size in bytes."""
+        partial = to.with_name(to.name + ".part")
+        with self.http.stream("GET", path, **kwargs) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ApiError(response)
+            with open(partial, "wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+        partial.replace(to)
+        return to.stat().st_size
 
     def close(self) -> None:
         self.http.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ import typer
 from rich.text import Text
 
 from annoray.api.cli.app import PANEL, JsonOption, ProjectArg, TokenOption, UrlOption, app
-from annoray.api.cli.follow import exit_unless_succeeded, follow_preannotation, follow_trainings
+from annoray.api.cli.follow import POLL_SECONDS, exit_unless_succeeded, follow_preannotation, follow_trainings
 from annoray.api.cli.render import (
     cell, console, deployments_table, emit, license_rows, metrics_table, micro_f1, progress_console, refusal, resources, short,
     table, trainings_table, when,
@@ -251,6 +252,7 @@ def servers(
     deploy_model: Annotated[list[str] | None, typer.Option(help="Deploy a server with these catalog models; repeatable.")] = None,
     name: Annotated[str | None, typer.Option(help="With a deploy: the server's name.")] = None,
     replicas: Annotated[int | None, typer.Option(help="With a deploy: replicas.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="With a deploy: wait until the server runs (or failed).")] = False,
     delete: Annotated[int | None, typer.Option(help="Delete this server, freeing its resources and seats.")] = None,
     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
 ) -> None:
@@ -262,7 +264,14 @@ def servers(
         elif deploy_project is not None or deploy_model:
             body = {"project_id": deploy_project, "models": deploy_model or None, "name": name, "replicas": replicas}
             server = client.post("/api/servers", {k: v for k, v in body.items() if v is not None})
-            emit(server, as_json, lambda s: _print_servers([s], "server queued"))
+            if wait:
+                with (progress_console if as_json else console).status(f"deploying server {server['id']} on Ray Serve"):
+                    while server["status"] not in ("running", "failed"):
+                        time.sleep(POLL_SECONDS)
+                        server = client.get(f"/api/servers/{server['id']}")
+            emit(server, as_json, lambda s: _print_servers([s], f"server {s['status']}"))
+            if server["status"] == "failed":
+                raise typer.Exit(1)
         else:
             emit(client.get("/api/servers"), as_json, lambda items: _print_servers(items, "servers"))
 

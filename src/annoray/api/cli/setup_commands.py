@@ -1,0 +1,126 @@
+"""Client commands that set a project up and read what it holds: users, tasks, the training data, exports, and a
+training's log (read from the database itself when no API is running)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from annoray.api.cli.app import PANEL, HomeOption, JsonOption, ProjectArg, TokenOption, UrlOption, app
+from annoray.api.cli.client_commands import connect
+from annoray.api.cli.render import console, emit, progress_console, table, when
+
+users = typer.Typer(help="Users of the platform (admin).", no_args_is_help=True)
+tasks = typer.Typer(help="A project's tasks: import Label Studio JSON, list them.", no_args_is_help=True)
+app.add_typer(users, name="users", rich_help_panel=PANEL)
+app.add_typer(tasks, name="tasks", rich_help_panel=PANEL)
+
+IMPORT_BATCH = 1000  # tasks per request: a big file imports in steps, each all or nothing, with a progress bar
+
+
+@users.command("create")
+def create_user(username: Annotated[str, typer.Argument(help="The new user's name.")],
+                url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """Create a user and print their API token (shown this once)."""
+    with connect(url, token) as client:
+        user = client.post("/api/users", {"username": username})
+    emit(user, as_json, lambda u: console.print(f"user {u['username']} (id {u['id']}); token, shown once: {u['token']}"))
+
+
+@tasks.command("import")
+def import_tasks(project_id: ProjectArg, file: Annotated[Path, typer.Argument(help="Label Studio JSON: a list of tasks.", exists=True, dir_okay=False)],
+                 url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """Import tasks (with their annotations, predictions and tags) in batches of 1,000, each all or nothing."""
+    items = json.loads(file.read_text())
+    if not isinstance(items, list):
+        typer.echo(f"error: {file} holds {type(items).__name__}, not a JSON list of tasks", err=True)
+        raise typer.Exit(1)
+    task_ids: list[int] = []
+    with connect(url, token) as client, Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+                                                 console=progress_console if as_json else console) as bar:
+        progress = bar.add_task("tasks", total=len(items))
+        for start in range(0, len(items), IMPORT_BATCH):
+            task_ids += client.post(f"/api/projects/{project_id}/tasks/import", items[start:start + IMPORT_BATCH])["task_ids"]
+            bar.update(progress, completed=len(task_ids))
+    emit({"imported": len(task_ids), "task_ids": task_ids}, as_json,
+         lambda r: console.print(f"imported {r['imported']} tasks into project {project_id}"))
+
+
+@tasks.command("list")
+def list_tasks(project_id: ProjectArg,
+               tag: Annotated[list[str] | None, typer.Option("--tag", help="Only tasks with any of these tags; repeatable.")] = None,
+               page: Annotated[int, typer.Option(help="Page, from 1.")] = 1,
+               page_size: Annotated[int, typer.Option(help="Tasks per page.")] = 20,
+               url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """A page of a project's tasks, with their tags and how many completions and predictions each has."""
+    params: dict[str, Any] = {"page": page, "page_size": page_size} | ({"tags": ",".join(tag)} if tag else {})
+    with connect(url, token) as client:
+        found = client.get(f"/api/projects/{project_id}/tasks", params=params)
+    emit(found, as_json, lambda f: console.print(table(("id", "text", "tags", "created"), (
+        (t["id"], _preview(t["data"]), t.get("tags"), when(t["created_at"])) for t in f["items"]),
+        f"tasks of project {project_id} (page {f['page']}, {f['total']} in all)")))
+
+
+def _preview(data: dict[str, Any]) -> str:
+    text = next((v for v in data.values() if isinstance(v, str)), json.dumps(data))
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+@app.command("training-data", rich_help_panel=PANEL)
+def training_data(project_id: ProjectArg, url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """What a training would use now: the selection, the split and per-label counts, with warnings and errors."""
+    with connect(url, token) as client:
+        summary = client.get(f"/api/projects/{project_id}/training-data")
+    emit(summary, as_json, _print_training_data)
+
+
+def _print_training_data(s: dict[str, Any]) -> None:
+    split = s["split"]
+    console.print(f"{s['tasks_selected']} tasks selected; split {split['method']}: {split['train_tasks']} to train, "
+                  f"{split['test_tasks']} held out")
+    console.print(table(("kind", "label", "examples"), (
+        (kind, label, count) for kind, d in s["kinds"].items() for label, count in d["label_counts"].items()), "labels"))
+    for line in s["warnings"]:
+        console.print(f"[yellow]warning[/] {line}", highlight=False)
+    for line in s["errors"]:
+        console.print(f"[red]error[/] {line}", highlight=False)
+
+
+@app.command("export", rich_help_panel=PANEL)
+def export(project_id: ProjectArg,
+           output: Annotated[Path, typer.Option("-o", "--output", help="The file to write.")],
+           format: Annotated[str, typer.Option("--format", help="json (Label Studio), conll, or spacy (a tar of DocBin shards).")] = "json",
+           url: UrlOption = None, token: TokenOption = None) -> None:
+    """Write the project's training selection to a file, streamed."""
+    with connect(url, token) as client:
+        size = client.download(f"/api/projects/{project_id}/export", output, params={"format": format})
+    console.print(f"wrote {output} ({size:,} bytes, {format})")
+
+
+@app.command("logs", rich_help_panel=PANEL)
+def logs(job_id: Annotated[int, typer.Argument(help="Training job id.")], home: HomeOption = None) -> None:
+    """A training's log, read from the database of ``--home`` (or ANNORAY_HOME): no running API needed."""
+    from annoray.platform.errors import NotFound
+    from annoray.platform.models.training_log import log_text
+    from annoray.platform.settings import Settings
+    from annoray.platform.store.db import create_db_engine, session_factory
+    from annoray.platform.store.repositories import TrainingJobRepository, TrainingLogRepository
+
+    settings = Settings() if home is None else Settings(home=home.expanduser().resolve())
+    if settings.database_url is None and not settings.home.joinpath("annoray.db").exists():
+        typer.echo(f"error: no annoray database under {settings.home}; give the home with --home or ANNORAY_HOME", err=True)
+        raise typer.Exit(1)
+    engine = create_db_engine(settings.resolved_database_url)
+    try:
+        with session_factory(engine)() as session:
+            TrainingJobRepository(session).get(job_id)
+            typer.echo(log_text(TrainingLogRepository(session).lines(job_id)), nl=False)
+    except NotFound as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
