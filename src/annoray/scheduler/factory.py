@@ -72,19 +72,20 @@ def find_training_runner(settings: Settings, job_id: int) -> Any | None:
         return None
 
 
-def training_runners(settings: Settings) -> dict[int, Any]:
-    """Every live runner of this scheduler's jobs, by job id."""
+def training_runner_ids(settings: Settings) -> set[int]:
+    """The job ids of this scheduler's live runners, in Ray's own view: one call to the GCS, whatever their number."""
     import ray
 
     prefix = runner_name(settings, 0)[:-1]
     names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
              if a["namespace"] == settings.scheduler.namespace and a["name"].startswith(prefix)]
-    runners = {}
-    for name in names:
-        job_id = name[len(prefix):]
-        if job_id.isdigit() and (runner := find_training_runner(settings, int(job_id))) is not None:
-            runners[int(job_id)] = runner
-    return runners
+    return {int(job_id) for name in names if (job_id := name[len(prefix):]).isdigit()}
+
+
+def training_runners(settings: Settings) -> dict[int, Any]:
+    """Every live runner of this scheduler's jobs, by job id, with its handle."""
+    runners = {job_id: find_training_runner(settings, job_id) for job_id in training_runner_ids(settings)}
+    return {job_id: runner for job_id, runner in runners.items() if runner is not None}
 
 
 def _wait_until_gone(settings: Settings, job_id: int, timeout_s: float = 30.0) -> None:

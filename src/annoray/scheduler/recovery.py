@@ -45,11 +45,11 @@ class Recovery:
         """The watchdog, under the lock at the start of a pass: a running job with no live runner in Ray's own view
         is queued again within its budget (or fails), a live runner whose job this scheduler does not hold is ended,
         and placement groups that dead runs left behind go back to Ray. Returns the ids of the jobs it took back."""
-        from annoray.scheduler.factory import training_runners
+        from annoray.scheduler.factory import find_training_runner, training_runner_ids
         from annoray.scheduler.reservations import remove_orphaned_reservations
 
         ledger = self.state.ledger.trainings
-        live = training_runners(self.state.settings)
+        live = training_runner_ids(self.state.settings)
         lost = [job for job in running if job.id not in live]
         for job in lost:
             allocation = ledger.pop(job.id, None)
@@ -57,8 +57,8 @@ class Recovery:
             requeue_or_fail(self.state.sessions, job.id, self.state.settings.training.max_failures,
                             lambda what, why=why: Errors.E617.format(why=why, what=what),
                             {"node_id": allocation.node_id if allocation else None})
-        for job_id, runner in live.items():
-            if job_id not in ledger:
+        for job_id in live - set(ledger):
+            if (runner := find_training_runner(self.state.settings, job_id)) is not None:
                 logger.warning("ending the runner of training %s: this scheduler does not hold that job", job_id)
                 self.runs.end(job_id, Allocation("", Resources(), runner=runner), abort=True)
         for orphan in remove_orphaned_reservations():
