@@ -135,7 +135,7 @@ def test_users_tasks_training_data_export_and_logs_from_the_cli_alone(api: Api, 
     assert data["tasks_selected"] == 3 and data["kinds"]["ner"]["label_counts"] == {"Drug": 3}
     out = tmp_path / "drugs.conll"
     assert "wrote" in ok(annoray(api, "export", str(pid), "--format", "conll", "-o", str(out), as_user=olivia))
-    assert "heparin\tB-Drug" in out.read_text()
+    assert "heparin -X- -X- B-Drug" in out.read_text()
     assert refused(annoray(api, "tasks", "import", str(pid), str(file), as_user=api.user("nobody"))).startswith("error 403: ")
 
     job = olivia.post(f"/api/projects/{pid}/trainings", json={}).json()["jobs"][0]["id"]  # no scheduler: it stays queued

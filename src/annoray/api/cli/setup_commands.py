@@ -40,8 +40,10 @@ def import_tasks(project_id: ProjectArg, file: Annotated[Path, typer.Argument(he
         typer.echo(f"error: {file} holds {type(items).__name__}, not a JSON list of tasks", err=True)
         raise typer.Exit(1)
     task_ids: list[int] = []
-    with connect(url, token) as client, Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
-                                                 console=progress_console if as_json else console) as bar:
+    # a big file gets a bar, drawn on stderr: stdout holds only the result (or nothing, when the import is refused)
+    bar = Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), console=progress_console, transient=True,
+                   disable=len(items) <= IMPORT_BATCH)
+    with connect(url, token) as client, bar:
         progress = bar.add_task("tasks", total=len(items))
         for start in range(0, len(items), IMPORT_BATCH):
             task_ids += client.post(f"/api/projects/{project_id}/tasks/import", items[start:start + IMPORT_BATCH])["task_ids"]
