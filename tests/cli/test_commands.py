@@ -303,7 +303,8 @@ def test_a_training_followed_live_its_log_streamed_and_the_cluster_on_ray(traini
 def test_a_server_deployed_and_a_preannotation_followed_to_the_end_on_ray(serving: Api) -> None:  # noqa: F811
     api = serving
     pid = clinic(api, "cardio")
-    server = json.loads(ok(annoray(api, "servers", "--deploy-project", str(pid), "--name", "cli-server", "--json")))
+    server = json.loads(ok(annoray(api, "servers", "--deploy-project", str(pid), "--name", "cli-server", "--wait", "--json")))
+    assert server["status"] == "running" and server["deployed_models"], server
     done = ok(annoray(api, "preannotate", str(pid), "--server", str(server["id"])))
     tasks = len(clinical_sentences()) - 2
     assert f"succeeded, {tasks} of {tasks} tasks done, 0 failed" in done and f"{tasks}/{tasks} tasks" in done
