@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.resources import Resources
 from annoray.platform.settings import Settings
-from annoray.platform.store.repositories import SERVER, TRAINING
 from annoray.scheduler.placement import Node
 
 
@@ -37,9 +36,6 @@ class Ledger:
 
     trainings: dict[int, Allocation] = field(default_factory=dict)
     servers: dict[int, Allocation] = field(default_factory=dict)
-
-    def of(self, holder_kind: str) -> dict[int, Allocation]:
-        return {TRAINING: self.trainings, SERVER: self.servers}[holder_kind]
 
     def nodes(self) -> dict[str, Node]:
         """The live nodes, each with what the ledger has allocated there."""
