@@ -28,15 +28,13 @@ class Recovery:
         ledger = self.state.ledger.trainings
         runners = training_runners(self.state.settings)
         with self.state.sessions.begin() as session:
-            leases: dict[int, list[tuple[str, int]]] = {}
-            for lease in LicenseRepository(session).active(holder_kind=TRAINING):
-                leases.setdefault(lease.holder_id, []).append((lease.scope, lease.license_id))
+            leases = LicenseRepository(session).seats_by_holder(TRAINING)
             for job in TrainingJobRepository(session).with_status(JobStatus.RUNNING):
                 if (runner := runners.get(job.id)) is None:
                     continue
                 node_id = job.node_id or ""
                 ledger[job.id] = Allocation(node_id, Resources.of(job.resources), runner.done.remote(),
-                                            tuple(leases.get(job.id, ())), runner)
+                                            leases.get(job.id, ()), runner)
                 TrainingLogRepository(session).append(
                     job.id, "restart", f"the scheduler restarted; reattached to the run on node {node_id}", {"node_id": node_id})
             LicenseRepository(session).release_all_but(TRAINING, list(ledger))

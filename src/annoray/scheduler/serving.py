@@ -126,13 +126,11 @@ class ServerDeployments:
             apps = {}
         with self.state.sessions.begin() as session:
             repo, licenses = ServerRepository(session), LicenseRepository(session)
-            leases: dict[int, list[tuple[str, int]]] = {}
-            for lease in licenses.active(holder_kind=SERVER):
-                leases.setdefault(lease.holder_id, []).append((lease.scope, lease.license_id))
+            leases = licenses.seats_by_holder(SERVER)
             for server in repo.with_status(ServerStatus.DEPLOYING, ServerStatus.RUNNING):
                 if server.status is ServerStatus.RUNNING and apps.get(app_name(server.id), "").endswith("RUNNING"):
                     self.state.ledger.servers[server.id] = Allocation(
-                        server.node_id or "", demand_of(server), leases=tuple(leases.get(server.id, ())))
+                        server.node_id or "", demand_of(server), leases=leases.get(server.id, ()))
                 else:
                     repo.transition(server.id, (server.status,), ServerStatus.QUEUED, reason="scheduler restarted; deploying again")
                     undeploy(server.id)

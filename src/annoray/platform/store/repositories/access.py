@@ -54,6 +54,13 @@ class LicenseRepository(RowRepository[License]):
             query = query.where(LicenseLease.holder_id == holder_id)
         return self.session.scalars(query).all()
 
+    def seats_by_holder(self, holder_kind: str) -> dict[int, tuple[tuple[str, int], ...]]:
+        """The (scope, license id) seats each holder of one kind has leased now."""
+        seats: dict[int, list[tuple[str, int]]] = {}
+        for lease in self.active(holder_kind=holder_kind):
+            seats.setdefault(lease.holder_id, []).append((lease.scope, lease.license_id))
+        return {holder: tuple(held) for holder, held in seats.items()}
+
     def unexpired(self, now: datetime) -> Sequence[License]:
         return self.session.scalars(select(License).where(License.expires_at > now).order_by(License.expires_at, License.id)).all()
 
