@@ -89,15 +89,16 @@ def test_the_mixed_project_trains_three_models_in_one_request(training_api: Api,
     assert owner.delete(f"/api/servers/{sid}").status_code == 204
 
 
-def test_german_training_works_the_same_way_and_versions_never_overwrite(training_api: Api, tmp_path) -> None:
+def test_german_training_works_the_same_way_versions_never_overwrite_and_a_small_project_deploys_only_by_force(
+        training_api: Api, tmp_path) -> None:
     owner = training_api.admin
     vectors = tmp_path / "de.vec"
     vectors.write_text("".join(f"{w} {i * 0.1:.2f} {1 - i * 0.1:.2f} 0.5\n" for i, w in enumerate(GERMAN + ["Patient", "klagt"])))
     assert owner.post("/api/models", json={"name": "de_vectors", "uri": str(vectors), "language": "de"}).status_code == 201
-    pid = german_project(owner)
+    pid = german_project(owner)  # 16 tasks: four held out, fewer than the 20 that judge a model
     body = {"params": {"epochs": 12, "learning_rate": 0.005, "batch_size": 4, "validation_split": 0.25}, "embeddings": "de_vectors"}
-    first = owner.post(f"/api/projects/{pid}/trainings", json=body).json()["jobs"][0]["id"]
-    second = owner.post(f"/api/projects/{pid}/trainings", json=body | {"embeddings": None}).json()["jobs"][0]["id"]
+    first = owner.post(f"/api/projects/{pid}/trainings", json=body | {"deploy": True}).json()["jobs"][0]["id"]
+    second = owner.post(f"/api/projects/{pid}/trainings", json=body | {"embeddings": None, "deploy": "force"}).json()["jobs"][0]["id"]
     (a, b), _ = wait_for_trainings(owner, [first, second])
     assert (a["status"], b["status"]) == ("succeeded", "succeeded"), (a, b)
     assert {a["model"], b["model"]} == {"ner_klinik_annotation_manual", "ner_klinik_annotation_manual_v2"}
@@ -113,6 +114,14 @@ def test_german_training_works_the_same_way_and_versions_never_overwrite(trainin
     assert nlp.lang == "de" and nlp.vocab.vectors.n_keys == len(GERMAN) + 2
     doc = nlp("Der Patient klagt seit Montag über Fieber und Schmerzen.")
     assert [(e.text, e.label_) for e in doc.ents] == [("Fieber", "Befund")]
+
+    # too few held-out examples to judge it: not deployed, even as the first of its kind, unless forced
+    held = a["deployment"]
+    assert a["deploy"] is True and held["decision"] == "not deployed", held
+    assert held["reason"].startswith(f"[E618] the model was not deployed: it was scored on {held['held_out']} held-out")
+    assert "deploy: not deployed" in owner.get(f"/api/trainings/{a['id']}/log").text
+    assert (b["deploy"], b["deployment"]["decision"], b["deployment"]["forced"]) == ("force", "deployed", True)
+    assert f'model="{b["model"]}"' in owner.get(f"/api/projects/{pid}").json()["labeling_config"]
 
 
 def test_cancelling_a_running_training_stops_its_run(training_api: Api) -> None:
@@ -146,21 +155,3 @@ def test_a_crash_in_training_fails_the_job_with_the_reason_and_where_it_stopped(
     log = owner.get(f"/api/trainings/{job}/log").text
     assert "failed before the first epoch ended: [E609]" in log
     assert owner.get("/api/models", params={"kind": "ner"}).json() == []
-
-
-def test_a_project_too_small_to_judge_is_not_deployed_unless_forced(training_api: Api) -> None:
-    owner = training_api.admin
-    pid = german_project(owner)  # 16 tasks: about three held out, fewer than the 20 that judge a model
-    asked = owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 2}, "deploy": True}).json()["jobs"]
-    (held,), _ = wait_for_trainings(owner, [j["id"] for j in asked])
-    assert held["status"] == "succeeded" and held["deploy"] is True
-    decision = held["deployment"]
-    assert decision["decision"] == "not deployed" and decision["reason"].startswith("[E618] the model was not deployed: it was "
-                                                                                    f"scored on {decision['held_out']} held-out")
-    assert 'model="' not in owner.get(f"/api/projects/{pid}").json()["labeling_config"], "the config names no model"
-    assert "deploy: not deployed" in owner.get(f"/api/trainings/{held['id']}/log").text
-
-    forced = owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 2}, "deploy": "force"}).json()["jobs"]
-    (done,), _ = wait_for_trainings(owner, [j["id"] for j in forced])
-    assert (done["deploy"], done["deployment"]["decision"], done["deployment"]["forced"]) == ("force", "deployed", True)
-    assert f'model="{done["model"]}"' in owner.get(f"/api/projects/{pid}").json()["labeling_config"]

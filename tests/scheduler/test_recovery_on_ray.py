@@ -1,4 +1,4 @@
-"""A full node, a scheduler killed twice, a worker group that cannot start: every job ends once and Ray gets back
+"""A full node, a scheduler killed twice (runs, seats and the queue accounted once), a worker group that cannot start: every job ends once and Ray gets back
 everything annoray reserved."""
 
 import threading
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import GIB, Api, german_project, live_api, scheduler_settings, wait_for_trainings
+from ..conftest import GIB, Api, german_project, license_document, live_api, scheduler_settings, wait_for_trainings
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -57,13 +57,14 @@ def wait_until_ray_has_everything_back(timeout: float = 60) -> tuple[dict, dict]
 
 class RunWatch(threading.Thread):
     """Polls the jobs through the API and Ray's own view of their runners; records the longest time any job was
-    ``running`` with no live runner."""
+    ``running`` with no live runner, and every license seat leased twice to one job."""
 
     def __init__(self, api: Api, job_ids: list[int]):
         super().__init__(daemon=True)
         self.api, self.job_ids = api, job_ids
         self.stop = threading.Event()
         self.longest_without_run = 0.0
+        self.leased_twice: list[list] = []
 
     def run(self) -> None:
         client = self.api.client(self.api.settings.admin_token_path.read_text().strip())
@@ -76,6 +77,9 @@ class RunWatch(threading.Thread):
                     self.longest_without_run = max(self.longest_without_run, now - since[job_id])
                 else:
                     since.pop(job_id, None)
+            holders = [(lease["holder"], lease["holder_id"]) for lic in client.get("/api/licenses").json() for lease in lic["leases"]]
+            if len(holders) != len(set(holders)):
+                self.leased_twice.append(holders)
             time.sleep(0.2)
 
 
@@ -83,7 +87,8 @@ def test_a_scheduler_killed_twice_on_a_full_node_ends_every_job_once_and_leaks_n
     settings = scheduler_settings(tmp_path / "home", start_timeout_s=20.0)
     with live_api(settings) as api:
         owner = api.admin
-        projects = [german_project(owner, name) for name in ("a", "b", "c")]
+        license = owner.post("/api/licenses", json=license_document(["legal:training"], seats=3)).json()
+        projects = [german_project(owner, name, "legal") for name in ("a", "b", "c")]
         jobs = [owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 6, "batch_size": 1}}).json()["jobs"][0]["id"]
                 for pid in projects]
         watch = RunWatch(api, jobs)
@@ -113,6 +118,8 @@ def test_a_scheduler_killed_twice_on_a_full_node_ends_every_job_once_and_leaks_n
         models = [m["name"] for m in owner.get("/api/models").json()]
         assert len(models) == len(set(models)) == 3, models
         assert watch.longest_without_run <= WATCHDOG_PERIOD_S + 1.0, watch.longest_without_run
+        assert watch.leased_twice == [], "a restarted scheduler leased a seat again to a job that held one"
+        assert [(lic["id"], lic["leased"]) for lic in owner.get("/api/licenses").json()] == [(license["id"], 0)]
         assert wait_for_an_empty_ledger(api) == {}
         total, free = wait_until_ray_has_everything_back()
         assert free == total, "Ray still holds resources for runs that ended"

@@ -204,36 +204,6 @@ def test_on_two_nodes_a_visual_ner_sized_training_goes_where_one_node_holds_it(t
         owner.post(f"/api/trainings/{job}/cancel")
 
 
-def test_a_killed_scheduler_restarts_and_accounts_for_every_job_and_seat_once(ray_session, tmp_path: Path) -> None:
-    with live_api(sized(tmp_path, "home", cpus=4, memory_gb=8)) as api:
-        owner = api.admin
-        license = owner.post("/api/licenses", json=license_document(["legal:training"], seats=1)).json()
-        running_job = owner.post(f"/api/projects/{german_project(owner, 'a', 'legal')}/trainings", json=LONG).json()["jobs"][0]["id"]
-        (before,), _ = wait_for_trainings(owner, [running_job], until=lambda j: j["progress"]["epoch"] >= 2)
-        queued = [owner.post(f"/api/projects/{german_project(owner, name, 'legal')}/trainings", json=LONG).json()["jobs"][0]["id"]
-                  for name in ("b", "c")]
-        wait_for_trainings(owner, queued, until=lambda j: j["status"] == "waiting")
-        ray.kill(scheduler_of(api), no_restart=False)
-        (after,), _ = wait_for_trainings(owner, [running_job], until=lambda j: j["progress"]["epoch"] >= before["progress"]["epoch"] + 2,
-                                         timeout=180)
-        assert after["status"] == "running"
-        log = owner.get(f"/api/trainings/{running_job}/log", params={"format": "json"}).json()
-        assert "restart" in log
-        epochs = [e["epoch"] for e in log["epochs"]]
-        assert epochs.count(1) == 1, f"the relaunched run began again from scratch: {epochs}"
-
-        jobs = owner.get("/api/projects/{}/trainings".format(after["project_id"])).json()
-        assert [j["id"] for j in jobs] == [running_job], "the restart duplicated a job"
-        states = {j: owner.get(f"/api/trainings/{j}").json() for j in [running_job, *queued]}
-        assert [states[j]["status"] for j in queued] == ["waiting", "waiting"], "a queued job was lost or started without a seat"
-        assert list(ray.get(scheduler_of(api).ledger_view.remote())) == [running_job]
-        (lic,) = owner.get("/api/licenses").json()
-        assert [(lease["holder"], lease["holder_id"]) for lease in lic["leases"]] == [("training", running_job)]
-        for job in [running_job, *queued]:
-            owner.post(f"/api/trainings/{job}/cancel")
-        assert seats_leased(api) == {license["id"]: 0}
-
-
 def test_with_an_autoscaler_a_job_bigger_than_every_node_waits_for_a_node_type(ray_session, tmp_path: Path) -> None:
     settings = sized(tmp_path, "home", cpus=32, memory_gb=96)
     settings = settings.model_copy(update={"scheduler": settings.scheduler.model_copy(

@@ -13,7 +13,9 @@ from importlib import resources
 from typing import Any
 
 from annoray.api.cli.follow import follow_preannotation, follow_trainings
-from annoray.api.cli.render import console, deployments_table, metric_rows, table
+from rich.text import Text
+
+from annoray.api.cli.render import console, deployments_table, judged, metric_rows, table
 from annoray.api.client import AnnorayClient
 
 PARAMS = {"epochs": 5, "learning_rate": 0.002, "batch_size": 32}
@@ -47,7 +49,7 @@ def run(client: AnnorayClient) -> list[dict]:
     console.rule("1. train and deploy")
     created = client.post(f"/api/projects/{pid}/trainings", {"params": PARAMS, "deploy": True})
     manual = follow_trainings(client, [j["id"] for j in created["jobs"]])
-    print_metrics(client, manual)
+    print_metrics(manual)
     console.print(deployments_table(manual))
     if any(job["status"] != "succeeded" for job in manual):
         return manual
@@ -78,7 +80,7 @@ def run(client: AnnorayClient) -> list[dict]:
     console.print(f"{len(held)} completions submitted: training {', '.join(map(str, state['last']['jobs']))} queued "
                   f"(source active_learning); {state['counter']} count toward the next one")
     retrained = follow_trainings(client, state["last"]["jobs"])
-    print_metrics(client, retrained)
+    print_metrics(retrained)
     console.print(deployments_table(retrained))
     names = sorted(j["model"] for j in retrained if j.get("deployment", {}).get("decision") == "deployed")
     if names:
@@ -118,16 +120,21 @@ def print_training_data(summary: dict) -> None:
         console.print(f"[red]error[/] {error}")
 
 
-def print_metrics(client: AnnorayClient, jobs: list[dict]) -> None:
-    rows = []
+def print_metrics(jobs: list[dict]) -> None:
+    """Each model's scores, then what they can be judged by: the held-out size and a guess with no model."""
+    rows, judged_by = [], []
     for job in jobs:
         if job["status"] != "succeeded":
             console.print(f"[red]training {job['id']} ({job['kind']}) {job['status']}[/]: {job['error']}")
             continue
-        for i, row in enumerate(metric_rows(client.get(f"/api/models/{job['model']}")["metrics"])):
+        for i, row in enumerate(metric_rows(job["metrics"])):
             rows.append((job["model"], job["kind"], *row) if i == 0 else ("", "", *row))
+        if line := judged(job["metrics"], job["data"].get("test_examples")):
+            judged_by.append(Text(f"{job['model']}: ").append(line))
     console.print(table(("model", "kind", "label", "precision", "recall", "f1", "support"), rows,
                         "trained models, scored on the held-out split"))
+    for line in judged_by:
+        console.print(line)
 
 
 def print_server(server: dict) -> None:
@@ -141,16 +148,19 @@ def print_server(server: dict) -> None:
 
 
 def print_predictions(client: AnnorayClient, pid: int, count: int = 5) -> None:
-    """The tasks the models were least sure of (what annotators get first), with what was predicted."""
+    """The tasks the models were least sure of (what annotators get first), in that order, with each region's confidence."""
     ranked = client.get(f"/api/projects/{pid}/tasks", params={"order": "uncertainty", "page_size": count})["items"]
     rows = []
     for task in ranked:
         predictions = client.get(f"/api/projects/{pid}/tasks/{task['id']}/predictions")
         if not predictions:
             continue
-        latest = predictions[-1]
         regions = [f"{r['value'].get('text')}: {', '.join(r['value']['labels'])}" if "labels" in r["value"]
-                   else f"{r['from_name']}: {', '.join(r['value'].get('choices', []))}" for r in latest["result"]]
-        rows.append((task["id"], task["data"].get("text", "")[:70], "\n".join(regions) or "(nothing)", latest["score"]))
-    console.print(table(("task", "text", "predicted", "score"), rows,
-                        f"predictions of the {count} tasks the models were least sure of (annotators get these first)"))
+                   else f"{r['from_name']}: {', '.join(r['value'].get('choices', []))}" for r in predictions[-1]["result"]]
+        scores = [r.get("score") for r in predictions[-1]["result"]]
+        rows.append((task["uncertainty"], task["id"], task["data"].get("text", "")[:70],
+                     "\n".join(f"{region} ({score:.2f})" if score is not None else region
+                               for region, score in zip(regions, scores, strict=True)) or "(nothing)"))
+    console.print(table(("uncertainty ↓", "task", "text", "predicted (confidence)"), rows,
+                        f"the {count} tasks the models were least sure of, by uncertainty (1 - the lowest confidence of "
+                        "a task's regions): annotators get these first"))

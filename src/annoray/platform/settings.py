@@ -82,6 +82,9 @@ class TrainingSettings(BaseModel):
         "that could not start, lost its node or its runner, queued again to resume from it.")
     start_timeout_s: float = Field(
         60.0, gt=0, description="How long a run may wait for Ray to place its worker group before it counts as a failure.")
+    poll_interval_s: float = Field(
+        0.5, gt=0, le=10, description="How often a run's Train controller polls its workers: reports, epochs and the end "
+        "of a run are seen at this pace (Ray Train's own default is 2 s, which makes a short epoch last 2 s).")
     storage_path: str | None = Field(
         None, description="Where Ray Train keeps checkpoints (shared by all nodes on a cluster); default under `home`."
     )

@@ -256,6 +256,7 @@ class TrainingRunner:
         # Ray Train hands RAY_TRAIN_* variables of the process that starts a run on to its controller. Set here, not
         # as the actor's runtime_env, so that the runner can take an idle worker process instead of starting one.
         os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = str(settings.training.start_timeout_s)
+        os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = str(settings.training.poll_interval_s)
         self.job_id = job_id
         self.controller: Any = None
         self.error: BaseException | None = None

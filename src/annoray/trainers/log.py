@@ -6,6 +6,8 @@ import platform
 import sys
 from typing import Any
 
+from annoray.platform.models.training_log import reference_text
+
 
 def library_versions(engine_versions: dict[str, str]) -> dict[str, str]:
     import ray
@@ -70,7 +72,10 @@ def metrics_text(metrics: dict[str, Any]) -> str:
         rows.append("  " + " " * width + "".join(f"{label:>{width}}" for label in labels))
         for label, row in zip(labels, matrix, strict=True):
             rows.append(f"  {label:<{width}}" + "".join(f"{n:>{width}}" for n in row))
+    if guess := metrics.get("reference"):
+        rows.append(f"  to judge them by, with no model: {reference_text(guess)}")
     return "final metrics on the held-out split:\n" + "\n".join(rows)
+
 
 
 def deploy_text(decision: dict[str, Any]) -> str:

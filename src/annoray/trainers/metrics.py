@@ -1,14 +1,18 @@
 """Evaluation on the held-out split, in the API's ``metrics`` shape.
 
 NER is scored on entities with strict span match (as conlleval); classification and
-assertion per class with accuracy and a confusion matrix; multi-label per label.
+assertion per class with accuracy and a confusion matrix; multi-label per label. Beside a model's
+scores, `reference` scores what needs no model at all on the same split, so a score can be judged.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from annoray.platform.labeling.datasets import AssertionExample, ClassificationExample, Example, NerExample
 
 Span = tuple[int, int, str]
 
@@ -73,3 +77,41 @@ def multilabel_metrics(gold: Sequence[Iterable[str]], predicted: Sequence[Iterab
     out = _summarise(labels, tp, fp, fn)
     out["accuracy"] = round(exact / len(gold), 4) if gold else 0.0
     return out
+
+
+def reference(train: Sequence[Example], dev: Sequence[Example], labels: Sequence[str], *, multiple: bool = False) -> dict[str, Any] | None:
+    """The scores, on the held-out split, of a guess that needs no model; None when there is none to make.
+
+    NER: the entity strings of the training split, found again by exact match (longest first) and given the label
+    they had most often. Assertion and single-choice classification: the training split's most frequent label for
+    every example. Multi-choice: every label that at least half the training examples have.
+    """
+    if not train or not dev:
+        return None
+    if isinstance(train[0], NerExample):
+        seen: dict[str, Counter] = {}
+        for e in train:
+            for start, end, label in e.spans:  # type: ignore[union-attr]
+                seen.setdefault(e.text[start:end], Counter())[label] += 1
+        lexicon = {text: counts.most_common(1)[0][0] for text, counts in seen.items() if text.strip()}
+        if not lexicon:
+            return None
+        pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(lexicon, key=len, reverse=True))) + r")(?!\w)")
+        predicted = [[(m.start(), m.end(), lexicon[m.group()]) for m in pattern.finditer(e.text)] for e in dev]
+        scores = ner_metrics([e.spans for e in dev], predicted, labels)  # type: ignore[union-attr]
+        return {"name": f"the {len(lexicon)} entity strings of the training split, matched exactly", **_averages(scores)}
+    if isinstance(train[0], AssertionExample | ClassificationExample):
+        gold = [[e.label] if isinstance(e, AssertionExample) else list(e.labels) for e in dev]  # type: ignore[union-attr]
+        counts = Counter(label for e in train for label in ([e.label] if isinstance(e, AssertionExample) else e.labels))  # type: ignore[union-attr]
+        if multiple:
+            frequent = [label for label in labels if counts[label] * 2 >= len(train)]
+            scores = multilabel_metrics(gold, [frequent] * len(dev), labels)
+            return {"name": f"every label of at least half the training examples ({', '.join(frequent) or 'none'})", **_averages(scores)}
+        majority = counts.most_common(1)[0][0]
+        scores = classification_metrics([g[0] for g in gold], [majority] * len(dev), labels)
+        return {"name": f"the most frequent label, '{majority}', for every example", **_averages(scores)}
+    return None
+
+
+def _averages(scores: dict[str, Any]) -> dict[str, Any]:
+    return {k: scores[k] for k in ("micro", "macro", "accuracy") if k in scores}

@@ -17,6 +17,7 @@ from typing import Any
 
 from annoray.platform.errors import describe
 from annoray.trainers.engines import CHECKPOINT_DIR, MODEL_DIR, EngineConfig, get_engine
+from annoray.trainers.metrics import reference
 
 FINAL = "final"
 
@@ -71,6 +72,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         began = time.perf_counter()
     if not metrics and config["dev"]:  # resumed after the last epoch's checkpoint: score the finished model
         metrics = engine.evaluate(work / MODEL_DIR, config["dev"])
+    if metrics and (guess := reference(config["train"], config["dev"], engine.config.labels, multiple=engine.config.multiple)):
+        metrics = metrics | {"reference": guess}
     baseline = score_baseline(config["baseline"], config["engine_config"], config["dev"]) if config.get("baseline") else None
     with tempfile.TemporaryDirectory() as d:
         shutil.copytree(work / MODEL_DIR, Path(d) / MODEL_DIR)

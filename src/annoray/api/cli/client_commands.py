@@ -13,10 +13,10 @@ import httpx
 import typer
 from rich.text import Text
 
-from annoray.api.cli.app import PANEL, JsonOption, ProjectArg, TokenOption, UrlOption, app
+from annoray.api.cli.app import PANEL, JsonOption, ProjectArg, ServerArg, TokenOption, UrlOption, app, things
 from annoray.api.cli.follow import POLL_SECONDS, exit_unless_succeeded, follow_preannotation, follow_trainings
 from annoray.api.cli.render import (
-    cell, console, deployments_table, emit, license_rows, metrics_table, micro_f1, progress_console, refusal, resources, short,
+    cell, console, deployments_table, emit, judged, license_rows, metrics_table, micro_f1, progress_console, refusal, resources, short,
     table, trainings_table, when,
 )
 from annoray.api.client import AnnorayClient, ApiError, MissingToken
@@ -45,17 +45,60 @@ def connect(url: str | None, token: str | None) -> Iterator[AnnorayClient]:
 # --- projects ----------------------------------------------------------------------------------------
 
 
-@app.command(rich_help_panel=PANEL)
-def projects(
-    project_id: Annotated[int | None, typer.Argument(help="Show this project: its kinds, labels and models.", show_default=False)] = None,
+projects = things("projects", "Projects: list them, show one, create one from a labeling config, add members.")
+members = typer.Typer(help="A project's members and their roles.", no_args_is_help=True)
+projects.add_typer(members, name="members")
+
+
+@projects.command("list")
+def list_projects(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """The projects you are a member of, with your role."""
+    with connect(url, token) as client:
+        emit(client.get("/api/projects"), as_json, _print_projects)
+
+
+@projects.command("show")
+def show_project(project_id: ProjectArg, url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """One project: its kinds, labels and the models its config names."""
+    with connect(url, token) as client:
+        emit(client.get(f"/api/projects/{project_id}"), as_json, _print_project)
+
+
+@projects.command("create")
+def create_project(
+    name: Annotated[str, typer.Argument(help="The project's name.", show_default=False)],
+    config: Annotated[Path, typer.Option("--config", help="The labeling config (Label Studio XML).", exists=True, dir_okay=False)],
+    language: Annotated[str, typer.Option(help="Language of the texts (en, de, ...).")] = "en",
+    model_type: Annotated[str, typer.Option(help="open_source, or a licensed family (healthcare, legal, finance).")] = "open_source",
     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
 ) -> None:
-    """The projects you are a member of, or one of them."""
+    """Create a project from a labeling config; you become its owner. A config with errors is refused with each one."""
+    body = {"name": name, "labeling_config": config.read_text(encoding="utf-8"), "language": language, "model_type": model_type}
     with connect(url, token) as client:
-        if project_id is None:
-            emit(client.get("/api/projects"), as_json, _print_projects)
-        else:
-            emit(client.get(f"/api/projects/{project_id}"), as_json, _print_project)
+        emit(client.post("/api/projects", body), as_json, _print_project)
+
+
+@members.command("add")
+def add_member(
+    project_id: ProjectArg,
+    username: Annotated[str, typer.Argument(help="The user to add.", show_default=False)],
+    role: Annotated[str, typer.Option(help="owner, manager, reviewer or annotator.")] = "annotator",
+    priority: Annotated[int, typer.Option(help="Higher wins when several members submitted a task.")] = 0,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """Add a user to a project with a role (owners only)."""
+    with connect(url, token) as client:
+        member = client.post(f"/api/projects/{project_id}/members", {"username": username, "role": role, "priority": priority})
+    emit(member, as_json, lambda m: console.print(f"{m['username']} is now {m['role']} of project {project_id}"))
+
+
+@members.command("list")
+def list_members(project_id: ProjectArg, url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """A project's members, their roles and priorities."""
+    with connect(url, token) as client:
+        found = client.get(f"/api/projects/{project_id}/members")
+    emit(found, as_json, lambda items: console.print(table(("user", "role", "priority"), (
+        (m["username"], m["role"], m["priority"]) for m in items), f"members of project {project_id}")))
 
 
 def _kinds(project: dict[str, Any]) -> list[str]:
@@ -204,6 +247,8 @@ def _print_training(job: dict[str, Any]) -> None:
         console.print(Text(f"warning {warning}", style="yellow"))
     if job["metrics"]:
         console.print(metrics_table(job["metrics"], f"{job['model'] or job['kind']}, scored on the held-out split"))
+        if line := judged(job["metrics"], (job.get("data") or {}).get("test_examples")):
+            console.print(line)
     if job.get("deployment"):
         console.print(deployments_table([job]))
 
@@ -237,6 +282,8 @@ def _print_model(m: dict[str, Any]) -> None:
     console.print(Text(f"labels: {cell(m['labels'])}"))
     if m["metrics"]:
         console.print(metrics_table(m["metrics"], "scored on the held-out split"))
+        if line := judged(m["metrics"], None):
+            console.print(line)
     matrix = m["metrics"].get("confusion_matrix")
     if matrix:
         console.print(table(("gold \\ predicted", *matrix["labels"]),
@@ -246,34 +293,52 @@ def _print_model(m: dict[str, Any]) -> None:
 # --- pre-annotation ----------------------------------------------------------------------------------
 
 
-@app.command(rich_help_panel=PANEL)
-def servers(
-    deploy_project: Annotated[int | None, typer.Option(help="Deploy a server with the models this project's config names.")] = None,
-    deploy_model: Annotated[list[str] | None, typer.Option(help="Deploy a server with these catalog models; repeatable.")] = None,
-    name: Annotated[str | None, typer.Option(help="With a deploy: the server's name.")] = None,
-    replicas: Annotated[int | None, typer.Option(help="With a deploy: replicas.")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="With a deploy: wait until the server runs (or failed).")] = False,
-    delete: Annotated[int | None, typer.Option(help="Delete this server, freeing its resources and seats.")] = None,
+servers = things("servers", "Pre-annotation servers: list them, show one, deploy one, delete one.")
+
+
+@servers.command("list")
+def list_servers(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """The pre-annotation servers you may see, with what they serve and where."""
+    with connect(url, token) as client:
+        emit(client.get("/api/servers"), as_json, lambda items: _print_servers(items, "servers"))
+
+
+@servers.command("show")
+def show_server(server_id: ServerArg, url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """One server."""
+    with connect(url, token) as client:
+        emit(client.get(f"/api/servers/{server_id}"), as_json, lambda s: _print_servers([s], f"server {s['id']}"))
+
+
+@servers.command("deploy")
+def deploy_server(
+    project: Annotated[int | None, typer.Option(help="Serve the models this project's labeling config names.")] = None,
+    model: Annotated[list[str] | None, typer.Option(help="Serve this catalog model; repeatable (instead of --project).")] = None,
+    name: Annotated[str | None, typer.Option(help="The server's name.")] = None,
+    replicas: Annotated[int | None, typer.Option(help="Replicas.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the server runs (or failed); exit 1 if it failed.")] = False,
     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
 ) -> None:
-    """Pre-annotation servers: list them, deploy one (--deploy-project, --deploy-model) or delete one (--delete)."""
+    """Deploy a pre-annotation server on Ray Serve, for a project (--project) or for catalog models (--model)."""
+    body = {"project_id": project, "models": model or None, "name": name, "replicas": replicas}
     with connect(url, token) as client:
-        if delete is not None:
-            client.delete(f"/api/servers/{delete}")
-            emit({"deleted": delete}, as_json, lambda _: console.print(f"server {delete} deleted"))
-        elif deploy_project is not None or deploy_model:
-            body = {"project_id": deploy_project, "models": deploy_model or None, "name": name, "replicas": replicas}
-            server = client.post("/api/servers", {k: v for k, v in body.items() if v is not None})
-            if wait:
-                with (progress_console if as_json else console).status(f"deploying server {server['id']} on Ray Serve"):
-                    while server["status"] not in ("running", "failed"):
-                        time.sleep(POLL_SECONDS)
-                        server = client.get(f"/api/servers/{server['id']}")
-            emit(server, as_json, lambda s: _print_servers([s], f"server {s['status']}"))
-            if server["status"] == "failed":
-                raise typer.Exit(1)
-        else:
-            emit(client.get("/api/servers"), as_json, lambda items: _print_servers(items, "servers"))
+        server = client.post("/api/servers", {k: v for k, v in body.items() if v is not None})
+        if wait:
+            with (progress_console if as_json else console).status(f"deploying server {server['id']} on Ray Serve"):
+                while server["status"] not in ("running", "failed"):
+                    time.sleep(POLL_SECONDS)
+                    server = client.get(f"/api/servers/{server['id']}")
+    emit(server, as_json, lambda s: _print_servers([s], f"server {s['status']}"))
+    if server["status"] == "failed":
+        raise typer.Exit(1)
+
+
+@servers.command("delete")
+def delete_server(server_id: ServerArg, url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """Delete a server, freeing its resources and seats."""
+    with connect(url, token) as client:
+        client.delete(f"/api/servers/{server_id}")
+    emit({"deleted": server_id}, as_json, lambda _: console.print(f"server {server_id} deleted"))
 
 
 def _served(models: list[dict[str, Any]]) -> str:

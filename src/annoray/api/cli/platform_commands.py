@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from annoray.api.cli.app import HomeOption, app
-from annoray.api.cli.render import console
+from annoray.api.cli.render import console, progress_console
 from annoray.platform.settings import Settings
 
 
@@ -65,19 +67,43 @@ def quickstart(home: HomeOption = None) -> None:
     settings = _settings(home or Path.cwd() / "annoray-quickstart")
     engine = init_home(settings)
     token = settings.admin_token_path.read_text().strip()
-    with console.status("starting Ray and the scheduler"):
-        start_scheduler(settings)
-    with BackgroundServer(create_app(settings, engine=engine)) as url:
-        client = AnnorayClient(url, token)
-        jobs = steps.run(client)
-        client.close()
+    driver_log = settings.home / "ray-driver.log"
+    with ray_output_to(driver_log):
+        with console.status("starting Ray and the scheduler"):
+            start_scheduler(settings)
+        with BackgroundServer(create_app(settings, engine=engine)) as url:
+            client = AnnorayClient(url, token)
+            jobs = steps.run(client)
+            client.close()
     console.rule("where things are")
     console.print(f"models: {settings.resolved_model_store}")
     console.print(f"training logs: in the database {settings.resolved_database_url}; serve them with "
                   f"`annoray up --home {settings.home}`, then `annoray jobs --job <id> --log` or GET /api/trainings/<id>/log")
-    console.print(f"Ray's own logs (workers, Serve replicas): {_ray_logs()}")
+    console.print(f"Ray's own logs (workers, Serve replicas): {_ray_logs()}; what Ray printed here: {driver_log}")
     if any(job["status"] != "succeeded" for job in jobs):
         raise typer.Exit(1)
+
+
+@contextmanager
+def ray_output_to(path: Path) -> Iterator[None]:
+    """Ray's driver prints its own messages (its logger's lines, the raylet's warnings about worker processes) to
+    whatever ``sys.stdout`` and ``sys.stderr`` are when it prints: send them to ``path``, while annoray's consoles
+    keep the terminal."""
+    import logging
+
+    import ray  # noqa: F401  (configures Ray's logger, whose handlers are moved below)
+
+    terminal = console.file, progress_console.file
+    console.file, progress_console.file = terminal
+    handlers = [h for h in logging.getLogger("ray").handlers if isinstance(h, logging.StreamHandler)]
+    with path.open("a", encoding="utf-8") as log, redirect_stdout(log), redirect_stderr(log):
+        streams = [h.setStream(log) for h in handlers]
+        try:
+            yield
+        finally:
+            for handler, stream in zip(handlers, streams, strict=True):
+                handler.setStream(stream)
+            console.file, progress_console.file = terminal
 
 
 def _ray_logs() -> str:

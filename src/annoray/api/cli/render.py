@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from annoray.api.client import ApiError
+from annoray.platform.models.training_log import reference_text
 
 console = Console()
 progress_console = Console(stderr=True)  # keeps stdout pure JSON under --json
@@ -91,9 +92,24 @@ def trainings_table(jobs: list[dict[str, Any]], title: str | None = None) -> Tab
 
 def deployments_table(jobs: list[dict[str, Any]]) -> Table | Text:
     """The deploy after training of each job that asked for one: the decision and why, on which scores."""
-    return table(("model", "decision", "metric", "new", "held out", "in place", "its score", "why"), (
-        (d["model"], d["decision"], d["metric"], d["score"], d.get("held_out"), d.get("current"), d.get("current_score"),
+    return table(("model", "decision", "metric", "new", "held out", "in place", "its score, scored on", "why"), (
+        (d["model"], d["decision"], d["metric"], d["score"], d.get("held_out"), d.get("current"), _incumbent_score(d),
          d.get("reason", "")) for d in (j["deployment"] for j in jobs if j.get("deployment"))), "deploy after training")
+
+
+def _incumbent_score(decision: dict[str, Any]) -> str | None:
+    """The model in place is scored again on each new training's held-out split, so its score moves with the split."""
+    if decision.get("current_score") is None:
+        return None
+    return f"{decision['current_score']:.3f}, {decision.get('current_scored_on', 'its own held-out split')}"
+
+
+def judged(metrics: dict[str, Any], held_out: int | None) -> Text | None:
+    """What a model's scores can be judged by: how many examples they rest on and what a guess with no model scores."""
+    parts = [f"scored on {held_out} held-out examples"] if held_out is not None else []
+    if guess := metrics.get("reference"):
+        parts.append(f"with no model, {reference_text(guess)}")
+    return Text("; ".join(parts), style="dim") if parts else None
 
 
 def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, float, float, float, int | None]]:

@@ -105,5 +105,6 @@ def deploy_trained_model(session: Session, settings: Settings, project: Project,
     except InvalidInput as exc:
         return record | {"decision": "refused", "reason": Errors.E615.format(why="; ".join(e.message for e in exc.errors) or exc.detail)}
     servers = retarget_servers(session, project, updated)
+    reason = f"replaces {current}" if current else "first model of its kind in the config"
     return record | {"decision": "deployed", "config_version": project.config_version, "servers": servers,
-                     "reason": f"replaces {current}" if current else "first model of its kind in the config"}
+                     "reason": f"forced, whatever it scores: {reason}" if job.deploy_forced else reason}
