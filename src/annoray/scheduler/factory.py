@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from annoray.platform.resources import Resources
@@ -14,8 +13,6 @@ def connect_ray(settings: Settings) -> None:
     import ray
 
     if not ray.is_initialized():
-        if not settings.scheduler.ray_address:  # a Ray of our own: token authentication on, as Ray's default, said
-            os.environ.setdefault("RAY_AUTH_MODE", "token")  # explicitly so that Ray does not warn about its default
         # "local" starts a Ray of our own: without it, ray.init() joins any Ray already running on the machine.
         ray.init(address=settings.scheduler.ray_address or "local", namespace=settings.scheduler.namespace,
                  include_dashboard=False, log_to_driver=False)

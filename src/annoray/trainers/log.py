@@ -73,7 +73,7 @@ def metrics_text(metrics: dict[str, Any]) -> str:
         for label, row in zip(labels, matrix, strict=True):
             rows.append(f"  {label:<{width}}" + "".join(f"{n:>{width}}" for n in row))
     if guess := metrics.get("reference"):
-        rows.append(f"  to judge them by, with no model: {reference_text(guess)}")
+        rows.append(f"  to judge them by, {reference_text(guess)}")
     return "final metrics on the held-out split:\n" + "\n".join(rows)
 
 

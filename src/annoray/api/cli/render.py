@@ -108,7 +108,7 @@ def judged(metrics: dict[str, Any], held_out: int | None) -> Text | None:
     """What a model's scores can be judged by: how many examples they rest on and what a guess with no model scores."""
     parts = [f"scored on {held_out} held-out examples"] if held_out is not None else []
     if guess := metrics.get("reference"):
-        parts.append(f"with no model, {reference_text(guess)}")
+        parts.append(reference_text(guess))
     return Text("; ".join(parts), style="dim") if parts else None
 
 

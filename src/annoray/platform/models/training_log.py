@@ -35,4 +35,5 @@ def log_document(job: TrainingJob, lines: Iterable[TrainingLogLine]) -> dict[str
 def reference_text(guess: dict[str, Any]) -> str:
     """The scores of the guess that needs no model (`metrics.reference`), in one line."""
     scores = f"micro f1 {guess['micro']['f1']:.4f}, macro f1 {guess['macro']['f1']:.4f}"
-    return f"{guess['name']} scores {scores}" + (f", accuracy {guess['accuracy']:.4f}" if "accuracy" in guess else "")
+    return f"a guess with no model ({guess['name']}) scores {scores}" + (
+        f", accuracy {guess['accuracy']:.4f}" if "accuracy" in guess else "")
