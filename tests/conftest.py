@@ -332,6 +332,15 @@ def german_project(client: httpx.Client, name: str = "Klinik", model_type: str =
     return pid
 
 
+# Label Studio's OCR template: labels and rectangles on an image, a transcription per region
+VISUAL_CONFIG = """<View>
+  <Image name="image" value="$ocr"/>
+  <Labels name="label" toName="image"><Label value="Vendor"/><Label value="Total"/></Labels>
+  <Rectangle name="bbox" toName="image" strokeWidth="3"/>
+  <TextArea name="transcription" toName="image" editable="true" perRegion="true" rows="5"/>
+</View>"""
+
+
 DRUGS = ["aspirin", "ibuprofen", "folic acid", "vitamin D", "metformin", "insulin glargine", "heparin", "warfarin"]
 CLINICAL_CONFIG = """<View>
   <Text name="text" value="$text"/>

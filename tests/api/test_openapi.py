@@ -27,6 +27,9 @@ ROUTES = [
     ("get", "/api/models"),
     ("get", "/api/models/{name}"),
     ("get", "/api/cluster"),
+    ("post", "/api/projects/{pid}/files"),
+    ("get", "/api/files/{fid}"),
+    ("get", "/api/files/{fid}/pages/{n}"),
 ]
 
 

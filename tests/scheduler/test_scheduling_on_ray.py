@@ -176,9 +176,10 @@ def test_a_node_that_leaves_takes_its_run_back_to_the_queue_then_fails_beyond_th
         (first,), _ = wait_for_trainings(owner, [job], until=lambda j: j["progress"]["epoch"] >= 1)
         node = ray.get(scheduler_of(api).ledger_view.remote())[job]["node_id"]
         two_node_cluster.remove(node)
-        (requeued,), _ = wait_for_trainings(owner, [job], until=lambda j: j["status"] == "running" and j["node_id"] != node,
-                                            timeout=120)
+        (requeued,), _ = wait_for_trainings(owner, [job], until=lambda j: j["status"] != "running" or j["node_id"] != node, timeout=120)
         log = owner.get(f"/api/trainings/{job}/log").text
+        assert requeued["status"] in ("queued", "waiting", "running"), log
+        (requeued,), _ = wait_for_trainings(owner, [job], until=lambda j: j["status"] == "running" and j["node_id"] != node, timeout=120)
         assert f"[E613] the node {node} running this training left the cluster; queued again to resume from its last checkpoint" in log
         other = requeued["node_id"]
         assert other in (small, big) and list(ray.get(scheduler_of(api).ledger_view.remote())) == [job]

@@ -60,7 +60,9 @@ def test_ner_training_runs_on_ray_train_and_reports_each_epoch(ray_session, tmp_
     reports = ray.get(collector.all.remote())["reports"]
     assert [r["epoch"] for _, r in reports] == [1, 2, 3, 4]
     assert {name for name, _ in reports} == {f"job-{tmp_path.name}"}
-    assert metrics == reports[-1][1]["metrics"] and "micro" in metrics
+    reference = metrics.pop("reference")
+    assert metrics == reports[-1][1]["metrics"] and "micro" in metrics, "the final metrics are the last epoch's"
+    assert reference["name"].endswith("entity strings of the training split, matched exactly") and "f1" in reference["micro"]
     assert (tmp_path / "model" / "ner").is_dir() and (tmp_path / "model" / "meta.json").exists()
 
 

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Errors, Forbidden, Unauthorized
 from annoray.platform.settings import Settings
-from annoray.platform.store.repositories import ProjectRepository, TrainingJobRepository, UserRepository
-from annoray.platform.store.tables import Member, Project, TrainingJob, User
+from annoray.platform.store.repositories import DocumentRepository, ProjectRepository, TrainingJobRepository, UserRepository
+from annoray.platform.store.tables import Document, Member, Project, TrainingJob, User
 from annoray.scheduler import SchedulerClient
 
 
@@ -111,6 +111,22 @@ def get_training(user: CurrentUser, session: SessionDep, jid: Annotated[int, Pat
 
 
 TrainingDep = Annotated[TrainingAccess, Depends(get_training)]
+
+
+@dataclass
+class DocumentAccess:
+    """An uploaded document and the caller's membership in its project."""
+
+    document: Document
+    membership: Membership
+
+
+def get_document(user: CurrentUser, session: SessionDep, fid: Annotated[int, Path(description="File id")]) -> DocumentAccess:
+    document = DocumentRepository(session).get(fid)
+    return DocumentAccess(document, _membership(session, user, document.project_id))
+
+
+DocumentDep = Annotated[DocumentAccess, Depends(get_document)]
 
 
 def get_task_tags(

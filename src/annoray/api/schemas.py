@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from annoray.platform.labeling.config import ModelKind
 from annoray.platform.labeling.datasets import SplitMethod
-from annoray.platform.lifecycle import JobStatus, ServerStatus
+from annoray.platform.lifecycle import JobStatus, OcrStatus, ServerStatus
 from annoray.platform.models.training import TrainingParams
 from annoray.platform.store.tables import CompletionStatus, ReviewStatus, Role
 
@@ -370,3 +370,43 @@ class RuleOut(BaseModel):
     pattern: str | None
     terms: list[str]
     created_at: Timestamp
+
+
+class PageOut(BaseModel):
+    page: int = Field(description="From 1.")
+    url: str = Field(description="The page image (PNG, upright), for members of the project; what a task's image points at.")
+    width: int = Field(description="Pixels.")
+    height: int = Field(description="Pixels.")
+    ocr: OcrStatus = Field(description="queued, running, done or failed (with `error`).")
+    error: str | None = Field(None, description="Why the page's OCR failed.")
+    language: str = Field(description="The OCR language: the project's language.")
+    word_count: int | None = Field(None, description="How many words OCR found, once done (the words: `{url}/ocr`).")
+    attempts: int = Field(description="How many times OCR of the page started.")
+    seconds: float | None = Field(None, description="How long the page's OCR took.")
+
+
+class FileOut(BaseModel):
+    id: int
+    project_id: int
+    filename: str
+    media_type: str = Field(description="What the bytes are: image/png, image/jpeg, image/tiff or application/pdf.")
+    size: int = Field(description="Bytes uploaded.")
+    sha256: str
+    created_at: Timestamp
+    pages: list[PageOut]
+
+
+class FilesOut(BaseModel):
+    items: list[FileOut]
+    task_ids: list[int] = Field(default_factory=list, description="With `?tasks=true`: one new task per page, in page order.")
+
+
+class OcrWordOut(BaseModel):
+    text: str
+    box: list[int] = Field(description="x0, y0, x1, y1 in pixels of the page image.")
+    block: int
+    line: int = Field(description="Line number on the page, from 0, in reading order.")
+
+
+class PageOcrOut(PageOut):
+    words: list[OcrWordOut] = Field(description="In reading order; empty until OCR is done.")

@@ -1,7 +1,8 @@
 """Every error a user can see, coded so it can be found, documented and asserted.
 
 Codes: E1xx labeling config, E2xx import and completions, E3xx datasets and selection,
-E4xx access, E5xx state conflicts, E6xx training, E7xx licenses, E8xx servers, pre-annotation and rules.
+E4xx access, E5xx state conflicts, E6xx training, E7xx licenses, E8xx servers, pre-annotation and rules,
+E9xx documents and OCR.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class Errors:
     E215 = "[E215] {kind}[{index}] must be an object with 'result'"
     E216 = "[E216] status must be 'draft' or 'submitted'"
     E217 = "[E217] {invalid} of {count} tasks are invalid; nothing was imported"
+    E218 = ("[E218] result item {index}: a rectangle needs numbers x, y, width and height in percent of the page "
+            "(0 to 100, inside it){why}")
+    E219 = "[E219] image '{url}' is not a page of this project's documents; upload the document to the project first"
 
     E301 = "[E301] label '{label}' has no training example"
     E302 = "[E302] label '{label}' has only {count} training examples; at least {minimum} are recommended"
@@ -131,6 +135,16 @@ class Errors:
     E814 = "[E814] min replicas {replicas} is above max replicas {max_replicas}"
     E815 = "[E815] the pre-annotation process died: {why}"
     E816 = "[E816] pre-annotation failed: {why}"
+
+    E901 = "[E901] file '{filename}' is not an image or a PDF annoray reads ({found}); upload PNG, JPEG, TIFF or PDF"
+    E902 = "[E902] file '{filename}' says it is {declared} but its bytes are {found}"
+    E903 = ("[E903] file '{filename}': page {page} is {size}, more than the limit of {limit} pixels "
+            "(ANNORAY_DOCUMENTS__MAX_PIXELS); scale it down")
+    E904 = "[E904] file '{filename}' has {pages} pages, more than the limit of {limit} (ANNORAY_DOCUMENTS__MAX_PAGES); split it"
+    E905 = "[E905] file '{filename}' cannot be read: {why}"
+    E906 = "[E906] the upload holds no file; send multipart/form-data with one or more parts named 'file'"
+    E907 = "[E907] OCR failed: {why}"
+    E908 = "[E908] OCR of this page failed {count} times, the most it is tried (ANNORAY_OCR__MAX_ATTEMPTS); last: {why}"
 
 
 @dataclass

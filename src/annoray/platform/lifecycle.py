@@ -27,6 +27,15 @@ class ServerStatus(str, enum.Enum):
     DELETING = "deleting"
 
 
+class OcrStatus(str, enum.Enum):
+    """A document page's OCR."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 PENDING = frozenset({JobStatus.QUEUED, JobStatus.WAITING})
 """Not started yet: the scheduler decides them on every pass."""
 ENDED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -58,11 +67,23 @@ SERVER_MOVES: Mapping[ServerStatus, frozenset[ServerStatus]] = {
 """Where a server may move from each status (running to running: redeployed with other models)."""
 
 
+OCR_MOVES: Mapping[OcrStatus, frozenset[OcrStatus]] = {
+    OcrStatus.QUEUED: frozenset({OcrStatus.RUNNING}),
+    # back to queued: its task died with the scheduler, or failed within its retry budget
+    OcrStatus.RUNNING: frozenset({OcrStatus.QUEUED, OcrStatus.DONE, OcrStatus.FAILED}),
+    OcrStatus.DONE: frozenset(),
+    OcrStatus.FAILED: frozenset({OcrStatus.QUEUED}),  # queued again on request
+}
+"""Where a page's OCR may move from each status."""
+
+
 def moves_of(status: enum.Enum) -> Mapping:
-    return JOB_MOVES if isinstance(status, JobStatus) else SERVER_MOVES
+    if isinstance(status, JobStatus):
+        return JOB_MOVES
+    return OCR_MOVES if isinstance(status, OcrStatus) else SERVER_MOVES
 
 
-def sources(to: JobStatus | ServerStatus, among: Iterable[JobStatus | ServerStatus] | None = None) -> list:
+def sources(to: JobStatus | ServerStatus | OcrStatus, among: Iterable[JobStatus | ServerStatus | OcrStatus] | None = None) -> list:
     """The statuses a row may move to ``to`` from, narrowed to ``among`` when given."""
     moves = moves_of(to)
     allowed = [status for status, targets in moves.items() if to in targets]

@@ -108,6 +108,27 @@ class ServerSettings(BaseModel):
     )
 
 
+class DocumentSettings(BaseModel):
+    """Uploaded documents (images and PDFs) and their pages."""
+
+    store: str | None = Field(
+        None, description="Folder or pyarrow URI (s3://, gs://) of the file store holding the page images; default under `home`.")
+    max_pixels: int = Field(
+        60_000_000, gt=0, description="Largest page image, in pixels: a bigger one (a decompression bomb) is refused unread.")
+    max_pages: int = Field(200, gt=0, description="Most pages one PDF or multi-page TIFF may have.")
+    pdf_dpi: int = Field(150, ge=50, le=600, description="Resolution PDF pages are rendered at.")
+
+
+class OcrSettings(BaseModel):
+    """OCR of document pages: Tesseract, one Ray task per page, spread over the cluster."""
+
+    resources: ResourceSpec = Field(
+        default_factory=lambda: ResourceSpec(cpus=1, memory_gb=1), description="What one page's OCR task needs.")
+    max_in_flight: int = Field(8, gt=0, description="Most pages being OCR'd at once, cluster-wide.")
+    max_attempts: int = Field(3, gt=0, description="Tries a page gets (a task lost with its node or the scheduler) "
+                              "before its OCR fails.")
+
+
 class LicenseSettings(BaseModel):
     """Who may issue licenses."""
 
@@ -158,6 +179,8 @@ class Settings(BaseSettings):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     servers: ServerSettings = Field(default_factory=ServerSettings)
+    documents: DocumentSettings = Field(default_factory=DocumentSettings)
+    ocr: OcrSettings = Field(default_factory=OcrSettings)
     licenses: LicenseSettings = Field(default_factory=LicenseSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
@@ -168,6 +191,10 @@ class Settings(BaseSettings):
     @property
     def resolved_model_store(self) -> str:
         return self.model_store or str(self.home / "models")
+
+    @property
+    def resolved_file_store(self) -> str:
+        return self.documents.store or str(self.home / "files")
 
     @property
     def resolved_training_storage(self) -> str:

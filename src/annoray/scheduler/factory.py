@@ -160,3 +160,15 @@ def start_preannotation_job(settings: Settings, job_id: int) -> Any:
         num_cpus=0, max_retries=0, name=f"preannotation-job-{job_id}",
         scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
     ).remote(settings, job_id)
+
+
+def start_ocr_page(settings: Settings, page_id: int) -> Any:
+    """The task that OCRs one page, wherever Ray finds room (spread over the cluster); returns its reference."""
+    import ray
+
+    from annoray.scheduler.documents import run_ocr_page
+
+    return ray.remote(run_ocr_page).options(
+        **settings.ocr.resources.resources().actor_options(), max_retries=0, scheduling_strategy="SPREAD",
+        name=f"ocr-page-{page_id}",
+    ).remote(settings, page_id)

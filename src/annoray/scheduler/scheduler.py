@@ -17,6 +17,7 @@ from annoray.scheduler.active_learning import queue_due_trainings
 from annoray.scheduler.cluster_view import cluster_view
 from annoray.scheduler.ledger import SchedulerState
 from annoray.scheduler.placement import Node, Outcome, Pending, place, plan
+from annoray.scheduler.documents import OcrDispatch
 from annoray.scheduler.preannotation import PreannotationDispatch
 from annoray.scheduler.recovery import Recovery
 from annoray.scheduler.serving import ServerDeployments, demand_of, undeploy
@@ -62,6 +63,8 @@ class Scheduler:
       trainings is queued or running; triggers meanwhile stay one pending follow-up (all in the database).
     - A running server whose project's config came to name other models is rebuilt in place with them;
       it keeps its resources and seats, and requests wait for a replica rather than fail.
+    - Document pages are OCR'd once each, as Ray tasks spread over the cluster, a bounded number at once; a page
+      whose task died is queued again within its tries (``documents.py``).
 
     Concurrency, chosen to keep Ray's and the database's blocking calls simple: a threaded actor. One loop thread
     runs the passes; API and Ray Train calls arrive on up to 64 actor threads; each Serve deploy runs on a thread
@@ -82,6 +85,7 @@ class Scheduler:
         self.runs = TrainingRuns(self.state)
         self.servers = ServerDeployments(self.state)
         self.preannotations = PreannotationDispatch(self.state)
+        self.ocr = OcrDispatch(self.state)
         self.recovery = Recovery(self.state, self.runs)
         self._scopes_seen: set[str] = set()
         self.metrics = {
@@ -99,6 +103,7 @@ class Scheduler:
         self.recovery.reattach()
         with self.state.sessions.begin() as session:
             self.preannotations.requeue_after_restart(session)
+            self.ocr.requeue_after_restart(session)
         self.servers.reattach()
         self.loop = threading.Thread(target=self._run, name="annoray-scheduler", daemon=True)
         self.loop.start()
@@ -147,6 +152,7 @@ class Scheduler:
             for server_id, node_id in stale:
                 self.servers.redeploy(server_id, node_id)
             self.preannotations.dispatch()
+            self.ocr.dispatch()
             asks = [want.demand for want, placement in decisions if placement.scale_up]
             if self.node_types and asks:
                 from ray.autoscaler.sdk import request_resources
@@ -212,7 +218,8 @@ class Scheduler:
             with self.state.lock:
                 runs = {a.ref: job_id for job_id, a in self.state.ledger.trainings.items()}
                 pre = {ref: job_id for job_id, ref in self.preannotations.running.items()}
-            for refs, ended in ((runs, self.runs.ended), (pre, self.preannotations.ended)):
+                ocr = {ref: page_id for page_id, ref in self.ocr.running.items()}
+            for refs, ended in ((runs, self.runs.ended), (pre, self.preannotations.ended), (ocr, self.ocr.ended)):
                 if refs:
                     ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
                     for ref in ready:

@@ -14,7 +14,7 @@ from annoray.platform.models.training_jobs import cancel_job, fail_job, log_line
 from annoray.platform.resources import Resources
 from annoray.platform.store.repositories import TRAINING, LicenseRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.store.tables import TrainingJob
-from annoray.scheduler.ledger import Allocation, SchedulerState
+from annoray.scheduler.ledger import Allocation, SchedulerState, ray_nodes
 from annoray.scheduler.placement import Outcome, Pending, Placement
 from annoray.scheduler.runner import job_of_run
 from annoray.trainers.log import epoch_text
@@ -93,8 +93,21 @@ class TrainingRuns:
             log.append(job_id, "epoch", epoch_text(report), report)
 
     def worker_failed(self, run: str, error: str) -> None:
-        """A training worker died or raised; Ray Train restarts it from the last checkpoint while the budget lasts."""
+        """A training worker died or raised; Ray Train restarts it from the last checkpoint while the budget lasts.
+
+        A worker that died with its node is not a failure of its own: the node's loss is, and the pass that sees
+        the node gone counts it once (E613) and queues the run again. Nor is one whose run the scheduler already
+        took down (a lost node seen first, a cancel).
+        """
         job_id = job_of_run(run)
+        with self.state.lock:
+            allocation = self.state.ledger.trainings.get(job_id)
+        if allocation is None or allocation.node_id not in {n["NodeID"] for n in ray_nodes()}:
+            where = f"with its node {allocation.node_id}" if allocation else "after its run was taken down"
+            with self.state.sessions.begin() as session:
+                TrainingLogRepository(session).append(job_id, "worker_lost", f"worker lost {where} ({error})")
+            self.state.kick.set()
+            return
         with self.state.sessions.begin() as session:
             job = TrainingJobRepository(session).get(job_id)
             job.attempts += 1

@@ -1,4 +1,5 @@
-"""The model store: a local folder or any URI pyarrow understands (s3://, gs://), one model folder per name."""
+"""The model store and the file store: each a local folder or any URI pyarrow understands (s3://, gs://); one model
+folder per name, one file per key."""
 
 from __future__ import annotations
 
@@ -17,9 +18,7 @@ def resolve_filesystem(root: str) -> tuple[Any, str]:
     return fs.LocalFileSystem(), str(Path(root).expanduser().resolve())
 
 
-class ModelStore:
-    """Model folders under one root; a model appears whole (copied aside, then moved) or not at all."""
-
+class _Store:
     def __init__(self, root: str):
         self.fs, self.base = resolve_filesystem(root)
         self.root = root.rstrip("/") if "://" in root else self.base
@@ -30,6 +29,37 @@ class ModelStore:
 
     def _path(self, name: str) -> str:
         return f"{self.base}/{name}"
+
+
+class FileStore(_Store):
+    """Files by key (``documents/12/page-1.png``) under one root; a file appears whole (written aside, then moved) or
+    not at all."""
+
+    def put(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        self.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        staging = f"{target}.staging-{uuid.uuid4().hex[:8]}"
+        with self.fs.open_output_stream(staging) as out:
+            out.write(data)
+        self.fs.move(staging, target)
+
+    def get(self, key: str) -> bytes:
+        with self.fs.open_input_stream(self._path(key)) as source:
+            return source.read()
+
+    def delete(self, key: str) -> None:
+        """Remove a file or a folder of files; nothing to remove is not an error."""
+        from pyarrow import fs
+
+        info = self.fs.get_file_info(self._path(key))
+        if info.type == fs.FileType.Directory:
+            self.fs.delete_dir(self._path(key))
+        elif info.type == fs.FileType.File:
+            self.fs.delete_file(self._path(key))
+
+
+class ModelStore(_Store):
+    """Model folders under one root; a model appears whole (copied aside, then moved) or not at all."""
 
     def put(self, local_dir: Path, name: str) -> str:
         """Copy a model folder in under ``name``; refuses to overwrite an existing model."""

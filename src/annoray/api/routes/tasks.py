@@ -4,6 +4,7 @@ from fastapi import APIRouter, Body, Query, status
 from sqlalchemy.orm import Session
 
 from annoray.api.deps import MembershipDep, SchedulerDep, SessionDep, SettingsDep, TaskTagsDep
+from annoray.api.routes.files import is_project_page
 from annoray.api.schemas import (
     CompletionCreate,
     CompletionEdit,
@@ -41,7 +42,7 @@ def import_(
 ) -> ImportOut:
     """Import tasks all or nothing: one bad item refuses the whole import and is named in `errors`."""
     require_role(m.member.role, OWNER_MANAGER, "import tasks")
-    ids = import_tasks(session, m.project, project_config(m.project), m.user, tasks)
+    ids = import_tasks(session, m.project, project_config(m.project), m.user, tasks, is_page=is_project_page(session, m.project.id))
     _commit_counting(session, m.project, ids, scheduler)
     return ImportOut(imported=len(ids), task_ids=ids)
 

@@ -18,7 +18,7 @@ from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
 
 OBJECT_TAGS = frozenset({"Text", "HyperText", "Image", "Paragraphs", "Table"})
 CONTROL_TAGS = frozenset(
-    {"Labels", "RectangleLabels", "Choices", "Relations", "TextArea", "Rating", "Number", "DateTime", "Taxonomy"}
+    {"Labels", "RectangleLabels", "Rectangle", "Choices", "Relations", "TextArea", "Rating", "Number", "DateTime", "Taxonomy"}
 )
 CHILD_TAGS = {"Label": ("Labels", "RectangleLabels"), "Choice": ("Choices", "Taxonomy"), "Relation": ("Relations",)}
 LAYOUT_TAGS = frozenset({"View", "Header", "Style", "Filter", "Collapse"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +65,8 @@ def validate_result(config: LabelingConfig, data: Mapping[str, Any], result: Any
                     errors.append(ErrorDetail(
                         Errors.E203.format(index=i, label=label, tag=config.controls[from_name], name=from_name), field=field
                     ))
+        if any(k in value for k in ("x", "y", "width", "height")) and (why := _rectangle_problem(value)) is not None:
+            errors.append(ErrorDetail(Errors.E218.format(index=i, why=why), field=field))
         if "start" in value or "end" in value:
             to_name = item.get("to_name") or next(iter(config.objects))
             key = config.objects.get(to_name, ("", to_name))[1]
@@ -81,20 +83,41 @@ def validate_result(config: LabelingConfig, data: Mapping[str, Any], result: Any
     return errors
 
 
-def _check_data(config: LabelingConfig, data: Any, field: str) -> list[ErrorDetail]:
+def _rectangle_problem(value: Mapping[str, Any]) -> str | None:
+    """What is wrong with a Label Studio rectangle (percent of the page, rotation in degrees), or None."""
+    box = [value.get(k) for k in ("x", "y", "width", "height")]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in box):
+        return "; one of them is missing or not a number"
+    x, y, width, height = box
+    if x < 0 or y < 0 or width <= 0 or height <= 0 or x + width > 100.01 or y + height > 100.01:
+        return f"; got x {x}, y {y}, width {width}, height {height}"
+    rotation = value.get("rotation", 0)
+    if not isinstance(rotation, int | float) or isinstance(rotation, bool):
+        return "; rotation must be a number of degrees"
+    return None
+
+
+def _check_data(config: LabelingConfig, data: Any, field: str, is_page: Callable[[str], bool] | None) -> list[ErrorDetail]:
     if not isinstance(data, dict):
         return [ErrorDetail(Errors.E212, field=field)]
-    return [
+    errors = [
         ErrorDetail(Errors.E206.format(key=key), field=f"{field}.{key}")
         for key in dict.fromkeys(key for _, key in config.objects.values())
         if key not in data
     ]
+    if is_page is not None:
+        for key in dict.fromkeys(key for tag, key in config.objects.values() if tag == "Image"):
+            if key in data and not (isinstance(data[key], str) and is_page(data[key])):
+                errors.append(ErrorDetail(Errors.E219.format(url=str(data[key])[:200]), field=f"{field}.{key}"))
+    return errors
 
 
-def import_tasks(session: Session, project: Project, config: LabelingConfig, importer: User, items: Any) -> list[int]:
+def import_tasks(session: Session, project: Project, config: LabelingConfig, importer: User, items: Any,
+                 is_page: Callable[[str], bool] | None = None) -> list[int]:
     """Import Label Studio tasks (data, annotations, predictions, meta.tags): all or nothing.
 
-    Every item is checked before anything is written; the errors list names each bad item.
+    Every item is checked before anything is written; the errors list names each bad item. ``is_page`` says whether
+    an image value is one of the project's document pages: tasks of an image config must point at one.
     """
     if not isinstance(items, list):
         items = [items] if isinstance(items, dict) else None
@@ -108,7 +131,7 @@ def import_tasks(session: Session, project: Project, config: LabelingConfig, imp
             errors.append(ErrorDetail(Errors.E201.format(index=i, msg="each task must be an object with 'data'"), index=i))
             continue
         data = item.get("data")
-        item_errors = _check_data(config, data, f"[{i}].data")
+        item_errors = _check_data(config, data, f"[{i}].data", is_page)
         tags = (item.get("meta") or {}).get("tags", []) if isinstance(item.get("meta") or {}, dict) else None
         if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 100 for t in tags):
             item_errors.append(ErrorDetail(Errors.E213, field=f"[{i}].meta.tags"))

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from annoray.platform.lifecycle import JobStatus, ServerStatus
+from annoray.platform.lifecycle import JobStatus, OcrStatus, ServerStatus
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -133,6 +133,47 @@ class Task(Base):
     uncertainty: Mapped[float | None] = mapped_column(Float, nullable=True)
     active_learning_counted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # counted once by active learning
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Document(Base):
+    """An uploaded file (an image or a PDF), split into pages; its bytes are in the file store."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    pages: Mapped[list[Page]] = relationship(back_populates="document", order_by="Page.page", cascade="all, delete-orphan")
+
+
+class Page(Base):
+    """One page of a document as an upright PNG in the file store, with its OCR words once OCR is done."""
+
+    __tablename__ = "pages"
+    __table_args__ = (UniqueConstraint("document_id", "page"), Index("ix_pages_ocr_status", "ocr_status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    page: Mapped[int] = mapped_column(Integer)  # from 1
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(300))  # the page image's key in the file store
+    ocr_status: Mapped[OcrStatus] = mapped_column(_enum(OcrStatus), default=OcrStatus.QUEUED)
+    ocr_language: Mapped[str] = mapped_column(String(16))
+    # [text, x0, y0, x1, y1, block, line] per word in reading order, pixel boxes of the stored page image
+    ocr_words: Mapped[list[Any] | None] = mapped_column(JsonType, nullable=True)
+    ocr_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ocr_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    ocr_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    document: Mapped[Document] = relationship(back_populates="pages")
 
 
 class TaskTag(Base):

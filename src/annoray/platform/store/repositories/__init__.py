@@ -2,6 +2,7 @@
 
 from annoray.platform.store.repositories.access import LicenseRepository, RuleRepository
 from annoray.platform.store.repositories.base import aware
+from annoray.platform.store.repositories.documents import DocumentRepository
 from annoray.platform.store.repositories.jobs import (
     SERVER, TRAINING, PreannotationJobRepository, ServerRepository, TrainingJobRepository, TrainingLogRepository,
 )
@@ -10,7 +11,7 @@ from annoray.platform.store.repositories.labeling import (
 )
 
 __all__ = [
-    "SERVER", "TRAINING", "CompletionRepository", "LicenseRepository", "ModelRepository", "PredictionRepository",
+    "SERVER", "TRAINING", "CompletionRepository", "DocumentRepository", "LicenseRepository", "ModelRepository", "PredictionRepository",
     "PreannotationJobRepository", "ProjectRepository", "RuleRepository", "ServerRepository", "TaskRepository",
     "TrainingJobRepository", "TrainingLogRepository", "UserRepository", "aware",
 ]

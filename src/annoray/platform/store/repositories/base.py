@@ -41,13 +41,15 @@ class RowRepository(Generic[T]):
         return self.session.scalars(select(self.row).order_by(self.row.id)).all()  # type: ignore[attr-defined]
 
 
-def move_status(session: Session, model: Any, row_id: int, among: Sequence[Any], to: Any, values: dict[str, Any]) -> bool:
-    """Set ``status`` to ``to`` (and ``values``) only if the row is still in one of ``among`` and the lifecycle
-    allows the move from there; True if it moved."""
+def move_status(session: Session, model: Any, row_id: int, among: Sequence[Any], to: Any, values: dict[str, Any],
+                column: str = "status") -> bool:
+    """Set the status ``column`` to ``to`` (and ``values``) only if the row is still in one of ``among`` and the
+    lifecycle allows the move from there; True if it moved."""
     allowed = sources(to, among)
     if not allowed:
         return False
-    done = session.execute(update(model).where(model.id == row_id, model.status.in_(allowed)).values(status=to, **values))
+    status = getattr(model, column)
+    done = session.execute(update(model).where(model.id == row_id, status.in_(allowed)).values({column: to, **values}))
     return done.rowcount == 1  # type: ignore[attr-defined]
 
 

@@ -1,0 +1,103 @@
+"""Documents for Visual NER: uploads split into pages, the page images, their OCR words."""
+
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from annoray.api.deps import DocumentDep, MembershipDep, SchedulerDep, SessionDep, SettingsDep
+from annoray.api.schemas import FileOut, FilesOut, OcrWordOut, PageOcrOut, PageOut
+from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
+from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
+from annoray.platform.labeling.projects import project_config
+from annoray.platform.labeling.tasks import import_tasks
+from annoray.platform.store.repositories import DocumentRepository
+from annoray.platform.store.tables import Document, Page
+from annoray.scheduler.documents import Upload, accept_documents, page_image
+
+router = APIRouter(tags=["files"])
+PageNumber = Annotated[int, Path(ge=1, le=1_000_000, description="Page number, from 1")]
+
+PAGE_PATH = re.compile(r"^/api/files/(\d{1,18})/pages/(\d{1,9})$")
+
+
+def page_url(document_id: int, page: int) -> str:
+    return f"/api/files/{document_id}/pages/{page}"
+
+
+def is_project_page(session: Session, project_id: int):
+    """Whether an image value (a page url, relative or absolute) is a page of the project's documents."""
+    def check(url: str) -> bool:
+        found = PAGE_PATH.match(urlsplit(url).path)
+        return found is not None and session.scalar(select(Page.id).join(Document).where(
+            Document.id == int(found[1]), Document.project_id == project_id, Page.page == int(found[2]))) is not None
+    return check
+
+
+def _page(document_id: int, page: Page) -> dict:
+    return {"page": page.page, "url": page_url(document_id, page.page), "width": page.width, "height": page.height,
+            "ocr": page.ocr_status, "error": page.ocr_error, "language": page.ocr_language, "attempts": page.ocr_attempts,
+            "seconds": page.ocr_seconds, "word_count": len(page.ocr_words) if page.ocr_words is not None else None}
+
+
+def _out(document: Document) -> FileOut:
+    return FileOut(id=document.id, project_id=document.project_id, filename=document.filename, media_type=document.media_type,
+                   size=document.size, sha256=document.sha256, created_at=document.created_at,
+                   pages=[PageOut(**_page(document.id, p)) for p in document.pages])
+
+
+@router.post("/api/projects/{pid}/files", response_model=FilesOut, status_code=status.HTTP_201_CREATED)
+def upload(
+    m: MembershipDep, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
+    file: Annotated[list[UploadFile] | None, File(description="PNG, JPEG, TIFF or PDF; repeat the part for several files.")] = None,
+    tasks: Annotated[bool, Query(description="Also create one unannotated task per page, its image the page's url.")] = False,
+) -> FilesOut:
+    """Store documents as pages (one per image, per PDF page, per TIFF frame) and queue their OCR. The upload is
+    checked whole: one bad file refuses it all, and nothing is stored."""
+    require_role(m.member.role, OWNER_MANAGER, "upload documents")
+    config = project_config(m.project)
+    image_key = next((key for tag, key in config.objects.values() if tag == "Image"), None)
+    if tasks and image_key is None:
+        raise InvalidInput(Errors.E206.format(key="image"), [ErrorDetail("the labeling config has no <Image> to make tasks for",
+                                                                           field="tasks")])
+    accepted = accept_documents(session, settings, m.project, m.user,
+                                [Upload(f.filename or "upload", f.content_type, f.file.read()) for f in file or []])
+    try:
+        task_ids = import_tasks(session, m.project, config, m.user, [
+            {"data": {image_key: page_url(d.id, p.page)}} for d in accepted.documents for p in d.pages],
+            is_page=is_project_page(session, m.project.id)) if tasks else []
+        session.commit()
+    except BaseException:
+        session.rollback()
+        accepted.discard(settings)
+        raise
+    scheduler.wake()  # OCR the new pages
+    return FilesOut(items=[_out(d) for d in accepted.documents], task_ids=task_ids)
+
+
+@router.get("/api/projects/{pid}/files", response_model=list[FileOut])
+def list_files(m: MembershipDep, session: SessionDep) -> list[FileOut]:
+    require_role(m.member.role, ANY_MEMBER, "list documents")
+    return [_out(d) for d in session.scalars(select(Document).where(Document.project_id == m.project.id).order_by(Document.id))]
+
+
+@router.get("/api/files/{fid}", response_model=FileOut)
+def get_file(f: DocumentDep) -> FileOut:
+    return _out(f.document)
+
+
+@router.get("/api/files/{fid}/pages/{n}", response_class=Response,
+            responses={200: {"content": {"image/png": {}}, "description": "The page image, upright."}})
+def get_page_image(f: DocumentDep, session: SessionDep, settings: SettingsDep, n: PageNumber) -> Response:
+    page = DocumentRepository(session).page(f.document.id, n)
+    return Response(page_image(settings, page), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/api/files/{fid}/pages/{n}/ocr", response_model=PageOcrOut)
+def get_page_ocr(f: DocumentDep, session: SessionDep, n: PageNumber) -> PageOcrOut:
+    page = DocumentRepository(session).page(f.document.id, n)
+    words = [OcrWordOut(text=w[0], box=w[1:5], block=w[5], line=w[6]) for w in page.ocr_words or []]
+    return PageOcrOut(**_page(f.document.id, page), words=words)

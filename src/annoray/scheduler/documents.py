@@ -1,0 +1,157 @@
+"""Documents in, and their OCR.
+
+An upload is checked whole before anything is stored: every file must be what it says and within the limits, or
+nothing is kept. Its pages go to the file store as upright PNGs and to the database as rows whose OCR is queued.
+The scheduler's pass then OCRs queued pages, one Ray task per page spread over the cluster, at most
+``ocr.max_in_flight`` at once; a page's task writes its words (or its failure) itself. A task lost with its node or
+the scheduler sends its page back to the queue, within ``ocr.max_attempts`` tries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from annoray.platform.errors import ErrorDetail, Errors, InvalidInput, describe
+from annoray.platform.lifecycle import OcrStatus
+from annoray.platform.settings import Settings
+from annoray.platform.store.repositories import DocumentRepository
+from annoray.platform.store.tables import Document, Page, Project, User
+from annoray.scheduler.ledger import SchedulerState
+from annoray.trainers.documents import Limits, split_pages
+from annoray.trainers.store import FileStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    content_type: str | None
+    data: bytes
+
+
+@dataclass
+class Accepted:
+    """What an upload stored: its documents (flushed, not committed) and the file store keys of their pages."""
+
+    documents: list[Document]
+    keys: list[str] = field(default_factory=list)
+
+    def discard(self, settings: Settings) -> None:
+        """The transaction did not commit: remove the page images it wrote."""
+        store = FileStore(settings.resolved_file_store)
+        for key in self.keys:
+            store.delete(key)
+
+
+def accept_documents(session: Session, settings: Settings, project: Project, user: User, uploads: list[Upload]) -> Accepted:
+    """Split every upload into pages (refusing the whole upload if one file is bad), then store them."""
+    if not uploads:
+        raise InvalidInput(Errors.E906, [ErrorDetail(Errors.E906, field="file")])
+    limits = Limits(settings.documents.max_pixels, settings.documents.max_pages, settings.documents.pdf_dpi)
+    split = [(upload, *split_pages(upload.filename, upload.content_type, upload.data, limits)) for upload in uploads]
+    store = FileStore(settings.resolved_file_store)
+    accepted = Accepted([])
+    try:
+        for upload, media_type, pages in split:
+            document = DocumentRepository(session).add(Document(
+                project_id=project.id, filename=upload.filename[:255], media_type=media_type, size=len(upload.data),
+                sha256=hashlib.sha256(upload.data).hexdigest(), uploaded_by=user.id))
+            for page in pages:
+                key = f"projects/{project.id}/documents/{document.id}/page-{page.page}.png"
+                store.put(key, page.png)
+                accepted.keys.append(key)
+                session.add(Page(document_id=document.id, project_id=project.id, page=page.page, width=page.width,
+                                 height=page.height, key=key, ocr_status=OcrStatus.QUEUED, ocr_language=project.language))
+            accepted.documents.append(document)
+        session.flush()
+    except BaseException:
+        accepted.discard(settings)
+        raise
+    for document in accepted.documents:
+        session.refresh(document)
+    return accepted
+
+
+def page_image(settings: Settings, page: Page) -> bytes:
+    return FileStore(settings.resolved_file_store).get(page.key)
+
+
+def run_ocr_page(settings: Settings, page_id: int) -> None:
+    """OCR one page and write its words; the scheduler has moved it to ``running`` and counted the try."""
+    from annoray.platform.store.db import create_db_engine, session_factory
+    from annoray.trainers.ocr import ocr_words
+
+    os.environ["OMP_THREAD_LIMIT"] = str(max(1, int(settings.ocr.resources.cpus)))
+    engine = create_db_engine(settings.resolved_database_url)
+    sessions = session_factory(engine, write=True)
+    try:
+        with sessions() as session:
+            page = DocumentRepository(session).pages_by_id([page_id])[page_id]
+            key, language = page.key, page.ocr_language
+        began = time.perf_counter()
+        try:
+            words = ocr_words(FileStore(settings.resolved_file_store).get(key), language)
+        except Exception as exc:  # the page's failure, kept with it; the task itself ends well
+            with sessions.begin() as session:
+                DocumentRepository(session).move_ocr(page_id, (OcrStatus.RUNNING,), OcrStatus.FAILED,
+                                                     ocr_error=Errors.E907.format(why=describe(exc)))
+            return
+        with sessions.begin() as session:
+            DocumentRepository(session).move_ocr(page_id, (OcrStatus.RUNNING,), OcrStatus.DONE, ocr_words=words, ocr_error=None,
+                                                 ocr_seconds=round(time.perf_counter() - began, 3))
+    finally:
+        engine.dispose()
+
+
+class OcrDispatch:
+    """The scheduler's side of OCR: queued pages started as tasks, lost tasks' pages queued again or failed."""
+
+    def __init__(self, state: SchedulerState):
+        self.state = state
+        self.running: dict[int, Any] = {}  # page id -> its task's reference
+
+    def requeue_after_restart(self, session: Session) -> None:
+        if count := DocumentRepository(session).requeue_running_ocr():
+            logger.info("%d pages whose OCR died with the scheduler are queued again", count)
+
+    def dispatch(self) -> None:
+        from annoray.scheduler.factory import start_ocr_page
+
+        room = self.state.settings.ocr.max_in_flight - len(self.running)
+        if room <= 0:
+            return
+        with self.state.sessions.begin() as session:
+            pages = DocumentRepository(session)
+            for page in pages.pages_with_ocr(OcrStatus.QUEUED, limit=room):
+                if pages.move_ocr(page.id, (OcrStatus.QUEUED,), OcrStatus.RUNNING, ocr_attempts=page.ocr_attempts + 1):
+                    self.running[page.id] = start_ocr_page(self.state.settings, page.id)
+
+    def ended(self, page_id: int, ref: Any) -> None:
+        """A page's task ended; one that died (its node, a kill) leaves its page running: queue it again or fail it."""
+        import ray
+
+        with self.state.lock:
+            if self.running.get(page_id) is ref:
+                del self.running[page_id]
+        try:
+            ray.get(ref)
+        except Exception as exc:
+            with self.state.sessions.begin() as session:
+                pages = DocumentRepository(session)
+                page = pages.pages_by_id([page_id]).get(page_id)
+                if page is None or page.ocr_status is not OcrStatus.RUNNING:
+                    return
+                if page.ocr_attempts < self.state.settings.ocr.max_attempts:
+                    pages.move_ocr(page_id, (OcrStatus.RUNNING,), OcrStatus.QUEUED, ocr_error=describe(exc))
+                else:
+                    pages.move_ocr(page_id, (OcrStatus.RUNNING,), OcrStatus.FAILED,
+                                   ocr_error=Errors.E908.format(count=page.ocr_attempts, why=describe(exc)))
+        self.state.kick.set()
