@@ -2,6 +2,8 @@
 words with boxes in reading order; a page photographed sideways (EXIF) is read upright."""
 
 import io
+import json
+from collections import Counter
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -46,3 +48,29 @@ def test_pages_are_ocrd_by_ray_tasks_into_words_with_boxes_lines_and_upright(tra
         invoice, vendor = ocr["words"][0], ocr["words"][1]
         assert 50 <= invoice["box"][0] <= 70 and 30 <= invoice["box"][1] <= 60 and invoice["box"][2] > invoice["box"][0]
         assert invoice["line"] == 0 and vendor["line"] == 1 and ocr["words"][3]["line"] == 1, "line numbers in reading order"
+
+
+def test_sample_forms_uploaded_with_their_gold_regions_become_word_tagged_training_data(training_api: Api) -> None:
+    """The bundled synthetic forms: the images uploaded, their Label Studio OCR tasks pointed at the pages; until a
+    page is OCR'd its task waits (E316); then every gold region covers the OCR words of its value."""
+    from importlib import resources
+
+    forms = resources.files("annoray.platform") / "samples" / "forms"
+    api, count = training_api, 6
+    tasks = json.loads((forms / "tasks.json").read_text())[:count]
+    pid = api.admin.post("/api/projects", json={"name": "invoices", "labeling_config": (forms / "config.xml").read_text()}).json()["id"]
+    files = [("file", (t["data"]["ocr"], (forms / t["data"]["ocr"]).read_bytes(), "image/png")) for t in tasks]
+    items = api.admin.post(f"/api/projects/{pid}/files", files=files).json()["items"]
+    for task, item in zip(tasks, items, strict=True):
+        task["data"]["ocr"] = item["pages"][0]["url"]
+    assert api.admin.post(f"/api/projects/{pid}/tasks/import", json=tasks).status_code == 201
+    early = api.admin.get(f"/api/projects/{pid}/training-data").json()
+    waiting = [w for w in early["warnings"] if w.startswith("[E316]")]
+    assert waiting or early["kinds"]["visual_ner"]["label_counts"]["Vendor"] == count, early
+
+    for item in items:
+        wait_for(api, f"/api/files/{item['id']}", lambda f: f["pages"][0]["ocr"] in ("done", "failed"), timeout=180)
+    data = api.admin.get(f"/api/projects/{pid}/training-data").json()
+    assert not [w for w in data["warnings"] if w.startswith(("[E313]", "[E314]", "[E316]", "[E317]"))], data["warnings"]
+    entities = Counter(r["value"]["labels"][0] for t in tasks for r in t["annotations"][0]["result"] if r["type"] == "labels")
+    assert data["kinds"]["visual_ner"]["label_counts"] == dict(entities), "each gold region is one entity over its words"

@@ -69,6 +69,11 @@ class Errors:
     E310 = "[E310] split by tags found no task tagged 'train' among the {count} selected tasks"
     E311 = "[E311] {count} selected tasks carry neither a 'train' nor a 'test' tag and are left out"
     E312 = "[E312] export format '{format}' is not one of: {formats}"
+    E313 = "[E313] task {task_id}: region {region} ({label}) covers no OCR word (a word must be at least half inside it); it is left out"
+    E314 = "[E314] task {task_id}: region {region} ({label}) covers OCR words another region already labels; it is left out"
+    E315 = "[E315] task {task_id}: the image '{url}' is not a page of this project's documents; the task is left out"
+    E316 = "[E316] {count} task(s) wait for their page's OCR (for example task {task_id}); they are left out until it is done"
+    E317 = "[E317] task {task_id}: its page's OCR failed ({why}); the task is left out"
 
     E401 = "[E401] missing or invalid bearer token; send 'Authorization: Bearer <token>'"
     E402 = "[E402] role '{role}' may not {action}; allowed: {allowed}"

@@ -1,17 +1,15 @@
 """Documents for Visual NER: uploads split into pages, the page images, their OCR words."""
 
-import re
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from annoray.api.deps import DocumentDep, MembershipDep, SchedulerDep, SessionDep, SettingsDep
 from annoray.api.schemas import FileOut, FilesOut, OcrWordOut, PageOcrOut, PageOut
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
 from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
+from annoray.platform.labeling.pages import is_page_of, page_url
 from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.tasks import import_tasks
 from annoray.platform.store.repositories import DocumentRepository
@@ -20,21 +18,6 @@ from annoray.scheduler.documents import Upload, accept_documents, page_image
 
 router = APIRouter(tags=["files"])
 PageNumber = Annotated[int, Path(ge=1, le=1_000_000, description="Page number, from 1")]
-
-PAGE_PATH = re.compile(r"^/api/files/(\d{1,18})/pages/(\d{1,9})$")
-
-
-def page_url(document_id: int, page: int) -> str:
-    return f"/api/files/{document_id}/pages/{page}"
-
-
-def is_project_page(session: Session, project_id: int):
-    """Whether an image value (a page url, relative or absolute) is a page of the project's documents."""
-    def check(url: str) -> bool:
-        found = PAGE_PATH.match(urlsplit(url).path)
-        return found is not None and session.scalar(select(Page.id).join(Document).where(
-            Document.id == int(found[1]), Document.project_id == project_id, Page.page == int(found[2]))) is not None
-    return check
 
 
 def _page(document_id: int, page: Page) -> dict:
@@ -68,7 +51,7 @@ def upload(
     try:
         task_ids = import_tasks(session, m.project, config, m.user, [
             {"data": {image_key: page_url(d.id, p.page)}} for d in accepted.documents for p in d.pages],
-            is_page=is_project_page(session, m.project.id)) if tasks else []
+            is_page=is_page_of(session, m.project.id)) if tasks else []
         session.commit()
     except BaseException:
         session.rollback()

@@ -4,7 +4,6 @@ from fastapi import APIRouter, Body, Query, status
 from sqlalchemy.orm import Session
 
 from annoray.api.deps import MembershipDep, SchedulerDep, SessionDep, SettingsDep, TaskTagsDep
-from annoray.api.routes.files import is_project_page
 from annoray.api.schemas import (
     CompletionCreate,
     CompletionEdit,
@@ -17,6 +16,7 @@ from annoray.api.schemas import (
     TaskOut,
 )
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, REVIEWERS, require_role
+from annoray.platform.labeling.pages import is_page_of
 from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.tasks import (
     completion_from_prediction,
@@ -42,7 +42,7 @@ def import_(
 ) -> ImportOut:
     """Import tasks all or nothing: one bad item refuses the whole import and is named in `errors`."""
     require_role(m.member.role, OWNER_MANAGER, "import tasks")
-    ids = import_tasks(session, m.project, project_config(m.project), m.user, tasks, is_page=is_project_page(session, m.project.id))
+    ids = import_tasks(session, m.project, project_config(m.project), m.user, tasks, is_page=is_page_of(session, m.project.id))
     _commit_counting(session, m.project, ids, scheduler)
     return ImportOut(imported=len(ids), task_ids=ids)
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from annoray.platform.errors import ErrorDetail, Errors
 from annoray.platform.labeling.config import LabelGroup, LabelingConfig, ModelKind, region_labels
+from annoray.platform.labeling.pages import PageWords, rectangle_pixels, tag_words
+from annoray.platform.lifecycle import OcrStatus
 
 LANGUAGES = ("en", "de", "es", "pt", "it", "da", "ro")
 
@@ -74,11 +76,29 @@ class ClassificationExample:
 
 @dataclass
 class VisualNerExample:
+    """A document page as a sequence of OCR words in reading order, each tagged ``O``, ``B-<label>`` or ``I-<label>``."""
+
     task_id: int
     completion_id: int
-    image: str
-    boxes: list[dict[str, Any]]
-    ocr: list[Any]
+    words: list[list[Any]]  # [text, x0, y0, x1, y1, block, line]: pixels of the page image
+    tags: list[str]
+    width: int
+    height: int
+
+    @property
+    def spans(self) -> list[tuple[int, int, str]]:
+        """The entities as (first word, word after the last, label), as NER metrics score them."""
+        return bio_spans(self.tags)
+
+
+def bio_spans(tags: list[str]) -> list[tuple[int, int, str]]:
+    spans: list[tuple[int, int, str]] = []
+    for i, tag in enumerate(tags):
+        if tag.startswith("B-") or (tag.startswith("I-") and (not spans or spans[-1][1] != i or spans[-1][2] != tag[2:])):
+            spans.append((i, i + 1, tag[2:]))
+        elif tag.startswith("I-"):
+            spans[-1] = (spans[-1][0], i + 1, spans[-1][2])
+    return spans
 
 
 Example = NerExample | AssertionExample | ClassificationExample | VisualNerExample
@@ -163,10 +183,13 @@ def _draw(seed: int, task_id: int) -> float:
 class DatasetBuilder:
     """Turns selected completions into per-kind examples, reporting every span it cannot use."""
 
-    def __init__(self, config: LabelingConfig, *, language: str = "en", kinds: Iterable[ModelKind] | None = None):
+    def __init__(self, config: LabelingConfig, *, language: str = "en", kinds: Iterable[ModelKind] | None = None,
+                 pages: Callable[[str], PageWords | None] | None = None):
         import spacy
 
         self.config = config
+        self.pages = pages or (lambda url: None)  # a task's image value -> its page (Visual NER)
+        self.waiting_for_ocr: list[int] = []
         self.kinds = [k for k in (kinds or config.kinds) if config.group(k) is not None]
         self.nlp = spacy.blank(language)
         self.nlp.add_pipe("sentencizer")
@@ -272,13 +295,25 @@ class DatasetBuilder:
         return [ClassificationExample(s.task_id, s.completion_id, self._text(group, s), sorted(set(chosen)))]
 
     def _visual(self, group: LabelGroup, s: SelectedCompletion) -> list[Example]:
-        boxes = [
-            {k: value.get(k) for k in ("x", "y", "width", "height", "rotation", "text")} | {"label": label}
-            for value, labels in self._regions(group, s.result)
-            for label in labels
-        ]
-        ocr = s.data.get("ocr") or []
-        return [VisualNerExample(s.task_id, s.completion_id, self._text(group, s), boxes, list(ocr))]
+        url = self._text(group, s)
+        page = self.pages(url)
+        if page is None:
+            self.issues.append(ErrorDetail(Errors.E315.format(task_id=s.task_id, url=url[:200]), field="completions"))
+            return []
+        if page.status is OcrStatus.FAILED:
+            self.issues.append(ErrorDetail(Errors.E317.format(task_id=s.task_id, why="see the page's error"), field="completions"))
+            return []
+        if page.status is not OcrStatus.DONE:
+            self.waiting_for_ocr.append(s.task_id)
+            return []
+        regions = [(value, label) for value, labels in self._regions(group, s.result) for label in labels
+                   if all(isinstance(value.get(k), int | float) for k in ("x", "y", "width", "height"))]
+        tags, empty, overlapping = tag_words(page.words, [(label, rectangle_pixels(value, page.width, page.height))
+                                                          for value, label in regions])
+        for code, indexes in ((Errors.E313, empty), (Errors.E314, overlapping)):
+            for i in indexes:
+                self.issues.append(ErrorDetail(code.format(task_id=s.task_id, region=i, label=regions[i][1]), field="completions"))
+        return [VisualNerExample(s.task_id, s.completion_id, page.words, tags, page.width, page.height)]
 
     def build(
         self,
@@ -289,6 +324,10 @@ class DatasetBuilder:
         min_examples: int = 40,
     ) -> tuple[dict[ModelKind, KindDataset], Split]:
         """Split the examples by task and count them per label, with warnings and errors."""
+        if self.waiting_for_ocr:
+            self.issues.append(ErrorDetail(Errors.E316.format(count=len(self.waiting_for_ocr), task_id=self.waiting_for_ocr[0]),
+                                           field="completions"))
+            self.waiting_for_ocr = []
         task_split = split_tasks(
             self.tags, self.tags, method=split, validation_split=validation_split, seed=seed
         )
@@ -324,7 +363,7 @@ def _labels_of(example: Example) -> list[str]:
         return [example.label]
     if isinstance(example, ClassificationExample):
         return example.labels
-    return [b["label"] for b in example.boxes]
+    return [label for _, _, label in example.spans]
 
 
 def bio_tags(nlp: Any, example: NerExample) -> list[tuple[str, str]]:

@@ -23,6 +23,7 @@ from annoray.platform.labeling.datasets import (
     SplitMethod,
     bio_tags,
 )
+from annoray.platform.labeling.pages import page_words_reader
 from annoray.platform.labeling.selection import Candidate, select_completion
 from annoray.platform.store.repositories import CompletionRepository, ProjectRepository, TaskRepository
 
@@ -116,7 +117,7 @@ def build_training_data(
     missing = [k for k in kinds if config.group(k) is None]
     if missing:
         raise InvalidInput("cannot train", [ErrorDetail(Errors.E303.format(kind=k.value), field="kinds") for k in missing])
-    builder = DatasetBuilder(config, language=language, kinds=kinds)
+    builder = DatasetBuilder(config, language=language, kinds=kinds, pages=page_words_reader(sessions, project_id))
     count = 0
     for selected, _ in iter_selection(sessions, project_id, query, page_size=page_size):
         builder.add(selected)
