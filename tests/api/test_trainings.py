@@ -64,7 +64,7 @@ def test_unknown_embeddings_kinds_the_config_lacks_and_non_managers_are_refused(
     body = refused(api, lambda: owner.post(f"/api/projects/{pid}/trainings", json={"embeddings": "glove"}), 422)
     assert body["errors"][0]["message"].startswith("[E604] embeddings 'glove'")
     body = refused(api, lambda: owner.post(f"/api/projects/{pid}/trainings", json={"kinds": ["visual_ner"]}), 422)
-    assert body["errors"][0]["message"].startswith("[E601]")
+    assert body["errors"][0]["message"] == "[E303] the project's labeling config has no visual_ner labels to train"
     api.user("ann")
     owner.post(f"/api/projects/{pid}/members", json={"username": "ann", "role": "annotator"})
     refused(api, lambda: api.clients["ann"].post(f"/api/projects/{pid}/trainings", json={}), 403)

@@ -14,7 +14,7 @@ from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
 from annoray.platform.labeling.config import ModelKind
 from annoray.platform.labeling.datasets import SplitMethod
 from annoray.platform.labeling.projects import project_config
-from annoray.platform.labeling.training_data import SelectionQuery, build_training_data
+from annoray.platform.labeling.training_data import SelectionQuery, build_training_data, check_kinds
 from annoray.platform.models.catalog import EMBEDDINGS
 from annoray.platform.models.training import TrainingParams
 from annoray.platform.settings import Settings
@@ -89,6 +89,7 @@ def request_trainings(
     """
     config = project_config(project)
     kinds = request.kinds or config.kinds
+    check_kinds(config, kinds)
     errors = check_engines(settings, project.language, request.engine, kinds)
     if request.embeddings:
         with sessions() as reading:

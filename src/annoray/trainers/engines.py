@@ -304,3 +304,6 @@ class SpacyClassification(_SpacyTextcat):
     def _gold(self, example: Example) -> list[str]:
         return list(example.labels)  # type: ignore[union-attr]
 
+
+
+from annoray.trainers import visual_ner  # noqa: E402, F401  (registers the Visual NER engine, which builds on SpacyEngine)

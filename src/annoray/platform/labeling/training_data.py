@@ -107,6 +107,13 @@ class TrainingData:
         }
 
 
+def check_kinds(config: LabelingConfig, kinds: Sequence[ModelKind]) -> None:
+    """Refuse (E303) the kinds the labeling config has no labels for."""
+    missing = [k for k in kinds if config.group(k) is None]
+    if missing:
+        raise InvalidInput("cannot train", [ErrorDetail(Errors.E303.format(kind=k.value), field="kinds") for k in missing])
+
+
 def build_training_data(
     sessions: sessionmaker[Session], project_id: int, config: LabelingConfig, *, language: str,
     kinds: Sequence[ModelKind] | None, query: SelectionQuery, split: SplitMethod = SplitMethod.RANDOM,
@@ -114,9 +121,7 @@ def build_training_data(
 ) -> TrainingData:
     """Select, build and split the datasets of the requested kinds, refusing kinds the config lacks."""
     kinds = list(kinds) if kinds else config.kinds
-    missing = [k for k in kinds if config.group(k) is None]
-    if missing:
-        raise InvalidInput("cannot train", [ErrorDetail(Errors.E303.format(kind=k.value), field="kinds") for k in missing])
+    check_kinds(config, kinds)
     builder = DatasetBuilder(config, language=language, kinds=kinds, pages=page_words_reader(sessions, project_id))
     count = 0
     for selected, _ in iter_selection(sessions, project_id, query, page_size=page_size):
