@@ -27,14 +27,14 @@ def invoices(api: Api, count: int) -> int:
     return pid
 
 
-def test_visual_ner_is_refused_without_an_ocr_training_licence_then_trains_on_ray_train_with_layout(training_api: Api) -> None:
+def test_visual_ner_trains_on_ray_train_with_an_ocr_seat_deploys_and_draws_labeled_rectangles_on_new_forms(training_api: Api) -> None:
     api = training_api
     pid = invoices(api, 20)
-    body = {"params": {"epochs": 6, "batch_size": 2, "learning_rate": 0.002}}
+    body = {"params": {"epochs": 6, "batch_size": 2, "learning_rate": 0.002}, "deploy": "force"}  # 4 held out: too few to judge
     assert api.admin.post(f"/api/projects/{pid}/trainings", json=body).json()["detail"].startswith(
         "[E707] needs a seat of license scope 'ocr:training'"), "no licence grants Visual NER training"
 
-    license = api.admin.post("/api/licenses", json=license_document(["ocr:training"], seats=1)).json()
+    license = api.admin.post("/api/licenses", json=license_document(["ocr:training", "ocr:inference"], seats=2)).json()
     (queued,) = api.admin.post(f"/api/projects/{pid}/trainings", json=body).json()["jobs"]
     job = api.admin.get(f"/api/trainings/{queued['id']}").json()
     assert (job["kind"], job["engine"], job["resources"]["cpus"], job["resources"]["memory_gb"], job["licenses"]) == (
@@ -51,3 +51,35 @@ def test_visual_ner_is_refused_without_an_ocr_training_licence_then_trains_on_ra
     log = api.admin.get(f"/api/trainings/{done['id']}/log").text
     assert "visual_ner model with engine spacy.visual_ner.v1" in log and "epoch 6/6" in log and "resources per worker: cpus=16.0" in log
     assert [(lic["id"], lic["leased"]) for lic in api.admin.get("/api/licenses").json()] == [(license["id"], 0)], "the seat came back"
+
+    # deployed (forced), served, and run over ten new forms uploaded as tasks, some still waiting for their OCR
+    assert done["deployment"]["decision"] == "deployed" and done["model"] in api.admin.get(f"/api/projects/{pid}").json()["models"]
+    server = api.admin.post("/api/servers", json={"project_id": pid, "name": "invoices"}).json()
+    server = wait_for(api, f"/api/servers/{server['id']}", lambda s: s["status"] in ("running", "failed"), timeout=240)
+    assert server["status"] == "running" and server["licenses"] == ["ocr:inference"], server
+    new = json.loads((FORMS / "tasks.json").read_text())[20:30]
+    files = [("file", (t["data"]["ocr"], (FORMS / t["data"]["ocr"]).read_bytes(), "image/png")) for t in new]
+    uploaded = api.admin.post(f"/api/projects/{pid}/files", params={"tasks": "true"}, files=files).json()
+    job = api.admin.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"]}).json()
+    assert job["total"] == 10
+    job = wait_for(api, f"/api/preannotations/{job['id']}", lambda j: j["status"] in ("succeeded", "failed"), timeout=300)
+    assert (job["status"], job["done"], job["failed"]) == ("succeeded", 10, 0), job
+
+    found = 0
+    for task_id, gold in zip(uploaded["task_ids"], new, strict=True):
+        (prediction,) = api.admin.get(f"/api/projects/{pid}/tasks/{task_id}/predictions").json()
+        regions: dict[str, dict[str, dict]] = {}
+        for item in prediction["result"]:
+            regions.setdefault(item["id"], {})[item["type"]] = item
+        assert all(set(r) == {"rectangle", "labels", "textarea"} for r in regions.values()), "a rectangle, its label, its text"
+        for region in regions.values():
+            box = region["rectangle"]["value"]
+            assert (region["rectangle"]["original_width"], region["rectangle"]["original_height"]) == (850, 1100)
+            assert 0 <= box["x"] < 100 and 0 < box["width"] <= 100 - box["x"] and 0 <= region["labels"]["score"] <= 1
+            assert region["labels"]["value"]["labels"][0] in {"Vendor", "Address", "InvoiceNumber", "Date", "Total"}
+        vendor = next(r["value"]["text"][0] for r in gold["annotations"][0]["result"]
+                      if r["type"] == "textarea" and r["id"].endswith("-0"))
+        found += any(r["labels"]["value"]["labels"] == ["Vendor"] and r["textarea"]["value"]["text"] == [vendor] for r in regions.values())
+    assert found >= 8, f"the vendor is found with its text on {found} of 10 new forms"
+    created = api.admin.post(f"/api/projects/{pid}/tasks/{uploaded['task_ids'][-1]}/completions/from-prediction/{prediction['id']}")
+    assert created.status_code == 201 and created.json()["result"] == prediction["result"], created.text

@@ -22,11 +22,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Errors, describe
 from annoray.platform.labeling.config import LabelingConfig
+from annoray.platform.labeling.pages import page_of
+from annoray.platform.lifecycle import OcrStatus
 from annoray.platform.labeling.predictions import label_studio_result
 from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.selection import has_no_completion
 from annoray.platform.settings import Settings
-from annoray.platform.store.repositories import PreannotationJobRepository, ProjectRepository, ServerRepository
+from annoray.platform.store.repositories import (
+    DocumentRepository, PreannotationJobRepository, ProjectRepository, ServerRepository,
+)
 from annoray.platform.store.tables import JobStatus, Prediction, ServerStatus, Task
 from annoray.scheduler.ledger import SchedulerState
 
@@ -46,6 +50,42 @@ def task_text(config: LabelingConfig, data: dict[str, Any]) -> str:
     key = config.data_key(group.to_name) if group else next(iter(data), "text")
     value = data.get(key, "")
     return value if isinstance(value, str) else str(value)
+
+
+class TaskInputs:
+    """What a server reads from each task: its text, or for a Visual NER project its page's OCR words and size. A page
+    not OCR'd yet is OCR'd first (here, when its OCR is still queued; one a task is OCR-ing is waited for)."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], project_id: int, config: LabelingConfig):
+        self.settings, self.sessions, self.project_id, self.config = settings, sessions, project_id, config
+        self.key = config.data_key(config.visual_ner.to_name) if config.visual_ner else None
+
+    def __call__(self, task: Task) -> str | dict[str, Any]:
+        """The task's input; raises with the reason when its page cannot be read."""
+        if self.key is None:
+            return task_text(self.config, task.data)
+        from annoray.scheduler.documents import run_ocr_page
+
+        url = str(task.data.get(self.key, ""))
+        deadline = time.monotonic() + 600
+        while True:
+            with self.sessions.begin() as session:
+                page = page_of(session, self.project_id, url)
+                if page is None:
+                    raise ValueError(Errors.E315.format(task_id=task.id, url=url[:200]))
+                status, page_id = page.ocr_status, page.id
+                if status is OcrStatus.DONE:
+                    return {"words": page.ocr_words or [], "width": page.width, "height": page.height}
+                if status is OcrStatus.FAILED:
+                    raise ValueError(page.ocr_error or Errors.E907.format(why="unknown"))
+                claimed = status is OcrStatus.QUEUED and DocumentRepository(session).move_ocr(
+                    page_id, (OcrStatus.QUEUED,), OcrStatus.RUNNING, ocr_attempts=page.ocr_attempts + 1)
+            if claimed:
+                run_ocr_page(self.settings, page_id)
+            elif time.monotonic() > deadline:
+                raise TimeoutError(f"the OCR of page {url} did not end within 600 s")
+            else:
+                time.sleep(0.5)
 
 
 def pending_tasks(reads: sessionmaker[Session], project_id: int, job_id: int, task_ids: list[int] | None) -> Iterator[list[Task]]:
@@ -127,18 +167,19 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
         config = project_config(project)
         handle = serve.get_app_handle(app_name(server.id))
         writer = Writer(sessions, job_id, project.id, f"{server.name}:{'+'.join(server.models)}")
-        in_flight: deque[tuple[list[Task], Any, int]] = deque()
+        in_flight: deque[tuple[list[Task], list[Any], Any, int]] = deque()
+        read = TaskInputs(settings, sessions, project.id, config)
 
-        def settle(tasks: list[Task], response: Any, attempt: int) -> None:
+        def settle(tasks: list[Task], inputs: list[Any], response: Any, attempt: int) -> None:
             try:
                 outputs = response.result(timeout_s=600)
             except Exception as exc:  # a replica died: send again, then each task alone, then record
                 if attempt < RETRIES:
                     time.sleep(min(2.0 ** attempt, 10.0))
-                    in_flight.append((tasks, handle.remote([task_text(config, t.data) for t in tasks]), attempt + 1))
+                    in_flight.append((tasks, inputs, handle.remote(inputs), attempt + 1))
                 elif len(tasks) > 1:
-                    for task in tasks:
-                        in_flight.append(([task], handle.remote([task_text(config, task.data)]), RETRIES))
+                    for task, one in zip(tasks, inputs, strict=True):
+                        in_flight.append(([task], [one], handle.remote([one]), RETRIES))
                 else:
                     writer.fail(tasks[0].id, describe(exc))
                 return
@@ -151,10 +192,18 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
 
         for page in pending_tasks(reads, project.id, job_id, job.task_ids):
             for at in range(0, len(page), REQUEST_SIZE):
-                chunk = page[at:at + REQUEST_SIZE]
+                chunk, inputs = [], []
+                for task in page[at:at + REQUEST_SIZE]:
+                    try:
+                        inputs.append(read(task))
+                        chunk.append(task)
+                    except Exception as exc:  # its page is not one of the project's, or its OCR failed
+                        writer.fail(task.id, describe(exc) if not str(exc).startswith("[E") else str(exc))
+                if not chunk:
+                    continue
                 while len(in_flight) >= MAX_IN_FLIGHT:
                     settle(*in_flight.popleft())
-                in_flight.append((chunk, handle.remote([task_text(config, t.data) for t in chunk]), 0))
+                in_flight.append((chunk, inputs, handle.remote(inputs), 0))
         while in_flight:
             settle(*in_flight.popleft())
         writer.flush()

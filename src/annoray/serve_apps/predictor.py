@@ -1,5 +1,6 @@
 """What a pre-annotation server computes: chunk-level entities with a confidence, assertion status on
-those chunks, document classes, and rule matches, for a batch of texts.
+those chunks, document classes, and rule matches, for a batch of texts; and for document pages (their OCR words
+and size), the Visual NER entities with the words' boxes, one per line the entity spans.
 
 Plain Python over spaCy, so a Serve replica, a benchmark and a test run the same code. Entities are
 spaCy's own spans: the tokens of one entity are one region with character offsets. Their confidence
@@ -25,7 +26,7 @@ class ServedModel:
     """A catalog model as a server loads it: its name, kind, labels, and the local folder holding it."""
 
     name: str
-    kind: str  # ner | assertion | classification
+    kind: str  # ner | assertion | classification | visual_ner
     path: str
     labels: tuple[str, ...] = ()
 
@@ -49,9 +50,12 @@ class TextPrediction:
     assertions: list[dict[str, Any]] = field(default_factory=list)  # start, end, text, label, score, model
     classes: list[dict[str, Any]] = field(default_factory=list)  # model, multiple, scores {label: p}
     rules: list[dict[str, Any]] = field(default_factory=list)  # start, end, text, label, rule
+    page: dict[str, Any] | None = None  # a page's width and height, when the input was a page
+    regions: list[dict[str, Any]] = field(default_factory=list)  # a page's entities: label, score, model, text, lines
 
     def as_dict(self) -> dict[str, Any]:
-        return {"entities": self.entities, "assertions": self.assertions, "classes": self.classes, "rules": self.rules}
+        out = {"entities": self.entities, "assertions": self.assertions, "classes": self.classes, "rules": self.rules}
+        return out | ({"page": self.page, "regions": self.regions} if self.page is not None else {})
 
 
 class Predictor:
@@ -79,8 +83,45 @@ class Predictor:
                 self.dictionary.add(rule.name, list(self.sentences.tokenizer.pipe(rule.terms)))
             self.rule_labels = {r.name: r.label for r in terms}
 
-    def predict(self, texts: list[str]) -> list[TextPrediction]:
-        out = [TextPrediction() for _ in texts]
+    def predict(self, items: list[str | dict[str, Any]]) -> list[TextPrediction]:
+        """Texts, and pages as ``{"words": [[text, x0, y0, x1, y1, block, line], ...], "width", "height"}``."""
+        out = [TextPrediction() for _ in items]
+        texts = [(item, prediction) for item, prediction in zip(items, out, strict=True) if isinstance(item, str)]
+        pages = [(item, prediction) for item, prediction in zip(items, out, strict=True) if isinstance(item, dict)]
+        if texts:
+            self._texts([t for t, _ in texts], [p for _, p in texts])
+        if pages:
+            self._pages([p for p, _ in pages], [p for _, p in pages])
+        return out
+
+    def _pages(self, pages: list[dict[str, Any]], out: list[TextPrediction]) -> None:
+        from annoray.trainers.visual_ner import page_doc
+
+        for page, prediction in zip(pages, out, strict=True):
+            prediction.page = {"width": page["width"], "height": page["height"]}
+        for model, nlp in self.models:
+            if model.kind != "visual_ner":
+                continue
+            docs = list(nlp.pipe([page_doc(nlp, p["words"], p["width"], p["height"]) for p in pages], batch_size=self.batch_size))
+            for page, doc_entities, prediction in zip(pages, self._scored(nlp, docs), out, strict=True):
+                for ent, score in doc_entities:
+                    words = page["words"][ent.start:ent.end]
+                    prediction.regions.append({"label": ent.label_, "score": score, "model": model.name,
+                                               "text": " ".join(str(w[0]) for w in words), "lines": _lines(words)})
+
+    def _scored(self, nlp: Any, docs: list[Any]) -> list[list[tuple[Any, float]]]:
+        """Each doc's entities with their probability under a beam search of the same NER model."""
+        ner = nlp.get_pipe("ner")
+        out = []
+        for doc, beam in zip(docs, ner.beam_parse(docs, beam_width=self.beam_width, beam_density=0.0001), strict=True):
+            mass: dict[tuple[int, int, str], float] = defaultdict(float)
+            for score, parses in ner.moves.get_beam_parses(beam):
+                for start, end, label in parses:
+                    mass[(start, end, label)] += score
+            out.append([(ent, round(min(1.0, mass.get((ent.start, ent.end, ent.label_), 0.0)), 4)) for ent in doc.ents])
+        return out
+
+    def _texts(self, texts: list[str], out: list[TextPrediction]) -> None:
         for model, nlp in self.models:
             if model.kind == "ner":
                 self._entities(model, nlp, texts, out)
@@ -91,22 +132,13 @@ class Predictor:
                 self._assertions(model, nlp, texts, out)
         if self.regexes or self.dictionary is not None:
             self._rules(texts, out)
-        return out
 
     def _entities(self, model: ServedModel, nlp: Any, texts: list[str], out: list[TextPrediction]) -> None:
         docs = list(nlp.pipe(texts, batch_size=self.batch_size))
-        ner = nlp.get_pipe("ner")
-        beams = ner.beam_parse(docs, beam_width=self.beam_width, beam_density=0.0001)
-        for doc, beam, prediction in zip(docs, beams, out, strict=True):
-            mass: dict[tuple[int, int, str], float] = defaultdict(float)
-            for score, parses in ner.moves.get_beam_parses(beam):
-                for start, end, label in parses:
-                    mass[(start, end, label)] += score
-            for ent in doc.ents:
-                prediction.entities.append({
-                    "start": ent.start_char, "end": ent.end_char, "text": ent.text, "label": ent.label_,
-                    "score": round(min(1.0, mass.get((ent.start, ent.end, ent.label_), 0.0)), 4), "model": model.name,
-                })
+        for doc_entities, prediction in zip(self._scored(nlp, docs), out, strict=True):
+            for ent, score in doc_entities:
+                prediction.entities.append({"start": ent.start_char, "end": ent.end_char, "text": ent.text, "label": ent.label_,
+                                            "score": score, "model": model.name})
 
     def _classes(self, model: ServedModel, nlp: Any, texts: list[str], out: list[TextPrediction]) -> None:
         multiple = "textcat_multilabel" in nlp.pipe_names
@@ -144,3 +176,12 @@ class Predictor:
                     span, name = doc[start:end], self.sentences.vocab.strings[match_id]
                     prediction.rules.append({"start": span.start_char, "end": span.end_char, "text": span.text,
                                              "label": self.rule_labels[name], "rule": name})
+
+
+def _lines(words: list[list[Any]]) -> list[dict[str, Any]]:
+    """An entity's words grouped by the line they sit on: per line, the box holding them and their text."""
+    lines: dict[Any, list[list[Any]]] = {}
+    for word in words:
+        lines.setdefault(word[6], []).append(word)
+    return [{"box": [min(w[1] for w in ws), min(w[2] for w in ws), max(w[3] for w in ws), max(w[4] for w in ws)],
+             "text": " ".join(str(w[0]) for w in ws)} for ws in lines.values()]

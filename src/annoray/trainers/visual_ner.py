@@ -40,6 +40,17 @@ def layout_features(words: Sequence[Sequence[Any]], width: int, height: int) -> 
     return out
 
 
+def page_doc(nlp: Any, words: Sequence[Sequence[Any]], width: int, height: int, *, layout: bool = True) -> Any:
+    """The page as a spaCy Doc of its OCR words, each carrying its layout (what the model saw in training)."""
+    from spacy.tokens import Doc
+
+    doc = Doc(nlp.vocab, words=[str(w[0]) for w in words], spaces=[True] * len(words))
+    if layout:
+        for token, (cell, shape) in zip(doc, layout_features(words, width, height), strict=True):
+            token.tag_, token.lemma_ = cell, shape
+    return doc
+
+
 @register
 class SpacyVisualNer(SpacyEngine):
     name = "spacy.visual_ner.v1"
@@ -65,14 +76,7 @@ class SpacyVisualNer(SpacyEngine):
         }
 
     def page_doc(self, nlp: Any, words: Sequence[Sequence[Any]], width: int, height: int) -> Any:
-        """The page as a spaCy Doc of its OCR words, each carrying its layout."""
-        from spacy.tokens import Doc
-
-        doc = Doc(nlp.vocab, words=[str(w[0]) for w in words], spaces=[True] * len(words))
-        if not self.text_only:
-            for token, (cell, shape) in zip(doc, layout_features(words, width, height), strict=True):
-                token.tag_, token.lemma_ = cell, shape
-        return doc
+        return page_doc(nlp, words, width, height, layout=not self.text_only)
 
     def _to_spacy(self, nlp: Any, example: Example) -> Any:
         from spacy.training import Example as SpacyExample

@@ -71,6 +71,7 @@ class LabelingConfig:
     classification_groups: tuple[ClassificationGroup, ...]
     controls: Mapping[str, str]  # control name -> tag
     rules: Mapping[str, str] = field(default_factory=dict)  # rule name -> the <Labels> that opted into it (rules="a,b")
+    targets: Mapping[str, str] = field(default_factory=dict)  # control name -> the object it labels (toName)
 
     @property
     def classification(self) -> LabelGroup | None:
@@ -110,6 +111,11 @@ class LabelingConfig:
                 seen.update((m, None) for m in group.models.values() if m)
         seen.update((g.model, None) for g in self.classification_groups if g.model)
         return list(seen)
+
+    def control(self, tag: str, to_name: str) -> str | None:
+        """The name of the first ``tag`` control on the object ``to_name`` (e.g. the <Rectangle> or <TextArea> of an
+        image), or None."""
+        return next((name for name, t in self.controls.items() if t == tag and self.targets.get(name) == to_name), None)
 
     def data_key(self, to_name: str) -> str:
         return self.objects[to_name][1]
@@ -216,6 +222,7 @@ class _Validator:
             classification_groups=tuple(classification), controls=controls,
             rules={rule.strip(): el.get("name") for el in elements if el.tag == "Labels" and el.get("rules")
                    for rule in el.get("rules").split(",") if rule.strip()},
+            targets={el.get("name"): el.get("toName") for el in elements if el.tag in CONTROL_TAGS and el.get("name")},
         )
         self._check_models(config, elements)
         if self.errors:
