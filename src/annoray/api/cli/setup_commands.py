@@ -1,5 +1,5 @@
-"""Client commands that set a project up and read what it holds: users, tasks, the training data, exports, and a
-training's log (read from the database itself when no API is running)."""
+"""Client commands that set a project up and read what it holds: users, projects and their members, tasks, the
+training data, exports, and a training's log (read from the database itself when no API is running)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.text import Text
 
-from annoray.api.cli.app import PANEL, HomeOption, JsonOption, ProjectArg, TokenOption, UrlOption, app
+from annoray.api.cli.app import PANEL, HomeOption, JsonOption, ProjectArg, TokenOption, UrlOption, app, things
 from annoray.api.cli.client_commands import connect
-from annoray.api.cli.render import console, emit, progress_console, table, when
+from annoray.api.cli.render import cell, console, emit, progress_console, table, when
 
 users = typer.Typer(help="Users of the platform (admin).", no_args_is_help=True)
 tasks = typer.Typer(help="A project's tasks: import Label Studio JSON, list them.", no_args_is_help=True)
@@ -29,6 +30,83 @@ def create_user(username: Annotated[str, typer.Argument(help="The new user's nam
     with connect(url, token) as client:
         user = client.post("/api/users", {"username": username})
     emit(user, as_json, lambda u: console.print(f"user {u['username']} (id {u['id']}); token, shown once: {u['token']}"))
+
+
+# --- projects ----------------------------------------------------------------------------------------
+
+
+projects = things("projects", "Projects: list them, show one, create one from a labeling config, add members.")
+members = typer.Typer(help="A project's members and their roles.", no_args_is_help=True)
+projects.add_typer(members, name="members")
+
+
+@projects.command("list")
+def list_projects(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """The projects you are a member of, with your role."""
+    with connect(url, token) as client:
+        emit(client.get("/api/projects"), as_json, _print_projects)
+
+
+@projects.command("show")
+def show_project(project_id: ProjectArg, url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """One project: its kinds, labels and the models its config names."""
+    with connect(url, token) as client:
+        emit(client.get(f"/api/projects/{project_id}"), as_json, _print_project)
+
+
+@projects.command("create")
+def create_project(
+    name: Annotated[str, typer.Argument(help="The project's name.", show_default=False)],
+    config: Annotated[Path, typer.Option("--config", help="The labeling config (Label Studio XML).", exists=True, dir_okay=False)],
+    language: Annotated[str, typer.Option(help="Language of the texts (en, de, ...).")] = "en",
+    model_type: Annotated[str, typer.Option(help="open_source, or a licensed family (healthcare, legal, finance).")] = "open_source",
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """Create a project from a labeling config; you become its owner. A config with errors is refused with each one."""
+    body = {"name": name, "labeling_config": config.read_text(encoding="utf-8"), "language": language, "model_type": model_type}
+    with connect(url, token) as client:
+        emit(client.post("/api/projects", body), as_json, _print_project)
+
+
+@members.command("add")
+def add_member(
+    project_id: ProjectArg,
+    username: Annotated[str, typer.Argument(help="The user to add.", show_default=False)],
+    role: Annotated[str, typer.Option(help="owner, manager, reviewer or annotator.")] = "annotator",
+    priority: Annotated[int, typer.Option(help="Higher wins when several members submitted a task.")] = 0,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """Add a user to a project with a role (owners only)."""
+    with connect(url, token) as client:
+        member = client.post(f"/api/projects/{project_id}/members", {"username": username, "role": role, "priority": priority})
+    emit(member, as_json, lambda m: console.print(f"{m['username']} is now {m['role']} of project {project_id}"))
+
+
+@members.command("list")
+def list_members(project_id: ProjectArg, url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """A project's members, their roles and priorities."""
+    with connect(url, token) as client:
+        found = client.get(f"/api/projects/{project_id}/members")
+    emit(found, as_json, lambda items: console.print(table(("user", "role", "priority"), (
+        (m["username"], m["role"], m["priority"]) for m in items), f"members of project {project_id}")))
+
+
+def _kinds(project: dict[str, Any]) -> list[str]:
+    return list(project["kinds"])
+
+
+def _print_projects(items: list[dict[str, Any]]) -> None:
+    console.print(table(("id", "name", "role", "kinds", "config version"), (
+        (p["id"], p["name"], p["role"], _kinds(p), p["config_version"]) for p in items), "projects"))
+
+
+def _print_project(p: dict[str, Any]) -> None:
+    console.print(Text(f"project {p['name']} (id {p['id']}): role {p['role']}, language {p['language']}, "
+                       f"model type {p['model_type']}, config version {p['config_version']}"))
+    console.print(table(("kind", "labels", "group"), (
+        (kind, p["kinds"][kind]["labels"], p["kinds"][kind].get("name") or p["kinds"][kind]["from_names"]) for kind in _kinds(p)),
+        "model kinds of the labeling config"))
+    console.print(Text(f"models the config names: {cell(p['models']) if p['models'] else 'none'}"))
 
 
 @tasks.command("import")
