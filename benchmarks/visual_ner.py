@@ -54,18 +54,20 @@ def load_form(data: Path, name: str) -> tuple[dict, list[list], list[tuple[str, 
 
 def examples(data: Path, names: list[str], ocr: bool) -> tuple[list[VisualNerExample], float, float]:
     """The forms as examples (gold or OCR words), OCR word recall and OCR pages per second (0, 0 with gold words)."""
-    from ocr_backends import matched, tesseract  # beside this script
+    from ocr_backends import matched  # beside this script
+
+    from annoray.trainers.ocr import ocr_words
 
     out, hits, gold_count, seconds = [], 0, 0, 0.0
     for i, name in enumerate(names):
         doc, words, entities = load_form(data, name)
-        if ocr:
+        if ocr:  # the platform's own OCR: words with their blocks and lines, in reading order
             began = time.perf_counter()
-            found = tesseract(data / doc["img"]["fname"])
+            found = ocr_words((data / doc["img"]["fname"]).read_bytes(), "en")
             seconds += time.perf_counter() - began
-            hits += matched([(w[0], tuple(w[1:5])) for w in words], found)
+            hits += matched([(w[0], tuple(w[1:5])) for w in words], [(w[0], tuple(w[1:5])) for w in found])
             gold_count += len(words)
-            words = [[text, *box, 0, n] for n, (text, box) in enumerate(found)]
+            words = found
         tags, _, _ = tag_words(words, entities)
         out.append(VisualNerExample(i, i, words, tags, doc["img"]["width"], doc["img"]["height"]))
     return out, (hits / gold_count if ocr else 0.0), (len(names) / seconds if ocr else 0.0)
