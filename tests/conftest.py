@@ -341,6 +341,22 @@ VISUAL_CONFIG = """<View>
 </View>"""
 
 
+def sample_forms(api: "Api", count: int) -> tuple[int, list[dict], list[dict]]:
+    """A project of the first ``count`` bundled sample invoices: images uploaded, their gold tasks pointed at the
+    pages and imported (OCR not waited for); returns its id, the tasks and the uploaded files."""
+    from importlib import resources
+
+    forms = resources.files("annoray.platform") / "samples" / "forms"
+    tasks = json.loads((forms / "tasks.json").read_text())[:count]
+    pid = api.admin.post("/api/projects", json={"name": "invoices", "labeling_config": (forms / "config.xml").read_text()}).json()["id"]
+    files = [("file", (t["data"]["ocr"], (forms / t["data"]["ocr"]).read_bytes(), "image/png")) for t in tasks]
+    items = api.admin.post(f"/api/projects/{pid}/files", files=files).json()["items"]
+    for task, item in zip(tasks, items, strict=True):
+        task["data"]["ocr"] = item["pages"][0]["url"]
+    assert api.admin.post(f"/api/projects/{pid}/tasks/import", json=tasks).status_code == 201
+    return pid, tasks, items
+
+
 DRUGS = ["aspirin", "ibuprofen", "folic acid", "vitamin D", "metformin", "insulin glargine", "heparin", "warfarin"]
 CLINICAL_CONFIG = """<View>
   <Text name="text" value="$text"/>

@@ -2,13 +2,12 @@
 words with boxes in reading order; a page photographed sideways (EXIF) is read upright."""
 
 import io
-import json
 from collections import Counter
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from ..conftest import VISUAL_CONFIG, Api, wait_for
+from ..conftest import VISUAL_CONFIG, Api, sample_forms, wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 
@@ -53,17 +52,8 @@ def test_pages_are_ocrd_by_ray_tasks_into_words_with_boxes_lines_and_upright(tra
 def test_sample_forms_uploaded_with_their_gold_regions_become_word_tagged_training_data(training_api: Api) -> None:
     """The bundled synthetic forms: the images uploaded, their Label Studio OCR tasks pointed at the pages; until a
     page is OCR'd its task waits (E316); then every gold region covers the OCR words of its value."""
-    from importlib import resources
-
-    forms = resources.files("annoray.platform") / "samples" / "forms"
     api, count = training_api, 6
-    tasks = json.loads((forms / "tasks.json").read_text())[:count]
-    pid = api.admin.post("/api/projects", json={"name": "invoices", "labeling_config": (forms / "config.xml").read_text()}).json()["id"]
-    files = [("file", (t["data"]["ocr"], (forms / t["data"]["ocr"]).read_bytes(), "image/png")) for t in tasks]
-    items = api.admin.post(f"/api/projects/{pid}/files", files=files).json()["items"]
-    for task, item in zip(tasks, items, strict=True):
-        task["data"]["ocr"] = item["pages"][0]["url"]
-    assert api.admin.post(f"/api/projects/{pid}/tasks/import", json=tasks).status_code == 201
+    pid, tasks, items = sample_forms(api, count)
     early = api.admin.get(f"/api/projects/{pid}/training-data").json()
     waiting = [w for w in early["warnings"] if w.startswith("[E316]")]
     assert waiting or early["kinds"]["visual_ner"]["label_counts"]["Vendor"] == count, early

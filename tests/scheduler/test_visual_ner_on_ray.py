@@ -6,7 +6,7 @@ from importlib import resources
 
 import pytest
 
-from ..conftest import Api, license_document, wait_for, wait_for_trainings
+from ..conftest import Api, license_document, sample_forms, wait_for, wait_for_trainings
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -14,14 +14,8 @@ FORMS = resources.files("annoray.platform") / "samples" / "forms"
 
 
 def invoices(api: Api, count: int) -> int:
-    """A project of ``count`` sample forms: uploaded, their tasks pointed at the pages, OCR done."""
-    tasks = json.loads((FORMS / "tasks.json").read_text())[:count]
-    pid = api.admin.post("/api/projects", json={"name": "invoices", "labeling_config": (FORMS / "config.xml").read_text()}).json()["id"]
-    files = [("file", (t["data"]["ocr"], (FORMS / t["data"]["ocr"]).read_bytes(), "image/png")) for t in tasks]
-    items = api.admin.post(f"/api/projects/{pid}/files", files=files).json()["items"]
-    for task, item in zip(tasks, items, strict=True):
-        task["data"]["ocr"] = item["pages"][0]["url"]
-    assert api.admin.post(f"/api/projects/{pid}/tasks/import", json=tasks).status_code == 201
+    """A project of ``count`` sample forms with their gold tasks, OCR done."""
+    pid, _, items = sample_forms(api, count)
     for item in items:
         wait_for(api, f"/api/files/{item['id']}", lambda f: f["pages"][0]["ocr"] == "done", timeout=240)
     return pid

@@ -131,7 +131,7 @@ class OcrDispatch:
         with self.state.sessions.begin() as session:
             pages = DocumentRepository(session)
             for page in pages.pages_with_ocr(OcrStatus.QUEUED, limit=room):
-                if pages.move_ocr(page.id, (OcrStatus.QUEUED,), OcrStatus.RUNNING, ocr_attempts=page.ocr_attempts + 1):
+                if pages.start_ocr(page):
                     self.running[page.id] = start_ocr_page(self.state.settings, page.id)
 
     def ended(self, page_id: int, ref: Any) -> None:

@@ -78,8 +78,7 @@ class TaskInputs:
                     return {"words": page.ocr_words or [], "width": page.width, "height": page.height}
                 if status is OcrStatus.FAILED:
                     raise ValueError(page.ocr_error or Errors.E907.format(why="unknown"))
-                claimed = status is OcrStatus.QUEUED and DocumentRepository(session).move_ocr(
-                    page_id, (OcrStatus.QUEUED,), OcrStatus.RUNNING, ocr_attempts=page.ocr_attempts + 1)
+                claimed = status is OcrStatus.QUEUED and DocumentRepository(session).start_ocr(page)
             if claimed:
                 run_ocr_page(self.settings, page_id)
             elif time.monotonic() > deadline:

@@ -37,6 +37,10 @@ class DocumentRepository(RowRepository[Document]):
     def move_ocr(self, page_id: int, among: Sequence[OcrStatus], to: OcrStatus, **values: Any) -> bool:
         return move_status(self.session, Page, page_id, among, to, values, column="ocr_status")
 
+    def start_ocr(self, page: Page) -> bool:
+        """Move a queued page's OCR to running and count the try; False when someone else started it first."""
+        return self.move_ocr(page.id, (OcrStatus.QUEUED,), OcrStatus.RUNNING, ocr_attempts=page.ocr_attempts + 1)
+
     def requeue_running_ocr(self) -> int:
         """Pages whose OCR task died with the scheduler go back to the queue (their tries are counted when they start)."""
         done = self.session.execute(update(Page).where(Page.ocr_status == OcrStatus.RUNNING).values(ocr_status=OcrStatus.QUEUED))
