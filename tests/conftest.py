@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import json
@@ -380,8 +381,10 @@ def clinical_sentences() -> list[tuple[str, int, int, str, str]]:
 
 
 @functools.cache
-def tiny_models(root: Path) -> dict[str, Path]:
-    """A NER, an assertion and a classification model trained with the platform's own engines (a few seconds)."""
+@functools.cache
+def tiny_models() -> dict[str, Path]:
+    """A NER, an assertion and a classification model trained with the platform's own engines, once per session
+    (a few seconds); callers copy them, never change them."""
     from annoray.platform.labeling.datasets import AssertionExample, ClassificationExample, NerExample
     from annoray.platform.models.training import TrainingParams
     from annoray.trainers.engines import MODEL_DIR, EngineConfig, SpacyAssertion, SpacyClassification, SpacyNer
@@ -394,6 +397,8 @@ def tiny_models(root: Path) -> dict[str, Path]:
         "classification": (SpacyClassification, ["cardiology", "neurology"],
                            [ClassificationExample(i, i, t, [c]) for i, (t, _, _, _, c) in enumerate(rows)]),
     }
+    root = Path(tempfile.mkdtemp(prefix="annoray-tiny-models-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     out = {}
     for kind, (engine, labels, examples) in data.items():
         work = root / kind

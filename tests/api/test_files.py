@@ -2,6 +2,7 @@
 with its reason, the database and the file store unchanged."""
 
 import io
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -174,3 +175,35 @@ def test_tasks_must_point_at_the_projects_pages_and_rectangles_must_fit_the_page
         "[E218] result item 0: a rectangle needs numbers x, y, width and height in percent of the page (0 to 100, inside it); "
         "got x 90, y 10, width 30, height 20")
     assert stored_files(api) == before
+
+
+def test_words_from_an_ocr_of_ones_own_make_the_page_ready_to_train(api: Api, visual: int) -> None:
+    item = api.admin.post(f"/api/projects/{visual}/files", files=[("file", ("a.png", image_bytes(200, 100), "image/png"))]).json()
+    page = item["items"][0]["pages"][0]
+    box = {"x": 5, "y": 10, "width": 40, "height": 20, "rotation": 0}
+    region = [{"id": "r1", "from_name": "label", "to_name": "image", "type": "rectanglelabels",
+               "value": box | {"rectanglelabels": ["Vendor"]}, "original_width": 200, "original_height": 100}]
+    api.admin.post(f"/api/projects/{visual}/tasks/import", json=[{"data": {"ocr": page["url"]}, "annotations": [{"result": region}]}])
+    words = {"words": [{"text": "ACME", "box": [12, 12, 80, 28], "line": 0}, {"text": "Invoice", "box": [120, 12, 190, 28], "line": 0},
+                       {"text": "no.", "box": [120, 40, 150, 60], "block": 1, "line": 1}]}
+    ocr = f"{page['url']}/ocr"
+
+    for bad, where in (({"words": [words["words"][0] | {"box": [12, 12, 280, 28]}]}, "[E909] word 0 ('ACME'): its box [12, 12, 280, 28]"),
+                       ({"words": [words["words"][0] | {"box": [80, 12, 12, 28]}]}, "[E909] word 0"),
+                       ({"words": [words["words"][0] | {"text": "  "}]}, "words.0.text"),
+                       ({"words": [words["words"][0] | {"confidence": 0.9}]}, "words.0.confidence")):
+        body = refused(api, lambda bad=bad: api.admin.put(ocr, json=bad), 422)
+        assert where in body["detail"] + json.dumps(body["errors"]), body
+    annotator = api.user("ann")
+    api.admin.post(f"/api/projects/{visual}/members", json={"username": "ann", "role": "annotator"})
+    assert refused(api, lambda: annotator.put(ocr, json=words), 403)["detail"].startswith("[E402] role 'annotator' may not")
+
+    done = api.admin.put(ocr, json=words)
+    assert done.status_code == 200, done.text
+    assert (done.json()["ocr"], done.json()["word_count"], done.json()["words"][2]) == (
+        "done", 3, {"text": "no.", "box": [120, 40, 150, 60], "block": 1, "line": 1})
+    assert api.admin.get(ocr).json() == done.json()
+    data = api.admin.get(f"/api/projects/{visual}/training-data").json()
+    assert data["kinds"]["visual_ner"]["label_counts"]["Vendor"] == 1, data  # the word inside the region, tagged
+    again = api.admin.put(ocr, json={"words": words["words"][1:]})  # words replace words
+    assert again.json()["word_count"] == 2

@@ -82,7 +82,7 @@ def test_the_console_script_lists_every_command() -> None:
                           env=os.environ | {"COLUMNS": "200"}, timeout=120)
     assert done.returncode == 0, done.stderr
     for command in ("up", "quickstart", "convert-conll", "projects", "train", "jobs", "models", "servers", "preannotate",
-                    "users", "tasks", "training-data", "export", "logs",
+                    "users", "tasks", "files", "training-data", "export", "logs",
                     "licenses", "cluster", "active-learning"):
         assert f"│ {command} " in done.stdout, command
 
@@ -156,6 +156,27 @@ def test_users_projects_members_tasks_training_data_export_and_logs_from_the_cli
     assert log.exit_code == 0 and "requested" in log.stdout.lower(), log.output
     missing = runner.invoke(app, ["logs", "999", "--home", str(api.settings.home)], env=env)
     assert missing.exit_code == 1 and "training 999 not found" in missing.stderr
+
+
+def test_documents_are_uploaded_with_a_task_per_page_and_listed_with_their_ocr(api: Api, tmp_path: Path) -> None:
+    from importlib import resources
+
+    from ..conftest import VISUAL_CONFIG
+
+    (tmp_path / "forms.xml").write_text(VISUAL_CONFIG)
+    pid = json.loads(ok(annoray(api, "projects", "create", "forms", "--config", str(tmp_path / "forms.xml"), "--json")))["id"]
+    forms = resources.files("annoray.platform") / "samples" / "forms"
+    for name in ("form-001.png", "form-002.png"):
+        (tmp_path / name).write_bytes((forms / name).read_bytes())
+    out = ok(annoray(api, "files", "upload", str(pid), str(tmp_path / "form-001.png"), str(tmp_path / "form-002.png"), "--tasks"))
+    assert "uploaded into project" in out and "form-002.png" in out and "850 x 1100" in out and "queued" in out, out
+    assert "2 tasks created, one per page" in out
+    listed = json.loads(ok(annoray(api, "files", "list", str(pid), "--json")))
+    assert [(f["filename"], f["pages"][0]["ocr"]) for f in listed] == [("form-001.png", "queued"), ("form-002.png", "queued")]
+    (tmp_path / "notes.txt").write_text("not a scan")
+    refused = annoray(api, "files", "upload", str(pid), str(tmp_path / "notes.txt"))
+    assert refused.exit_code == 1 and "[E901] file 'notes.txt' is not an image or a PDF" in refused.output, refused.output
+    assert len(json.loads(ok(annoray(api, "files", "list", str(pid), "--json")))) == 2
 
 
 def test_invalid_training_parameters_list_every_field(api: Api, cardio: int) -> None:

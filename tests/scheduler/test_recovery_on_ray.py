@@ -89,7 +89,7 @@ def test_a_scheduler_killed_twice_on_a_full_node_ends_every_job_once_and_leaks_n
         owner = api.admin
         license = owner.post("/api/licenses", json=license_document(["legal:training"], seats=3)).json()
         projects = [german_project(owner, name, "legal") for name in ("a", "b", "c")]
-        jobs = [owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 6, "batch_size": 1}}).json()["jobs"][0]["id"]
+        jobs = [owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 10, "batch_size": 1}}).json()["jobs"][0]["id"]
                 for pid in projects]
         watch = RunWatch(api, jobs)
         watch.start()
@@ -101,6 +101,9 @@ def test_a_scheduler_killed_twice_on_a_full_node_ends_every_job_once_and_leaks_n
         ray.kill(scheduler_of(api), no_restart=False)  # while Ray Train starts their worker groups
         wait_for_trainings(owner, first_two, until=lambda j: j["progress"]["epoch"] >= 1, timeout=120)
         ray.kill(scheduler_of(api), no_restart=False)  # while they train
+        ray.get(scheduler_of(api).ping.remote(), timeout=120)  # back, and reattached to the runs still under way
+        running_at_restart = {s["id"] for s in (owner.get(f"/api/trainings/{job}").json() for job in first_two)
+                              if s["status"] == "running"}
 
         final, _ = wait_for_trainings(owner, jobs, timeout=400)
         watch.stop.set()
@@ -110,10 +113,12 @@ def test_a_scheduler_killed_twice_on_a_full_node_ends_every_job_once_and_leaks_n
             assert [j["id"] for j in owner.get(f"/api/projects/{pid}/trainings").json()] == [job], "a job was duplicated"
             log = owner.get(f"/api/trainings/{job}/log", params={"format": "json"}).json()
             epochs = [e["epoch"] for e in log["epochs"]]
-            assert sorted(epochs) == [1, 2, 3, 4, 5, 6], f"training {job} trained an epoch twice or lost one: {epochs}"
+            assert sorted(epochs) == list(range(1, 11)), f"training {job} trained an epoch twice or lost one: {epochs}"
         for job in first_two:
             log = owner.get(f"/api/trainings/{job}/log").text
-            assert log.count("the scheduler restarted; reattached to the run") == 2, log
+            reattached = log.count("the scheduler restarted; reattached to the run")
+            # a run that ended while the scheduler was down has nothing to reattach to the second time
+            assert reattached == 2 if job in running_at_restart else reattached in (1, 2), log
             assert log.count("started on Ray Train") == 1, "a run was launched twice"
         models = [m["name"] for m in owner.get("/api/models").json()]
         assert len(models) == len(set(models)) == 3, models

@@ -16,8 +16,8 @@ RULES = [ServedRule("dose", "Dose", "regex", pattern=r"\b\d+ ?mg\b"), ServedRule
 
 
 @pytest.fixture(scope="module")
-def predictor(tmp_path_factory) -> Predictor:
-    models = tiny_models(tmp_path_factory.mktemp("models"))
+def predictor() -> Predictor:
+    models = tiny_models()
     return Predictor([ServedModel(f"{kind}_m", kind, str(path)) for kind, path in models.items()], RULES)
 
 

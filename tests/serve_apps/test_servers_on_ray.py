@@ -1,6 +1,5 @@
 """Pre-annotation servers on a real Ray Serve, placed by the scheduler: deploy, pre-annotate, refuse, survive a kill."""
 
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 NAMES = {"ner": "ner_clinic", "assertion": "assertion_clinic", "classification": "classification_clinic"}
 
 
-def register_models(api: Api, root: Path) -> None:
+def register_models(api: Api) -> None:
     """Put the tiny models in the model store and the catalog, as a finished training would."""
     from sqlalchemy.orm import Session
 
@@ -26,7 +25,7 @@ def register_models(api: Api, root: Path) -> None:
     store = ModelStore(api.settings.resolved_model_store)
     labels = {"ner": ["Drug"], "assertion": ["present", "absent"], "classification": ["cardiology", "neurology"]}
     with Session(api.engine) as session:
-        for kind, path in tiny_models(root).items():
+        for kind, path in tiny_models().items():
             uri = store.put(path, NAMES[kind])
             session.add(CatalogModel(name=NAMES[kind], kind=kind, labels=labels[kind], language="en", engine=f"spacy.{kind}.v1",
                                      source="manual", uri=uri, metrics={}))
@@ -50,7 +49,7 @@ def clinic(api: Api, name: str, *, rules: str = "", model_type: str = "open_sour
 @pytest.fixture
 def serving(ray_session, tmp_path: Path):
     with live_api(scheduler_settings(tmp_path / "home")) as api:
-        register_models(api, tmp_path / "models")
+        register_models(api)
         yield api
 
 
@@ -186,7 +185,7 @@ def test_a_config_naming_another_model_redeploys_the_server_without_dropping_a_r
         session.commit()
     from annoray.trainers.store import ModelStore
 
-    ModelStore(api.settings.resolved_model_store).put(tiny_models(Path(api.settings.home).parent / "models")["classification"],
+    ModelStore(api.settings.resolved_model_store).put(tiny_models()["classification"],
                                                         "classification_clinic_v2")
 
     handle = serve.get_app_handle(app_name(server["id"]))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from annoray.platform.labeling.datasets import NerExample
+from annoray.platform.labeling.datasets import NerExample, VisualNerExample
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -44,35 +44,43 @@ def ner_data() -> list[NerExample]:
     return data
 
 
-def run(tmp_path: Path, epochs: int, max_failures: int = 2):
+def visual_ner_data() -> list[VisualNerExample]:
+    """Four small forms: the word right of 'Total:' is the total, wherever the line is."""
+    data = []
+    for i, (amount, y) in enumerate([("12.00", 40), ("7.50", 80), ("310.99", 120), ("1.25", 160)]):
+        words = [["ACME", 10, 10, 60, 22, 0, 0], ["Total:", 10, y, 60, y + 12, 1, 1], [amount, 70, y, 120, y + 12, 1, 1]]
+        data.append(VisualNerExample(i, i, words, ["O", "O", "B-Total"], 200, 200))
+    return data
+
+
+def run(tmp_path: Path, epochs: int, max_failures: int = 2, visual: bool = False):
     from annoray.trainers.ray_train import TrainingRun
 
-    return TrainingRun(name=f"job-{tmp_path.name}", engine="spacy.ner.v1", engine_config={"labels": ["C"]},
-                       params={"epochs": epochs, "batch_size": 2}, train=ner_data(), dev=ner_data(),
-                       storage_path=str(tmp_path / "runs"), max_failures=max_failures)
+    data = visual_ner_data() if visual else ner_data()
+    return TrainingRun(name=f"job-{tmp_path.name}", engine="spacy.visual_ner.v1" if visual else "spacy.ner.v1",
+                       engine_config={"labels": ["Total" if visual else "C"]}, params={"epochs": epochs, "batch_size": 2},
+                       train=data, dev=data, storage_path=str(tmp_path / "runs"), max_failures=max_failures)
 
 
-def test_ner_training_runs_on_ray_train_and_reports_each_epoch(ray_session, tmp_path: Path) -> None:
-    from annoray.trainers.ray_train import run_training
-
-    collector = Collector.remote()
-    metrics = run_training(run(tmp_path, 4), tmp_path / "model", progress=collector).metrics
-    reports = ray.get(collector.all.remote())["reports"]
-    assert [r["epoch"] for _, r in reports] == [1, 2, 3, 4]
-    assert {name for name, _ in reports} == {f"job-{tmp_path.name}"}
-    reference = metrics.pop("reference")
-    assert metrics == reports[-1][1]["metrics"] and "micro" in metrics, "the final metrics are the last epoch's"
-    assert reference["name"].endswith("entity strings of the training split, matched exactly") and "f1" in reference["micro"]
-    assert (tmp_path / "model" / "ner").is_dir() and (tmp_path / "model" / "meta.json").exists()
+@pytest.fixture(autouse=True)
+def quick_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the scheduler's runner does: Ray Train's controller polls its workers every 0.5 s, not every 2 s."""
+    monkeypatch.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
 
 
-def test_a_killed_worker_is_restarted_and_resumes_from_its_last_checkpoint(ray_session, tmp_path: Path) -> None:
+def test_a_killed_visual_ner_worker_is_restarted_resumes_from_its_last_checkpoint_and_reports_each_epoch(
+        ray_session, tmp_path: Path) -> None:
     from annoray.trainers.ray_train import run_training
 
     collector = Collector.remote(kill_after=2)
-    run_training(run(tmp_path, 8), tmp_path / "model", progress=collector)
+    metrics = run_training(run(tmp_path, 8, visual=True), tmp_path / "model", progress=collector).metrics
     seen = ray.get(collector.all.remote())
     epochs = [r["epoch"] for _, r in seen["reports"]]
+    assert {name for name, _ in seen["reports"]} == {f"job-{tmp_path.name}"}
+    reference = metrics.pop("reference")
+    assert metrics == seen["reports"][-1][1]["metrics"] and "micro" in metrics, "the final metrics are the last epoch's"
+    assert reference["name"].endswith("entity strings of the training split, matched exactly") and "f1" in reference["micro"]
+    assert (tmp_path / "model" / "meta.json").exists()
     assert len(seen["killed"]) == 1 and len(seen["failures"]) == 1
     assert {r["worker"]["pid"] for _, r in seen["reports"]} - set(seen["killed"]), "no second worker reported"
     assert epochs.count(1) == 1, f"the restarted worker began again from scratch: {epochs}"

@@ -183,7 +183,7 @@ class TrainingCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kinds: list[ModelKind] | None = Field(None, description="Kinds to train; default: every kind the labeling config has.")
-    engine: str = Field("spacy", description="Engine family: spacy (built in).")
+    engine: str = Field("spacy", description="Engine family: spacy (built in), or spacy_words (Visual NER on the words alone, to measure what the layout brings).")
     embeddings: str | None = Field(None, description="Catalog name of registered static vectors; default: none (hash embeddings).")
     params: TrainingParams = Field(default_factory=TrainingParams)
     split: SplitMethod = Field(SplitMethod.RANDOM, description="random (by validation_split, seeded) or tags (train/test task tags).")
@@ -406,6 +406,21 @@ class OcrWordOut(BaseModel):
     box: list[int] = Field(description="x0, y0, x1, y1 in pixels of the page image.")
     block: int
     line: int = Field(description="Line number on the page, from 0, in reading order.")
+
+
+class OcrWordIn(OcrWordOut):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    box: list[int] = Field(min_length=4, max_length=4, description="x0, y0, x1, y1 in pixels of the page image.")
+    block: int = Field(0, ge=0, le=1_000_000)
+    line: int = Field(ge=0, le=1_000_000, description="Line number on the page, from 0, in reading order.")
+
+
+class PageWordsIn(BaseModel):
+    """A page's words from an OCR of your own (or transcribed by hand), in reading order."""
+
+    model_config = ConfigDict(extra="forbid")
+    words: list[OcrWordIn] = Field(max_length=50_000)
 
 
 class PageOcrOut(PageOut):

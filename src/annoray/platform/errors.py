@@ -150,6 +150,8 @@ class Errors:
     E906 = "[E906] the upload holds no file; send multipart/form-data with one or more parts named 'file'"
     E907 = "[E907] OCR failed: {why}"
     E908 = "[E908] OCR of this page failed {count} times, the most it is tried (ANNORAY_OCR__MAX_ATTEMPTS); last: {why}"
+    E909 = ("[E909] word {index} ('{text}'): its box {box} is not x0 <= x1, y0 <= y1 inside the page of "
+            "{width} x {height} pixels")
 
 
 @dataclass

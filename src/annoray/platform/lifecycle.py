@@ -68,13 +68,14 @@ SERVER_MOVES: Mapping[ServerStatus, frozenset[ServerStatus]] = {
 
 
 OCR_MOVES: Mapping[OcrStatus, frozenset[OcrStatus]] = {
-    OcrStatus.QUEUED: frozenset({OcrStatus.RUNNING}),
+    OcrStatus.QUEUED: frozenset({OcrStatus.RUNNING, OcrStatus.DONE}),
     # back to queued: its task died with the scheduler, or failed within its retry budget
     OcrStatus.RUNNING: frozenset({OcrStatus.QUEUED, OcrStatus.DONE, OcrStatus.FAILED}),
-    OcrStatus.DONE: frozenset(),
-    OcrStatus.FAILED: frozenset({OcrStatus.QUEUED}),  # queued again on request
+    OcrStatus.DONE: frozenset({OcrStatus.DONE}),
+    OcrStatus.FAILED: frozenset({OcrStatus.QUEUED, OcrStatus.DONE}),  # queued again on request
 }
-"""Where a page's OCR may move from each status."""
+"""Where a page's OCR may move from each status. Done from anywhere: words brought from another OCR replace the
+page's (an OCR task still running on it then finds the page moved on and keeps its words to itself)."""
 
 
 def moves_of(status: enum.Enum) -> Mapping:

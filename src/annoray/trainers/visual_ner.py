@@ -103,9 +103,13 @@ class SpacyVisualNer(SpacyEngine):
         return metrics | {"confusion_matrix": words["confusion_matrix"], "word_accuracy": words["accuracy"]}
 
 
+@register
 class SpacyVisualNerTextOnly(SpacyVisualNer):
-    """The same model on the words alone (not registered: the benchmark's baseline)."""
+    """The same model on the words alone, their places on the page ignored: ``"engine": "spacy_words"`` in a training
+    request, to measure what the layout brings on one's own forms (the benchmark's baseline)."""
 
+    name = "spacy_words.visual_ner.v1"
+    family = "spacy_words"
     text_only = True
 
 

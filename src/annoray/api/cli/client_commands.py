@@ -56,7 +56,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Examples per update.")] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout rate while training.")] = None,
     validation_split: Annotated[float | None, typer.Option(help="Share of tasks held out for evaluation.")] = None,
-    engine: Annotated[str, typer.Option(help="Engine family: spacy (built in).")] = "spacy",
+    engine: Annotated[str, typer.Option(help="Engine family: spacy (built in), or spacy_words (Visual NER on the words alone, to compare).")] = "spacy",
     embeddings: Annotated[str | None, typer.Option(help="Catalog name of registered embeddings.")] = None,
     split: Annotated[str, typer.Option(help="random, or tags (tasks tagged train / test).")] = "random",
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Train on tasks with any of these tags; repeatable.")] = None,

@@ -17,8 +17,10 @@ from annoray.api.cli.render import cell, console, emit, progress_console, table,
 
 users = typer.Typer(help="Users of the platform (admin).", no_args_is_help=True)
 tasks = typer.Typer(help="A project's tasks: import Label Studio JSON, list them.", no_args_is_help=True)
+files = typer.Typer(help="A Visual NER project's documents: upload scans and PDFs, list them with their OCR.", no_args_is_help=True)
 app.add_typer(users, name="users", rich_help_panel=PANEL)
 app.add_typer(tasks, name="tasks", rich_help_panel=PANEL)
+app.add_typer(files, name="files", rich_help_panel=PANEL)
 
 IMPORT_BATCH = 1000  # tasks per request: a big file imports in steps, each all or nothing, with a progress bar
 
@@ -148,6 +150,34 @@ def list_tasks(project_id: ProjectArg,
 def _preview(data: dict[str, Any]) -> str:
     text = next((v for v in data.values() if isinstance(v, str)), json.dumps(data))
     return text if len(text) <= 60 else text[:59] + "…"
+
+
+@files.command("upload")
+def upload_files(project_id: ProjectArg,
+                 paths: Annotated[list[Path], typer.Argument(help="PNG, JPEG, TIFF or PDF files.", exists=True, dir_okay=False)],
+                 with_tasks: Annotated[bool, typer.Option("--tasks", help="Also create one unannotated task per page.")] = False,
+                 url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """Upload documents in one request (all or nothing); their pages are OCR'd in the background."""
+    parts = [("file", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]  # the bytes say what they are
+    with connect(url, token) as client:
+        done = client.post(f"/api/projects/{project_id}/files", files=parts, params={"tasks": str(with_tasks).lower()})
+    emit(done, as_json, lambda d: (
+        console.print(_files_table(d["items"], f"uploaded into project {project_id}")),
+        console.print(f"{len(d['task_ids'])} tasks created, one per page" if with_tasks else "no tasks created (add --tasks)")))
+
+
+@files.command("list")
+def list_files(project_id: ProjectArg, url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """A project's documents, their pages and how far each page's OCR is."""
+    with connect(url, token) as client:
+        found = client.get(f"/api/projects/{project_id}/files")
+    emit(found, as_json, lambda f: console.print(_files_table(f, f"documents of project {project_id}")))
+
+
+def _files_table(items: list[dict[str, Any]], title: str) -> Any:
+    return table(("file", "name", "page", "size", "ocr", "words", "url"), (
+        (f["id"], f["filename"], p["page"], f"{p['width']} x {p['height']}", p["error"] or p["ocr"], p["word_count"], p["url"])
+        for f in items for p in f["pages"]), title)
 
 
 @app.command("training-data", rich_help_panel=PANEL)

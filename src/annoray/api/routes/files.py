@@ -6,10 +6,10 @@ from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
 from sqlalchemy import select
 
 from annoray.api.deps import DocumentDep, MembershipDep, SchedulerDep, SessionDep, SettingsDep
-from annoray.api.schemas import FileOut, FilesOut, OcrWordOut, PageOcrOut, PageOut
+from annoray.api.schemas import FileOut, FilesOut, OcrWordOut, PageOcrOut, PageOut, PageWordsIn
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
 from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
-from annoray.platform.labeling.pages import is_page_of, page_url
+from annoray.platform.labeling.pages import is_page_of, page_url, replace_words
 from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.tasks import import_tasks
 from annoray.platform.store.repositories import DocumentRepository
@@ -82,5 +82,21 @@ def get_page_image(f: DocumentDep, session: SessionDep, settings: SettingsDep, n
 @router.get("/api/files/{fid}/pages/{n}/ocr", response_model=PageOcrOut)
 def get_page_ocr(f: DocumentDep, session: SessionDep, n: PageNumber) -> PageOcrOut:
     page = DocumentRepository(session).page(f.document.id, n)
+    return _ocr_out(f.document.id, page)
+
+
+@router.put("/api/files/{fid}/pages/{n}/ocr", response_model=PageOcrOut)
+def put_page_ocr(f: DocumentDep, session: SessionDep, n: PageNumber, body: PageWordsIn) -> PageOcrOut:
+    """Give a page the words of an OCR of your own (or of a data set's transcription), in reading order: they replace
+    what the page had, its OCR is done, and its tasks train and pre-annotate on them. Owner or manager."""
+    require_role(f.membership.member.role, OWNER_MANAGER, "set a page's words")
+    page = DocumentRepository(session).page(f.document.id, n)
+    replace_words(session, page, [[w.text, *w.box, w.block, w.line] for w in body.words])
+    session.commit()
+    session.refresh(page)
+    return _ocr_out(f.document.id, page)
+
+
+def _ocr_out(document_id: int, page: Page) -> PageOcrOut:
     words = [OcrWordOut(text=w[0], box=w[1:5], block=w[5], line=w[6]) for w in page.ocr_words or []]
-    return PageOcrOut(**_page(f.document.id, page), words=words)
+    return PageOcrOut(**_page(document_id, page), words=words)

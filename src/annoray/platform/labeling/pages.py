@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
 from annoray.platform.lifecycle import OcrStatus
+from annoray.platform.store.repositories import DocumentRepository
 from annoray.platform.store.tables import Document, Page
 
 PAGE_PATH = re.compile(r"^/api/files/(\d{1,18})/pages/(\d{1,9})$")
@@ -44,6 +46,19 @@ def page_of(session: Session, project_id: int, url: str) -> Page | None:
 
 def is_page_of(session: Session, project_id: int) -> Callable[[str], bool]:
     return lambda url: page_of(session, project_id, url) is not None
+
+
+def replace_words(session: Session, page: Page, words: list[Word]) -> None:
+    """A page's words from an OCR of the user's own, in reading order: checked against the page whole (one bad box
+    refuses them all), then they are the page's, its OCR done."""
+    errors = [ErrorDetail(Errors.E909.format(index=i, text=text[:40], box=[x0, y0, x1, y1], width=page.width, height=page.height),
+                          field=f"words.{i}.box")
+              for i, (text, x0, y0, x1, y1, *_) in enumerate(words)
+              if not (0 <= x0 <= x1 <= page.width and 0 <= y0 <= y1 <= page.height)]
+    if errors:
+        raise InvalidInput(errors[0].message, errors[:20])
+    DocumentRepository(session).move_ocr(page.id, list(OcrStatus), OcrStatus.DONE, ocr_words=words, ocr_error=None,
+                                         ocr_seconds=None)
 
 
 @dataclass(frozen=True)
