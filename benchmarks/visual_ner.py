@@ -1,15 +1,20 @@
-"""Visual NER on real scanned forms (EC-FUNSD): the layout-aware engine against the same model on the words alone.
+"""Visual NER on real scanned forms (EC-FUNSD), through the platform: the layout-aware engine against the same model
+on the words alone.
 
 EC-FUNSD (``../shared/data/ec_funsd``; its images are for research use, so the data stays outside the repository) has
 149 forms with gold words, their boxes and entity labels (header, question, answer). The forms in ``data.train.txt``
-order: the first 119 train, the next 30 test. In one run this prints:
+order: the first 119 are tagged train, the next 30 test. Everything goes through a live annoray over HTTP, on a local
+Ray shaped like one 16 CPU / 64 GB node: the forms are uploaded, their entities imported as Label Studio rectangles,
+and each engine trains on Ray Train with ``"split": "tags"``. Twice: with the gold words given to each page
+(``PUT /api/files/{fid}/pages/{n}/ocr``, as a user with an OCR of their own does) and with the platform's own OCR.
+In one run this prints:
 
-- entity F1 (exact word spans) of the default engine (``spacy.visual_ner.v1``, layout on) and of the same model on
-  the words alone (layout off), same data, same budget, each with the gold words and with Tesseract's words
-  (gold entities carried to OCR words by the rectangles of the gold entities, as annotators' regions are);
+- entity F1 (exact word spans) on the 30 test forms of the default engine (``spacy.visual_ner.v1``, layout on) and of
+  ``spacy_words.visual_ner.v1`` (the same model on the words alone), same data, same budget, gold and OCR words;
 - the layout's gain over text only, as a difference of F1;
-- OCR word recall against the gold words and OCR pages per second;
-- pre-annotation pages per second of the trained model (the replica's predictor, confidences included).
+- OCR word recall against the gold words, and OCR pages per second (one core per page, from the pages' own timings);
+- pre-annotation pages per second: a server with the layout model pre-annotating the 30 test pages, from request to
+  the last prediction stored.
 
     python benchmarks/visual_ner.py --data ../shared/data/ec_funsd [--epochs 30] [--forms 149]
 """
@@ -19,18 +24,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+import httpx
 
-from annoray.platform.labeling.datasets import VisualNerExample  # noqa: E402
-from annoray.platform.labeling.pages import tag_words  # noqa: E402
-from annoray.platform.models.training import TrainingParams  # noqa: E402
-from annoray.trainers.engines import EngineConfig, get_engine  # noqa: E402
-from annoray.trainers.visual_ner import SpacyVisualNerTextOnly  # noqa: E402
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # Tesseract: one core per OCR task, as its resources say
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ocr_backends import matched  # noqa: E402  (beside this script)
+
+from annoray.api.app import create_app  # noqa: E402
+from annoray.api.server import BackgroundServer  # noqa: E402
+from annoray.platform.settings import ResourceSpec, Settings  # noqa: E402
+from annoray.platform.store.home import init_home  # noqa: E402
+
+GIB = 2**30
+CONFIG = """<View>
+  <Image name="image" value="$ocr"/>
+  <RectangleLabels name="label" toName="image">
+    <Label value="header"/><Label value="question"/><Label value="answer"/>
+  </RectangleLabels>
+</View>"""
+ENGINES = {"layout": "spacy", "text only": "spacy_words"}
 LABELS = ["header", "question", "answer"]
 
 
@@ -52,37 +72,97 @@ def load_form(data: Path, name: str) -> tuple[dict, list[list], list[tuple[str, 
     return doc, words, entities
 
 
-def examples(data: Path, names: list[str], ocr: bool) -> tuple[list[VisualNerExample], float, float]:
-    """The forms as examples (gold or OCR words), OCR word recall and OCR pages per second (0, 0 with gold words)."""
-    from ocr_backends import matched  # beside this script
-
-    from annoray.trainers.ocr import ocr_words
-
-    out, hits, gold_count, seconds = [], 0, 0, 0.0
-    for i, name in enumerate(names):
-        doc, words, entities = load_form(data, name)
-        if ocr:  # the platform's own OCR: words with their blocks and lines, in reading order
-            began = time.perf_counter()
-            found = ocr_words((data / doc["img"]["fname"]).read_bytes(), "en")
-            seconds += time.perf_counter() - began
-            hits += matched([(w[0], tuple(w[1:5])) for w in words], [(w[0], tuple(w[1:5])) for w in found])
-            gold_count += len(words)
-            words = found
-        tags, _, _ = tag_words(words, entities)
-        out.append(VisualNerExample(i, i, words, tags, doc["img"]["width"], doc["img"]["height"]))
-    return out, (hits / gold_count if ocr else 0.0), (len(names) / seconds if ocr else 0.0)
+def task(doc: dict, url: str, entities: list[tuple[str, tuple]], tag: str) -> dict:
+    """The form's gold entities as Label Studio rectangles, in percent of the page."""
+    width, height = doc["img"]["width"], doc["img"]["height"]
+    result = [{"id": f"e{i}", "from_name": "label", "to_name": "image", "type": "rectanglelabels",
+               "original_width": width, "original_height": height,
+               "value": {"x": 100 * x0 / width, "y": 100 * y0 / height, "width": 100 * (x1 - x0) / width,
+                         "height": 100 * (y1 - y0) / height, "rotation": 0, "rectanglelabels": [label]}}
+              for i, (label, (x0, y0, x1, y1)) in enumerate(entities) if x1 > x0 and y1 > y0]
+    return {"data": {"ocr": url}, "annotations": [{"result": result}], "tags": [tag]}
 
 
-def train_and_score(cls: type, train: list, test: list, epochs: int) -> tuple[float, object, Path]:
-    engine = cls(EngineConfig(labels=LABELS, language="en"))
-    out = Path(tempfile.mkdtemp(prefix="annoray-vner-"))
-    params = TrainingParams(epochs=epochs, batch_size=4, learning_rate=0.002, dropout=0.2)
-    for _ in engine.train(train=train, dev=[], params=params, output_dir=out):
-        pass
-    return engine.evaluate(out / "model", test)["micro"]["f1"], engine, out / "model"
+def project(client: httpx.Client, data: Path, names: list[str], cut: int, gold: bool) -> tuple[int, list[dict]]:
+    """Upload the forms, give each its gold words when ``gold``, import the entities; wait until every page has its
+    words. Returns the project and its pages (with their gold words)."""
+    pid = client.post("/api/projects", json={"name": f"funsd-{'gold' if gold else 'ocr'}-{uuid.uuid4().hex[:6]}",
+                                              "labeling_config": CONFIG}).raise_for_status().json()["id"]
+    pages, tasks = [], []
+    for start in range(0, len(names), 10):
+        batch = [(name, *load_form(data, name)) for name in names[start:start + 10]]
+        files = [("file", (doc["img"]["fname"].rsplit("/", 1)[-1], (data / doc["img"]["fname"]).read_bytes(), "image/png"))
+                 for _, doc, _, _ in batch]
+        items = client.post(f"/api/projects/{pid}/files", files=files).raise_for_status().json()["items"]
+        for i, ((name, doc, words, entities), item) in enumerate(zip(batch, items, strict=True)):
+            url = item["pages"][0]["url"]
+            if gold:
+                client.put(f"{url}/ocr", json={"words": [{"text": w[0], "box": w[1:5], "block": w[5], "line": w[6]}
+                                                         for w in words]}).raise_for_status()
+            pages.append({"url": url, "gold": words})
+            tasks.append(task(doc, url, entities, "train" if start + i < cut else "test"))
+    client.post(f"/api/projects/{pid}/tasks/import", json=tasks).raise_for_status()
+    for page in pages:
+        while (ocr := client.get(f"{page['url']}/ocr").json())["ocr"] not in ("done", "failed"):
+            time.sleep(1)
+        page["ocr"] = ocr
+    return pid, pages
+
+
+def train(client: httpx.Client, pid: int, engine: str, epochs: int) -> dict:
+    job = client.post(f"/api/projects/{pid}/trainings", json={
+        "engine": engine, "split": "tags",
+        "params": {"epochs": epochs, "batch_size": 4, "learning_rate": 0.002, "dropout": 0.2}}).raise_for_status().json()["jobs"][0]
+    return job
+
+
+def finished(client: httpx.Client, job_id: int) -> dict:
+    while (job := client.get(f"/api/trainings/{job_id}").json())["status"] not in ("succeeded", "failed", "cancelled"):
+        time.sleep(2)
+    if job["status"] != "succeeded":
+        raise SystemExit(f"training {job_id} {job['status']}: {job['error']}")
+    return job
+
+
+def preannotate(client: httpx.Client, pid: int, model: str, task_ids: list[int]) -> float:
+    """Pages per second of a server with ``model``, from the request to the last prediction stored."""
+    server = client.post("/api/servers", json={"models": [model], "name": "funsd"}).raise_for_status().json()
+    while (state := client.get(f"/api/servers/{server['id']}").json())["status"] not in ("running", "failed"):
+        time.sleep(1)
+    if state["status"] != "running":
+        raise SystemExit(f"server {state['status']}: {state['error']}")
+    began = time.perf_counter()
+    job = client.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"], "task_ids": task_ids}).json()
+    while (job := client.get(f"/api/preannotations/{job['id']}").json())["status"] not in ("succeeded", "failed", "cancelled"):
+        time.sleep(0.2)
+    seconds = time.perf_counter() - began
+    if job["status"] != "succeeded" or job["failed"]:
+        raise SystemExit(f"pre-annotation {job['status']}: {job}")
+    return len(task_ids) / seconds
+
+
+def platform(home: Path) -> tuple[Settings, object]:
+    """A home whose licence issuer is this benchmark, with Visual NER sized so that two trainings share the node."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from annoray.platform.access.licenses import public_key_text
+
+    key = Ed25519PrivateKey.generate()
+    settings = Settings(home=home)
+    spec = ResourceSpec(cpus=8, memory_gb=32)
+    settings = settings.model_copy(update={
+        "licenses": settings.licenses.model_copy(update={"issuers": {"benchmark": public_key_text(key)}}),
+        "training": settings.training.model_copy(update={"resources": settings.training.resources | {"visual_ner": spec}}),
+    })
+    return settings, key
 
 
 def main() -> None:
+    import ray
+
+    from annoray.platform.access.licenses import sign_license
+    from annoray.scheduler.factory import start_scheduler
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/ec_funsd")
     parser.add_argument("--epochs", type=int, default=30)
@@ -92,30 +172,52 @@ def main() -> None:
     names += sorted(p.name for p in (args.data / "jsons").glob("*.json") if p.name not in set(names))
     names = names[:args.forms]
     cut = round(len(names) * 0.8)
-    figures = {}
-    for words in ("gold", "ocr"):
-        data, recall, speed = examples(args.data, names, ocr=words == "ocr")
-        train, test = data[:cut], data[cut:]
-        for cls in (get_engine("spacy.visual_ner.v1"), SpacyVisualNerTextOnly):
-            f1, engine, model = train_and_score(cls, train, test, args.epochs)
-            figures[(words, cls.text_only)] = f1
-            print(f"{words} words, {'text only' if cls.text_only else 'layout'}: entity F1 {f1:.3f}", flush=True)
-        if words == "ocr":
-            ocr_recall, ocr_speed = recall, speed
-    from annoray.serve_apps.predictor import Predictor, ServedModel
 
-    predictor = Predictor([ServedModel("m", "visual_ner", str(model))])
-    pages = [{"words": e.words, "width": e.width, "height": e.height} for e in test]
-    began = time.perf_counter()
-    predictor.predict(pages)
-    serve_speed = len(pages) / (time.perf_counter() - began)
-    print(f"\n{len(names)} EC-FUNSD forms: {cut} train, {len(names) - cut} test; {args.epochs} epochs; labels {', '.join(LABELS)}")
+    with tempfile.TemporaryDirectory(prefix="annoray-vner-bench-") as tmp:
+        settings, key = platform(Path(tmp) / "home")
+        engine = init_home(settings)
+        ray.init(address="local", num_cpus=16, _memory=64 * GIB, include_dashboard=False, log_to_driver=False,
+                 namespace=settings.scheduler.namespace)
+        start_scheduler(settings)
+        token = settings.admin_token_path.read_text().strip()
+        with BackgroundServer(create_app(settings, engine=engine)) as url:
+            client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600)
+            fields = {"id": "bench", "issuer": "benchmark", "licensee": "benchmark", "scopes": ["ocr:training", "ocr:inference"],
+                      "seats": 4, "expires_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
+            client.post("/api/licenses", json=sign_license(fields, key)).raise_for_status()
+            figures, jobs = {}, {}
+            for words in ("gold", "ocr"):
+                pid, pages = project(client, args.data, names, cut, gold=words == "gold")
+                for name, family in ENGINES.items():
+                    jobs[(words, name)] = (pid, train(client, pid, family, args.epochs)["id"])
+                if words == "ocr":
+                    ocr_pages = pages
+                    ocr_project = pid
+            for (words, name), (pid, job_id) in jobs.items():
+                job = finished(client, job_id)
+                figures[(words, name)] = job["metrics"]["micro"]["f1"]
+                models = {(words, name): job["model"]}
+                print(f"{words} words, {name} ({job['engine']}): entity F1 {figures[(words, name)]:.3f}", flush=True)
+                if (words, name) == ("ocr", "layout"):
+                    model = models[(words, name)]
+            hits = sum(matched([(w[0], tuple(w[1:5])) for w in p["gold"]], [(w["text"], tuple(w["box"])) for w in p["ocr"]["words"]])
+                       for p in ocr_pages)
+            recall = hits / sum(len(p["gold"]) for p in ocr_pages)
+            ocr_speed = len(ocr_pages) / sum(p["ocr"]["seconds"] or 0 for p in ocr_pages)
+            test_tasks = [t["id"] for t in client.get(f"/api/projects/{ocr_project}/tasks",
+                                                       params={"tags": "test", "page_size": 100}).json()["items"]]
+            serve_speed = preannotate(client, ocr_project, model, test_tasks)
+        ray.shutdown()
+
+    print(f"\n{len(names)} EC-FUNSD forms through annoray: {cut} train, {len(names) - cut} test (task tags); {args.epochs} epochs; "
+          f"labels {', '.join(LABELS)}")
     print(f"{'words':<6} {'layout F1':>10} {'text-only F1':>13} {'layout - text':>14}")
     for words in ("gold", "ocr"):
-        layout, text = figures[(words, False)], figures[(words, True)]
+        layout, text = figures[(words, "layout")], figures[(words, "text only")]
         print(f"{words:<6} {layout:>10.3f} {text:>13.3f} {layout - text:>+14.3f}")
-    print(f"OCR (Tesseract, one core): word recall {ocr_recall:.3f}, {ocr_speed:.2f} pages/s")
-    print(f"pre-annotation (the replica's predictor, confidences included, one core): {serve_speed:.2f} pages/s")
+    print(f"OCR (Tesseract, one core per page): word recall {recall:.3f}, {ocr_speed:.2f} pages/s")
+    print(f"pre-annotation (a server of one replica, {len(test_tasks)} OCR'd pages, request to last prediction): "
+          f"{serve_speed:.2f} pages/s")
 
 
 if __name__ == "__main__":

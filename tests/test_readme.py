@@ -70,8 +70,15 @@ def quickstart_printed_only_its_own_lines(out: str, home: Path) -> None:
         assert f"  {model} (" in retrain.split("server redeployed:")[1], f"the redeployed server serves {model}"
     for where in ("models: " + str(home / "models"), "annoray jobs --job <id> --log", "Ray's own logs"):
         assert where in flat, where
+    visual = flat.split("4. Visual NER")[1]
+    assert "uploaded 20 sample invoices with their labeled rectangles and 1 new one" in flat
+    assert "the quickstart signed a one-day one for this home" in visual and "OCR done: 15 train / 5 test pages" in visual
+    assert "visual_ner_invoices_quickstart_annotation_manual" in visual and "server invoices-quickstart-server (id 2) running" in visual
+    regions = [line for line in out.split("pre-annotated: Label Studio OCR regions")[1].splitlines() if line.startswith("│ ")]
+    labels = {line.split("│")[1].strip() for line in regions}
+    assert {"Vendor", "Total"} <= labels and all(re.search(r"x \d+\.\d, y \d+\.\d", line) for line in regions), regions
     assert "Token authentication" not in out and "(raylet)" not in out and "INFO worker.py" not in out, "Ray's lines go to its log"
     assert "Started a local Ray instance" in (home / "ray-driver.log").read_text()
     assert sorted(p.name for p in (home / "models").iterdir()) == sorted(
-        f"{kind}_annotation_{source}" for kind in ("ner_clinical_quickstart", "assertion_clinical_quickstart", "classification_temporality")
-        for source in ("manual", "active_learning"))
+        [f"{kind}_annotation_{source}" for kind in ("ner_clinical_quickstart", "assertion_clinical_quickstart", "classification_temporality")
+         for source in ("manual", "active_learning")] + ["visual_ner_invoices_quickstart_annotation_manual"])

@@ -11,7 +11,7 @@ from ..conftest import GERMAN, Api, german_project, wait_for_trainings
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 
-SAMPLE = 300  # annotated tasks of the clinical sample: every label of each kind, in a third of the time
+SAMPLE = 600  # annotated tasks of the clinical sample: every label of each kind, in a third of the time
 
 
 def test_the_mixed_project_trains_three_models_in_one_request(training_api: Api, clinical_config: str, clinical_tasks: list) -> None:

@@ -89,7 +89,7 @@ def test_a_scheduler_killed_twice_on_a_full_node_ends_every_job_once_and_leaks_n
         owner = api.admin
         license = owner.post("/api/licenses", json=license_document(["legal:training"], seats=3)).json()
         projects = [german_project(owner, name, "legal") for name in ("a", "b", "c")]
-        jobs = [owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 10, "batch_size": 1}}).json()["jobs"][0]["id"]
+        jobs = [owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 6, "batch_size": 1}}).json()["jobs"][0]["id"]
                 for pid in projects]
         watch = RunWatch(api, jobs)
         watch.start()
@@ -113,7 +113,7 @@ def test_a_scheduler_killed_twice_on_a_full_node_ends_every_job_once_and_leaks_n
             assert [j["id"] for j in owner.get(f"/api/projects/{pid}/trainings").json()] == [job], "a job was duplicated"
             log = owner.get(f"/api/trainings/{job}/log", params={"format": "json"}).json()
             epochs = [e["epoch"] for e in log["epochs"]]
-            assert sorted(epochs) == list(range(1, 11)), f"training {job} trained an epoch twice or lost one: {epochs}"
+            assert sorted(epochs) == [1, 2, 3, 4, 5, 6], f"training {job} trained an epoch twice or lost one: {epochs}"
         for job in first_two:
             log = owner.get(f"/api/trainings/{job}/log").text
             reattached = log.count("the scheduler restarted; reattached to the run")

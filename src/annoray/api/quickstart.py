@@ -2,7 +2,7 @@
 
 Import, train NER, assertion and classification and deploy them, serve them, pre-annotate the tasks
 nobody annotated, then let annotators submit more completions so active learning retrains and the
-server is redeployed with the new models.
+server is redeployed with the new models. Then Visual NER on the bundled sample invoices (``quickstart_visual.py``).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import time
 from importlib import resources
 from typing import Any
 
-from annoray.api.cli.follow import follow_preannotation, follow_trainings
 from rich.text import Text
 
+from annoray.api.cli.follow import follow_preannotation, follow_trainings
 from annoray.api.cli.render import console, deployments_table, judged, metric_rows, table
 from annoray.api.client import AnnorayClient
+from annoray.platform.settings import Settings
 
 PARAMS = {"epochs": 5, "learning_rate": 0.002, "batch_size": 32}
 HELD_BACK = 60  # annotated tasks imported without their completion, submitted later to show active learning
@@ -31,8 +32,20 @@ def sample_project() -> tuple[str, list[dict]]:
     return config, tasks
 
 
-def run(client: AnnorayClient) -> list[dict]:
+def run(client: AnnorayClient, settings: Settings) -> list[dict]:
     """Every step in order; returns every training job it ran."""
+    from annoray.api import quickstart_visual as visual
+
+    invoices, new_form = visual.upload(client)
+    jobs = run_text(client)
+    if any(job["status"] != "succeeded" for job in jobs):
+        return jobs
+    console.rule("4. Visual NER: labeled rectangles on scanned forms")
+    return jobs + visual.run(client, settings, invoices, new_form)
+
+
+def run_text(client: AnnorayClient) -> list[dict]:
+    """The mixed clinical project: train and deploy, serve and pre-annotate, retrain by active learning."""
     config, tasks = sample_project()
     annotated = [i for i, t in enumerate(tasks) if t.get("annotations")]
     held = {i: tasks[i]["annotations"][0]["result"] for i in annotated[-HELD_BACK:]}

@@ -64,7 +64,9 @@ def quickstart(home: HomeOption = None) -> None:
     from annoray.platform.store.home import init_home
     from annoray.scheduler.factory import start_scheduler
 
-    settings = _settings(home or Path.cwd() / "annoray-quickstart")
+    from annoray.api.quickstart_visual import quickstart_settings
+
+    settings = quickstart_settings(_settings(home or Path.cwd() / "annoray-quickstart"))
     engine = init_home(settings)
     token = settings.admin_token_path.read_text().strip()
     driver_log = settings.home / "ray-driver.log"
@@ -73,7 +75,7 @@ def quickstart(home: HomeOption = None) -> None:
             start_scheduler(settings)
         with BackgroundServer(create_app(settings, engine=engine)) as url:
             client = AnnorayClient(url, token)
-            jobs = steps.run(client)
+            jobs = steps.run(client, settings)
             client.close()
     console.rule("where things are")
     console.print(f"models: {settings.resolved_model_store}")
