@@ -253,6 +253,15 @@ class ModelRegister(BaseModel):
     language: str = "en"
 
 
+class ModelImport(BaseModel):
+    """A model trained outside annoray, to serve: a spaCy pipeline folder (``nlp.to_disk``), on a path or a pyarrow URI."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_.-]+$", description="Its name in the catalog.")
+    uri: str = Field(min_length=1, max_length=2000, description="A folder path, file://, s3:// or gs://; never http(s).")
+    engine: str = Field("spacy", description="What wrote it: spacy.")
+
+
 class ModelOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     name: str

@@ -92,6 +92,8 @@ class Errors:
 
     E508 = "[E508] a model named '{name}' is already in the catalog; choose another name"
     E509 = "[E509] '{username}' is the project's only owner; add another owner first"
+    E510 = "[E510] cannot import the model at {uri}: {why}"
+    E511 = "[E511] models of engine '{engine}' cannot be imported here; importable: {importable}"
 
     E601 = "[E601] engine '{engine}' has no {kind} trainer; available for {kind}: {available}"
     E602 = "[E602] engine '{engine}' is not available here: {why}"

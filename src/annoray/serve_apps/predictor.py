@@ -111,7 +111,7 @@ class Predictor:
 
     def _scored(self, nlp: Any, docs: list[Any]) -> list[list[tuple[Any, float]]]:
         """Each doc's entities with their probability under a beam search of the same NER model."""
-        ner = nlp.get_pipe("ner")
+        ner = nlp.get_pipe(_component(nlp, ("ner", "beam_ner")) or "ner")  # an imported pipeline may name it otherwise
         out = []
         for doc, beam in zip(docs, ner.beam_parse(docs, beam_width=self.beam_width, beam_density=0.0001), strict=True):
             mass: dict[tuple[int, int, str], float] = defaultdict(float)
@@ -141,7 +141,7 @@ class Predictor:
                                             "score": score, "model": model.name})
 
     def _classes(self, model: ServedModel, nlp: Any, texts: list[str], out: list[TextPrediction]) -> None:
-        multiple = "textcat_multilabel" in nlp.pipe_names
+        multiple = _component(nlp, ("textcat_multilabel",)) is not None
         for doc, prediction in zip(nlp.pipe(texts, batch_size=self.batch_size), out, strict=True):
             prediction.classes.append({"model": model.name, "multiple": multiple,
                                        "scores": {k: round(float(v), 4) for k, v in doc.cats.items()}})
@@ -176,6 +176,11 @@ class Predictor:
                     span, name = doc[start:end], self.sentences.vocab.strings[match_id]
                     prediction.rules.append({"start": span.start_char, "end": span.end_char, "text": span.text,
                                              "label": self.rule_labels[name], "rule": name})
+
+
+def _component(nlp: Any, factories: tuple[str, ...]) -> str | None:
+    """The name of the pipeline's first component made by one of ``factories``."""
+    return next((name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory in factories), None)
 
 
 def _lines(words: list[list[Any]]) -> list[dict[str, Any]]:

@@ -30,6 +30,16 @@ class _Store:
     def _path(self, name: str) -> str:
         return f"{self.base}/{name}"
 
+    def delete(self, key: str) -> None:
+        """Remove a file or a folder; nothing to remove is not an error."""
+        from pyarrow import fs
+
+        info = self.fs.get_file_info(self._path(key))
+        if info.type == fs.FileType.Directory:
+            self.fs.delete_dir(self._path(key))
+        elif info.type == fs.FileType.File:
+            self.fs.delete_file(self._path(key))
+
 
 class FileStore(_Store):
     """Files by key (``documents/12/page-1.png``) under one root; a file appears whole (written aside, then moved) or
@@ -47,15 +57,6 @@ class FileStore(_Store):
         with self.fs.open_input_stream(self._path(key)) as source:
             return source.read()
 
-    def delete(self, key: str) -> None:
-        """Remove a file or a folder of files; nothing to remove is not an error."""
-        from pyarrow import fs
-
-        info = self.fs.get_file_info(self._path(key))
-        if info.type == fs.FileType.Directory:
-            self.fs.delete_dir(self._path(key))
-        elif info.type == fs.FileType.File:
-            self.fs.delete_file(self._path(key))
 
 
 class ModelStore(_Store):

@@ -1,9 +1,10 @@
 from fastapi import APIRouter, status
 
-from annoray.api.deps import AdminUser, CurrentUser, SessionDep
-from annoray.api.schemas import ModelOut, ModelRegister
+from annoray.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from annoray.api.schemas import ModelImport, ModelOut, ModelRegister
 from annoray.platform.models.catalog import register_embeddings
 from annoray.platform.store.repositories import ModelRepository
+from annoray.scheduler.imports import import_model
 
 router = APIRouter(tags=["models"])
 
@@ -24,5 +25,14 @@ def get_model(name: str, user: CurrentUser, session: SessionDep) -> ModelOut:
 def register_model(body: ModelRegister, admin: AdminUser, session: SessionDep) -> ModelOut:
     """Register static vectors under a name, for trainings that ask for ``embeddings``."""
     model = register_embeddings(session, name=body.name, uri=body.uri, language=body.language)
+    session.commit()
+    return ModelOut.model_validate(model)
+
+
+@router.post("/api/models/import", response_model=ModelOut, status_code=status.HTTP_201_CREATED)
+def import_pretrained(body: ModelImport, admin: AdminUser, session: SessionDep, settings: SettingsDep) -> ModelOut:
+    """Bring a model trained elsewhere (a spaCy pipeline folder) into the catalog: its kind, labels, language and vectors
+    are read from its own files, it is copied into the model store, and any project's config may name it. Admin."""
+    model = import_model(session, settings, name=body.name, uri=body.uri, engine=body.engine)
     session.commit()
     return ModelOut.model_validate(model)

@@ -1,0 +1,100 @@
+"""Models brought from outside: what a model folder holds, read from its own files and never trusted.
+
+A spaCy pipeline folder (what ``nlp.to_disk`` writes) is read from its ``meta.json`` and ``config.cfg``, without
+loading its weights: its kind comes from its components (``ner`` or ``beam_ner``: NER; ``textcat``: classification,
+one label; ``textcat_multilabel``: several), its labels from the meta, its language and vectors too. Every factory it
+names must be registered by an installed package, since loading it is what a server will do.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from annoray.platform.labeling.config import ModelKind
+
+NER_FACTORIES = ("ner", "beam_ner")
+CLASSIFIER_FACTORIES = ("textcat", "textcat_multilabel")
+
+
+class NotServable(Exception):
+    """Why annoray cannot serve a model folder; the message is what the user reads."""
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    kind: ModelKind
+    labels: list[str]
+    language: str
+    engine: str  # the engine that scores it as the platform's own (a deploy's baseline)
+    vectors: str | None = None
+    multiple: bool = False
+
+
+def inspect_spacy(path: Path) -> ModelFacts:
+    from spacy.language import Language
+    from spacy.util import load_config
+
+    if not (path / "meta.json").is_file() or not (path / "config.cfg").is_file():
+        raise NotServable("it is not a spaCy pipeline folder: no meta.json and config.cfg (what nlp.to_disk writes)")
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        config = load_config(path / "config.cfg", interpolate=False)
+        pipeline = list(config["nlp"]["pipeline"])
+        factories = {name: config["components"][name].get("factory") for name in pipeline}
+    except Exception as exc:  # any malformed file is the same answer: it cannot be read
+        raise NotServable(f"its meta.json or config.cfg cannot be read ({type(exc).__name__}: {str(exc)[:200]})") from None
+    missing = sorted({f for f in factories.values() if f and not Language.has_factory(f)})
+    if missing:
+        raise NotServable(f"it needs the spaCy factories {', '.join(missing)}, which no installed package registers "
+                          "(spacy-transformers registers 'transformer', for example)")
+    ner = [name for name, f in factories.items() if f in NER_FACTORIES]
+    classifiers = [name for name, f in factories.items() if f in CLASSIFIER_FACTORIES]
+    if ner and classifiers or len(ner) + len(classifiers) > 1:
+        raise NotServable(f"it holds {len(ner) + len(classifiers)} models ({', '.join(ner + classifiers)}); annoray serves "
+                          "one kind per model: save each component in a pipeline of its own")
+    if not ner and not classifiers:
+        raise NotServable(f"it has no ner, textcat or textcat_multilabel component (only {', '.join(pipeline) or 'none'}): "
+                          "nothing to pre-annotate with")
+    component = (ner or classifiers)[0]
+    labels = (meta.get("labels") or {}).get(component)
+    if not labels or not all(isinstance(label, str) for label in labels):
+        raise NotServable(f"its meta.json lists no labels for '{component}'")
+    vectors = meta.get("vectors") or {}
+    return ModelFacts(
+        kind=ModelKind.NER if ner else ModelKind.CLASSIFICATION, labels=list(labels), language=str(meta.get("lang", "")),
+        engine="spacy.ner.v1" if ner else "spacy.classification.v1",
+        vectors=(vectors.get("name") or "unnamed vectors") if vectors.get("width") else None,
+        multiple=factories[component] == "textcat_multilabel",
+    )
+
+
+INSPECTORS = {"spacy": inspect_spacy}
+
+
+def local_copy(uri: str) -> tuple[Path, Any]:
+    """A model folder on this machine: a local folder as it is, a pyarrow URI (s3://, gs://) copied into a temporary
+    folder (returned too, to clean up). ``http(s)`` is refused: nothing is downloaded."""
+    from pyarrow import fs
+
+    if uri.split("://", 1)[0].lower() in ("http", "https"):
+        raise NotServable("annoray downloads nothing: copy the model to a folder or a bucket it reads (s3://, gs://, a path)")
+    if "://" not in uri or uri.startswith("file://"):
+        path = Path(uri.removeprefix("file://")).expanduser()
+        if not path.is_dir():
+            raise NotServable(f"there is no folder at {path}")
+        return path, None
+    try:
+        filesystem, base = fs.FileSystem.from_uri(uri)
+        if filesystem.get_file_info(base).type != fs.FileType.Directory:
+            raise NotServable(f"there is no folder at {uri}")
+        tmp = tempfile.TemporaryDirectory(prefix="annoray-import-")
+        fs.copy_files(base, tmp.name, source_filesystem=filesystem, destination_filesystem=fs.LocalFileSystem())
+    except NotServable:
+        raise
+    except Exception as exc:
+        raise NotServable(f"{uri} cannot be read ({type(exc).__name__}: {str(exc)[:200]})") from None
+    return Path(tmp.name), tmp
