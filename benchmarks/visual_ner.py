@@ -122,7 +122,7 @@ def finished(client: httpx.Client, job_id: int) -> dict:
     while (job := client.get(f"/api/trainings/{job_id}").json())["status"] not in ("succeeded", "failed", "cancelled"):
         time.sleep(2)
     if job["status"] != "succeeded":
-        raise SystemExit(f"training {job_id} {job['status']}: {job['error']}")
+        raise SystemExit(f"training {job_id} {job['status']}: {job['error']}\n{client.get(f'/api/trainings/{job_id}/log').text[-3000:]}")
     return job
 
 

@@ -157,3 +157,41 @@ def test_a_crash_in_training_fails_the_job_with_the_reason_and_where_it_stopped(
     log = owner.get(f"/api/trainings/{job}/log").text
     assert "failed before the first epoch ended: [E609]" in log
     assert owner.get("/api/models", params={"kind": "ner"}).json() == []
+
+
+def test_an_owners_config_with_an_admins_code_trains_on_ray_deploys_and_serves(ray_session, tmp_path) -> None:
+    """Where the operator allows code: the config names an architecture the uploaded code registers; the API checks it,
+    the training worker builds it, the model keeps the code, and the replica runs it before loading the model."""
+    from pathlib import Path
+
+    from ..conftest import live_api, scheduler_settings, wait_for
+    from .test_training_configs import spacy_ner_config
+
+    code = ("from spacy.util import registry\n\n"
+            "@registry.architectures('annoray_test.Tok2Vec.v1')\n"
+            "def tok2vec(embed, encode):\n"
+            "    return registry.architectures.get('spacy.Tok2Vec.v2')(embed, encode)\n")
+    config = spacy_ner_config("de").replace('@architectures = "spacy.Tok2Vec.v2"', '@architectures = "annoray_test.Tok2Vec.v1"')
+    with live_api(scheduler_settings(tmp_path / "home", allow_custom_code=True)) as api:
+        owner = api.admin
+        pid = german_project(owner)
+        created = owner.post(f"/api/projects/{pid}/training-configs", json={"name": "mine", "config": config, "code": code})
+        assert created.status_code == 201, created.text
+        job = owner.post(f"/api/projects/{pid}/trainings", json={
+            "config": created.json()["id"], "deploy": "force", "params": {"epochs": 4, "batch_size": 1}}).json()["jobs"][0]
+        (done,), _ = wait_for_trainings(owner, [job["id"]], timeout=300)
+        assert done["status"] == "succeeded", done
+        assert done["deployment"]["decision"] == "deployed" and done["metrics"]["micro"]["f1"] > 0.5, done
+        model = owner.get(f"/api/models/{done['model']}").json()
+        assert (Path(model["uri"]) / "annoray_code.py").read_text() == code, "the model keeps the code it needs"
+        assert "annoray_test.Tok2Vec.v1" in (Path(model["uri"]) / "config.cfg").read_text()
+
+        server = owner.post("/api/servers", json={"project_id": pid, "name": "mine"}).json()
+        server = wait_for(api, f"/api/servers/{server['id']}", lambda s: s["status"] in ("running", "failed"), timeout=240)
+        assert server["status"] == "running", server
+        task = owner.post(f"/api/projects/{pid}/tasks/import", json=[{"data": {"text": "Der Patient klagt über Fieber."}}]).json()
+        run = owner.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"], "task_ids": task["task_ids"]}).json()
+        run = wait_for(api, f"/api/preannotations/{run['id']}", lambda j: j["status"] in ("succeeded", "failed"))
+        assert (run["status"], run["done"]) == ("succeeded", 1), run
+        (prediction,) = owner.get(f"/api/projects/{pid}/tasks/{task['task_ids'][0]}/predictions").json()
+        assert prediction["model_version"] == done["model"] or done["model"] in str(prediction), prediction

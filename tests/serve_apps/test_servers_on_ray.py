@@ -215,3 +215,33 @@ def test_a_config_naming_another_model_redeploys_the_server_without_dropping_a_r
     assert redeployed["status"] == "running" and [m["name"] for m in redeployed["models"]][-1] == "classification_clinic_v2"
     assert any(r.get("model") == "classification_clinic_v2" or "classification_clinic_v2" in str(r) for r in answers[-1]), answers[-1]
     api.admin.delete(f"/api/servers/{server['id']}")
+
+
+def test_an_imported_spacy_pipeline_is_deployed_and_served_predicting_what_it_predicts_alone(serving: Api, tmp_path: Path) -> None:
+    import spacy
+
+    from ..api.test_model_import import outside_pipeline
+
+    api = serving
+    path = outside_pipeline(tmp_path / "outside")
+    assert api.admin.post("/api/models/import", json={"name": "disease_outside", "uri": str(path)}).status_code == 201
+    config = ('<View><Text name="text" value="$text"/><Labels name="label" toName="text">'
+              '<Label value="Disease" model="disease_outside"/></Labels></View>')
+    pid = api.admin.post("/api/projects", json={"name": "outside", "labeling_config": config}).json()["id"]
+    texts = ["The patient has asthma since monday.", "No sign of migraine today.", "History of gout in the family.",
+             "She was treated for pneumonia last year and asthma before.", "Nothing to report."]
+    task_ids = api.admin.post(f"/api/projects/{pid}/tasks/import", json=[{"data": {"text": t}} for t in texts]).json()["task_ids"]
+    server = api.admin.post("/api/servers", json={"project_id": pid, "name": "outside"}).json()
+    server = wait_for(api, f"/api/servers/{server['id']}", lambda s: s["status"] in ("running", "failed"), timeout=240)
+    assert server["status"] == "running" and [m["name"] for m in server["models"]] == ["disease_outside"], server
+    job = api.admin.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"]}).json()
+    job = wait_for(api, f"/api/preannotations/{job['id']}", lambda j: j["status"] in ("succeeded", "failed"))
+    assert (job["status"], job["done"]) == ("succeeded", len(texts)), job
+
+    alone = spacy.load(path)
+    for task_id, text in zip(task_ids, texts, strict=True):
+        (prediction,) = api.admin.get(f"/api/projects/{pid}/tasks/{task_id}/predictions").json()
+        served = [(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in prediction["result"]]
+        assert served == [(e.start_char, e.end_char, e.label_) for e in alone(text).ents], text
+    assert any(prediction["result"] for task_id in task_ids
+               for prediction in api.admin.get(f"/api/projects/{pid}/tasks/{task_id}/predictions").json()), "it found something"

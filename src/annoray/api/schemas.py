@@ -192,6 +192,28 @@ class TrainingCreate(BaseModel):
     deploy: bool | Literal["force"] = Field(
         False, description='Deploy the models when the training succeeds and they pass the quality floor and the gate; '
         '"force" deploys them whatever they score.')
+    config: int | None = Field(None, description="Id of one of the project's own training configs: NER trains with it.")
+
+
+class TrainingConfigCreate(BaseModel):
+    """A spaCy training config (config.cfg as spaCy writes it) for the project's NER model."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9 _.-]+$")
+    config: str = Field(min_length=1, max_length=200_000, description="The config.cfg text; [nlp] and [components] are used.")
+    code: str | None = Field(None, max_length=200_000, description="Python registering functions the config names: "
+                             "only with ANNORAY_TRAINING__ALLOW_CUSTOM_CODE, only from an admin.")
+
+
+class TrainingConfigOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    project_id: int
+    name: str
+    kind: str
+    text: str = Field(description="The config.cfg as uploaded.")
+    code: bool = Field(description="Whether code came with it.")
+    created_at: Timestamp
 
 
 class TrainingJobRef(BaseModel):

@@ -116,6 +116,12 @@ class Errors:
             "judge it (ANNORAY_DEPLOY__MIN_HELD_OUT); add annotated tasks, or deploy it anyway with deploy \"force\"")
     E619 = ("[E619] the model was not deployed: its {metric} {score} is below the floor of {floor} (ANNORAY_DEPLOY__FLOOR); "
             "deploy it anyway with deploy \"force\"")
+    E620 = "[E620] the training config is refused: {where}: {why}"
+    E621 = ("[E621] code comes with a training config only when the operator sets ANNORAY_TRAINING__ALLOW_CUSTOM_CODE, "
+            "and only from an admin; send the config alone")
+    E622 = "[E622] training config {config_id} is not one of this project's; its configs: {available}"
+    E623 = "[E623] a training config trains NER with engine 'spacy'; this request {why}"
+    E624 = "[E624] the project already has a training config named '{name}'; delete it or choose another name"
 
     E701 = "[E701] the license document is malformed: {why}"
     E702 = "[E702] issuer '{issuer}' is not trusted here; trusted issuers (settings licenses.issuers): {trusted}"

@@ -85,6 +85,9 @@ class TrainingSettings(BaseModel):
     poll_interval_s: float = Field(
         0.5, gt=0, le=10, description="How often a run's Train controller polls its workers: reports, epochs and the end "
         "of a run are seen at this pace (Ray Train's own default is 2 s, which makes a short epoch last 2 s).")
+    allow_custom_code: bool = Field(
+        False, description="Let admins upload Python code with a training config (it registers spaCy functions). The code "
+        "runs with the rights of the API, of every training worker and of every replica that loads the model.")
     storage_path: str | None = Field(
         None, description="Where Ray Train keeps checkpoints (shared by all nodes on a cluster); default under `home`."
     )

@@ -51,12 +51,18 @@ class Accepted:
             store.delete(key)
 
 
-def accept_documents(session: Session, settings: Settings, project: Project, user: User, uploads: list[Upload]) -> Accepted:
-    """Split every upload into pages (refusing the whole upload if one file is bad), then store them."""
+def split_uploads(settings: Settings, uploads: list[Upload]) -> list[tuple[Upload, str, list[Any]]]:
+    """Every upload as its media type and upright pages, refusing the whole upload if one file is bad. The slow part
+    (decoding, rendering, encoding PNGs): the caller holds no database lock meanwhile."""
     if not uploads:
         raise InvalidInput(Errors.E906, [ErrorDetail(Errors.E906, field="file")])
     limits = Limits(settings.documents.max_pixels, settings.documents.max_pages, settings.documents.pdf_dpi)
-    split = [(upload, *split_pages(upload.filename, upload.content_type, upload.data, limits)) for upload in uploads]
+    return [(upload, *split_pages(upload.filename, upload.content_type, upload.data, limits)) for upload in uploads]
+
+
+def accept_documents(session: Session, settings: Settings, project: Project, user: User,
+                     split: list[tuple[Upload, str, list[Any]]]) -> Accepted:
+    """Store split uploads: their page images in the file store, their rows (OCR queued) in the session."""
     store = FileStore(settings.resolved_file_store)
     accepted = Accepted([])
     try:

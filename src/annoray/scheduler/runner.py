@@ -112,7 +112,7 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
         if error:
             raise JobFailed(error.message)
     engine_config = EngineConfig(language=project.language, labels=list(dataset.group.labels),
-                                 multiple=dataset.group.multiple, embeddings=embeddings)
+                                 multiple=dataset.group.multiple, embeddings=embeddings, custom=job.custom)
     demand = Resources.of(job.resources)
     baseline = None
     if job.deploy:  # the model a deploy would replace is scored on this run's held-out split too
@@ -207,7 +207,7 @@ def run_lost(exc: BaseException, *, start_timeout_s: float) -> str | None:
         return (f"could not start: Ray did not place its worker group within {start_timeout_s:g} s "
                 "(something outside the scheduler holds the resources it was given)")
     if isinstance(exc, ControllerError | RayActorError):
-        return f"lost its Train controller ({describe(_innermost(exc))})"
+        return f"lost its Train controller ({describe(innermost(exc))})"
     return None
 
 
@@ -215,7 +215,7 @@ def explain_failure(exc: BaseException, *, kind: str, budget: int) -> str:
     """The reason a user reads for a training that raised: out of memory, workers killed too often, or a crash."""
     from ray.exceptions import OutOfMemoryError, RayActorError, WorkerCrashedError
 
-    inner = _innermost(exc)
+    inner = innermost(exc)
     short = describe(inner)
     # an actor the memory monitor killed is an ActorDiedError whose message alone says why
     if isinstance(inner, OutOfMemoryError | MemoryError) or (isinstance(inner, RayActorError) and "low on memory" in str(inner)):
@@ -225,7 +225,7 @@ def explain_failure(exc: BaseException, *, kind: str, budget: int) -> str:
     return Errors.E609.format(why=short)
 
 
-def _innermost(exc: BaseException) -> BaseException:
+def innermost(exc: BaseException) -> BaseException:
     """The error that started it: a worker's own exception rather than Ray Train's wrappers around it."""
     failures = getattr(exc, "worker_failures", None)  # ray.train's WorkerGroupError: rank -> exception
     if failures:

@@ -16,7 +16,7 @@ from annoray.platform.store.repositories import TRAINING, LicenseRepository, Tra
 from annoray.platform.store.tables import TrainingJob
 from annoray.scheduler.ledger import Allocation, SchedulerState, ray_nodes
 from annoray.scheduler.placement import Outcome, Pending, Placement
-from annoray.scheduler.runner import job_of_run
+from annoray.scheduler.runner import innermost, job_of_run
 from annoray.trainers.log import epoch_text
 
 logger = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class TrainingRuns:
                             {"node_id": allocation.node_id})
             self.state.kick.set()
         except Exception as exc:  # the runner already ended the job if it could; this catches the rest
-            fail_job(self.state.sessions, job_id, Errors.E609.format(why=f"the training process died: {describe(exc)}"))
+            fail_job(self.state.sessions, job_id, Errors.E609.format(why=f"the training process died: {describe(innermost(exc))}"))
         self.end(job_id, allocation)
 
     def end(self, job_id: int, allocation: Allocation, *, abort: bool = False) -> None:

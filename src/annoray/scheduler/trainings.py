@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.access.licenses import missing_scope, needed_scopes
-from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
+from annoray.platform.errors import Conflict, ErrorDetail, Errors, Forbidden, InvalidInput
 from annoray.platform.labeling.config import ModelKind
 from annoray.platform.labeling.datasets import SplitMethod
 from annoray.platform.labeling.projects import project_config
@@ -18,8 +18,10 @@ from annoray.platform.labeling.training_data import SelectionQuery, build_traini
 from annoray.platform.models.catalog import EMBEDDINGS
 from annoray.platform.models.training import TrainingParams
 from annoray.platform.settings import Settings
-from annoray.platform.store.repositories import ModelRepository, TrainingJobRepository, TrainingLogRepository
-from annoray.platform.store.tables import JobStatus, Project, TrainingJob, User
+from annoray.platform.store.repositories import (
+    ModelRepository, TrainingConfigRepository, TrainingJobRepository, TrainingLogRepository,
+)
+from annoray.platform.store.tables import JobStatus, Project, TrainingConfig, TrainingJob, User
 from annoray.trainers.engines import ENGINES, TrainingEngine, engine_families, engine_name
 from annoray.trainers.log import request_text
 
@@ -38,6 +40,7 @@ class TrainingRequest:
     deploy: bool = False
     force_deploy: bool = False  # past the quality floor and the gate
     source: str = "manual"
+    config: int | None = None  # the project's own training config NER trains with
 
 
 def training_scopes(kind: ModelKind, model_type: str) -> tuple[str, ...]:
@@ -75,6 +78,47 @@ def embeddings_path(session: Session, name: str) -> tuple[Path | None, ErrorDeta
     return path, None
 
 
+def own_config(session: Session, project: Project, request: TrainingRequest,
+               kinds: list[ModelKind]) -> tuple[dict | None, ErrorDetail | None]:
+    """The project's training config the request names, as the NER job keeps it (so a later edit or delete of the
+    config changes no queued job), or why it cannot train with it."""
+    if request.config is None:
+        return None, None
+    if request.engine != "spacy":
+        return None, ErrorDetail(Errors.E623.format(why=f"asks for engine '{request.engine}'"), field="engine")
+    if request.embeddings:
+        return None, ErrorDetail(Errors.E623.format(why="names embeddings too: the config says what the model embeds"),
+                                 field="embeddings")
+    if ModelKind.NER not in kinds:
+        return None, ErrorDetail(Errors.E623.format(why=f"trains no NER (kinds: {', '.join(k.value for k in kinds)})"), field="kinds")
+    configs = TrainingConfigRepository(session).for_project(project.id)
+    found = next((c for c in configs if c.id == request.config), None)
+    if found is None:
+        available = ", ".join(f"{c.id} ({c.name})" for c in configs) or "none"
+        return None, ErrorDetail(Errors.E622.format(config_id=request.config, available=available), field="config")
+    return {"id": found.id, "name": found.name, "text": found.text, "code": found.code}, None
+
+
+def add_training_config(session: Session, settings: Settings, project: Project, user: User, *, name: str, text: str,
+                        code: str | None) -> TrainingConfig:
+    """Check an owner's NER training config by building and training it one step (with its code, only where the
+    operator allows code and an admin sends it), then keep it."""
+    from annoray.trainers.custom import BadConfig, dry_run
+
+    if code is not None and not (settings.training.allow_custom_code and user.is_admin):
+        raise Forbidden(Errors.E621)
+    if TrainingConfigRepository(session).by_name(project.id, name) is not None:
+        raise Conflict(Errors.E624.format(name=name))
+    try:
+        dry_run(text, language=project.language, code=code)
+    except BadConfig as exc:
+        errors = [ErrorDetail(Errors.E620.format(where=where or "config", why=why), field=where or "config")
+                  for where, why in exc.problems]
+        raise InvalidInput(errors[0].message, errors) from None
+    return TrainingConfigRepository(session).add(TrainingConfig(project_id=project.id, name=name, kind=ModelKind.NER.value,
+                                                                text=text, code=code, created_by=user.id))
+
+
 def request_trainings(
     session: Session, sessions: sessionmaker[Session], settings: Settings, project: Project, user: User | None,
     request: TrainingRequest, *, why_never: Callable[[dict[str, float]], str | None] = lambda resources: None,
@@ -95,6 +139,8 @@ def request_trainings(
         with sessions() as reading:
             _, error = embeddings_path(reading, request.embeddings)
         errors += [error] if error else []
+    custom, error = own_config(session, project, request, kinds)
+    errors += [error] if error else []
     if errors:
         raise InvalidInput("cannot train", errors)
     refusals = [ErrorDetail(Errors.E612.format(why=why), field="kinds")
@@ -125,12 +171,12 @@ def request_trainings(
             selection={"task_tags": list(request.task_tags), "reviewed_only": request.reviewed_only, "split": request.split.value},
             data_summary=data.kind_summary(kind), warnings=warnings,
             resources=resources.model_dump(), scopes=list(scopes[kind]), progress={"epoch": 0, "epochs": request.params.epochs, "percent": 0.0},
-            requested_by=user.id if user else None,
+            requested_by=user.id if user else None, custom=custom if kind is ModelKind.NER else None,
         ))
         record = {
             "id": job.id, "kind": job.kind, "engine": job.engine, "source": job.source, "language": project.language,
             "params": job.params, "embeddings": job.embeddings, "resources": job.resources, "licenses": job.scopes,
-            "selection": job.selection,
+            "selection": job.selection, "custom_config": job.custom["name"] if job.custom else None,
             "requested_by": user.username if user else None,
         }
         log.append(job.id, "request", request_text(record), record)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from annoray.platform.labeling.datasets import sentence_around
+from annoray.trainers.custom import load_with_code
 from annoray.trainers.engines import mark_chunk
 
 
@@ -68,7 +69,7 @@ class Predictor:
 
         if max_models is not None and len(models) > max_models:
             raise ValueError(f"a server holds at most {max_models} models, not {len(models)}")
-        self.models = [(m, spacy.load(Path(m.path))) for m in models]
+        self.models = [(m, load_with_code(Path(m.path))) for m in models]  # a model trained with code runs it first
         self.beam_width, self.batch_size = beam_width, batch_size
         self.sentences = spacy.blank(language)
         self.sentences.add_pipe("sentencizer")

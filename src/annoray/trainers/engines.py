@@ -35,6 +35,7 @@ class EngineConfig(BaseModel):
     labels: list[str] = Field(description="Labels the model learns, in config order.")
     multiple: bool = Field(False, description="Classification only: several labels per example.")
     embeddings: Path | None = Field(None, description="Local static vectors file (word2vec text); none: hash embeddings.")
+    custom: dict[str, Any] | None = Field(None, description="NER only: the project's own training config ('text', 'code').")
 
 
 @dataclass
@@ -133,10 +134,18 @@ class SpacyEngine(TrainingEngine):
     def _model_config(self) -> dict[str, Any]:
         """spaCy's default model of the pipe, with static vectors switched on when embeddings are given."""
 
-    def _add_pipe(self, nlp: Any) -> None:
+    def _new_pipeline(self) -> Any:
+        """The untrained pipeline: a blank one of the language with the engine's pipe, given the labels."""
+        nlp = self._blank()
         pipe = nlp.add_pipe(self._pipe_name(), config={"model": self._model_config()})
         for label in self.config.labels:
             pipe.add_label(label)
+        return nlp
+
+    def _load(self, path: Path) -> Any:
+        import spacy
+
+        return spacy.load(path)
 
     @abstractmethod
     def _to_spacy(self, nlp: Any, example: Example) -> Any: ...
@@ -147,7 +156,6 @@ class SpacyEngine(TrainingEngine):
     def train(
         self, *, train: Sequence[Example], dev: Sequence[Example], params: TrainingParams, output_dir: Path,
     ) -> Iterator[EpochReport]:
-        import spacy
         from spacy.util import fix_random_seed, minibatch
 
         checkpoint = output_dir / CHECKPOINT_DIR
@@ -155,12 +163,11 @@ class SpacyEngine(TrainingEngine):
         output_dir.mkdir(parents=True, exist_ok=True)
         fix_random_seed(params.seed)
         if state_file.exists():
-            nlp = spacy.load(checkpoint)
+            nlp = self._load(checkpoint)
             optimizer = nlp.resume_training()
             start = json.loads(state_file.read_text())["epoch"]
         else:
-            nlp = self._blank()
-            self._add_pipe(nlp)
+            nlp = self._new_pipeline()
             optimizer = None
             start = 0
         examples = [self._to_spacy(nlp, e) for e in train]
@@ -183,9 +190,7 @@ class SpacyEngine(TrainingEngine):
         nlp.to_disk(output_dir / MODEL_DIR)
 
     def evaluate(self, model_dir: Path, dev: Sequence[Example]) -> dict[str, Any]:
-        import spacy
-
-        return self._score(spacy.load(model_dir), dev)
+        return self._score(self._load(model_dir), dev)
 
 
 def load_vectors(nlp: Any, path: Path) -> None:
@@ -207,6 +212,27 @@ class SpacyNer(SpacyEngine):
 
     def _pipe_name(self) -> str:
         return "ner"
+
+    def _new_pipeline(self) -> Any:
+        """The project's own config when the training names one, else the built-in NER."""
+        if not self.config.custom:
+            return super()._new_pipeline()
+        from annoray.trainers.custom import ner_pipeline
+
+        return ner_pipeline(self.config.custom["text"], language=self.config.language, labels=self.config.labels,
+                            code=self.config.custom.get("code"))
+
+    def _load(self, path: Path) -> Any:
+        from annoray.trainers.custom import load_with_code
+
+        return load_with_code(path, (self.config.custom or {}).get("code"))
+
+    def train(self, *, train: Sequence[Example], dev: Sequence[Example], params: TrainingParams,
+              output_dir: Path) -> Iterator[EpochReport]:
+        from annoray.trainers.custom import with_code
+
+        yield from super().train(train=train, dev=dev, params=params, output_dir=output_dir)
+        with_code(output_dir / MODEL_DIR, (self.config.custom or {}).get("code"))
 
     def _model_config(self) -> dict[str, Any]:
         from spacy.pipeline.ner import DEFAULT_NER_MODEL

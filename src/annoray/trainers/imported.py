@@ -38,6 +38,10 @@ def inspect_spacy(path: Path) -> ModelFacts:
     from spacy.language import Language
     from spacy.util import load_config
 
+    from annoray.trainers.custom import CODE_FILE
+
+    if (path / CODE_FILE).exists():
+        raise NotServable(f"it carries code ({CODE_FILE}); an imported model brings none")
     if not (path / "meta.json").is_file() or not (path / "config.cfg").is_file():
         raise NotServable("it is not a spaCy pipeline folder: no meta.json and config.cfg (what nlp.to_disk writes)")
     try:

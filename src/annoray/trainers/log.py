@@ -25,7 +25,8 @@ def request_text(job: dict[str, Any]) -> str:
     return (f"training {job['id']}: {job['kind']} model with engine {job['engine']} (source {job['source']}, "
             f"language {job['language']}), requested by {job['requested_by'] or 'the platform'}"
             f"\n  parameters: {params}\n  selection: {selection}\n  embeddings: {embeddings}"
-            + (f"\n  license seats: {', '.join(job['licenses'])}" if job.get("licenses") else ""))
+            + (f"\n  license seats: {', '.join(job['licenses'])}" if job.get("licenses") else "")
+            + (f"\n  pipeline: the project's own training config '{job['custom_config']}'" if job.get("custom_config") else ""))
 
 
 def start_text(run: dict[str, Any]) -> str:

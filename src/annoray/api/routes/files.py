@@ -14,7 +14,7 @@ from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.tasks import import_tasks
 from annoray.platform.store.repositories import DocumentRepository
 from annoray.platform.store.tables import Document, Page
-from annoray.scheduler.documents import Upload, accept_documents, page_image
+from annoray.scheduler.documents import Upload, accept_documents, page_image, split_uploads
 
 router = APIRouter(tags=["files"])
 PageNumber = Annotated[int, Path(ge=1, le=1_000_000, description="Page number, from 1")]
@@ -46,8 +46,11 @@ def upload(
     if tasks and image_key is None:
         raise InvalidInput(Errors.E206.format(key="image"), [ErrorDetail("the labeling config has no <Image> to make tasks for",
                                                                            field="tasks")])
-    accepted = accept_documents(session, settings, m.project, m.user,
-                                [Upload(f.filename or "upload", f.content_type, f.file.read()) for f in file or []])
+    uploads = [Upload(f.filename or "upload", f.content_type, f.file.read()) for f in file or []]
+    session.expunge(m.project)
+    session.expunge(m.user)
+    session.rollback()  # splitting pages takes a while: hold no write lock meanwhile
+    accepted = accept_documents(session, settings, m.project, m.user, split_uploads(settings, uploads))
     try:
         task_ids = import_tasks(session, m.project, config, m.user, [
             {"data": {image_key: page_url(d.id, p.page)}} for d in accepted.documents for p in d.pages],

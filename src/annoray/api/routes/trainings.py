@@ -60,6 +60,7 @@ def create_trainings(
     request = TrainingRequest(
         kinds=body.kinds, engine=body.engine, embeddings=body.embeddings, params=body.params, split=body.split,
         task_tags=tuple(body.task_tags), reviewed_only=body.reviewed_only, deploy=body.deploy is True, force_deploy=body.deploy == "force",
+        config=body.config,
     )
     jobs, warnings = request_trainings(session, sessions, settings, m.project, m.user, request, why_never=scheduler.never_reason)
     session.commit()

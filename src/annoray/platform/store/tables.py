@@ -287,12 +287,29 @@ class TrainingJob(Base):
     deploy: Mapped[bool] = mapped_column(Boolean, default=False)
     deploy_forced: Mapped[bool] = mapped_column(Boolean, default=False)  # deploy "force": past the quality floor and the gate
     deployment: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the deploy decision: both scores, the config version
+    custom: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)  # the owner's config it trains with, as sent
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # first start/wait/never
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TrainingConfig(Base):
+    """A project owner's own spaCy training config for NER (and, where the operator allows it, code)."""
+
+    __tablename__ = "training_configs"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    code: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class TrainingLogLine(Base):

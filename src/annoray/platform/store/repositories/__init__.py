@@ -4,7 +4,8 @@ from annoray.platform.store.repositories.access import LicenseRepository, RuleRe
 from annoray.platform.store.repositories.base import aware
 from annoray.platform.store.repositories.documents import DocumentRepository
 from annoray.platform.store.repositories.jobs import (
-    SERVER, TRAINING, PreannotationJobRepository, ServerRepository, TrainingJobRepository, TrainingLogRepository,
+    SERVER, TRAINING, PreannotationJobRepository, ServerRepository, TrainingConfigRepository, TrainingJobRepository,
+    TrainingLogRepository,
 )
 from annoray.platform.store.repositories.labeling import (
     CompletionRepository, ModelRepository, PredictionRepository, ProjectRepository, TaskRepository, UserRepository,
@@ -13,5 +14,5 @@ from annoray.platform.store.repositories.labeling import (
 __all__ = [
     "SERVER", "TRAINING", "CompletionRepository", "DocumentRepository", "LicenseRepository", "ModelRepository", "PredictionRepository",
     "PreannotationJobRepository", "ProjectRepository", "RuleRepository", "ServerRepository", "TaskRepository",
-    "TrainingJobRepository", "TrainingLogRepository", "UserRepository", "aware",
+    "TrainingConfigRepository", "TrainingJobRepository", "TrainingLogRepository", "UserRepository", "aware",
 ]

@@ -12,7 +12,7 @@ from annoray.platform.lifecycle import HOLDING, UNDER_WAY
 from annoray.platform.store.repositories.access import LicenseRepository
 from annoray.platform.store.repositories.base import move_status, RowRepository
 from annoray.platform.store.tables import (
-    JobStatus, PreannotationJob, PreannotationServer, ServerStatus, TrainingJob, TrainingLogLine,
+    JobStatus, PreannotationJob, PreannotationServer, ServerStatus, TrainingConfig, TrainingJob, TrainingLogLine,
 )
 
 
@@ -54,6 +54,16 @@ class TrainingJobRepository(RowRepository[TrainingJob]):
 
     def set(self, job_id: int, **values: Any) -> None:
         self.session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(**values))
+
+
+class TrainingConfigRepository(RowRepository[TrainingConfig]):
+    row, noun = TrainingConfig, "training config"
+
+    def for_project(self, project_id: int) -> Sequence[TrainingConfig]:
+        return self.session.scalars(select(TrainingConfig).where(TrainingConfig.project_id == project_id).order_by(TrainingConfig.id)).all()
+
+    def by_name(self, project_id: int, name: str) -> TrainingConfig | None:
+        return self.session.scalar(select(TrainingConfig).where(TrainingConfig.project_id == project_id, TrainingConfig.name == name))
 
 
 class TrainingLogRepository:

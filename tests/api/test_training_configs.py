@@ -1,0 +1,80 @@
+"""An owner's own NER training config: checked by building and training it one step, listed, deleted, named by a
+training; code only where the operator allows it, and only from an admin."""
+
+from functools import cache
+
+import httpx
+import pytest
+
+from ..conftest import Api, refused
+
+
+@cache
+def spacy_ner_config(lang: str = "en") -> str:
+    """What `spacy init config --pipeline ner` writes."""
+    from spacy.cli.init_config import init_config
+
+    return init_config(lang=lang, pipeline=["ner"], optimize="efficiency").to_str()
+
+
+@pytest.fixture
+def clinic(api: Api, clinical_config: str, clinical_tasks: list) -> tuple[int, httpx.Client]:
+    owner = api.user("olivia")
+    pid = owner.post("/api/projects", json={"name": "clinic", "labeling_config": clinical_config}).json()["id"]
+    assert owner.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks[:60]).status_code == 201
+    return pid, owner
+
+
+def test_a_config_is_checked_kept_listed_named_by_a_training_and_deleted(api: Api, clinic: tuple[int, httpx.Client]) -> None:
+    pid, owner = clinic
+    configs = f"/api/projects/{pid}/training-configs"
+    created = owner.post(configs, json={"name": "wide ner", "config": spacy_ner_config().replace("width = 96", "width = 128")})
+    assert created.status_code == 201, created.text
+    config = created.json()
+    assert (config["name"], config["kind"], config["code"], "width = 128" in config["text"]) == ("wide ner", "ner", False, True)
+    assert [c["id"] for c in owner.get(configs).json()] == [config["id"]]
+    assert owner.get(f"{configs}/{config['id']}").json() == config
+    assert refused(api, lambda: owner.post(configs, json={"name": "wide ner", "config": spacy_ner_config()}), 409)["detail"].startswith("[E624]")
+
+    queued = owner.post(f"/api/projects/{pid}/trainings", json={"config": config["id"]})
+    assert queued.status_code == 202, queued.text
+    ner = next(j for j in queued.json()["jobs"] if j["kind"] == "ner")
+    log = owner.get(f"/api/trainings/{ner['id']}/log").text
+    assert "pipeline: the project's own training config 'wide ner'" in log, log
+    other = next(j for j in queued.json()["jobs"] if j["kind"] != "ner")
+    assert "own training config" not in owner.get(f"/api/trainings/{other['id']}/log").text, "only NER trains with it"
+
+    assert owner.delete(f"{configs}/{config['id']}").status_code == 204
+    assert owner.get(configs).json() == [] and owner.get(f"{configs}/{config['id']}").status_code == 404
+    body = refused(api, lambda: owner.post(f"/api/projects/{pid}/trainings", json={"config": config["id"]}), 422)
+    assert body["errors"][0]["message"] == f"[E622] training config {config['id']} is not one of this project's; its configs: none"
+
+
+@pytest.mark.parametrize(("change", "where", "why"), [
+    (lambda c: c.replace("width = 96", 'width = "wide"'), "components.tok2vec.model.embed.width", "is not <class 'int'>"),
+    (lambda c: c.replace("spacy.Tok2Vec.v2", "spacy.Tok2Vec.v9"), "components.tok2vec.model.@architectures",
+     "Could not find function 'spacy.Tok2Vec.v9'"),
+    (lambda c: c.replace('pipeline = ["tok2vec", "ner"]', 'pipeline = ["tok2vec"]'), "nlp.pipeline", "exactly one component"),
+    (lambda c: c.replace('lang = "en"', 'lang = "de"'), "nlp.lang", "the project's language is 'en'"),
+    (lambda c: "[nlp\nlang = en", "config", "it is not a config spaCy reads"),
+])
+def test_a_broken_config_is_refused_with_the_section_and_key_at_fault(api: Api, clinic: tuple[int, httpx.Client],
+                                                                        change, where: str, why: str) -> None:
+    pid, owner = clinic
+    body = refused(api, lambda: owner.post(f"/api/projects/{pid}/training-configs",
+                                           json={"name": "broken", "config": change(spacy_ner_config())}), 422)
+    assert body["errors"][0]["field"] == where and why in body["errors"][0]["message"], body
+    assert body["detail"].startswith(f"[E620] the training config is refused: {where}: ")
+
+
+def test_code_needs_the_operators_setting_and_an_admin(api: Api, clinic: tuple[int, httpx.Client]) -> None:
+    pid, owner = clinic
+    code = "import spacy\n@spacy.registry.misc('annoray_test.nothing.v1')\ndef nothing():\n    return None\n"
+    upload = {"name": "with code", "config": spacy_ner_config(), "code": code}
+    body = refused(api, lambda: owner.post(f"/api/projects/{pid}/training-configs", json=upload), 403)
+    assert body["detail"].startswith("[E621] code comes with a training config only when the operator sets")
+    refused(api, lambda: api.admin.post(f"/api/projects/{pid}/training-configs", json=upload), 403)  # the setting is off
+    manager = api.user("mia")
+    owner.post(f"/api/projects/{pid}/members", json={"username": "mia", "role": "manager"})
+    body = refused(api, lambda: manager.post(f"/api/projects/{pid}/training-configs", json={"name": "x", "config": spacy_ner_config()}), 403)
+    assert body["detail"].startswith("[E402] role 'manager' may not upload training configs")
