@@ -78,3 +78,12 @@ def test_code_needs_the_operators_setting_and_an_admin(api: Api, clinic: tuple[i
     owner.post(f"/api/projects/{pid}/members", json={"username": "mia", "role": "manager"})
     body = refused(api, lambda: manager.post(f"/api/projects/{pid}/training-configs", json={"name": "x", "config": spacy_ner_config()}), 403)
     assert body["detail"].startswith("[E402] role 'manager' may not upload training configs")
+
+
+def test_the_engines_are_listed_with_their_kinds_languages_and_whether_they_train_here(api: Api) -> None:
+    engines = {e["name"]: e for e in api.admin.get("/api/engines").json()}
+    assert {"spacy.ner.v1", "spacy.assertion.v1", "spacy.classification.v1", "spacy.visual_ner.v1", "spacy_words.visual_ner.v1"} <= set(engines)
+    ner = engines["spacy.ner.v1"]
+    assert (ner["family"], ner["kinds"], ner["available"], ner["reason"]) == ("spacy", ["ner"], True, None)
+    assert {"en", "de", "es", "pt", "it", "da", "ro"} <= set(ner["languages"])
+    assert api.client("nonsense").get("/api/engines").status_code == 401

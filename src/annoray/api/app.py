@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from annoray import __version__
 from annoray.api.errors import BodySizeLimit, install_error_handlers
 from annoray.api.routes import (
-    cluster, files, health, licenses, models, projects, servers, tasks, training_configs, trainings, users,
+    cluster, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users,
 )
 from annoray.platform.settings import Settings
 from annoray.platform.store.db import create_db_engine, session_factory
@@ -37,6 +37,6 @@ def create_app(
     app.state.scheduler = scheduler or SchedulerClient(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.api.max_body_bytes)
-    for module in (health, users, projects, tasks, files, trainings, training_configs, models, servers, licenses, cluster):
+    for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster):
         app.include_router(module.router)
     return app

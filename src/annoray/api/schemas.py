@@ -195,6 +195,15 @@ class TrainingCreate(BaseModel):
     config: int | None = Field(None, description="Id of one of the project's own training configs: NER trains with it.")
 
 
+class EngineOut(BaseModel):
+    name: str = Field(description="Versioned name, family.kind.v1, as jobs and models record it.")
+    family: str = Field(description='What a training request names as "engine".')
+    kinds: list[str]
+    languages: list[str]
+    available: bool
+    reason: str | None = Field(description="Why it cannot train here, when it cannot.")
+
+
 class TrainingConfigCreate(BaseModel):
     """A spaCy training config (config.cfg as spaCy writes it) for the project's NER model."""
 

@@ -184,3 +184,13 @@ def request_trainings(
             log.append(job.id, "warning", f"warning: {warning}", {"message": warning})
         jobs.append(job)
     return jobs, [w.message for w in data.warnings]
+
+
+def engines_here(settings: Settings) -> list[dict]:
+    """Every training engine: its family, kind and languages, and whether it can train here (if not, why)."""
+    out = []
+    for name, cls in sorted(ENGINES.items()):
+        why = cls.unavailable(settings)
+        out.append({"name": name, "family": cls.family, "kinds": [cls.kind.value], "languages": list(cls.languages),
+                    "available": why is None, "reason": why})
+    return out

@@ -1,14 +1,15 @@
-"""A project's own NER training configs: uploaded (checked by building and training them one step), listed, deleted."""
+"""How models train: the engines there are, and a project's own NER training configs (uploaded, checked by building
+and training them one step, listed, deleted)."""
 
 from fastapi import APIRouter, Path, Response, status
 
-from annoray.api.deps import MembershipDep, SessionDep, SettingsDep
-from annoray.api.schemas import TrainingConfigCreate, TrainingConfigOut
+from annoray.api.deps import CurrentUser, MembershipDep, SessionDep, SettingsDep
+from annoray.api.schemas import EngineOut, TrainingConfigCreate, TrainingConfigOut
 from annoray.platform.access.roles import ANY_MEMBER, OWNER, require_role
 from annoray.platform.errors import NotFound
 from annoray.platform.store.repositories import TrainingConfigRepository
 from annoray.platform.store.tables import TrainingConfig
-from annoray.scheduler.trainings import add_training_config
+from annoray.scheduler.trainings import add_training_config, engines_here
 
 router = APIRouter(tags=["trainings"])
 
@@ -54,3 +55,9 @@ def delete_training_config(m: MembershipDep, session: SessionDep, cid: int = Pat
     session.delete(_of_project(m, session, cid))
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/api/engines", response_model=list[EngineOut])
+def list_engines(user: CurrentUser, settings: SettingsDep) -> list[EngineOut]:
+    """Every training engine with its kind and languages, and whether it can train here (if not, why)."""
+    return [EngineOut(**engine) for engine in engines_here(settings)]
