@@ -82,7 +82,7 @@ def test_the_console_script_lists_every_command() -> None:
                           env=os.environ | {"COLUMNS": "200"}, timeout=120)
     assert done.returncode == 0, done.stderr
     for command in ("up", "quickstart", "convert-conll", "projects", "train", "jobs", "models", "servers", "preannotate",
-                    "users", "tasks", "files", "training-data", "export", "logs",
+                    "users", "tasks", "files", "training-data", "training-configs", "engines", "export", "logs",
                     "licenses", "cluster", "active-learning"):
         assert f"│ {command} " in done.stdout, command
 
@@ -177,6 +177,29 @@ def test_documents_are_uploaded_with_a_task_per_page_and_listed_with_their_ocr(a
     refused = annoray(api, "files", "upload", str(pid), str(tmp_path / "notes.txt"))
     assert refused.exit_code == 1 and "[E901] file 'notes.txt' is not an image or a PDF" in refused.output, refused.output
     assert len(json.loads(ok(annoray(api, "files", "list", str(pid), "--json")))) == 2
+
+
+def test_engines_an_imported_model_and_an_owners_training_config_from_the_cli(api: Api, tmp_path: Path) -> None:
+    from ..api.test_model_import import outside_pipeline
+    from ..api.test_training_configs import spacy_ner_config
+    from ..conftest import NER_CONFIG, span_task
+
+    cardio = api.admin.post("/api/projects", json={"name": "ner", "labeling_config": NER_CONFIG.format(label="Drug")}).json()["id"]
+    api.admin.post(f"/api/projects/{cardio}/tasks/import", json=[span_task("Took aspirin daily.", "aspirin", "Drug")] * 4)
+
+    assert "spacy.visual_ner.v1" in ok(annoray(api, "engines")) and "yes" in ok(annoray(api, "engines"))
+    out = ok(annoray(api, "models", "disease_outside", "--import", str(outside_pipeline(tmp_path / "outside"))))
+    assert "model disease_outside: ner, language en" in out and "from imported" in out and "Disease" in out, out
+    (tmp_path / "wide.cfg").write_text(spacy_ner_config().replace("width = 96", "width = 128"))
+    out = ok(annoray(api, "training-configs", str(cardio), "--upload", str(tmp_path / "wide.cfg")))
+    assert "wide" in out and "training configs of project" in out, out
+    (config,) = json.loads(ok(annoray(api, "training-configs", str(cardio), "--json")))
+    queued = json.loads(ok(annoray(api, "train", str(cardio), "--kind", "ner", "--config", str(config["id"]), "--json")))
+    assert [j["kind"] for j in queued["jobs"]] == ["ner"]
+    (tmp_path / "broken.cfg").write_text(spacy_ner_config().replace("width = 96", 'width = "wide"'))
+    broken = annoray(api, "training-configs", str(cardio), "--upload", str(tmp_path / "broken.cfg"))
+    assert broken.exit_code == 1 and "components.tok2vec.model.embed.width" in broken.output, broken.output
+    assert "no training configs" in ok(annoray(api, "training-configs", str(cardio), "--delete", str(config["id"])))
 
 
 def test_invalid_training_parameters_list_every_field(api: Api, cardio: int) -> None:

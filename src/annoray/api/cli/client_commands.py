@@ -58,6 +58,7 @@ def train(
     validation_split: Annotated[float | None, typer.Option(help="Share of tasks held out for evaluation.")] = None,
     engine: Annotated[str, typer.Option(help="Engine family: spacy (built in), or spacy_words (Visual NER on the words alone, to compare).")] = "spacy",
     embeddings: Annotated[str | None, typer.Option(help="Catalog name of registered embeddings.")] = None,
+    config: Annotated[int | None, typer.Option(help="Id of the project's own training config: NER trains with it.")] = None,
     split: Annotated[str, typer.Option(help="random, or tags (tasks tagged train / test).")] = "random",
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Train on tasks with any of these tags; repeatable.")] = None,
     reviewed_only: Annotated[bool, typer.Option("--reviewed-only", help="Only completions a reviewer accepted.")] = False,
@@ -70,7 +71,7 @@ def train(
     """Train the project's models, one job per kind; parameters left out take the API's defaults."""
     params = {"epochs": epochs, "learning_rate": learning_rate, "decay": decay, "batch_size": batch_size,
               "dropout": dropout, "validation_split": validation_split}
-    body = {"kinds": kind or None, "engine": engine, "embeddings": embeddings, "split": split, "task_tags": tag or [],
+    body = {"kinds": kind or None, "engine": engine, "embeddings": embeddings, "config": config, "split": split, "task_tags": tag or [],
             "reviewed_only": reviewed_only, "deploy": "force" if force_deploy else deploy, "params": {k: v for k, v in params.items() if v is not None}}
     with connect(url, token) as client:
         created = client.post(f"/api/projects/{project_id}/trainings", body)
@@ -183,11 +184,16 @@ def _print_training(job: dict[str, Any]) -> None:
 def models(
     name: Annotated[str | None, typer.Argument(help="Show this model with its per-label metrics.", show_default=False)] = None,
     kind: Annotated[str | None, typer.Option(help="Only models of this kind (ner, assertion, classification, embeddings).")] = None,
+    import_from: Annotated[str | None, typer.Option("--import", help="Import the spaCy pipeline folder at this path or URI as NAME (admin).")] = None,
     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
 ) -> None:
-    """The model catalog, or one model and its benchmark."""
+    """The model catalog, or one model and its benchmark; `models NAME --import PATH` brings a model trained elsewhere."""
     with connect(url, token) as client:
-        if name is None:
+        if import_from is not None:
+            if name is None:
+                raise typer.BadParameter("name the model to import: annoray models NAME --import PATH", param_hint="NAME")
+            emit(client.post("/api/models/import", {"name": name, "uri": import_from, "engine": "spacy"}), as_json, _print_model)
+        elif name is None:
             emit(client.get("/api/models", params={"kind": kind} if kind else None), as_json, _print_models)
         else:
             emit(client.get(f"/api/models/{name}"), as_json, _print_model)

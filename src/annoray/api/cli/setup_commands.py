@@ -180,6 +180,36 @@ def _files_table(items: list[dict[str, Any]], title: str) -> Any:
         for f in items for p in f["pages"]), title)
 
 
+@app.command("training-configs", rich_help_panel=PANEL)
+def training_configs(project_id: ProjectArg,
+                     upload: Annotated[Path | None, typer.Option(help="Upload this spaCy config.cfg (owner).", exists=True, dir_okay=False)] = None,
+                     name: Annotated[str | None, typer.Option(help="The uploaded config's name (default: the file's).")] = None,
+                     delete: Annotated[int | None, typer.Option(help="Delete this config (owner).")] = None,
+                     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """A project's own NER training configs; `train --config ID` trains NER with one."""
+    path = f"/api/projects/{project_id}/training-configs"
+    with connect(url, token) as client:
+        if upload is not None:
+            found = [client.post(path, {"name": name or upload.stem, "config": upload.read_text(encoding="utf-8")})]
+        elif delete is not None:
+            client.delete(f"{path}/{delete}")
+            found = client.get(path)
+        else:
+            found = client.get(path)
+    emit(found, as_json, lambda items: console.print(table(("id", "name", "kind", "code", "created"), (
+        (c["id"], c["name"], c["kind"], "yes" if c["code"] else "no", when(c["created_at"])) for c in items),
+        f"training configs of project {project_id}")))
+
+
+@app.command(rich_help_panel=PANEL)
+def engines(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """The training engines, their kinds and languages, and whether each can train here."""
+    with connect(url, token) as client:
+        found = client.get("/api/engines")
+    emit(found, as_json, lambda items: console.print(table(("engine", "family", "kinds", "languages", "here"), (
+        (e["name"], e["family"], e["kinds"], e["languages"], "yes" if e["available"] else e["reason"]) for e in items), "engines")))
+
+
 @app.command("training-data", rich_help_panel=PANEL)
 def training_data(project_id: ProjectArg, url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
     """What a training would use now: the selection, the split and per-label counts, with warnings and errors."""
