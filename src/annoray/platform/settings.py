@@ -158,6 +158,16 @@ class SchedulerSettings(BaseModel):
     )
 
 
+class SparkNlpSettings(BaseModel):
+    """The Spark NLP engine family: everything it needs is local (nothing is downloaded)."""
+
+    jar: Path | None = Field(None, description="The Spark NLP assembly jar (ANNORAY_SPARKNLP__JAR); the engines train only with it.")
+    graphs: Path | None = Field(None, description="Folder of NerDL TensorFlow graphs (blstm_<tags>_<dim>_<lstm>_<chars>.pb).")
+    healthcare_jar: Path | None = Field(None, description="The licensed healthcare jar: assertion status (AssertionDL).")
+    healthcare_license: str | None = Field(None, description="The healthcare library's licence key (SPARK_NLP_LICENSE).")
+    min_cpus: float = Field(2, gt=0, description="A Spark NLP training needs at least this: the driver and one executor core.")
+
+
 class Settings(BaseSettings):
     """Everything annoray reads from its environment (prefix ``ANNORAY_``, nested with ``__``)."""
 
@@ -173,9 +183,7 @@ class Settings(BaseSettings):
     model_store: str | None = Field(
         None, description="Folder or pyarrow URI (s3://, gs://) of the model store; default under `home`."
     )
-    sparknlp_jar: Path | None = Field(
-        None, description="Spark NLP assembly jar (ANNORAY_SPARKNLP_JAR); `sparknlp` engines exist only when it is set."
-    )
+    sparknlp: SparkNlpSettings = Field(default_factory=lambda: SparkNlpSettings())
     api: ApiSettings = Field(default_factory=ApiSettings)
     labeling_config: LabelingConfigSettings = Field(default_factory=LabelingConfigSettings)
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)

@@ -36,6 +36,7 @@ class EngineConfig(BaseModel):
     multiple: bool = Field(False, description="Classification only: several labels per example.")
     embeddings: Path | None = Field(None, description="Local static vectors file (word2vec text); none: hash embeddings.")
     custom: dict[str, Any] | None = Field(None, description="NER only: the project's own training config ('text', 'code').")
+    spark: dict[str, Any] | None = Field(None, description="Spark NLP only: jar, graphs, cpus, memory_gb, node_ip, dim.")
 
 
 @dataclass
@@ -332,4 +333,4 @@ class SpacyClassification(_SpacyTextcat):
 
 
 
-from annoray.trainers import visual_ner  # noqa: E402, F401  (registers the Visual NER engine, which builds on SpacyEngine)
+from annoray.trainers import sparknlp, visual_ner  # noqa: E402, F401  (register the engines that build on the ones above)
