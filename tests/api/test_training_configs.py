@@ -87,3 +87,19 @@ def test_the_engines_are_listed_with_their_kinds_languages_and_whether_they_trai
     assert (ner["family"], ner["kinds"], ner["available"], ner["reason"]) == ("spacy", ["ner"], True, None)
     assert {"en", "de", "es", "pt", "it", "da", "ro"} <= set(ner["languages"])
     assert api.client("nonsense").get("/api/engines").status_code == 401
+
+
+def test_spark_nlp_is_listed_unavailable_with_the_reason_and_its_trainings_are_refused_with_it(
+        api: Api, clinic: tuple[int, httpx.Client], tmp_path) -> None:
+    pid, owner = clinic
+    engines = {e["name"]: e for e in api.admin.get("/api/engines").json()}
+    for name in ("sparknlp.ner.v1", "sparknlp.classification.v1", "sparknlp.assertion.v1"):
+        assert engines[name]["family"] == "sparknlp" and not engines[name]["available"], engines[name]
+        assert engines[name]["reason"].startswith("no Spark NLP jar is configured: set ANNORAY_SPARKNLP__JAR"), engines[name]
+    body = refused(api, lambda: owner.post(f"/api/projects/{pid}/trainings", json={"engine": "sparknlp"}), 422)
+    assert [e["message"] for e in body["errors"]][:1] == [
+        "[E602] engine 'sparknlp.ner.v1' is not available here: no Spark NLP jar is configured: set ANNORAY_SPARKNLP__JAR "
+        "to the assembly jar (it is never downloaded)"], body
+    body = refused(api, lambda: api.admin.post("/api/models", json={"name": "glove", "kind": "sparknlp_embeddings",
+                                                                    "uri": str(tmp_path)}), 422)
+    assert body["detail"] == f"[E625] {tmp_path} is not a saved Spark NLP WordEmbeddingsModel folder (its metadata declares no dimension)"

@@ -279,8 +279,10 @@ class ModelRegister(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: Literal["embeddings"] = "embeddings"
-    uri: str = Field(description="Path of the vectors file, readable by every node.")
+    kind: Literal["embeddings", "sparknlp_embeddings"] = Field(
+        "embeddings", description="embeddings: a word2vec-style text file (spaCy); sparknlp_embeddings: a saved "
+        "WordEmbeddingsModel folder (Spark NLP).")
+    uri: str = Field(description="Path of the vectors file or folder, readable by every node.")
     language: str = "en"
 
 

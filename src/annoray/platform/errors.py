@@ -122,6 +122,8 @@ class Errors:
     E622 = "[E622] training config {config_id} is not one of this project's; its configs: {available}"
     E623 = "[E623] a training config trains NER with engine 'spacy'; this request {why}"
     E624 = "[E624] the project already has a training config named '{name}'; delete it or choose another name"
+    E625 = "[E625] {path} is not a saved Spark NLP WordEmbeddingsModel folder (its metadata declares no dimension)"
+    E626 = "[E626] engine '{engine}' trains over word embeddings: register a saved WordEmbeddingsModel folder (kind sparknlp_embeddings) and name it in \"embeddings\""
 
     E701 = "[E701] the license document is malformed: {why}"
     E702 = "[E702] issuer '{issuer}' is not trusted here; trusted issuers (settings licenses.issuers): {trusted}"

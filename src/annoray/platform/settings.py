@@ -66,6 +66,8 @@ def _default_training_resources() -> dict[str, ResourceSpec]:
         "assertion": ResourceSpec(cpus=1, memory_gb=2),
         "classification": ResourceSpec(cpus=1, memory_gb=2),
         "visual_ner": ResourceSpec(cpus=16, memory_gb=64),
+        # Spark NLP: the driver (1 CPU / 2 GB, the Ray Train worker) and executors of the rest, on one node
+        **{f"sparknlp.{kind}.v1": ResourceSpec(cpus=4, memory_gb=12) for kind in ("ner", "assertion", "classification")},
     }
 
 
@@ -165,7 +167,6 @@ class SparkNlpSettings(BaseModel):
     graphs: Path | None = Field(None, description="Folder of NerDL TensorFlow graphs (blstm_<tags>_<dim>_<lstm>_<chars>.pb).")
     healthcare_jar: Path | None = Field(None, description="The licensed healthcare jar: assertion status (AssertionDL).")
     healthcare_license: str | None = Field(None, description="The healthcare library's licence key (SPARK_NLP_LICENSE).")
-    min_cpus: float = Field(2, gt=0, description="A Spark NLP training needs at least this: the driver and one executor core.")
 
 
 class Settings(BaseSettings):

@@ -108,12 +108,15 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
         from annoray.scheduler.trainings import embeddings_path
 
         with reads() as session:
-            embeddings, error = embeddings_path(session, job.embeddings)
+            embeddings, error = embeddings_path(session, job.embeddings, job.engine.split(".", 1)[0])
         if error:
             raise JobFailed(error.message)
-    engine_config = EngineConfig(language=project.language, labels=list(dataset.group.labels),
-                                 multiple=dataset.group.multiple, embeddings=embeddings, custom=job.custom)
     demand = Resources.of(job.resources)
+    worker, spark = demand.to_ray(), None
+    if job.engine.startswith("sparknlp."):
+        worker, spark = spark_share(settings, demand, node_id, embeddings)
+    engine_config = EngineConfig(language=project.language, labels=list(dataset.group.labels),
+                                 multiple=dataset.group.multiple, embeddings=embeddings, custom=job.custom, spark=spark)
     baseline = None
     if job.deploy:  # the model a deploy would replace is scored on this run's held-out split too
         with reads() as session:
@@ -124,7 +127,7 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
     run = TrainingRun(
         name=run_name(job_id), engine=job.engine, engine_config=engine_config.model_dump(mode="json"),
         params=job.params, train=dataset.train, dev=dataset.test, storage_path=settings.resolved_training_storage,
-        resources=demand.to_ray(),
+        resources=worker,
         max_failures=settings.training.max_failures, node_id=node_id, baseline=baseline,
     )
     start = {"run": run.name, "attempt": job.attempts, "max_failures": run.max_failures, "node_id": node_id,
@@ -142,6 +145,25 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
         log_line(sessions, job_id, "metrics", metrics_text(result.metrics), {"metrics": result.metrics})
         _register(settings, sessions, job, project.name, dataset.group, model_dir, result, engine_config, len(dataset.test))
     _drop_checkpoints(run)
+
+
+def spark_share(settings: Settings, demand: Resources, node_id: str | None,
+                embeddings: Path | None) -> tuple[dict[str, float], dict[str, Any]]:
+    """A Spark NLP job's resources shared out: the Ray Train worker (the Spark driver) keeps the driver's share, the
+    Spark executors get the rest, on the same node. Returns the worker's Ray resources and the engine's Spark config."""
+    import ray
+
+    from annoray.platform.models.catalog import embeddings_dimension
+    from annoray.trainers.spark import DRIVER_CPUS, DRIVER_MEMORY_GB
+
+    driver = Resources.of({"cpus": DRIVER_CPUS, "memory_gb": DRIVER_MEMORY_GB})
+    node_ip = next((n["NodeManagerAddress"] for n in ray.nodes() if n["NodeID"] == node_id), None) if node_id else None
+    config = settings.sparknlp
+    spark = {"jar": str(config.jar), "graphs": str(config.graphs) if config.graphs else None,
+             "healthcare_jar": str(config.healthcare_jar) if config.healthcare_jar else None,
+             "cpus": demand.cpus, "memory_gb": demand.as_dict()["memory_gb"], "node_ip": node_ip,
+             "dim": embeddings_dimension(embeddings) if embeddings else None}
+    return driver.to_ray(), spark
 
 
 def _drop_checkpoints(run: TrainingRun) -> None:

@@ -15,7 +15,7 @@ from annoray.platform.labeling.config import ModelKind
 from annoray.platform.labeling.datasets import SplitMethod
 from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.training_data import SelectionQuery, build_training_data, check_kinds
-from annoray.platform.models.catalog import EMBEDDINGS
+from annoray.platform.models.catalog import EMBEDDINGS, EMBEDDINGS_OF
 from annoray.platform.models.training import TrainingParams
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import (
@@ -65,15 +65,17 @@ def check_engines(settings: Settings, language: str, engine: str, kinds: list[Mo
     return errors
 
 
-def embeddings_path(session: Session, name: str) -> tuple[Path | None, ErrorDetail | None]:
-    """The local vectors file registered in the catalog under ``name``."""
+def embeddings_path(session: Session, name: str, family: str = "spacy") -> tuple[Path | None, ErrorDetail | None]:
+    """The local embeddings registered in the catalog under ``name`` for this engine family (a vectors file for spaCy,
+    a WordEmbeddingsModel folder for Spark NLP)."""
+    kind = EMBEDDINGS_OF.get(family, EMBEDDINGS)
     catalog = ModelRepository(session)
     model = catalog.by_name(name)
-    if model is None or model.kind != EMBEDDINGS:
-        names = [m.name for m in catalog.all(EMBEDDINGS)]
+    if model is None or model.kind != kind:
+        names = [m.name for m in catalog.all(kind)]
         return None, ErrorDetail(Errors.E604.format(name=name, available=", ".join(names) or "none"), field="embeddings")
     path = Path(model.uri or "")
-    if not path.is_file():
+    if not (path.is_file() if kind == EMBEDDINGS else path.is_dir()):
         return None, ErrorDetail(Errors.E605.format(path=path, name=name), field="embeddings")
     return path, None
 
@@ -137,8 +139,10 @@ def request_trainings(
     errors = check_engines(settings, project.language, request.engine, kinds)
     if request.embeddings:
         with sessions() as reading:
-            _, error = embeddings_path(reading, request.embeddings)
+            _, error = embeddings_path(reading, request.embeddings, request.engine)
         errors += [error] if error else []
+    elif request.engine == "sparknlp" and not errors:
+        errors.append(ErrorDetail(Errors.E626.format(engine=request.engine), field="embeddings"))
     custom, error = own_config(session, project, request, kinds)
     errors += [error] if error else []
     if errors:

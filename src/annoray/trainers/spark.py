@@ -9,6 +9,8 @@ resources, on the node the scheduler placed the job on, and are stopped when the
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,11 +47,13 @@ def spark_on_ray(app_name: str, plan: ExecutorPlan, *, jars: Sequence[str] = (),
     import raydp
 
     conf = {"spark.driver.memory": f"{int(DRIVER_MEMORY_GB)}g", "spark.sql.shuffle.partitions": str(max(2, plan.executors * plan.cores)),
+            "spark.pyspark.python": sys.executable,
             "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", **(configs or {})}
     if jars:
         conf["spark.jars"] = ",".join(jars)
     if node_ip:  # every Ray node offers node:<ip>; asking a sliver of it pins the executors there
         conf[f"spark.ray.raydp_spark_executor.actor.resource.node:{node_ip}"] = "0.001"
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # the executors' Python workers: this environment, as Ray's workers have it
     spark = raydp.init_spark(app_name, num_executors=plan.executors, executor_cores=plan.cores,
                              executor_memory=f"{plan.memory_gb}GB", fault_tolerant_mode=False, configs=conf)
     try:

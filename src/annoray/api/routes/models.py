@@ -24,7 +24,7 @@ def get_model(name: str, user: CurrentUser, session: SessionDep) -> ModelOut:
 @router.post("/api/models", response_model=ModelOut, status_code=status.HTTP_201_CREATED)
 def register_model(body: ModelRegister, admin: AdminUser, session: SessionDep) -> ModelOut:
     """Register static vectors under a name, for trainings that ask for ``embeddings``."""
-    model = register_embeddings(session, name=body.name, uri=body.uri, language=body.language)
+    model = register_embeddings(session, name=body.name, uri=body.uri, language=body.language, kind=body.kind)
     session.commit()
     return ModelOut.model_validate(model)
 

@@ -14,7 +14,20 @@ from annoray.platform.labeling.config import LabelGroup, ModelKind
 from annoray.platform.store.repositories import ModelRepository
 from annoray.platform.store.tables import CatalogModel
 
-EMBEDDINGS = "embeddings"
+EMBEDDINGS = "embeddings"  # a word2vec-style text file, for the spaCy engines
+SPARKNLP_EMBEDDINGS = "sparknlp_embeddings"  # a saved WordEmbeddingsModel folder, for the Spark NLP engines
+EMBEDDINGS_OF = {"spacy": EMBEDDINGS, "spacy_words": EMBEDDINGS, "sparknlp": SPARKNLP_EMBEDDINGS}
+
+
+def embeddings_dimension(folder: Path) -> int | None:
+    """The dimension a saved Spark NLP WordEmbeddingsModel declares in its metadata, or None when it is not one."""
+    import json
+
+    try:
+        meta = json.loads(next((folder / "metadata").glob("part-*")).read_text(encoding="utf-8").splitlines()[0])
+        return int(meta["paramMap"]["dimension"]) if meta.get("class", "").endswith("WordEmbeddingsModel") else None
+    except (StopIteration, OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
 
 
 def slug(text: str) -> str:
@@ -36,11 +49,14 @@ def next_model_name(base: str, existing: Iterable[str]) -> str:
     return f"{base}_v{max(versions, default=1) + 1}"
 
 
-def register_embeddings(session: Session, *, name: str, uri: str, language: str) -> CatalogModel:
-    """Enter a local static-vectors file in the catalog, so a training can ask for it by name."""
-    if not Path(uri).is_file():
-        raise InvalidInput("cannot register", [ErrorDetail(Errors.E605.format(path=uri, name=name), field="uri")])
+def register_embeddings(session: Session, *, name: str, uri: str, language: str, kind: str = EMBEDDINGS) -> CatalogModel:
+    """Enter local embeddings in the catalog, so a training can ask for them by name: a static-vectors file for the
+    spaCy engines, a saved WordEmbeddingsModel folder for the Spark NLP ones."""
+    found = Path(uri).is_file() if kind == EMBEDDINGS else embeddings_dimension(Path(uri)) is not None
+    if not found:
+        error = Errors.E605.format(path=uri, name=name) if kind == EMBEDDINGS else Errors.E625.format(path=uri)
+        raise InvalidInput(error, [ErrorDetail(error, field="uri")])
     repo = ModelRepository(session)
     if repo.by_name(name) is not None:
         raise Conflict(Errors.E508.format(name=name))
-    return repo.add(CatalogModel(name=name, kind=EMBEDDINGS, labels=[], language=language, source="registered", uri=uri))
+    return repo.add(CatalogModel(name=name, kind=kind, labels=[], language=language, source="registered", uri=uri))
