@@ -40,6 +40,18 @@ def outside_pipeline(path: Path, *, component: str = "disease_ner", textcat: boo
     return path
 
 
+def spark_pipeline(path: Path, *stages: str) -> Path:
+    """The metadata of a saved Spark ML PipelineModel with these Spark NLP stages (what PipelineModel.save writes)."""
+    def metadata(folder: Path, cls: str) -> None:
+        (folder / "metadata").mkdir(parents=True)
+        (folder / "metadata" / "part-00000").write_text(json.dumps({"class": cls, "paramMap": {}}) + "\n")
+
+    metadata(path, "org.apache.spark.ml.PipelineModel")
+    for i, stage in enumerate(stages):
+        metadata(path / "stages" / f"{i}_{stage}_1a2b", f"com.johnsnowlabs.nlp.{stage}")
+    return path
+
+
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return outside_pipeline(tmp_path_factory.mktemp("outside") / "disease_model")
@@ -90,11 +102,17 @@ def test_what_annoray_cannot_serve_is_refused_with_the_reason_and_nothing_kept(a
             (str(both), "spacy", "it holds 2 models (disease_ner, textcat)"),
             (str(alien), "spacy", "it needs the spaCy factories fancy_ner"),
             (str(no_labels), "spacy", "its meta.json lists no labels for 'disease_ner'"),
-            (str(pipeline), "sparknlp", "[E511] models of engine 'sparknlp' cannot be imported here")):
+            (str(pipeline), "sparknlp", "it is not a saved Spark ML PipelineModel folder"),
+            (str(spark_pipeline(tmp_path / "spark", "DocumentAssembler", "Tokenizer", "NerDLModel")), "sparknlp",
+             "its NerDLModel is not followed by a NerConverter"),
+            (str(spark_pipeline(tmp_path / "spark_ok", "DocumentAssembler", "SentenceDetector", "Tokenizer", "WordEmbeddingsModel",
+                                "NerDLModel", "NerConverter")), "sparknlp",
+             "Spark NLP models are read and served with the Spark NLP jar: no Spark NLP jar is configured"),
+            (str(pipeline), "tensorflow", "[E511] models of engine 'tensorflow' cannot be imported here; importable: spacy, sparknlp")):
         body = refused(api, lambda uri=uri, engine=engine: api.admin.post(
             "/api/models/import", json={"name": "m", "uri": uri, "engine": engine}), 422)
         assert why in body["detail"], (why, body)
-        if engine == "spacy":
+        if engine != "tensorflow":
             assert body["detail"].startswith(f"[E510] cannot import the model at {uri}: ")
     assert store_listing(api) == before
 

@@ -287,12 +287,14 @@ class ModelRegister(BaseModel):
 
 
 class ModelImport(BaseModel):
-    """A model trained outside annoray, to serve: a spaCy pipeline folder (``nlp.to_disk``), on a path or a pyarrow URI."""
+    """A model trained outside annoray, to serve: a spaCy pipeline folder (``nlp.to_disk``) or a Spark NLP PipelineModel
+    folder, on a path or a pyarrow URI."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_.-]+$", description="Its name in the catalog.")
     uri: str = Field(min_length=1, max_length=2000, description="A folder path, file://, s3:// or gs://; never http(s).")
-    engine: str = Field("spacy", description="What wrote it: spacy.")
+    engine: str = Field("spacy", description="What wrote it: spacy (a pipeline folder) or sparknlp (a saved PipelineModel).")
+    language: str = Field("en", max_length=8, description="A Spark NLP pipeline's language (a spaCy pipeline says its own).")
 
 
 class ModelOut(BaseModel):

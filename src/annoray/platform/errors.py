@@ -150,6 +150,7 @@ class Errors:
     E814 = "[E814] min replicas {replicas} is above max replicas {max_replicas}"
     E815 = "[E815] the pre-annotation process died: {why}"
     E816 = "[E816] pre-annotation failed: {why}"
+    E817 = "[E817] model '{name}' is a Spark NLP model, which cannot be served here: {why}"
 
     E901 = "[E901] file '{filename}' is not an image or a PDF annoray reads ({found}); upload PNG, JPEG, TIFF or PDF"
     E902 = "[E902] file '{filename}' says it is {declared} but its bytes are {found}"

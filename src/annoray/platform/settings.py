@@ -100,7 +100,8 @@ class TrainingSettings(BaseModel):
 
 
 def _default_server_resources() -> dict[str, ResourceSpec]:
-    return {"text": ResourceSpec(cpus=1, memory_gb=2), "visual_ner": ResourceSpec(cpus=4, memory_gb=16)}
+    return {"text": ResourceSpec(cpus=1, memory_gb=2), "visual_ner": ResourceSpec(cpus=4, memory_gb=16),
+            "sparknlp": ResourceSpec(cpus=1, memory_gb=4)}  # the replica's local Spark: a 2 GB JVM beside Python
 
 
 class ServerSettings(BaseModel):
@@ -109,7 +110,7 @@ class ServerSettings(BaseModel):
     resources: dict[str, ResourceSpec] = Field(
         default_factory=_default_server_resources,
         description="Resources of one server replica: `text` for NER, assertion and classification models, "
-        "`visual_ner` for servers holding a Visual NER model.",
+        "`visual_ner` for servers holding a Visual NER model, `sparknlp` for servers holding a Spark NLP model.",
     )
 
 

@@ -13,9 +13,9 @@ from annoray.trainers.imported import INSPECTORS, NotServable, local_copy
 from annoray.trainers.store import ModelStore
 
 
-def import_model(session: Session, settings: Settings, *, name: str, uri: str, engine: str) -> CatalogModel:
+def import_model(session: Session, settings: Settings, *, name: str, uri: str, engine: str, language: str = "en") -> CatalogModel:
     """Inspect the folder at ``uri``, copy it into the model store under ``name`` and catalog it; refused with the reason,
-    and nothing kept, when annoray could not serve it."""
+    and nothing kept, when annoray could not serve it. ``language`` is a Spark NLP pipeline's (a spaCy one says its own)."""
     repo = ModelRepository(session)
     if repo.by_name(name) is not None:
         raise Conflict(Errors.E508.format(name=name))
@@ -27,7 +27,7 @@ def import_model(session: Session, settings: Settings, *, name: str, uri: str, e
     try:
         path, copied = local_copy(uri)
         try:
-            facts = inspect(path)
+            facts = inspect(path, settings, language)
             stored = store.put(path, name)
         finally:
             if copied is not None:

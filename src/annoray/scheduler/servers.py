@@ -19,6 +19,7 @@ from annoray.platform.models.catalog import EMBEDDINGS
 from annoray.platform.settings import ResourceSpec, Settings
 from annoray.platform.store.repositories import ModelRepository, RuleRepository, ServerRepository
 from annoray.platform.store.tables import JobStatus, PreannotationJob, PreannotationServer, Project, ServerStatus, Task, User
+from annoray.trainers.engines import ENGINES
 
 
 @dataclass
@@ -32,8 +33,21 @@ class ServerRequest:
     max_replicas: int | None = None
 
 
-def replica_spec(settings: Settings, kinds: list[str]) -> ResourceSpec:
-    return settings.servers.resources["visual_ner" if ModelKind.VISUAL_NER.value in kinds else "text"]
+def replica_spec(settings: Settings, kinds: list[str], engines: list[str | None] = ()) -> ResourceSpec:  # type: ignore[assignment]
+    """A replica's spec: Visual NER's for a Visual NER model, Spark NLP's (its JVM counted) for a Spark NLP model."""
+    if ModelKind.VISUAL_NER.value in kinds:
+        return settings.servers.resources["visual_ner"]
+    if any(e and e.startswith("sparknlp.") for e in engines):
+        return settings.servers.resources.get("sparknlp", settings.servers.resources["text"])
+    return settings.servers.resources["text"]
+
+
+def spark_jars(settings: Settings, engine: str | None) -> list[str]:
+    """The jars a replica's local Spark loads for a model of ``engine`` (none for spaCy models)."""
+    if not engine or not engine.startswith("sparknlp."):
+        return []
+    config = settings.sparknlp
+    return [str(config.jar)] + ([str(config.healthcare_jar)] if engine == "sparknlp.assertion.v1" and config.healthcare_jar else [])
 
 
 def server_demand(spec: ResourceSpec, replicas: int) -> dict[str, float]:
@@ -65,6 +79,8 @@ def request_server(session: Session, settings: Settings, user: User | None, requ
         if model is None or model.kind == EMBEDDINGS or not model.uri:
             trained = [m.name for m in catalog.all() if m.kind != EMBEDDINGS]
             errors.append(ErrorDetail(Errors.E803.format(name=name, available=", ".join(trained) or "none"), field="models"))
+        elif model.engine and model.engine.startswith("sparknlp.") and (why := ENGINES[model.engine].unavailable(settings)):
+            errors.append(ErrorDetail(Errors.E817.format(name=name, why=why), field="models"))
         else:
             models.append(model)
     known = {r.name for r in RuleRepository(session).by_names(rules)}
@@ -77,7 +93,7 @@ def request_server(session: Session, settings: Settings, user: User | None, requ
     if errors:
         raise InvalidInput("cannot deploy the server", errors)
     kinds = [m.kind for m in models]
-    spec = replica_spec(settings, kinds)
+    spec = replica_spec(settings, kinds, [m.engine for m in models])
     refusals = []
     if why := why_never(server_demand(spec, max_replicas)):
         refusals.append(ErrorDetail(Errors.E805.format(why=why), field="replicas"))

@@ -76,6 +76,8 @@ class ServerDeployments:
                          name=f"redeploy-server-{server_id}", daemon=True).start()
 
     def _serve(self, server_id: int, node_id: str, current: ServerStatus = ServerStatus.DEPLOYING) -> None:
+        from annoray.scheduler.servers import spark_jars
+
         from ray import serve
 
         from annoray.scheduler.factory import server_app
@@ -85,7 +87,8 @@ class ServerDeployments:
             with self.state.reads() as session:
                 server = ServerRepository(session).get(server_id)
                 catalog = ModelRepository(session)
-                models = [{"name": m.name, "kind": m.kind, "labels": list(m.labels)}
+                models = [{"name": m.name, "kind": m.kind, "labels": list(m.labels), "engine": m.engine,
+                           "jars": spark_jars(self.state.settings, m.engine)}
                           for name in server.models if (m := catalog.by_name(name)) is not None]
                 rules = [{"name": r.name, "label": r.label, "kind": r.kind, "pattern": r.pattern, "terms": list(r.terms)}
                          for r in RuleRepository(session).by_names(server.rules)]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from annoray.platform.labeling.datasets import sentence_around
+from annoray.serve_apps.spark_models import SparkNlpModel
 from annoray.trainers.custom import load_with_code
 from annoray.trainers.engines import mark_chunk
 
@@ -30,6 +31,8 @@ class ServedModel:
     kind: str  # ner | assertion | classification | visual_ner
     path: str
     labels: tuple[str, ...] = ()
+    engine: str | None = None  # sparknlp.*: a Spark NLP pipeline, run on the replica's local Spark
+    jars: tuple[str, ...] = ()  # what that Spark loads
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class Predictor:
 
         if max_models is not None and len(models) > max_models:
             raise ValueError(f"a server holds at most {max_models} models, not {len(models)}")
-        self.models = [(m, load_with_code(Path(m.path))) for m in models]  # a model trained with code runs it first
+        self.models = [(m, _load(m)) for m in models]
         self.beam_width, self.batch_size = beam_width, batch_size
         self.sentences = spacy.blank(language)
         self.sentences.add_pipe("sentencizer")
@@ -135,6 +138,11 @@ class Predictor:
             self._rules(texts, out)
 
     def _entities(self, model: ServedModel, nlp: Any, texts: list[str], out: list[TextPrediction]) -> None:
+        if isinstance(nlp, SparkNlpModel):
+            for text, found, prediction in zip(texts, nlp.entities(texts), out, strict=True):
+                prediction.entities += [{"start": s, "end": e, "text": text[s:e], "label": label, "score": score, "model": model.name}
+                                        for s, e, label, score in found]
+            return
         docs = list(nlp.pipe(texts, batch_size=self.batch_size))
         for doc_entities, prediction in zip(self._scored(nlp, docs), out, strict=True):
             for ent, score in doc_entities:
@@ -142,6 +150,10 @@ class Predictor:
                                             "score": score, "model": model.name})
 
     def _classes(self, model: ServedModel, nlp: Any, texts: list[str], out: list[TextPrediction]) -> None:
+        if isinstance(nlp, SparkNlpModel):
+            for scores, prediction in zip(nlp.categories(texts), out, strict=True):
+                prediction.classes.append({"model": model.name, "multiple": nlp.multiple, "scores": scores})
+            return
         multiple = _component(nlp, ("textcat_multilabel",)) is not None
         for doc, prediction in zip(nlp.pipe(texts, batch_size=self.batch_size), out, strict=True):
             prediction.classes.append({"model": model.name, "multiple": multiple,
@@ -177,6 +189,13 @@ class Predictor:
                     span, name = doc[start:end], self.sentences.vocab.strings[match_id]
                     prediction.rules.append({"start": span.start_char, "end": span.end_char, "text": span.text,
                                              "label": self.rule_labels[name], "rule": name})
+
+
+def _load(model: ServedModel) -> Any:
+    """A spaCy pipeline (its code run first, when it was trained with some), or a Spark NLP pipeline."""
+    if model.engine and model.engine.startswith("sparknlp."):
+        return SparkNlpModel(model.path, list(model.jars))
+    return load_with_code(Path(model.path))
 
 
 def _component(nlp: Any, factories: tuple[str, ...]) -> str | None:

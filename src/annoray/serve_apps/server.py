@@ -37,7 +37,8 @@ class PreannotationReplica:
         served = []
         for model in models:
             path = local.get(model["name"], Path(self.workdir.name) / model["name"])
-            served.append(ServedModel(model["name"], model["kind"], str(path), tuple(model.get("labels", ()))))
+            served.append(ServedModel(model["name"], model["kind"], str(path), tuple(model.get("labels", ())),
+                                      model.get("engine"), tuple(model.get("jars", ()))))
         self.predictor = Predictor(served, [ServedRule(**{**r, "terms": tuple(r.get("terms") or ())}) for r in rules],
                                    language=language, max_models=max_models)
         self.batch.set_max_batch_size(max_batch_size)

@@ -76,7 +76,58 @@ def inspect_spacy(path: Path) -> ModelFacts:
     )
 
 
-INSPECTORS = {"spacy": inspect_spacy}
+SPARK_KINDS = {"NerDLModel": ModelKind.NER, "ClassifierDLModel": ModelKind.CLASSIFICATION,
+               "MultiClassifierDLModel": ModelKind.CLASSIFICATION, "AssertionDLModel": ModelKind.ASSERTION}
+
+
+def _spark_class(folder: Path) -> str:
+    part = next((folder / "metadata").glob("part-*"), None)
+    if part is None:
+        return ""
+    return str(json.loads(part.read_text(encoding="utf-8").splitlines()[0]).get("class", ""))
+
+
+def inspect_sparknlp(path: Path, settings: Any, language: str) -> ModelFacts:
+    """A saved Spark ML ``PipelineModel`` that reads raw text (a DocumentAssembler first) and ends in one Spark NLP
+    model annoray serves; its labels are read by loading it on a local Spark (which needs the Spark NLP jar)."""
+    from annoray.trainers.sparknlp import missing
+
+    try:
+        top = _spark_class(path)
+    except (OSError, ValueError):
+        top = ""
+    if not top.endswith("PipelineModel"):
+        raise NotServable("it is not a saved Spark ML PipelineModel folder (metadata/part-00000 naming "
+                          "org.apache.spark.ml.PipelineModel); save the whole pipeline, from a DocumentAssembler on")
+    stages = sorted((p for p in (path / "stages").iterdir() if p.is_dir()), key=lambda p: int(p.name.split("_", 1)[0]))
+    classes = [_spark_class(stage).rsplit(".", 1)[-1] for stage in stages]
+    if not classes or classes[0] != "DocumentAssembler":
+        raise NotServable(f"its first stage is {classes[0] if classes else 'missing'}, not a DocumentAssembler: annoray sends raw text")
+    served = [c for c in classes if c in SPARK_KINDS]
+    if len(served) != 1:
+        raise NotServable(f"it holds {len(served)} of NerDLModel, ClassifierDLModel, MultiClassifierDLModel, AssertionDLModel; "
+                          "annoray serves one model per pipeline")
+    kind = SPARK_KINDS[served[0]]
+    if kind is ModelKind.NER and "NerConverter" not in classes:
+        raise NotServable("its NerDLModel is not followed by a NerConverter (output column ner_chunk): annoray reads chunks")
+    if why := missing(settings, healthcare=kind is ModelKind.ASSERTION):
+        raise NotServable(f"Spark NLP models are read and served with the Spark NLP jar: {why}")
+    from pyspark.ml import PipelineModel
+
+    from annoray.trainers.spark import local_spark
+
+    with local_spark([str(settings.sparknlp.jar)]):
+        model = PipelineModel.load(str(path))
+        stage = next(s for s in model.stages if type(s).__name__ == served[0])
+        classes_of = stage.getClasses() if hasattr(stage, "getClasses") else []
+    labels = sorted({c.split("-", 1)[1] if c[:2] in ("B-", "I-") else c for c in classes_of if c != "O"})
+    if not labels:
+        raise NotServable(f"its {served[0]} names no labels")
+    return ModelFacts(kind=kind, labels=labels, language=language, engine=f"sparknlp.{kind.value}.v1",
+                      multiple=served[0] == "MultiClassifierDLModel")
+
+
+INSPECTORS = {"spacy": lambda path, settings, language: inspect_spacy(path), "sparknlp": inspect_sparknlp}
 
 
 def local_copy(uri: str) -> tuple[Path, Any]:

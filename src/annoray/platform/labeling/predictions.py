@@ -51,7 +51,7 @@ def label_studio_result(config: LabelingConfig, output: dict[str, Any]) -> tuple
         item["id"] = f"r{i}"
     if config.visual_ner and output.get("page"):
         result += _page_regions(config, config.visual_ner, output["page"], output.get("regions", []))
-    scores = [item["score"] for item in result]
+    scores = [item["score"] for item in result if item.get("score") is not None]  # a model may give no confidence
     return result, (round(sum(scores) / len(scores), 4) if scores else None)
 
 
