@@ -17,14 +17,6 @@ def spacy_ner_config(lang: str = "en") -> str:
     return init_config(lang=lang, pipeline=["ner"], optimize="efficiency").to_str()
 
 
-@pytest.fixture
-def clinic(api: Api, clinical_config: str, clinical_tasks: list) -> tuple[int, httpx.Client]:
-    owner = api.user("olivia")
-    pid = owner.post("/api/projects", json={"name": "clinic", "labeling_config": clinical_config}).json()["id"]
-    assert owner.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks[:60]).status_code == 201
-    return pid, owner
-
-
 def test_a_config_is_checked_kept_listed_named_by_a_training_and_deleted(api: Api, clinic: tuple[int, httpx.Client]) -> None:
     pid, owner = clinic
     configs = f"/api/projects/{pid}/training-configs"

@@ -6,12 +6,6 @@ import pytest
 from ..conftest import NER_CONFIG, Api, refused, span_task
 
 
-@pytest.fixture
-def clinic(api: Api, clinical_config: str, clinical_tasks: list) -> tuple[int, httpx.Client]:
-    owner = api.user("olivia")
-    pid = owner.post("/api/projects", json={"name": "clinic", "labeling_config": clinical_config}).json()["id"]
-    assert owner.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks[:60]).status_code == 201
-    return pid, owner
 
 
 def test_a_label_without_examples_refuses_the_whole_request(api: Api) -> None:
