@@ -149,14 +149,15 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
 
 def spark_share(settings: Settings, demand: Resources, node_id: str | None,
                 embeddings: Path | None) -> tuple[dict[str, float], dict[str, Any]]:
-    """A Spark NLP job's resources shared out: the Ray Train worker (the Spark driver) keeps the driver's share, the
-    Spark executors get the rest, on the same node. Returns the worker's Ray resources and the engine's Spark config."""
+    """A Spark NLP job's resources shared out (`ExecutorPlan`): the Ray Train worker, the Spark driver, keeps its half,
+    the Spark executors get the rest, on the same node. Returns the worker's Ray resources and the engine's Spark config."""
     import ray
 
     from annoray.platform.models.catalog import embeddings_dimension
-    from annoray.trainers.spark import DRIVER_CPUS, DRIVER_MEMORY_GB
+    from annoray.trainers.spark import ExecutorPlan
 
-    driver = Resources.of({"cpus": DRIVER_CPUS, "memory_gb": DRIVER_MEMORY_GB})
+    plan = ExecutorPlan.of(demand.cpus, demand.as_dict()["memory_gb"])
+    driver = Resources.of({"cpus": plan.driver_cpus, "memory_gb": plan.driver_memory_gb})
     node_ip = next((n["NodeManagerAddress"] for n in ray.nodes() if n["NodeID"] == node_id), None) if node_id else None
     config = settings.sparknlp
     spark = {"jar": str(config.jar), "graphs": str(config.graphs) if config.graphs else None,

@@ -163,6 +163,7 @@ class Predictor:
         """Label every entity the server's NER models found, from its sentence with the chunk marked."""
         asks: list[tuple[TextPrediction, dict[str, Any]]] = []
         marked: list[str] = []
+        chunks: list[tuple[str, str]] = []  # (sentence, chunk): what AssertionDL reads
         for text, prediction in zip(texts, out, strict=True):
             if not prediction.entities:
                 continue
@@ -170,7 +171,13 @@ class Predictor:
             for ent in prediction.entities:
                 s, e = sentence_around(doc, ent["start"], ent["end"])
                 marked.append(mark_chunk(text[s:e], ent["start"] - s, ent["end"] - s))
+                chunks.append((text[s:e], ent["text"]))
                 asks.append((prediction, ent))
+        if isinstance(nlp, SparkNlpModel):
+            for (prediction, ent), (label, score) in zip(asks, nlp.assertions(chunks), strict=True):
+                prediction.assertions.append({"start": ent["start"], "end": ent["end"], "text": ent["text"], "label": label,
+                                              "score": score, "model": model.name})
+            return
         for (prediction, ent), doc in zip(asks, nlp.pipe(marked, batch_size=self.batch_size), strict=True):
             label, score = max(doc.cats.items(), key=lambda kv: kv[1])
             prediction.assertions.append({"start": ent["start"], "end": ent["end"], "text": ent["text"], "label": label,

@@ -21,7 +21,7 @@ class SparkNlpModel:
             SparkNlpModel.spark = (SparkSession.builder.master("local[1]").appName("annoray-replica")
                                    .config("spark.jars", ",".join(jars)).config("spark.ui.enabled", "false")
                                    .config("spark.driver.memory", "2g").getOrCreate())
-        model = PipelineModel.load(path)
+        self.model = model = PipelineModel.load(path)
         self.multiple = any(type(stage).__name__ == "MultiClassifierDLModel" for stage in model.stages)
         self.light = LightPipeline(model)
 
@@ -47,3 +47,15 @@ class SparkNlpModel:
                         scores[label] = max(scores.get(label, 0.0), round(float(value), 4))
             out.append(scores)
         return out
+
+    def assertions(self, chunks: list[tuple[str, str]]) -> list[tuple[str, float]]:
+        """(label, confidence) of each (sentence, chunk): AssertionDL reads the chunk from a ``target`` column."""
+        if not chunks:
+            return []
+        frame = SparkNlpModel.spark.createDataFrame([(i, text, target) for i, (text, target) in enumerate(chunks)],
+                                                    ["i", "text", "target"])
+        found = {}
+        for row in self.model.transform(frame).select("i", "assertion").collect():
+            annotation = (row["assertion"] or [None])[0]
+            found[row["i"]] = (annotation.result, round(float(annotation.metadata.get("confidence", 0.0)), 4)) if annotation else ("", 0.0)
+        return [found.get(i, ("", 0.0)) for i in range(len(chunks))]

@@ -2,8 +2,8 @@
 of the platform's own selection and split as Spark DataFrames.
 
 Spark runs through RayDP: its master and executors are Ray actors, so they are scheduled, placed and accounted for by
-Ray like everything else. A training's Ray Train worker is the Spark driver; the executors take the rest of the job's
-resources, on the node the scheduler placed the job on, and are stopped when the training ends, whatever happens.
+Ray like everything else. A training's Ray Train worker is the Spark driver (half of the job: Spark NLP trains in the driver); the executors
+take the rest, on the node the scheduler placed the job on, and are stopped when the training ends, whatever happens.
 """
 
 from __future__ import annotations
@@ -18,26 +18,32 @@ from typing import Any
 
 from annoray.platform.labeling.datasets import ClassificationExample, NerExample
 
-DRIVER_CPUS = 1.0  # what the Ray Train worker keeps for the Spark driver
-DRIVER_MEMORY_GB = 2.0
+DRIVER_MEMORY_GB = 2.0  # a local Spark's driver (a replica's, or a model scored outside a training)
 
 
 @dataclass(frozen=True)
 class ExecutorPlan:
-    """How a job's resources are shared between the Spark driver (the Ray Train worker) and its executors."""
+    """How a job's resources are shared between the Spark driver (the Ray Train worker) and its executors.
 
+    Spark NLP's deep-learning approaches (NerDL, ClassifierDL, AssertionDL) train with TensorFlow in the driver's JVM;
+    the executors compute the embeddings. So the driver keeps half of the job, the executors share the other half.
+    """
+
+    driver_cpus: float
+    driver_memory_gb: float
     executors: int
     cores: int
     memory_gb: int
 
     @classmethod
     def of(cls, cpus: float, memory_gb: float) -> ExecutorPlan:
-        """One executor per 4 cores of what the driver leaves (at least one executor of one core and 1 GB)."""
-        cores_left = max(1, math.floor(cpus - DRIVER_CPUS))
+        """One executor per 4 cores of the executors' half (at least one executor of one core and 1 GB)."""
+        driver_cpus = max(1.0, math.floor(cpus / 2))
+        driver_memory = max(2.0, math.floor(memory_gb / 2))
+        cores_left = max(1, math.floor(cpus - driver_cpus))
         executors = max(1, cores_left // 4)
-        cores = max(1, cores_left // executors)
-        memory = max(1, math.floor((memory_gb - DRIVER_MEMORY_GB) / executors))
-        return cls(executors, cores, memory)
+        return cls(driver_cpus, driver_memory, executors, max(1, cores_left // executors),
+                   max(1, math.floor((memory_gb - driver_memory) / executors)))
 
 
 @contextmanager
@@ -46,7 +52,8 @@ def spark_on_ray(app_name: str, plan: ExecutorPlan, *, jars: Sequence[str] = (),
     """A Spark session whose executors are Ray actors (on ``node_ip`` when given); stopped on leaving, even on error."""
     import raydp
 
-    conf = {"spark.driver.memory": f"{int(DRIVER_MEMORY_GB)}g", "spark.sql.shuffle.partitions": str(max(2, plan.executors * plan.cores)),
+    conf = {"spark.driver.memory": f"{max(1, int(plan.driver_memory_gb) - 1)}g",  # a GB for the Python around it
+            "spark.sql.shuffle.partitions": str(max(2, plan.executors * plan.cores)),
             "spark.pyspark.python": sys.executable,
             "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", **(configs or {})}
     if jars:

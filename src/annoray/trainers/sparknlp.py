@@ -68,7 +68,7 @@ def graph_for(folder: Path, tags: int, dim: int, chars: int) -> str | None:
 
 class SparkNlpEngine(TrainingEngine):
     """Trains on a Spark session on Ray sized from the job's placement (``config.spark``: jar, graphs, cpus,
-    memory_gb, node_ip, embeddings dimension), and saves a Spark ML ``PipelineModel`` that reads raw text."""
+    memory_gb, node_ip, dim: the embeddings' dimension), and saves a Spark ML ``PipelineModel`` that reads raw text."""
 
     family = "sparknlp"
     languages = LANGUAGES
@@ -101,15 +101,16 @@ class SparkNlpEngine(TrainingEngine):
             fitted: dict[str, Any] = {}
             thread = threading.Thread(target=self._fit, args=(stages, frame, fitted), daemon=True)
             thread.start()
-            seen = 0
+            seen, loss = 0, 0.0
             began = time.perf_counter()
-            while thread.is_alive() or seen < params.epochs:
+            while True:
+                alive = thread.is_alive()  # read before the logs: a run that ends now has written all its lines
                 for epoch, seconds, loss in self._epochs(logs)[seen:]:
                     seen = epoch
                     if epoch < params.epochs:  # the last epoch is reported with the held-out scores below
                         (checkpoint / CHECKPOINT_STATE).write_text(json.dumps({"epoch": epoch}))
                         yield EpochReport(epoch, params.epochs, loss, seconds, params.learning_rate_at(epoch - 1))
-                if not thread.is_alive():
+                if not alive:
                     break
                 thread.join(1.0)
             if "error" in fitted:
@@ -118,7 +119,7 @@ class SparkNlpEngine(TrainingEngine):
             model.write().overwrite().save(str(output_dir / MODEL_DIR))
             metrics = self._score(model, dev) if dev else {}
         (checkpoint / CHECKPOINT_STATE).write_text(json.dumps({"epoch": params.epochs}))
-        yield EpochReport(params.epochs, params.epochs, loss if seen else 0.0, round(time.perf_counter() - began, 3),
+        yield EpochReport(params.epochs, params.epochs, loss, round(time.perf_counter() - began, 3),
                           params.learning_rate_at(params.epochs - 1), metrics)
 
     @staticmethod
