@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from annoray import __version__
 from annoray.api.errors import BodySizeLimit, install_error_handlers
 from annoray.api.routes import (
-    cluster, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users,
+    cluster, docs, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users,
 )
 from annoray.platform.settings import Settings
 from annoray.platform.store.db import create_db_engine, session_factory
@@ -29,6 +32,7 @@ def create_app(
         title="annoray",
         version=__version__,
         description="Train NLP models from human annotations and serve them as pre-annotation servers, on Ray.",
+        docs_url=None, redoc_url=None,  # served from the package's own scripts (routes/docs.py), not a CDN
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -37,6 +41,7 @@ def create_app(
     app.state.scheduler = scheduler or SchedulerClient(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.api.max_body_bytes)
-    for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster):
+    for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster, docs):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=str(resources.files("annoray.api") / "static")), name="static")
     return app

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Errors, Forbidden, Unauthorized
@@ -50,11 +51,16 @@ WriteSessionsDep = Annotated[sessionmaker[Session], Depends(get_write_sessions)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_current_user(request: Request, session: SessionDep) -> User:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+BEARER = HTTPBearer(auto_error=False, description="An annoray API token (`Authorization: Bearer ar_...`): the admin "
+                    "token in `$ANNORAY_HOME/admin.token`, or a user's, shown once when the user is created.")
+
+
+def get_current_user(session: SessionDep,
+                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None) -> User:
+    token = credentials.credentials.strip() if credentials is not None else ""
+    if not token:
         raise Unauthorized()
-    user = UserRepository(session).by_token(token.strip())
+    user = UserRepository(session).by_token(token)
     if user is None:
         raise Unauthorized()
     return user
