@@ -58,7 +58,7 @@ def quickstart_printed_only_its_own_lines(out: str, home: Path) -> None:
     preannotated = int(out.split("pre-annotated ")[1].split(" tasks")[0])
     assert preannotated == 1657 - 1490 + 60, "every task with no completion is pre-annotated"
     flat = " ".join(out.split())  # long lines wrap
-    assert "scored on 284 held-out examples; a guess with no model (the most frequent label, 'Present', for every example)" in flat
+    assert "scored on 287 held-out examples; a guess with no model (the most frequent label, 'Present', for every example)" in flat
     assert "least sure of, by uncertainty" in out and "temporality: " in out
     least_sure = [float(line.split("│")[1]) for line in out.split("least sure of")[1].splitlines() if re.match(r"│ \d\.\d{3} ", line)]
     assert len(least_sure) == 5 and least_sure == sorted(least_sure, reverse=True), "rows in the order of the key they show"
