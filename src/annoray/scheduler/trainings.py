@@ -143,7 +143,8 @@ def request_trainings(
         errors += [error] if error else []
     elif request.engine == "sparknlp" and not errors:
         errors.append(ErrorDetail(Errors.E626.format(engine=request.engine), field="embeddings"))
-    custom, error = own_config(session, project, request, kinds)
+    with sessions() as reading:  # a read: the write transaction begins only when the jobs are inserted
+        custom, error = own_config(reading, project, request, kinds)
     errors += [error] if error else []
     if errors:
         raise InvalidInput("cannot train", errors)
