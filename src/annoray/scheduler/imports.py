@@ -16,9 +16,6 @@ from annoray.trainers.store import ModelStore
 def import_model(session: Session, settings: Settings, *, name: str, uri: str, engine: str, language: str = "en") -> CatalogModel:
     """Inspect the folder at ``uri``, copy it into the model store under ``name`` and catalog it; refused with the reason,
     and nothing kept, when annoray could not serve it. ``language`` is a Spark NLP pipeline's (a spaCy one says its own)."""
-    repo = ModelRepository(session)
-    if repo.by_name(name) is not None:
-        raise Conflict(Errors.E508.format(name=name))
     inspect = INSPECTORS.get(engine)
     if inspect is None:
         raise InvalidInput(Errors.E511.format(engine=engine, importable=", ".join(INSPECTORS)),
@@ -37,7 +34,10 @@ def import_model(session: Session, settings: Settings, *, name: str, uri: str, e
         raise InvalidInput(message, [ErrorDetail(message, field="uri")]) from None
     except FileExistsError:
         raise Conflict(Errors.E508.format(name=name)) from None
+    repo = ModelRepository(session)  # the database only now: no lock is held while the folder is read and copied
     try:
+        if repo.by_name(name) is not None:
+            raise Conflict(Errors.E508.format(name=name))
         return repo.add(CatalogModel(name=name, kind=facts.kind.value, labels=facts.labels, language=facts.language,
                                      embeddings=facts.vectors, engine=facts.engine, source="imported", uri=stored, metrics={}))
     except BaseException:

@@ -109,14 +109,14 @@ def add_training_config(session: Session, settings: Settings, project: Project, 
 
     if code is not None and not (settings.training.allow_custom_code and user.is_admin):
         raise Forbidden(Errors.E621)
-    if TrainingConfigRepository(session).by_name(project.id, name) is not None:
-        raise Conflict(Errors.E624.format(name=name))
     try:
-        dry_run(text, language=project.language, code=code)
+        dry_run(text, language=project.language, code=code)  # before the database: the caller holds no lock meanwhile
     except BadConfig as exc:
         errors = [ErrorDetail(Errors.E620.format(where=where or "config", why=why), field=where or "config")
                   for where, why in exc.problems]
         raise InvalidInput(errors[0].message, errors) from None
+    if TrainingConfigRepository(session).by_name(project.id, name) is not None:
+        raise Conflict(Errors.E624.format(name=name))
     return TrainingConfigRepository(session).add(TrainingConfig(project_id=project.id, name=name, kind=ModelKind.NER.value,
                                                                 text=text, code=code, created_by=user.id))
 

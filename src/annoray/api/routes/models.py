@@ -33,6 +33,7 @@ def register_model(body: ModelRegister, admin: AdminUser, session: SessionDep) -
 def import_pretrained(body: ModelImport, admin: AdminUser, session: SessionDep, settings: SettingsDep) -> ModelOut:
     """Bring a model trained elsewhere (a spaCy pipeline folder, a Spark NLP PipelineModel) into the catalog: its kind and
     labels are read from its own files, it is copied into the model store, and any project's config may name it. Admin."""
+    session.rollback()  # reading and copying the folder takes a while: hold no write lock meanwhile
     model = import_model(session, settings, name=body.name, uri=body.uri, engine=body.engine, language=body.language)
     session.commit()
     return ModelOut.model_validate(model)

@@ -31,6 +31,9 @@ def upload_training_config(body: TrainingConfigCreate, m: MembershipDep, session
     """Keep a spaCy NER training config for this project, after building it and training it one step (errors name the
     section and key); a training request with ``"config": id`` trains NER with it. Owner."""
     require_role(m.member.role, OWNER, "upload training configs")
+    session.expunge(m.project)
+    session.expunge(m.user)
+    session.rollback()  # building and trying the pipeline takes a moment: hold no write lock meanwhile
     config = add_training_config(session, settings, m.project, m.user, name=body.name, text=body.config, code=body.code)
     session.commit()
     return _out(config)
