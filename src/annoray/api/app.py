@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from annoray import __version__
 from annoray.api.errors import BodySizeLimit, install_error_handlers
 from annoray.api.routes import (
-    cluster, docs, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users,
+    cluster, docs, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users, web,
 )
 from annoray.platform.settings import Settings
 from annoray.platform.store.db import create_db_engine, session_factory
@@ -43,5 +43,6 @@ def create_app(
     app.add_middleware(BodySizeLimit, limit=settings.api.max_body_bytes)
     for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster, docs):
         app.include_router(module.router)
+    web.install(app)
     app.mount("/static", StaticFiles(directory=str(resources.files("annoray.api") / "static")), name="static")
     return app

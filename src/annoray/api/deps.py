@@ -87,7 +87,7 @@ class Membership:
     member: Member
 
 
-def _membership(session: Session, user: User, pid: int) -> Membership:
+def membership_of(session: Session, user: User, pid: int) -> Membership:
     repo = ProjectRepository(session)
     project = repo.get(pid)
     member = repo.member(project.id, user.id)
@@ -97,7 +97,7 @@ def _membership(session: Session, user: User, pid: int) -> Membership:
 
 
 def get_membership(user: CurrentUser, session: SessionDep, pid: Annotated[int, Path(description="Project id")]) -> Membership:
-    return _membership(session, user, pid)
+    return membership_of(session, user, pid)
 
 
 MembershipDep = Annotated[Membership, Depends(get_membership)]
@@ -113,7 +113,7 @@ class TrainingAccess:
 
 def get_training(user: CurrentUser, session: SessionDep, jid: Annotated[int, Path(description="Training job id")]) -> TrainingAccess:
     job = TrainingJobRepository(session).get(jid)
-    return TrainingAccess(job, _membership(session, user, job.project_id))
+    return TrainingAccess(job, membership_of(session, user, job.project_id))
 
 
 TrainingDep = Annotated[TrainingAccess, Depends(get_training)]
@@ -129,7 +129,7 @@ class DocumentAccess:
 
 def get_document(user: CurrentUser, session: SessionDep, fid: Annotated[int, Path(description="File id")]) -> DocumentAccess:
     document = DocumentRepository(session).get(fid)
-    return DocumentAccess(document, _membership(session, user, document.project_id))
+    return DocumentAccess(document, membership_of(session, user, document.project_id))
 
 
 DocumentDep = Annotated[DocumentAccess, Depends(get_document)]

@@ -81,6 +81,8 @@ class Errors:
     E404 = "[E404] {what} {id} not found"
     E405 = "[E405] you are not a member of project {project_id}"
     E406 = "[E406] no user named '{username}'; an admin creates it first"
+    E407 = "[E407] that token is not one annoray knows: check it and sign in again"
+    E408 = "[E408] this form is stale or did not come from annoray's own page: reload the page and try again"
 
     E501 = "[E501] user '{username}' already exists"
     E502 = "[E502] a draft cannot be reviewed; submit it first"

@@ -19,6 +19,7 @@ class ApiSettings(BaseModel):
         64 * 2**20, gt=0, description="Largest request body accepted; larger ones get 413."
     )
     max_page_size: int = Field(1000, gt=0, description="Largest page a paged list returns.")
+    session_hours: float = Field(12, gt=0, description="How long a dashboard sign-in lasts.")
 
 
 class LabelingConfigSettings(BaseModel):

@@ -1,14 +1,16 @@
-"""Rules and licenses with their leased seats."""
+"""Rules, licenses with their leased seats, and dashboard sessions."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from annoray.platform.store.repositories.base import RowRepository, aware
-from annoray.platform.store.tables import License, LicenseLease, Rule
+from annoray.platform.store.tables import License, LicenseLease, Rule, User, WebSession
+from annoray.platform.store.tokens import hash_token
 
 
 class RuleRepository(RowRepository[Rule]):
@@ -92,3 +94,30 @@ class LicenseRepository(RowRepository[License]):
                                        LicenseLease.holder_id.not_in(list(live))).values(released_at=datetime.now(UTC))
         )
         return done.rowcount  # type: ignore[attr-defined]
+
+
+class WebSessionRepository:
+    """Dashboard sessions by the key their cookie carries (stored hashed, like API tokens)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, key: str, user_id: int, csrf: str, expires_at: datetime) -> WebSession:
+        row = WebSession(key_hash=hash_token(key), user_id=user_id, csrf=csrf, expires_at=expires_at)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def live(self, key: str, now: datetime) -> tuple[WebSession, User] | None:
+        """The session of ``key`` and its user, unless it expired."""
+        found = self.session.execute(select(WebSession, User).join(User, User.id == WebSession.user_id)
+                                     .where(WebSession.key_hash == hash_token(key))).first()
+        if found is None or aware(found[0].expires_at) <= now:
+            return None
+        return found[0], found[1]
+
+    def end(self, key: str) -> None:
+        self.session.execute(delete(WebSession).where(WebSession.key_hash == hash_token(key)))
+
+    def end_expired(self, now: datetime) -> None:
+        self.session.execute(delete(WebSession).where(WebSession.expires_at <= now))
