@@ -74,8 +74,9 @@ def test_pages_keep_the_apis_rules_and_forms_need_their_csrf_token(api: Api, cli
         page = web.get(f"/ui/projects/{pid}")
         session_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
         before = owner.get(f"/api/projects/{pid}/trainings").json()
-        forged = web.post(f"/ui/projects/{pid}/trainings", data={"csrf": "forged", "epochs": "2"})
-        assert forged.status_code == 403 and "this form is stale" in forged.text
+        for bad in ("forged", "ü" * 43, ""):
+            forged = web.post(f"/ui/projects/{pid}/trainings", data={"csrf": bad, "epochs": "2"})
+            assert forged.status_code == 403 and "this form is stale" in forged.text, bad
         assert owner.get(f"/api/projects/{pid}/trainings").json() == before, "a forged form changes nothing"
         other = api.admin.post("/api/projects", json={"name": "private", "labeling_config": page.text and
                                                       owner.get(f"/api/projects/{pid}").json()["labeling_config"]}).json()["id"]

@@ -59,8 +59,13 @@ def visitor(request: Request, session: SessionDep) -> Visitor:
 VisitorDep = Annotated[Visitor, Depends(visitor)]
 
 
+def _same(given: str, expected: str) -> bool:
+    """A constant-time comparison that takes any text a form may send."""
+    return bool(expected) and secrets.compare_digest(given.encode(), expected.encode())
+
+
 def _check_csrf(v: Visitor, csrf: str) -> None:
-    if not secrets.compare_digest(csrf, v.session.csrf):
+    if not _same(csrf, v.session.csrf):
         raise Forbidden(Errors.E408)
 
 
@@ -75,7 +80,11 @@ def _cookie(request: Request, response: Response, name: str, value: str, max_age
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request, error: str | None = None) -> HTMLResponse:
+def sign_in_page(request: Request) -> HTMLResponse:
+    return _sign_in_form(request)
+
+
+def _sign_in_form(request: Request, error: str | None = None) -> HTMLResponse:
     csrf = secrets.token_urlsafe(32)
     response = _page(request, "sign_in.html", None, csrf=csrf, error=error)
     _cookie(request, response, LOGIN_CSRF, csrf, 600)
@@ -86,11 +95,11 @@ def sign_in_page(request: Request, error: str | None = None) -> HTMLResponse:
 def sign_in(request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str, Form()] = "",
             csrf: Annotated[str, Form()] = "") -> Response:
     """A valid API token opens a session; anything else shows the form again with the reason."""
-    if not secrets.compare_digest(csrf, request.cookies.get(LOGIN_CSRF, "")) or not csrf:
-        return sign_in_page(request, Errors.E408)
+    if not _same(csrf, request.cookies.get(LOGIN_CSRF, "")):
+        return _sign_in_form(request, Errors.E408)
     user = UserRepository(session).by_token(token.strip()) if token.strip() else None
     if user is None:
-        response = sign_in_page(request, Errors.E407)
+        response = _sign_in_form(request, Errors.E407)
         response.status_code = 401
         return response
     key, now = secrets.token_urlsafe(32), datetime.now(UTC)
