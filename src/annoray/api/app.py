@@ -9,9 +9,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from annoray import __version__
+from annoray.api import web
 from annoray.api.errors import BodySizeLimit, install_error_handlers
 from annoray.api.routes import (
-    cluster, docs, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users, web,
+    cluster, docs, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users,
 )
 from annoray.platform.settings import Settings
 from annoray.platform.store.db import create_db_engine, session_factory

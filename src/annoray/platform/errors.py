@@ -83,6 +83,7 @@ class Errors:
     E406 = "[E406] no user named '{username}'; an admin creates it first"
     E407 = "[E407] that token is not one annoray knows: check it and sign in again"
     E408 = "[E408] this form is stale or did not come from annoray's own page: reload the page and try again"
+    E409 = "[E409] this sign-in link was used already or is over an hour old: sign in with your API token, or run `annoray up` again for a new link"
 
     E501 = "[E501] user '{username}' already exists"
     E502 = "[E502] a draft cannot be reviewed; submit it first"

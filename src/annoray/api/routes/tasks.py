@@ -65,15 +65,16 @@ def list_tasks(
     page_size: Annotated[int, Query(ge=1)] = 100,
     order: Annotated[Literal["id", "uncertainty"], Query(
         description="`uncertainty`: the tasks the last pre-annotation was least sure of first.")] = "id",
+    completed: Annotated[bool | None, Query(description="Only tasks with (true) or without (false) a completion.")] = None,
 ) -> Page[TaskOut]:
     require_role(m.member.role, ANY_MEMBER, "list tasks")
     page_size = min(page_size, settings.api.max_page_size)
     tag_list = list(tags) or None
     repo = TaskRepository(session)
     items = repo.page(m.project.id, tags=tag_list, offset=(page - 1) * page_size, limit=page_size,
-                      by_uncertainty=order == "uncertainty")
+                      by_uncertainty=order == "uncertainty", completed=completed)
     return Page[TaskOut](
-        items=[TaskOut.model_validate(t) for t in items], total=repo.count(m.project.id, tags=tag_list),
+        items=[TaskOut.model_validate(t) for t in items], total=repo.count(m.project.id, tags=tag_list, completed=completed),
         page=page, page_size=page_size,
     )
 

@@ -305,6 +305,7 @@ class WebSession(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     csrf: Mapped[str] = mapped_column(String(64))  # what every form that changes something carries
+    one_time: Mapped[bool] = mapped_column(default=False)  # a sign-in link: used once to open a session, never a session
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -102,8 +102,8 @@ class WebSessionRepository:
     def __init__(self, session: Session):
         self.session = session
 
-    def add(self, key: str, user_id: int, csrf: str, expires_at: datetime) -> WebSession:
-        row = WebSession(key_hash=hash_token(key), user_id=user_id, csrf=csrf, expires_at=expires_at)
+    def add(self, key: str, user_id: int, csrf: str, expires_at: datetime, *, one_time: bool = False) -> WebSession:
+        row = WebSession(key_hash=hash_token(key), user_id=user_id, csrf=csrf, expires_at=expires_at, one_time=one_time)
         self.session.add(row)
         self.session.flush()
         return row
@@ -112,9 +112,15 @@ class WebSessionRepository:
         """The session of ``key`` and its user, unless it expired."""
         found = self.session.execute(select(WebSession, User).join(User, User.id == WebSession.user_id)
                                      .where(WebSession.key_hash == hash_token(key))).first()
-        if found is None or aware(found[0].expires_at) <= now:
+        if found is None or found[0].one_time or aware(found[0].expires_at) <= now:
             return None
         return found[0], found[1]
+
+    def redeem(self, code: str, now: datetime) -> int | None:
+        """The user of a one-time sign-in link, which is gone once read (None when unknown, used or expired)."""
+        found = self.session.execute(delete(WebSession).where(WebSession.key_hash == hash_token(code), WebSession.one_time.is_(True))
+                                     .returning(WebSession.user_id, WebSession.expires_at)).first()
+        return found[0] if found is not None and aware(found[1]) > now else None
 
     def end(self, key: str) -> None:
         self.session.execute(delete(WebSession).where(WebSession.key_hash == hash_token(key)))

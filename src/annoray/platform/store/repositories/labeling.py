@@ -106,8 +106,11 @@ class TaskRepository:
             self.session.execute(insert(TaskTag), tag_rows)
         return ids
 
-    def _filtered(self, project_id: int, tags: Sequence[str] | None):  # type: ignore[no-untyped-def]
+    def _filtered(self, project_id: int, tags: Sequence[str] | None, completed: bool | None = None):  # type: ignore[no-untyped-def]
         query = select(Task).where(Task.project_id == project_id)
+        if completed is not None:
+            done = Task.id.in_(select(Completion.task_id).where(Completion.project_id == project_id))
+            query = query.where(done if completed else ~done)
         if tags:
             query = query.where(Task.id.in_(
                 select(TaskTag.task_id).where(TaskTag.project_id == project_id, TaskTag.tag.in_(tags))
@@ -115,13 +118,15 @@ class TaskRepository:
         return query
 
     def page(self, project_id: int, *, tags: Sequence[str] | None, offset: int, limit: int,
-             by_uncertainty: bool = False) -> Sequence[Task]:
-        """A page of tasks by id, or the ones the last pre-annotation was least sure of first (never pre-annotated last)."""
+             by_uncertainty: bool = False, completed: bool | None = None) -> Sequence[Task]:
+        """A page of tasks by id, or the ones the last pre-annotation was least sure of first (never pre-annotated last);
+        ``completed``: only those with (True) or without (False) a completion."""
         order = (Task.uncertainty.desc().nulls_last(), Task.id) if by_uncertainty else (Task.id,)
-        return self.session.scalars(self._filtered(project_id, tags).order_by(*order).offset(offset).limit(limit)).all()
+        query = self._filtered(project_id, tags, completed).order_by(*order).offset(offset).limit(limit)
+        return self.session.scalars(query).all()
 
-    def count(self, project_id: int, *, tags: Sequence[str] | None = None) -> int:
-        sub = self._filtered(project_id, tags).subquery()
+    def count(self, project_id: int, *, tags: Sequence[str] | None = None, completed: bool | None = None) -> int:
+        sub = self._filtered(project_id, tags, completed).subquery()
         return self.session.scalar(select(func.count()).select_from(sub)) or 0
 
     def after(self, project_id: int, *, tags: Sequence[str] | None, after_id: int, limit: int) -> Sequence[Task]:

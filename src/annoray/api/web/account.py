@@ -1,0 +1,85 @@
+"""Signing in and out: with an API token, or once with a sign-in link that ``annoray up`` prints for the admin."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from annoray.api.deps import SessionDep, SettingsDep
+from annoray.api.web.common import COOKIE, VisitorDep, check_csrf, page, same, set_cookie
+from annoray.platform.errors import Errors
+from annoray.platform.settings import Settings
+from annoray.platform.store.repositories import UserRepository, WebSessionRepository
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+LOGIN_CSRF = "annoray_login_csrf"  # double-submit token of the sign-in form (there is no session yet)
+LINK_MINUTES = 60
+
+
+def sign_in_link(session: Session, user_id: int) -> str:
+    """A path that signs ``user_id`` in once, within the hour; the store keeps only its hash."""
+    code = secrets.token_urlsafe(32)
+    WebSessionRepository(session).add(code, user_id, "", datetime.now(UTC) + timedelta(minutes=LINK_MINUTES), one_time=True)
+    return f"/ui/sign-in/{code}"
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_page(request: Request) -> HTMLResponse:
+    return _sign_in_form(request)
+
+
+def _sign_in_form(request: Request, error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    csrf = secrets.token_urlsafe(32)
+    response = page(request, "sign_in.html", None, status_code, csrf=csrf, error=error)
+    set_cookie(request, response, LOGIN_CSRF, csrf, 600)
+    return response
+
+
+@router.post("/sign-in")
+def sign_in(request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str, Form()] = "",
+            csrf: Annotated[str, Form()] = "") -> Response:
+    """A valid API token opens a session; anything else shows the form again with the reason."""
+    if not same(csrf, request.cookies.get(LOGIN_CSRF, "")):
+        return _sign_in_form(request, Errors.E408)
+    user = UserRepository(session).by_token(token.strip()) if token.strip() else None
+    if user is None:
+        return _sign_in_form(request, Errors.E407, 401)
+    return _open_session(request, session, settings, user.id)
+
+
+@router.get("/sign-in/{code}")
+def sign_in_once(request: Request, session: SessionDep, settings: SettingsDep, code: str) -> Response:
+    """A one-time sign-in link: it opens a session and is gone; used again, or after its hour, it shows the form."""
+    user_id = WebSessionRepository(session).redeem(code, datetime.now(UTC))
+    if user_id is None:
+        session.rollback()
+        return _sign_in_form(request, Errors.E409, 401)
+    return _open_session(request, session, settings, user_id)
+
+
+def _open_session(request: Request, session: Session, settings: Settings, user_id: int) -> Response:
+    key, now = secrets.token_urlsafe(32), datetime.now(UTC)
+    sessions = WebSessionRepository(session)
+    sessions.end_expired(now)
+    sessions.add(key, user_id, secrets.token_urlsafe(32), now + timedelta(hours=settings.api.session_hours))
+    session.commit()
+    response = RedirectResponse("/ui/", status_code=303)
+    set_cookie(request, response, COOKIE, key, int(settings.api.session_hours * 3600))
+    response.delete_cookie(LOGIN_CSRF, path="/")
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(v: VisitorDep, session: SessionDep, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(v, csrf)
+    WebSessionRepository(session).end(v.key)
+    session.commit()
+    response = RedirectResponse("/ui/sign-in", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response

@@ -1,0 +1,79 @@
+"""What every dashboard page shares: the signed-in visitor, the CSRF check, and rendering.
+
+A page reads and acts by calling the API's own route functions with the visitor's user, so it applies the same role
+rules and shows the same data; what a page adds is only how it looks.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from annoray.api.deps import Membership, SessionDep, membership_of
+from annoray.platform.errors import Errors, Forbidden
+from annoray.platform.store.repositories import ProjectRepository, WebSessionRepository
+from annoray.platform.store.tables import Role, User, WebSession
+
+templates = Jinja2Templates(directory=str(resources.files("annoray.api.web") / "templates"))
+
+COOKIE = "annoray_session"
+
+
+@dataclass
+class Visitor:
+    """A signed-in person: their user and their session (whose CSRF token the forms carry)."""
+
+    user: User
+    session: WebSession
+    key: str
+
+    def member(self, session: Session, pid: int) -> Membership:
+        """The visitor's membership of a project (403 for a project they are not in, 404 for none)."""
+        return membership_of(session, self.user, pid)
+
+    def may_see_cluster(self, session: Session) -> bool:
+        """The Clusters page is for admins and the owners of some project."""
+        return self.user.is_admin or ProjectRepository(session).has_role_anywhere(self.user.id, {Role.OWNER})
+
+
+class NotSignedIn(Exception):
+    """Handled by sending the browser to the sign-in page."""
+
+
+def visitor(request: Request, session: SessionDep) -> Visitor:
+    key = request.cookies.get(COOKIE, "")
+    found = WebSessionRepository(session).live(key, datetime.now(UTC)) if key else None
+    if found is None:
+        raise NotSignedIn()
+    return Visitor(found[1], found[0], key)
+
+
+VisitorDep = Annotated[Visitor, Depends(visitor)]
+
+
+def same(given: str, expected: str) -> bool:
+    """A constant-time comparison that takes any text a form may send."""
+    return bool(expected) and secrets.compare_digest(given.encode(), expected.encode())
+
+
+def check_csrf(v: Visitor, csrf: str) -> None:
+    if not same(csrf, v.session.csrf):
+        raise Forbidden(Errors.E408)
+
+
+def page(request: Request, name: str, v: Visitor | None, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"user": v.user if v else None, "csrf": v.session.csrf if v else "",
+                                                      **context}, status_code=status_code)
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict", secure=request.url.scheme == "https",
+                        path="/")

@@ -1,0 +1,115 @@
+"""Models, pre-annotation and the cluster: the catalog and a model's benchmark (its confusion matrix as numbers),
+the Pre-annotate page (a server's models and labels before it runs, deploying one, a live progress bar), and the
+Clusters page (nodes, running work with its node, the queue with reasons, licence seats, deleting a server)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from annoray.api.routes import models, projects, servers
+from annoray.api.deps import SchedulerDep, SessionDep, SettingsDep, WriteSessionsDep
+from annoray.api.schemas import PreannotationCreate, ServerCreate
+from annoray.api.web.common import VisitorDep, check_csrf, page
+from annoray.api.web.projects import invalid
+from annoray.platform.access.roles import OWNER_MANAGER
+from annoray.platform.errors import AnnorayError, Errors, Forbidden, Unavailable
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models_page(request: Request, v: VisitorDep, session: SessionDep) -> HTMLResponse:
+    return page(request, "models.html", v, models=models.list_models(v.user, session))
+
+
+@router.get("/models/{name}", response_class=HTMLResponse)
+def model_page(request: Request, v: VisitorDep, session: SessionDep, name: str) -> HTMLResponse:
+    return page(request, "model.html", v, model=models.get_model(name, v.user, session))
+
+
+# --- Pre-annotate ---------------------------------------------------------------------------------------------------
+
+
+@router.get("/projects/{pid}/preannotate", response_class=HTMLResponse)
+def preannotate_page(request: Request, v: VisitorDep, session: SessionDep, pid: int, job: int | None = None) -> HTMLResponse:
+    return _preannotate(request, v, session, pid, job=job)
+
+
+def _preannotate(request: Request, v: Any, session: Any, pid: int, status_code: int = 200, **context: Any) -> HTMLResponse:
+    m = v.member(session, pid)
+    project = projects.get_project(m)
+    catalog = [x for x in models.list_models(v.user, session) if x.kind != "embeddings" and x.uri]
+    return page(request, "preannotate.html", v, status_code, project=project, servers=servers.list_servers(v.user, session),
+                manages=m.member.role in OWNER_MANAGER, catalog=catalog, **context)
+
+
+@router.post("/projects/{pid}/servers", response_class=HTMLResponse)
+def deploy(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep, pid: int,
+           models_: Annotated[list[str] | None, Form(alias="models")] = None, replicas: Annotated[str, Form()] = "1",
+           csrf: Annotated[str, Form()] = "") -> Response:
+    """Deploy a server for the project: the models its config names, or those chosen from the catalog."""
+    check_csrf(v, csrf)
+    try:
+        server = servers.deploy_server(ServerCreate(project_id=pid, models=models_ or None, replicas=replicas),  # type: ignore[arg-type]
+                                       v.user, session, settings, scheduler)
+    except ValidationError as exc:
+        return _preannotate(request, v, session, pid, 422, refusal=invalid(exc))
+    except AnnorayError as exc:
+        if isinstance(exc, Forbidden):
+            raise
+        session.rollback()
+        return _preannotate(request, v, session, pid, 422, refusal=exc)
+    return RedirectResponse(f"/ui/projects/{pid}/preannotate?deployed={server.id}", status_code=303)
+
+
+@router.post("/projects/{pid}/preannotations", response_class=HTMLResponse)
+def start(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, pid: int,
+          server_id: Annotated[int, Form()], csrf: Annotated[str, Form()] = "") -> Response:
+    """Pre-annotate the project's tasks with no completion on the chosen server."""
+    check_csrf(v, csrf)
+    try:
+        job = servers.preannotate(PreannotationCreate(server_id=server_id), v.member(session, pid), session, scheduler)
+    except AnnorayError as exc:
+        if isinstance(exc, Forbidden):
+            raise
+        session.rollback()
+        return _preannotate(request, v, session, pid, 422, refusal=exc)
+    return RedirectResponse(f"/ui/projects/{pid}/preannotate?job={job.id}", status_code=303)
+
+
+@router.get("/preannotations/{jid}", response_class=HTMLResponse)
+def preannotation_part(request: Request, v: VisitorDep, session: SessionDep, jid: int) -> HTMLResponse:
+    """A pre-annotation job's progress bar, as the page polls it (until it ends)."""
+    job = servers.get_preannotation(jid, v.user, session)
+    return page(request, "preannotation.html", v, job=job)
+
+
+# --- Clusters -------------------------------------------------------------------------------------------------------
+
+
+@router.get("/clusters", response_class=HTMLResponse)
+def clusters_page(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, notice: str = "") -> HTMLResponse:
+    if not v.may_see_cluster(session):
+        raise Forbidden(Errors.E402.format(role="member", action="see the cluster", allowed="admin, owner (of any project)"))
+    try:
+        view, down = scheduler.cluster(), None
+    except Unavailable as exc:
+        view, down = {"nodes": [], "trainings": [], "servers": [], "queue": [], "licenses": []}, exc.detail
+    holders: dict[int, list[str]] = {}
+    for kind, rows in (("training", view["trainings"]), ("server", view["servers"])):
+        for row in rows:
+            for lease in row.get("leases", []):
+                holders.setdefault(lease["license_id"], []).append(f"{kind} {row['id']} ({lease['scope']})")
+    return page(request, "clusters.html", v, view=view, down=down, holders=holders, notice=notice)
+
+
+@router.post("/servers/{sid}/delete")
+def delete_server(v: VisitorDep, session: SessionDep, writes: WriteSessionsDep, scheduler: SchedulerDep, sid: int,
+                  csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(v, csrf)
+    servers.delete_server(sid, v.user, session, writes, scheduler)
+    return RedirectResponse(f"/ui/clusters?notice=server+{sid}+deleted", status_code=303)
