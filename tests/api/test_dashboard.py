@@ -1,7 +1,9 @@
 """The dashboard in a real browser (Debian's Chromium, driven by Playwright): sign in with a token, see only one's
-projects, train from the Train button and see the jobs at once, download a log, sign out; and the cookie and CSRF
-rules checked from outside the browser."""
+projects, train from the Train button and see the jobs at once, download a log, sign out; on Ray, the whole loop of
+the seeds on pages (a broken config's errors at their lines, import, train and watch, the model's confusion matrix,
+compare, deploy, pre-annotate, delete the server); and the role, cookie and CSRF rules checked from outside."""
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..conftest import Api
+from ..conftest import Api, wait_for, wait_for_trainings
 
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "") if p and Path(p).exists()), None)
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
@@ -24,10 +26,25 @@ def browser():
         browser.close()
 
 
-def test_sign_in_see_ones_projects_train_with_feedback_download_the_log_and_sign_out(api: Api, clinic, browser) -> None:
+@pytest.fixture
+def screen(browser, tmp_path: Path):
+    """A page 1280 pixels wide whose last state is saved as ``last.png`` in the test's folder."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    yield page
+    page.screenshot(path=str(tmp_path / "last.png"), full_page=True)
+
+
+def sign_in(page, url: str, client: httpx.Client) -> None:
+    page.goto(f"{url}/ui/sign-in")
+    page.fill("input[name=token]", client.headers["Authorization"].removeprefix("Bearer "))
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/ui/$"))
+
+
+def test_sign_in_see_ones_projects_train_with_feedback_download_the_log_and_sign_out(api: Api, clinic, screen) -> None:
     pid, owner = clinic
     api.admin.post("/api/projects", json={"name": "not hers", "labeling_config": owner.get(f"/api/projects/{pid}").json()["labeling_config"]})
-    page = browser.new_page()
+    page = screen
     page.goto(f"{api.url}/ui/")
     assert page.url.endswith("/ui/sign-in"), "a visitor who is not signed in is sent to sign in"
     page.fill("input[name=token]", "ar_not_a_token")
@@ -43,17 +60,22 @@ def test_sign_in_see_ones_projects_train_with_feedback_download_the_log_and_sign
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
 
     page.click("text=clinic")
+    page.click("nav.tabs >> text=Train")
     page.fill("input[name=epochs]", "3")
-    page.click("form.train button")
+    page.click("form.train button[type=submit]")
     notice = page.locator("#train-result [role=status]")
     notice.wait_for(timeout=20_000)
     assert notice.inner_text().startswith("queued: training"), notice.inner_text()
     jobs = owner.get(f"/api/projects/{pid}/trainings").json()
     assert len(jobs) == 3 and all(j["params"]["epochs"] == 3 for j in jobs), "the button sent the API's own request"
-    assert page.locator("#trainings tr[data-status=queued]").count() == 3
+    assert page.locator("#train-kinds input[disabled]").count() == 3, "a kind that is training cannot be trained again"
+    assert "every kind of this project is training now" in page.inner_text("#train-kinds .why-disabled")
+    assert page.locator("#train-kinds button[type=submit]").is_disabled()
 
+    page.goto(f"{api.url}/ui/projects/{pid}/history")
+    assert page.locator("#trainings tr[data-status=queued]").count() == 3
     with page.expect_download() as download:
-        page.locator(f"#trainings tr[data-job='{jobs[0]['id']}'] a").click()
+        page.locator(f"#trainings tr[data-job='{jobs[0]['id']}'] a[download]").click()
     assert "requested by olivia" in Path(download.value.path()).read_text()
 
     page.click("text=Sign out")
@@ -62,8 +84,20 @@ def test_sign_in_see_ones_projects_train_with_feedback_download_the_log_and_sign
     assert page.url.endswith("/ui/sign-in"), "the session ended"
 
 
-def test_pages_keep_the_apis_rules_and_forms_need_their_csrf_token(api: Api, clinic) -> None:
+def test_pages_keep_the_apis_rules_and_forms_need_their_csrf_token(api: Api, clinic, screen) -> None:
     pid, owner = clinic
+    annotator = api.user("arno")
+    assert owner.post(f"/api/projects/{pid}/members", json={"username": "arno", "role": "annotator"}).status_code == 201
+    sign_in(screen, api.url, annotator)
+    screen.goto(f"{api.url}/ui/projects/{pid}")
+    assert screen.locator("nav.tabs >> text=Train").count() == 0, "an annotator sees no Train button"
+    screen.goto(f"{api.url}/ui/projects/{pid}/train")
+    assert screen.locator("button[type=submit]:has-text('Train')").count() == 0
+    csrf = screen.locator("input[name=csrf]").first.get_attribute("value")
+    refused = screen.request.post(f"{api.url}/ui/projects/{pid}/trainings", form={"csrf": csrf, "kinds": "ner"})
+    assert refused.status == 403 and "[E402]" in refused.text()
+    screen.goto(f"{api.url}/ui/clusters")
+    assert "[E402]" in screen.inner_text("[role=alert]"), "the Clusters page is for admins and owners"
     with httpx.Client(base_url=api.url, follow_redirects=False) as web:
         web.get("/ui/sign-in")
         stale = web.post("/ui/sign-in", data={"token": owner.headers["Authorization"][7:], "csrf": "forged"})
@@ -85,3 +119,99 @@ def test_pages_keep_the_apis_rules_and_forms_need_their_csrf_token(api: Api, cli
         assert web.get("/ui/projects/999999").status_code == 404
         assert web.post("/ui/sign-out", data={"csrf": session_csrf}).status_code == 303
         assert web.get("/ui/").headers["location"] == "/ui/sign-in"
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_seeds_loop_on_pages_config_import_train_watch_compare_deploy_preannotate_delete(
+        training_api: Api, clinical_config: str, clinical_tasks: list, screen, tmp_path: Path) -> None:
+    api, page = training_api, screen
+    owner = api.user("olivia")
+    sign_in(page, api.url, owner)
+
+    broken = clinical_config.replace('toName="text"', 'toName="txt"', 1)
+    page.fill("input[name=name]", "clinic")
+    page.fill("textarea[name=labeling_config]", broken)
+    page.click("form[action='/ui/projects'] button[type=submit]")
+    errors = page.locator(".line-error").all_inner_texts()
+    line = 1 + next(i for i, text in enumerate(broken.splitlines()) if 'toName="txt"' in text)
+    assert errors and all(e.startswith(f"line {line}: [E108] toName 'txt'") for e in errors), errors
+    assert page.locator(f"ol.config-lines li[data-line='{line}'] .line-error").count() == len(errors)
+    page.fill("textarea[name=labeling_config]", clinical_config)
+    page.click("form[action='/ui/projects'] button[type=submit]")
+    page.wait_for_url(re.compile(r".*/ui/projects/\d+$"))
+    pid = int(page.url.rsplit("/", 1)[1])
+
+    tasks = clinical_tasks[:200] + [{"data": t["data"]} for t in clinical_tasks[1490:1500]]  # ten without a completion
+    (tmp_path / "tasks.json").write_text(json.dumps(tasks))
+    page.set_input_files("form[action$='/import'] input[type=file]", str(tmp_path / "tasks.json"))
+    page.click("form[action$='/import'] button[type=submit]")
+    assert page.inner_text("[role=status]") == "210 tasks imported"
+
+    def train(kinds: list[str], epochs: int) -> list[int]:
+        page.goto(f"{api.url}/ui/projects/{pid}/train")
+        for box in page.locator("#train-kinds input[name=kinds]").all():
+            box.set_checked(box.get_attribute("value") in kinds)
+        page.fill("input[name=epochs]", str(epochs))
+        page.click("form.train button[type=submit]")
+        page.locator("#train-result [role=status]").wait_for(timeout=30_000)
+        return [int(a.get_attribute("href").rsplit("/", 1)[1]) for a in page.locator("#train-result [role=status] a").all()]
+
+    ner, first = train(["ner", "classification"], 3)
+    page.goto(f"{api.url}/ui/trainings/{ner}")
+    page.evaluate("window.notReloaded = true")
+    page.wait_for_function("document.querySelector('#progress').value > 0 && document.querySelector('#status').dataset.status == 'running'",
+                           timeout=300_000)
+    page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
+    page.wait_for_function("document.querySelector('#status').dataset.status == 'succeeded'", timeout=300_000)
+    assert page.evaluate("window.notReloaded"), "the page followed the run without a reload"
+    assert page.locator("#progress").evaluate("p => p.value") == 100
+    assert "epoch 3/3" in page.inner_text("#log") and "final metrics" in page.inner_text("#log")
+    page.locator("table.benchmark").wait_for()
+    assert page.locator("table.epochs tbody tr").count() == 3 and page.locator(".chart polyline.loss").count() == 1
+    api_job = owner.get(f"/api/trainings/{ner}").json()
+    assert page.inner_text("table.benchmark tr[data-label='Condition'] td:nth-child(4)") == f"{api_job['metrics']['per_label']['Condition']['f1']:.4f}"
+
+    wait_for_trainings(owner, [first])
+    second, = train(["classification"], 2)
+    (done, *_), _ = wait_for_trainings(owner, [second])
+    model = owner.get(f"/api/models/{done['model']}").json()
+    page.goto(f"{api.url}/ui/models")
+    page.click(f"tr[data-model='{done['model']}'] a")
+    matrix = model["metrics"]["confusion_matrix"]
+    for gold, row in zip(matrix["labels"], matrix["matrix"], strict=True):
+        for predicted, n in zip(matrix["labels"], row, strict=True):
+            assert page.inner_text(f"table.confusion td[data-gold='{gold}'][data-predicted='{predicted}']") == str(n)
+    page.screenshot(path=str(tmp_path / "model.png"), full_page=True)
+
+    page.goto(f"{api.url}/ui/projects/{pid}/history")
+    page.check(f"input[name=job][value='{first}']")
+    page.check(f"input[name=job][value='{second}']")
+    page.click("text=Compare the chosen runs")
+    assert page.locator("tr.differs[data-param='epochs']").count() == 1 and page.locator("tr.differs[data-param='dropout']").count() == 0
+    runs = {j: owner.get(f"/api/trainings/{j}").json()["metrics"]["per_label"] for j in (first, second)}
+    for j, per_label in runs.items():
+        assert page.inner_text(f"tr[data-label='Recent'] td.f1[data-job='{j}']") == f"{per_label['Recent']['f1']:.4f}"
+
+    page.goto(f"{api.url}/ui/projects/{pid}/preannotate")
+    page.check(f"input[name=models][value='{api_job['model']}']")
+    page.click("form[action$='/servers'] button[type=submit]")
+    sid = int(re.search(r"deployed=(\d+)", page.url)[1])
+    wait_for(api, f"/api/servers/{sid}", lambda s: s["status"] == "running", timeout=300)
+    page.reload()
+    assert "Condition" in page.inner_text(f"tr[data-server='{sid}'] ul.models"), "the labels a server predicts, before it runs"
+    page.check(f"input[name=server_id][value='{sid}']")
+    page.click("text=Pre-annotate the tasks with no completion")
+    page.wait_for_selector("#preannotation .status[data-status=succeeded]", timeout=300_000)
+    assert page.locator("#preannotation-progress").evaluate("p => p.value") == 1
+    page.click("text=See the predictions in the task list")
+    assert page.locator("article.task mark.chunk").count() > 0, "predicted chunks are highlighted"
+    assert page.locator("article.task").first.get_attribute("data-task") is not None
+
+    page.goto(f"{api.url}/ui/clusters")
+    assert page.locator(f"table.servers tr[data-server='{sid}']").count() == 1
+    page.screenshot(path=str(tmp_path / "clusters.png"), full_page=True)
+    page.click(f"table.servers tr[data-server='{sid}'] button")
+    assert page.inner_text("[role=status]") == f"server {sid} deleted"
+    assert owner.get(f"/api/servers/{sid}").status_code == 404

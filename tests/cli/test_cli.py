@@ -46,6 +46,13 @@ def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: 
         assert r.status_code == 201
         cluster = httpx.get(f"http://127.0.0.1:{port}/api/cluster", headers={"Authorization": f"Bearer {token}"}, timeout=60)
         assert cluster.status_code == 200 and cluster.json()["nodes"], "Ray and the scheduler did not start"
+        printed = next(line for line in iter(proc.stdout.readline, b"") if line.startswith(b"dashboard: ")).decode()
+        assert f"http://127.0.0.1:{port}/ui/" in printed
+        link = printed.split()[-1]
+        with httpx.Client(follow_redirects=False) as browser:
+            assert browser.get(link).headers["location"] == "/ui/", "the link signs the admin in"
+            assert "admin" in browser.get(f"http://127.0.0.1:{port}/ui/").text
+        assert httpx.get(link).status_code == 401, "the link works once"
     finally:
         proc.terminate()
         proc.wait(30)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,6 +22,20 @@ def _settings(home: Path | None, **api: object) -> Settings:
     if api:
         settings = settings.model_copy(update={"api": settings.api.model_copy(update=api)})
     return settings
+
+
+def admin_sign_in_link(settings: Settings, engine: Any) -> str:
+    """A one-time dashboard sign-in link for the admin (the token's owner)."""
+    from annoray.api.web import sign_in_link
+    from annoray.platform.store.db import session_factory
+    from annoray.platform.store.repositories import UserRepository
+
+    with session_factory(engine, write=True)() as session:
+        admin = UserRepository(session).by_token(settings.admin_token_path.read_text().strip())
+        assert admin is not None, "init_home wrote the admin token"
+        link = sign_in_link(session, admin.id)
+        session.commit()
+    return link
 
 
 @app.command()
@@ -50,6 +64,8 @@ def up(
     console.print(f"annoray home: {settings.home}")
     console.print(f"admin token: {settings.admin_token_path}")
     console.print(f"API: http://{host}:{port}  (OpenAPI at /docs)")
+    console.print(f"dashboard: http://{host}:{port}/ui/  sign in once as admin, within the hour: "
+                  f"http://{host}:{port}{admin_sign_in_link(settings, engine)}", soft_wrap=True)
     uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
 
 
@@ -82,6 +98,10 @@ def quickstart(home: HomeOption = None) -> None:
     console.print(f"training logs: in the database {settings.resolved_database_url}; serve them with "
                   f"`annoray up --home {settings.home}`, then `annoray jobs --job <id> --log` or GET /api/trainings/<id>/log")
     console.print(f"Ray's own logs (workers, Serve replicas): {_ray_logs()}; what Ray printed here: {driver_log}")
+    projects = sorted({job["project_id"] for job in jobs})
+    console.print(f"in the dashboard: run `annoray up --home {settings.home}` and open the sign-in link it prints; then "
+                  + ", ".join(f"/ui/projects/{pid}/history" for pid in projects)
+                  + " (trainings, their logs and comparisons), /ui/models (benchmarks, confusion matrices), /ui/clusters")
     if any(job["status"] != "succeeded" for job in jobs):
         raise typer.Exit(1)
 

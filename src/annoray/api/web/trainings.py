@@ -19,7 +19,7 @@ from annoray.api.routes import projects, training_setup, trainings
 from annoray.api.schemas import ActiveLearningIn, TrainingCreate, TrainingOut
 from annoray.api.web.common import Visitor, VisitorDep, check_csrf, page
 from annoray.api.web.projects import invalid
-from annoray.platform.access.roles import OWNER_MANAGER
+from annoray.platform.access.roles import OWNER_MANAGER, require_role
 from annoray.platform.errors import AnnorayError, InvalidInput, Unavailable
 from annoray.platform.lifecycle import ENDED, UNDER_WAY
 from annoray.platform.store.repositories import ModelRepository, TrainingJobRepository, TrainingLogRepository
@@ -63,9 +63,20 @@ def _train_context(session: Session, settings: Any, v: Visitor, pid: int, chosen
     return {"project": project, "can_train": m.member.role in OWNER_MANAGER, "kinds": kinds,
             "blocked": None if free else "every kind of this project is training now: " + ", ".join(
                 f"{kind} (training {job.id}, {job.status.value})" for kind, job in busy.items()),
-            "engines": [e for e in training_setup.list_engines(v.user, settings) if set(e.kinds) & set(project.kinds)],
+            "engines": _families(training_setup.list_engines(v.user, settings), set(project.kinds)),
             "embeddings": [e.name for e in ModelRepository(session).all("embeddings")],
             "configs": training_setup.list_training_configs(m, session), "al": project.active_learning}
+
+
+def _families(engines: list[Any], kinds: set[str]) -> list[dict[str, Any]]:
+    """The engine families that train some of ``kinds``: what a request names as ``engine``, and why one cannot train here."""
+    families: dict[str, dict[str, Any]] = {}
+    for e in engines:
+        if set(e.kinds) & kinds:
+            family = families.setdefault(e.family, {"family": e.family, "kinds": [], "available": False, "reason": e.reason})
+            family["kinds"] += [k for k in e.kinds if k in kinds and k not in family["kinds"]]
+            family["available"] |= e.available
+    return list(families.values())
 
 
 @router.post("/projects/{pid}/trainings", response_class=HTMLResponse)
@@ -84,6 +95,7 @@ def train(request: Request, v: VisitorDep, session: SessionDep, sessions: Sessio
     with the jobs it queued and a link to each, or with every reason it queued nothing."""
     check_csrf(v, csrf)
     m = v.member(session, pid)
+    require_role(m.member.role, OWNER_MANAGER, "train models")
     queued: list[Any] = []
     warnings: list[str] = []
     refusal = None
