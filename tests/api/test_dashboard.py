@@ -154,22 +154,24 @@ def test_the_seeds_loop_on_pages_config_import_train_watch_compare_deploy_preann
         for box in page.locator("#train-kinds input[name=kinds]").all():
             box.set_checked(box.get_attribute("value") in kinds)
         page.fill("input[name=epochs]", str(epochs))
+        page.fill("input[name=learning_rate]", "0.005")
         page.click("form.train button[type=submit]")
         page.locator("#train-result [role=status]").wait_for(timeout=30_000)
         return [int(a.get_attribute("href").rsplit("/", 1)[1]) for a in page.locator("#train-result [role=status] a").all()]
 
-    ner, first = train(["ner", "classification"], 3)
+    ner, first = train(["ner", "classification"], 4)
     page.goto(f"{api.url}/ui/trainings/{ner}")
     page.evaluate("window.notReloaded = true")
-    page.wait_for_function("document.querySelector('#progress').value > 0 && document.querySelector('#status').dataset.status == 'running'",
+    page.wait_for_function("document.querySelector('#progress').value >= 50 || document.querySelector('#status').dataset.status == 'succeeded'",
                            timeout=300_000)
+    page.wait_for_timeout(500)  # the chart of the epochs so far
     page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
     page.wait_for_function("document.querySelector('#status').dataset.status == 'succeeded'", timeout=300_000)
     assert page.evaluate("window.notReloaded"), "the page followed the run without a reload"
     assert page.locator("#progress").evaluate("p => p.value") == 100
-    assert "epoch 3/3" in page.inner_text("#log") and "final metrics" in page.inner_text("#log")
+    assert "epoch 4/4" in page.inner_text("#log") and "final metrics" in page.inner_text("#log")
     page.locator("table.benchmark").wait_for()
-    assert page.locator("table.epochs tbody tr").count() == 3 and page.locator(".chart polyline.loss").count() == 1
+    assert page.locator("table.epochs tbody tr").count() == 4 and page.locator(".chart polyline.loss").count() == 1
     api_job = owner.get(f"/api/trainings/{ner}").json()
     assert page.inner_text("table.benchmark tr[data-label='Condition'] td:nth-child(4)") == f"{api_job['metrics']['per_label']['Condition']['f1']:.4f}"
 
@@ -211,6 +213,7 @@ def test_the_seeds_loop_on_pages_config_import_train_watch_compare_deploy_preann
 
     page.goto(f"{api.url}/ui/clusters")
     assert page.locator(f"table.servers tr[data-server='{sid}']").count() == 1
+    assert page.inner_text("table.nodes tbody tr td:nth-child(2)").endswith("/ 16"), "free and total CPUs of the node"
     page.screenshot(path=str(tmp_path / "clusters.png"), full_page=True)
     page.click(f"table.servers tr[data-server='{sid}'] button")
     assert page.inner_text("[role=status]") == f"server {sid} deleted"

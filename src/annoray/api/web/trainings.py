@@ -159,18 +159,21 @@ def training_result(request: Request, v: VisitorDep, session: SessionDep, jid: i
 
 
 def chart(epochs: list[dict[str, Any]], width: int = 480, height: int = 160) -> dict[str, Any] | None:
-    """Loss and dev micro F1 per epoch as SVG polylines (loss scaled to its largest value, F1 to 1)."""
+    """Loss and dev micro F1 per epoch as SVG points (loss scaled to its largest value, F1 to 1)."""
     if not epochs:
         return None
     n = max(len(epochs) - 1, 1)
     top = max((e.get("loss") or 0.0 for e in epochs), default=0.0) or 1.0
 
-    def points(values: list[float | None], scale: float) -> str:
-        return " ".join(f"{20 + i * (width - 30) / n:.1f},{height - 20 - (value / scale) * (height - 30):.1f}"
-                        for i, value in enumerate(values) if value is not None)
+    def points(values: list[float | None], scale: float) -> list[tuple[float, float]]:
+        return [(round(20 + i * (width - 30) / n, 1), round(height - 20 - (value / scale) * (height - 30), 1))
+                for i, value in enumerate(values) if value is not None]
+    loss = points([e.get("loss") for e in epochs], top)
     f1 = [((e.get("metrics") or {}).get("micro") or {}).get("f1") for e in epochs]
-    return {"width": width, "height": height, "loss": points([e.get("loss") for e in epochs], top),
-            "f1": points(f1, 1.0), "top": top, "rows": [(e["epoch"], e.get("loss"), f) for e, f in zip(epochs, f1, strict=True)]}
+    f1_points = points(f1, 1.0)
+    return {"width": width, "height": height, "top": top, "loss_points": loss, "f1_points": f1_points,
+            "loss": " ".join(f"{x},{y}" for x, y in loss), "f1": " ".join(f"{x},{y}" for x, y in f1_points),
+            "rows": [(e["epoch"], e.get("loss"), f) for e, f in zip(epochs, f1, strict=True)]}
 
 
 @router.get("/trainings/{jid}/events")
