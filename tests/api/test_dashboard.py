@@ -51,8 +51,9 @@ def test_sign_in_see_ones_projects_train_with_feedback_download_the_log_and_sign
     page.click("button[type=submit]")
     assert "that token is not one annoray knows" in page.inner_text("[role=alert]")
 
-    page.fill("input[name=token]", owner.headers["Authorization"].removeprefix("Bearer "))
-    page.click("button[type=submit]")
+    page.fill("input[name=token]", "")
+    page.keyboard.type(owner.headers["Authorization"].removeprefix("Bearer "))  # the field has the focus: keyboard only
+    page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r".*/ui/$"))
     rows = page.locator("tbody tr").all_inner_texts()
     assert len(rows) == 1 and "clinic" in rows[0] and "owner" in rows[0] and "not hers" not in " ".join(rows), rows
@@ -71,6 +72,15 @@ def test_sign_in_see_ones_projects_train_with_feedback_download_the_log_and_sign
     assert page.locator("#train-kinds input[disabled]").count() == 3, "a kind that is training cannot be trained again"
     assert "every kind of this project is training now" in page.inner_text("#train-kinds .why-disabled")
     assert page.locator("#train-kinds button[type=submit]").is_disabled()
+
+    page.goto(f"{api.url}/ui/trainings/{jobs[0]['id']}")
+    waits = page.inner_text("table.waits")
+    assert "cpus" in waits and "the scheduler is not running" in waits, "a queued training says what it waits for"
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in (f"/ui/projects/{pid}", f"/ui/projects/{pid}/train", f"/ui/projects/{pid}/history"):
+        page.goto(api.url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, f"{path} is readable 390 pixels wide"
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.goto(f"{api.url}/ui/projects/{pid}/history")
     assert page.locator("#trainings tr[data-status=queued]").count() == 3
