@@ -228,3 +228,31 @@ def test_the_seeds_loop_on_pages_config_import_train_watch_compare_deploy_preann
     page.click(f"table.servers tr[data-server='{sid}'] button")
     assert page.inner_text("[role=status]") == f"server {sid} deleted"
     assert owner.get(f"/api/servers/{sid}").status_code == 404
+
+
+def signed_in(api: Api, client: httpx.Client) -> httpx.Client:
+    """An HTTP client holding a dashboard session of ``client``'s user."""
+    web = httpx.Client(base_url=api.url, follow_redirects=False)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', web.get("/ui/sign-in").text)[1]
+    assert web.post("/ui/sign-in", data={"token": client.headers["Authorization"][7:], "csrf": csrf}).status_code == 303
+    return web
+
+
+def test_a_visual_ner_prediction_is_drawn_over_its_page(api: Api) -> None:
+    from ..conftest import sample_forms
+
+    pid, tasks, items = sample_forms(api, 2)
+    predicted = [{"data": t["data"], "predictions": [{"result": t["annotations"][0]["result"], "model_version": "m"}]} for t in tasks]
+    assert api.admin.post(f"/api/projects/{pid}/tasks/import", json=predicted).status_code == 201
+    web = signed_in(api, api.admin)
+    page = web.get(f"/ui/projects/{pid}/tasks", params={"completed": "no"}).text
+    images = re.findall(r'<img src="(/ui/files/\d+/pages/1)"', page)
+    assert len(images) == 2
+    boxes = re.findall(r'class="box" data-label="([^"]+)" style="left:([\d.]+)%;top:([\d.]+)%', page)
+    expected = [(r["value"]["labels"][0], r["value"]["x"], r["value"]["y"]) for t in tasks for r in t["annotations"][0]["result"]
+                if r["type"] == "labels"]
+    assert [(label, float(x), float(y)) for label, x, y in boxes] == expected
+    image = web.get(images[0])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert httpx.get(api.url + images[0]).status_code == 303, "a page image needs a session"
+    web.close()

@@ -17,7 +17,7 @@ from annoray.api.schemas import MemberCreate, ProjectCreate
 from annoray.api.web.common import VisitorDep, check_csrf, page
 from annoray.platform.access.roles import OWNER, OWNER_MANAGER
 from annoray.platform.errors import AnnorayError, ErrorDetail, InvalidInput
-from annoray.platform.labeling.config import ModelKind
+from annoray.platform.labeling.config import ModelKind, region_labels
 from annoray.platform.labeling.datasets import LANGUAGES, SplitMethod
 from annoray.platform.labeling.projects import MODEL_TYPES, project_config
 from annoray.platform.store.repositories import DocumentRepository, PredictionRepository
@@ -164,16 +164,20 @@ def _drawn(config: Any, data: dict[str, Any], result: list[dict[str, Any]]) -> d
     of the page, and the choices."""
     text_key = next((key for tag, key in config.objects.values() if tag in ("Text", "HyperText")), None)
     image_key = next((key for tag, key in config.objects.values() if tag == "Image"), None)
-    spans, boxes, choices = [], [], []
+    spans, boxes, choices, texts = [], [], [], {}
     for region in result:
         value, score = region.get("value", {}), region.get("score")
-        if "start" in value and value.get("labels"):
-            spans.append((value["start"], value["end"], value["labels"][0], score))
-        elif "rectanglelabels" in value:
-            boxes.append({"label": value["rectanglelabels"][0], "score": score, "text": value.get("text", ""),
+        if "x" in value and "text" in value:  # the transcription of a region (Label Studio's OCR layout)
+            texts[region.get("id")] = " ".join(value["text"])
+        elif "x" in value and (value.get("rectanglelabels") or value.get("labels")):
+            boxes.append({"id": region.get("id"), "label": region_labels(value)[0], "score": score,
                           **{k: value[k] for k in ("x", "y", "width", "height")}})
+        elif "start" in value and value.get("labels"):
+            spans.append((value["start"], value["end"], value["labels"][0], score))
         elif value.get("choices"):
             choices.append((region.get("from_name", ""), ", ".join(value["choices"]), score))
+    for box in boxes:
+        box["text"] = texts.get(box.pop("id"), "")
     text = str(data.get(text_key, "")) if text_key else ""
     pieces, at = [], 0
     for start, end, label, score in sorted(spans):
