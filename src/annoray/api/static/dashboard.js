@@ -32,3 +32,10 @@
     reloadResult();
   });
 })();
+
+// A fragment kept live by server-sent events: each `update` replaces its HTML, `end` closes the stream.
+document.querySelectorAll("[data-live]").forEach((element) => {
+  const events = new EventSource(element.dataset.live);
+  events.addEventListener("update", (e) => { element.innerHTML = e.data; htmx.process(element); });
+  events.addEventListener("end", () => events.close());
+});

@@ -6,16 +6,19 @@ rules and shows the same data; what a page adds is only how it looks.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.api.deps import Membership, SessionDep, membership_of
 from annoray.platform.errors import Errors, Forbidden
@@ -25,6 +28,7 @@ from annoray.platform.store.tables import Role, User, WebSession
 templates = Jinja2Templates(directory=str(resources.files("annoray.api.web") / "templates"))
 
 COOKIE = "annoray_session"
+LIVE_POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -72,6 +76,32 @@ def check_csrf(v: Visitor, csrf: str) -> None:
 def page(request: Request, name: str, v: Visitor | None, status_code: int = 200, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, name, {"user": v.user if v else None, "csrf": v.session.csrf if v else "",
                                                       **context}, status_code=status_code)
+
+
+async def live_fragments(sessions: sessionmaker[Session], render: Callable[[Session], tuple[str, bool]],
+                         poll: float = LIVE_POLL_SECONDS) -> AsyncIterator[str]:
+    """Server-sent events of a fragment of a page: ``update`` with its HTML whenever it changes, then ``end`` once
+    ``render`` says what it shows has ended. It reads the database (so it works behind several API replicas) on a
+    thread only while reading, and holds none while it waits."""
+    last = None
+    while True:
+        html, ended = await run_in_threadpool(_render_with, sessions, render)
+        if html != last:
+            yield "event: update\n" + "".join(f"data: {line}\n" for line in html.splitlines()) + "\n"
+            last = html
+        if ended:
+            yield "event: end\ndata: {}\n\n"
+            return
+        await asyncio.sleep(poll)
+
+
+def _render_with(sessions: sessionmaker[Session], render: Callable[[Session], tuple[str, bool]]) -> tuple[str, bool]:
+    with sessions() as session:
+        return render(session)
+
+
+def event_stream(events: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:

@@ -152,8 +152,8 @@ def tasks_page(request: Request, v: VisitorDep, session: SessionDep, settings: S
     predictions = PredictionRepository(session)
     rows = []
     for task in listed.items:
-        latest = next(iter(sorted(predictions.for_task(task.id), key=lambda p: p.id, reverse=True)), None)
-        rows.append({"task": task, "prediction": latest, **_drawn(config, task.data, latest.result if latest else [])})
+        drawn = [(p, _drawn(config, task.data, p.result)) for p in sorted(predictions.for_task(task.id), key=lambda p: p.id, reverse=True)]
+        rows.append({"task": task, "plain": _drawn(config, task.data, []), "predictions": drawn})
     last = max(1, -(-listed.total // TASKS_PER_PAGE))
     return page(request, "tasks.html", v, project=m.project, rows=rows, total=listed.total, page_number=listed.page,
                 last=last, filters={"tags": tags, "completed": completed, "order": order})

@@ -7,16 +7,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from annoray.api.routes import models, projects, servers
-from annoray.api.deps import SchedulerDep, SessionDep, SettingsDep, WriteSessionsDep
+from annoray.api.deps import SchedulerDep, SessionDep, SessionsDep, SettingsDep, WriteSessionsDep
 from annoray.api.schemas import PreannotationCreate, ServerCreate
-from annoray.api.web.common import VisitorDep, check_csrf, page
+from annoray.api.web.common import VisitorDep, check_csrf, event_stream, live_fragments, page, templates
 from annoray.api.web.projects import invalid
 from annoray.platform.access.roles import OWNER_MANAGER
 from annoray.platform.errors import AnnorayError, Errors, Forbidden, Unavailable
+from annoray.platform.lifecycle import ENDED
+from annoray.platform.store.repositories import PreannotationJobRepository
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -81,11 +85,16 @@ def start(request: Request, v: VisitorDep, session: SessionDep, scheduler: Sched
     return RedirectResponse(f"/ui/projects/{pid}/preannotate?job={job.id}", status_code=303)
 
 
-@router.get("/preannotations/{jid}", response_class=HTMLResponse)
-def preannotation_part(request: Request, v: VisitorDep, session: SessionDep, jid: int) -> HTMLResponse:
-    """A pre-annotation job's progress bar, as the page polls it (until it ends)."""
-    job = servers.get_preannotation(jid, v.user, session)
-    return page(request, "preannotation.html", v, job=job)
+@router.get("/preannotations/{jid}/events")
+async def preannotation_events(v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: int) -> StreamingResponse:
+    """A pre-annotation job's progress bar, live (server-sent events) until the job ends."""
+    await run_in_threadpool(servers.get_preannotation, jid, v.user, session)  # members of its project only
+    await run_in_threadpool(session.close)
+
+    def render(reads: Session) -> tuple[str, bool]:
+        job = servers.preannotation_out(PreannotationJobRepository(reads).get(jid))
+        return templates.get_template("preannotation.html").render(job=job), job.status in ENDED
+    return event_stream(live_fragments(sessions, render))
 
 
 # --- Clusters -------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annoray.api.deps import SchedulerDep, SessionDep, SessionsDep, SettingsDep, TrainingAccess, WriteSessionsDep
 from annoray.api.routes import projects, training_setup, trainings
 from annoray.api.schemas import ActiveLearningIn, TrainingCreate, TrainingOut
-from annoray.api.web.common import Visitor, VisitorDep, check_csrf, page
+from annoray.api.web.common import LIVE_POLL_SECONDS, Visitor, VisitorDep, check_csrf, event_stream, page
 from annoray.api.web.projects import invalid
 from annoray.platform.access.roles import OWNER_MANAGER, require_role
 from annoray.platform.errors import AnnorayError, InvalidInput, Unavailable
@@ -26,7 +26,6 @@ from annoray.platform.store.repositories import ModelRepository, TrainingJobRepo
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
-EVENTS_POLL_SECONDS = 0.5
 LOG_TAIL = 200
 
 
@@ -182,8 +181,7 @@ async def training_events(v: VisitorDep, session: SessionDep, sessions: Sessions
     the database (so it works behind several API replicas) on a thread only while reading, and holds none while waiting."""
     await run_in_threadpool(_access, session, v, jid)
     await run_in_threadpool(session.close)
-    return StreamingResponse(_events(sessions, jid, after), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return event_stream(_events(sessions, jid, after))
 
 
 async def _events(sessions: sessionmaker[Session], jid: int, after: int) -> AsyncIterator[str]:
@@ -198,7 +196,7 @@ async def _events(sessions: sessionmaker[Session], jid: int, after: int) -> Asyn
         if state["ended"]:
             yield "event: end\ndata: {}\n\n"
             return
-        await asyncio.sleep(EVENTS_POLL_SECONDS)
+        await asyncio.sleep(LIVE_POLL_SECONDS)
 
 
 def _read(sessions: sessionmaker[Session], jid: int, after: int) -> tuple[dict[str, Any], str, int]:
