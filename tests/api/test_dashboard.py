@@ -255,4 +255,12 @@ def test_a_visual_ner_prediction_is_drawn_over_its_page(api: Api) -> None:
     image = web.get(images[0])
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert httpx.get(api.url + images[0]).status_code == 303, "a page image needs a session"
+
+    csrf = re.search(r'name="csrf" value="([^"]+)"', web.get(f"/ui/projects/{pid}").text)[1]
+    uploaded = web.post(f"/ui/projects/{pid}/files", data={"csrf": csrf}, files=[("file", ("new.png", image.content, "image/png"))])
+    assert uploaded.status_code == 303 and "1+pages+uploaded" in uploaded.headers["location"]
+    assert len(api.admin.get(f"/api/projects/{pid}/files").json()) == 3
+    refused = web.post(f"/ui/projects/{pid}/files", data={"csrf": csrf}, files=[("file", ("notes.txt", b"not an image", "text/plain"))])
+    assert refused.status_code == 422 and "[E9" in refused.text, refused.text[:300]
+    assert len(api.admin.get(f"/api/projects/{pid}/files").json()) == 3, "a refused upload stores nothing"
     web.close()
