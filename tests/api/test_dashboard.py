@@ -112,11 +112,11 @@ def test_pages_keep_the_apis_rules_and_forms_need_their_csrf_token(api: Api, cli
         web.get("/ui/sign-in")
         stale = web.post("/ui/sign-in", data={"token": owner.headers["Authorization"][7:], "csrf": "forged"})
         assert "this form is stale" in stale.text and "annoray_session" not in stale.cookies
-        csrf = re.search(r'name="csrf" value="([^"]+)"', stale.text)[1]  # the form shown again, with a fresh token
+        csrf = csrf_of(stale.text)  # the form shown again, with a fresh token
         signed = web.post("/ui/sign-in", data={"token": owner.headers["Authorization"][7:], "csrf": csrf})
         assert signed.status_code == 303 and signed.headers["location"] == "/ui/"
         page = web.get(f"/ui/projects/{pid}")
-        session_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+        session_csrf = csrf_of(page.text)
         before = owner.get(f"/api/projects/{pid}/trainings").json()
         for bad in ("forged", "ü" * 43, ""):
             forged = web.post(f"/ui/projects/{pid}/trainings", data={"csrf": bad, "epochs": "2"})
@@ -230,10 +230,15 @@ def test_the_seeds_loop_on_pages_config_import_train_watch_compare_deploy_preann
     assert owner.get(f"/api/servers/{sid}").status_code == 404
 
 
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    return re.search(r'name="csrf" value="([^"]+)"', html)[1]
+
+
 def signed_in(api: Api, client: httpx.Client) -> httpx.Client:
     """An HTTP client holding a dashboard session of ``client``'s user."""
     web = httpx.Client(base_url=api.url, follow_redirects=False)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', web.get("/ui/sign-in").text)[1]
+    csrf = csrf_of(web.get("/ui/sign-in").text)
     assert web.post("/ui/sign-in", data={"token": client.headers["Authorization"][7:], "csrf": csrf}).status_code == 303
     return web
 
@@ -256,7 +261,7 @@ def test_a_visual_ner_prediction_is_drawn_over_its_page(api: Api) -> None:
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert httpx.get(api.url + images[0]).status_code == 303, "a page image needs a session"
 
-    csrf = re.search(r'name="csrf" value="([^"]+)"', web.get(f"/ui/projects/{pid}").text)[1]
+    csrf = csrf_of(web.get(f"/ui/projects/{pid}").text)
     uploaded = web.post(f"/ui/projects/{pid}/files", data={"csrf": csrf}, files=[("file", ("new.png", image.content, "image/png"))])
     assert uploaded.status_code == 303 and "1+pages+uploaded" in uploaded.headers["location"]
     assert len(api.admin.get(f"/api/projects/{pid}/files").json()) == 3
