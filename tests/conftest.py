@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -275,6 +276,19 @@ def refused(api: Api, send: Callable[[], httpx.Response], status: int) -> dict:
     assert isinstance(body["detail"], str) and body["detail"] and isinstance(body["errors"], list)
     assert api.snapshot() == before
     return body
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    return re.search(r'name="csrf" value="([^"]+)"', html)[1]
+
+
+def signed_in(api: Api, client: httpx.Client) -> httpx.Client:
+    """An HTTP client holding a dashboard session of ``client``'s user."""
+    web = httpx.Client(base_url=api.url, follow_redirects=False)
+    csrf = csrf_of(web.get("/ui/sign-in").text)
+    assert web.post("/ui/sign-in", data={"token": client.headers["Authorization"][7:], "csrf": csrf}).status_code == 303
+    return web
 
 
 ENDED = ("succeeded", "failed", "cancelled")

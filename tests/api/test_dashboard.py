@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..conftest import Api, wait_for, wait_for_trainings
+from ..conftest import Api, csrf_of, signed_in, wait_for, wait_for_trainings
 
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "") if p and Path(p).exists()), None)
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
@@ -228,19 +228,6 @@ def test_the_seeds_loop_on_pages_config_import_train_watch_compare_deploy_preann
     page.click(f"table.servers tr[data-server='{sid}'] button")
     assert page.inner_text("[role=status]") == f"server {sid} deleted"
     assert owner.get(f"/api/servers/{sid}").status_code == 404
-
-
-def csrf_of(html: str) -> str:
-    """The CSRF token a page's forms carry."""
-    return re.search(r'name="csrf" value="([^"]+)"', html)[1]
-
-
-def signed_in(api: Api, client: httpx.Client) -> httpx.Client:
-    """An HTTP client holding a dashboard session of ``client``'s user."""
-    web = httpx.Client(base_url=api.url, follow_redirects=False)
-    csrf = csrf_of(web.get("/ui/sign-in").text)
-    assert web.post("/ui/sign-in", data={"token": client.headers["Authorization"][7:], "csrf": csrf}).status_code == 303
-    return web
 
 
 def test_a_visual_ner_prediction_is_drawn_over_its_page(api: Api) -> None:

@@ -63,3 +63,14 @@ def test_rules_appear_alongside_models_only_for_a_project_that_opts_in(predictor
 def test_a_sixth_model_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at most 5 models"):
         Predictor([ServedModel(f"m{i}", "ner", str(tmp_path)) for i in range(6)], max_models=5)
+
+
+@pytest.mark.timeout(60)
+def test_a_catastrophic_pattern_cannot_hang_a_replica() -> None:
+    """`(a+)+$` backtracks exponentially in Python's `re`: 41 characters took more than 3 minutes. RE2 runs it in
+    time linear in the text, so this finishes (the timeout is the test's failure, not a speed goal)."""
+    rules = [ServedRule("evil", "A", "regex", pattern="(a+)+$"), ServedRule("tail", "A", "regex", pattern="a+b$")]
+    (prediction,) = Predictor([], rules).predict(["a" * 5000 + "!"])
+    assert prediction.rules == []
+    (prediction,) = Predictor([], rules).predict(["x aaaa"])
+    assert [(r["start"], r["end"], r["rule"]) for r in prediction.rules] == [(2, 6, "evil")]

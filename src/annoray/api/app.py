@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 
 from annoray import __version__
 from annoray.api import web
-from annoray.api.errors import BodySizeLimit, install_error_handlers
+from annoray.api.errors import install_error_handlers
+from annoray.api.guard import InputGuard
 from annoray.api.routes import (
     cluster, docs, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users,
 )
@@ -41,7 +42,7 @@ def create_app(
     app.state.write_sessions = session_factory(engine, write=True)
     app.state.scheduler = scheduler or SchedulerClient(settings)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, limit=settings.api.max_body_bytes)
+    app.add_middleware(InputGuard, max_body_bytes=settings.api.max_body_bytes)
     for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster, docs):
         app.include_router(module.router)
     web.install(app)

@@ -44,6 +44,12 @@ def get_scheduler(request: Request) -> SchedulerClient:
     return request.app.state.scheduler
 
 
+MAX_ID = 2**63 - 1
+"""The largest id a database row can have (a signed 64-bit integer): a larger one in a path is refused as invalid."""
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="An id, from 1")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+PageNumber = Annotated[int, Path(ge=1, le=1_000_000, description="Page number, from 1")]
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SchedulerDep = Annotated[SchedulerClient, Depends(get_scheduler)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
@@ -96,7 +102,7 @@ def membership_of(session: Session, user: User, pid: int) -> Membership:
     return Membership(user, project, member)
 
 
-def get_membership(user: CurrentUser, session: SessionDep, pid: Annotated[int, Path(description="Project id")]) -> Membership:
+def get_membership(user: CurrentUser, session: SessionDep, pid: Annotated[int, Path(ge=1, le=MAX_ID, description="Project id")]) -> Membership:
     return membership_of(session, user, pid)
 
 
@@ -111,7 +117,7 @@ class TrainingAccess:
     membership: Membership
 
 
-def get_training(user: CurrentUser, session: SessionDep, jid: Annotated[int, Path(description="Training job id")]) -> TrainingAccess:
+def get_training(user: CurrentUser, session: SessionDep, jid: Annotated[int, Path(ge=1, le=MAX_ID, description="Training job id")]) -> TrainingAccess:
     job = TrainingJobRepository(session).get(jid)
     return TrainingAccess(job, membership_of(session, user, job.project_id))
 
@@ -127,7 +133,7 @@ class DocumentAccess:
     membership: Membership
 
 
-def get_document(user: CurrentUser, session: SessionDep, fid: Annotated[int, Path(description="File id")]) -> DocumentAccess:
+def get_document(user: CurrentUser, session: SessionDep, fid: Annotated[int, Path(ge=1, le=MAX_ID, description="File id")]) -> DocumentAccess:
     document = DocumentRepository(session).get(fid)
     return DocumentAccess(document, membership_of(session, user, document.project_id))
 

@@ -278,7 +278,7 @@ class ModelRegister(BaseModel):
     """Register static vectors (a local word2vec-style text file) so trainings can use them as embeddings."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     kind: Literal["embeddings", "sparknlp_embeddings"] = Field(
         "embeddings", description="embeddings: a word2vec-style text file (spaCy); sparknlp_embeddings: a saved "
         "WordEmbeddingsModel folder (Spark NLP).")
@@ -291,7 +291,7 @@ class ModelImport(BaseModel):
     folder, on a path or a pyarrow URI."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_.-]+$", description="Its name in the catalog.")
+    name: str = Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Its name in the catalog.")
     uri: str = Field(min_length=1, max_length=2000, description="A folder path, file://, s3:// or gs://; never http(s).")
     engine: str = Field("spacy", description="What wrote it: spacy (a pipeline folder) or sparknlp (a saved PipelineModel).")
     language: str = Field("en", max_length=8, description="A Spark NLP pipeline's language (a spaCy pipeline says its own).")

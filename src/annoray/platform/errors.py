@@ -56,6 +56,8 @@ class Errors:
     E218 = ("[E218] result item {index}: a rectangle needs numbers x, y, width and height in percent of the page "
             "(0 to 100, inside it){why}")
     E219 = "[E219] image '{url}' is not a page of this project's documents; upload the document to the project first"
+    E220 = ("[E220] '{key}' is {length} characters; a task's text may have at most {limit} (spaCy's own max_length): "
+            "split the document into several tasks")
 
     E301 = "[E301] label '{label}' has no training example"
     E302 = "[E302] label '{label}' has only {count} training examples; at least {minimum} are recommended"
@@ -97,6 +99,10 @@ class Errors:
     E509 = "[E509] '{username}' is the project's only owner; add another owner first"
     E510 = "[E510] cannot import the model at {uri}: {why}"
     E511 = "[E511] models of engine '{engine}' cannot be imported here; importable: {importable}"
+    E512 = "[E512] the request is not valid UTF-8 text (at byte {at}): send text encoded as UTF-8"
+    E513 = ("[E513] {where} contains {what}, which annoray does not store: remove it (text may not hold NUL characters "
+            "or unpaired UTF-16 surrogates)")
+    E514 = "[E514] the JSON body is nested deeper than {limit} levels: flatten it"
 
     E601 = "[E601] engine '{engine}' has no {kind} trainer; available for {kind}: {available}"
     E602 = "[E602] engine '{engine}' is not available here: {why}"
@@ -147,13 +153,17 @@ class Errors:
     E808 = "[E808] task {task_id} is not a task of project {project_id}"
     E809 = "[E809] the server was deleted before the job ended"
     E810 = "[E810] a rule named '{name}' already exists"
-    E811 = "[E811] the regex does not compile: {why}"
+    E811 = ("[E811] the regex does not compile: {why} (rules run on RE2, in time linear in the text: no "
+            "backreferences or lookaround)")
     E812 = "[E812] a {kind} rule needs {needs}"
     E813 = "[E813] deploying the server failed: {why}"
     E814 = "[E814] min replicas {replicas} is above max replicas {max_replicas}"
     E815 = "[E815] the pre-annotation process died: {why}"
     E816 = "[E816] pre-annotation failed: {why}"
     E817 = "[E817] model '{name}' is a Spark NLP model, which cannot be served here: {why}"
+    E818 = ("[E818] a dictionary rule holds at most {limit} terms of at most {length} characters each; this one has "
+            "{count} terms{longest}: split it into several rules")
+    E819 = "[E819] the regex is {length} characters; a rule's pattern may have at most {limit}"
 
     E901 = "[E901] file '{filename}' is not an image or a PDF annoray reads ({found}); upload PNG, JPEG, TIFF or PDF"
     E902 = "[E902] file '{filename}' says it is {declared} but its bytes are {found}"

@@ -10,13 +10,13 @@ that contain exactly that span with that label).
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from annoray.platform.labeling.datasets import sentence_around
+from annoray.platform.labeling.rules import compile_regex
 from annoray.serve_apps.spark_models import SparkNlpModel
 from annoray.trainers.custom import load_with_code
 from annoray.trainers.engines import mark_chunk
@@ -76,7 +76,7 @@ class Predictor:
         self.beam_width, self.batch_size = beam_width, batch_size
         self.sentences = spacy.blank(language)
         self.sentences.add_pipe("sentencizer")
-        self.regexes = [(r, re.compile(r.pattern or "")) for r in rules if r.kind == "regex"]
+        self.regexes = [(r, compile_regex(r.pattern or "")) for r in rules if r.kind == "regex"]
         self.dictionary = None
         terms = [r for r in rules if r.kind == "dictionary"]
         if terms:

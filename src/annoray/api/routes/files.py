@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from sqlalchemy import select
 
-from annoray.api.deps import DocumentDep, MembershipDep, SchedulerDep, SessionDep, SettingsDep
+from annoray.api.deps import DocumentDep, PageNumber, MembershipDep, SchedulerDep, SessionDep, SettingsDep
 from annoray.api.schemas import FileOut, FilesOut, OcrWordOut, PageOcrOut, PageOut, PageWordsIn
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
 from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
@@ -17,7 +17,6 @@ from annoray.platform.store.tables import Document, Page
 from annoray.scheduler.documents import Upload, accept_documents, page_image, split_uploads
 
 router = APIRouter(tags=["files"])
-PageNumber = Annotated[int, Path(ge=1, le=1_000_000, description="Page number, from 1")]
 
 
 def _page(document_id: int, page: Page) -> dict:

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, status
 
-from annoray.api.deps import AdminUser, SchedulerDep, SessionDep, SettingsDep
+from annoray.api.deps import AdminUser, Id, SchedulerDep, SessionDep, SettingsDep
 from annoray.api.schemas import LicenseDocument, LicenseOut
 from annoray.platform.access.licenses import install_license, license_views, uninstall_license
 
@@ -30,7 +30,7 @@ def list_licenses(admin: AdminUser, session: SessionDep) -> list[LicenseOut]:
 
 
 @router.delete("/api/licenses/{license_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_license(license_id: int, admin: AdminUser, session: SessionDep) -> None:
+def delete_license(license_id: Id, admin: AdminUser, session: SessionDep) -> None:
     """Remove a license none of whose seats is leased."""
     uninstall_license(session, license_id)
     session.commit()

@@ -1,7 +1,9 @@
 from fastapi import APIRouter, status
 from sqlalchemy.orm import Session
 
-from annoray.api.deps import CurrentUser, MembershipDep, SchedulerDep, SessionDep, SettingsDep, WriteSessionsDep, get_membership
+from annoray.api.deps import (
+    CurrentUser, Id, MembershipDep, SchedulerDep, SessionDep, SettingsDep, WriteSessionsDep, get_membership,
+)
 from annoray.api.schemas import (
     LeaseOut, PreannotationCreate, PreannotationOut, RuleCreate, RuleOut, ServedModelOut, ServerCreate, ServerOut,
 )
@@ -55,12 +57,12 @@ def list_servers(user: CurrentUser, session: SessionDep) -> list[ServerOut]:
 
 
 @router.get("/api/servers/{sid}", response_model=ServerOut)
-def get_server(sid: int, user: CurrentUser, session: SessionDep) -> ServerOut:
+def get_server(sid: Id, user: CurrentUser, session: SessionDep) -> ServerOut:
     return server_out(session, ServerRepository(session).get(sid))
 
 
 @router.delete("/api/servers/{sid}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_server(sid: int, user: CurrentUser, session: SessionDep, sessions: WriteSessionsDep, scheduler: SchedulerDep) -> None:
+def delete_server(sid: Id, user: CurrentUser, session: SessionDep, sessions: WriteSessionsDep, scheduler: SchedulerDep) -> None:
     """Delete the server: its Serve app goes, its resources and license seats come back, its running jobs fail."""
     require_server_manager(session, user, ServerRepository(session).get(sid))
     session.rollback()  # the scheduler writes; hold no lock while it does
@@ -87,7 +89,7 @@ def preannotate(body: PreannotationCreate, m: MembershipDep, session: SessionDep
 
 
 @router.get("/api/preannotations/{jid}", response_model=PreannotationOut)
-def get_preannotation(jid: int, user: CurrentUser, session: SessionDep) -> PreannotationOut:
+def get_preannotation(jid: Id, user: CurrentUser, session: SessionDep) -> PreannotationOut:
     """``{status, total, done, failed, progress}`` and the first failed tasks."""
     job = PreannotationJobRepository(session).get(jid)
     require_role(get_membership(user, session, job.project_id).member.role, ANY_MEMBER, "see pre-annotation jobs")

@@ -3,7 +3,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, status
 from sqlalchemy.orm import Session
 
-from annoray.api.deps import MembershipDep, SchedulerDep, SessionDep, SettingsDep, TaskTagsDep
+from annoray.api.deps import Id, MembershipDep, SchedulerDep, SessionDep, SettingsDep, TaskTagsDep
 from annoray.api.schemas import (
     CompletionCreate,
     CompletionEdit,
@@ -61,7 +61,7 @@ def list_tasks(
     session: SessionDep,
     settings: SettingsDep,
     tags: TaskTagsDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=10**9)] = 1,
     page_size: Annotated[int, Query(ge=1)] = 100,
     order: Annotated[Literal["id", "uncertainty"], Query(
         description="`uncertainty`: the tasks the last pre-annotation was least sure of first.")] = "id",
@@ -80,7 +80,7 @@ def list_tasks(
 
 
 @router.get("/api/projects/{pid}/tasks/{tid}", response_model=TaskDetail)
-def get_task(tid: int, m: MembershipDep, session: SessionDep) -> TaskDetail:
+def get_task(tid: Id, m: MembershipDep, session: SessionDep) -> TaskDetail:
     task = TaskRepository(session).get(m.project.id, tid)
     completions = CompletionRepository(session).for_task(task.id)
     return TaskDetail(
@@ -90,7 +90,7 @@ def get_task(tid: int, m: MembershipDep, session: SessionDep) -> TaskDetail:
 
 
 @router.post("/api/projects/{pid}/tasks/{tid}/completions", response_model=CompletionOut, status_code=status.HTTP_201_CREATED)
-def post_completion(tid: int, body: CompletionCreate, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
+def post_completion(tid: Id, body: CompletionCreate, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
     require_role(m.member.role, ANY_MEMBER, "annotate")
     completion = create_completion(
         session, m.project, project_config(m.project), m.user, tid, result=body.result, status=body.status
@@ -100,7 +100,7 @@ def post_completion(tid: int, body: CompletionCreate, m: MembershipDep, session:
 
 
 @router.patch("/api/projects/{pid}/completions/{cid}", response_model=CompletionOut)
-def patch_completion(cid: int, body: CompletionEdit, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
+def patch_completion(cid: Id, body: CompletionEdit, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
     """Edit your own completion (its result, or submit a draft) until it is reviewed."""
     completion = edit_completion(
         session, m.project, project_config(m.project), m.user, cid, result=body.result, status=body.status
@@ -110,7 +110,7 @@ def patch_completion(cid: int, body: CompletionEdit, m: MembershipDep, session: 
 
 
 @router.post("/api/projects/{pid}/completions/{cid}/review", response_model=CompletionOut)
-def review(cid: int, body: ReviewIn, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
+def review(cid: Id, body: ReviewIn, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
     require_role(m.member.role, REVIEWERS, "review completions")
     completion = review_completion(session, m.project, m.user, cid, body.status)
     _commit_counting(session, m.project, [completion.task_id], scheduler)
@@ -118,7 +118,7 @@ def review(cid: int, body: ReviewIn, m: MembershipDep, session: SessionDep, sche
 
 
 @router.get("/api/projects/{pid}/tasks/{tid}/predictions", response_model=list[PredictionOut])
-def list_predictions(tid: int, m: MembershipDep, session: SessionDep) -> list[PredictionOut]:
+def list_predictions(tid: Id, m: MembershipDep, session: SessionDep) -> list[PredictionOut]:
     task = TaskRepository(session).get(m.project.id, tid)
     return [PredictionOut.model_validate(p) for p in PredictionRepository(session).for_task(task.id)]
 
@@ -127,7 +127,7 @@ def list_predictions(tid: int, m: MembershipDep, session: SessionDep) -> list[Pr
     "/api/projects/{pid}/tasks/{tid}/completions/from-prediction/{prid}",
     response_model=CompletionOut, status_code=status.HTTP_201_CREATED,
 )
-def from_prediction(tid: int, prid: int, m: MembershipDep, session: SessionDep) -> CompletionOut:
+def from_prediction(tid: Id, prid: Id, m: MembershipDep, session: SessionDep) -> CompletionOut:
     """A new draft completion copied from a prediction, to edit; the prediction itself never changes."""
     completion = completion_from_prediction(session, m.project, project_config(m.project), m.user, tid, prid)
     session.commit()

@@ -1,9 +1,9 @@
 """How models train: the engines there are, and a project's own NER training configs (uploaded, checked by building
 and training them one step, listed, deleted)."""
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 
-from annoray.api.deps import CurrentUser, MembershipDep, SessionDep, SettingsDep
+from annoray.api.deps import CurrentUser, Id, MembershipDep, SessionDep, SettingsDep
 from annoray.api.schemas import EngineOut, TrainingConfigCreate, TrainingConfigOut
 from annoray.platform.access.roles import ANY_MEMBER, OWNER, require_role
 from annoray.platform.errors import NotFound
@@ -46,13 +46,13 @@ def list_training_configs(m: MembershipDep, session: SessionDep) -> list[Trainin
 
 
 @router.get("/api/projects/{pid}/training-configs/{cid}", response_model=TrainingConfigOut)
-def get_training_config(m: MembershipDep, session: SessionDep, cid: int = Path(ge=1, le=2**62)) -> TrainingConfigOut:
+def get_training_config(m: MembershipDep, session: SessionDep, cid: Id) -> TrainingConfigOut:
     require_role(m.member.role, ANY_MEMBER, "read training configs")
     return _out(_of_project(m, session, cid))
 
 
 @router.delete("/api/projects/{pid}/training-configs/{cid}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-def delete_training_config(m: MembershipDep, session: SessionDep, cid: int = Path(ge=1, le=2**62)) -> Response:
+def delete_training_config(m: MembershipDep, session: SessionDep, cid: Id) -> Response:
     """Delete a config; trainings already requested with it keep their copy. Owner."""
     require_role(m.member.role, OWNER, "delete training configs")
     session.delete(_of_project(m, session, cid))

@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from annoray.api.deps import DocumentAccess, SchedulerDep, SessionDep, SessionsDep, SettingsDep
+from annoray.api.deps import DocumentAccess, Id, PageNumber, SchedulerDep, SessionDep, SessionsDep, SettingsDep
 from annoray.api.routes import files, projects, tasks
 from annoray.api.schemas import MemberCreate, ProjectCreate
 from annoray.api.web.common import VisitorDep, check_csrf, page
@@ -70,7 +70,7 @@ def create_project(request: Request, v: VisitorDep, session: SessionDep, setting
 
 
 @router.get("/projects/{pid}", response_class=HTMLResponse)
-def project_page(request: Request, v: VisitorDep, session: SessionDep, pid: int, notice: str = "") -> HTMLResponse:
+def project_page(request: Request, v: VisitorDep, session: SessionDep, pid: Id, notice: str = "") -> HTMLResponse:
     return _project(request, v, session, pid, notice=notice)
 
 
@@ -98,7 +98,7 @@ def _act(request: Request, v: Any, session: Any, pid: int, do: Any) -> Response:
 
 
 @router.post("/projects/{pid}/members", response_class=HTMLResponse)
-def add_member(request: Request, v: VisitorDep, session: SessionDep, pid: int, username: Annotated[str, Form()] = "",
+def add_member(request: Request, v: VisitorDep, session: SessionDep, pid: Id, username: Annotated[str, Form()] = "",
                role: Annotated[str, Form()] = "annotator", priority: Annotated[int, Form()] = 0,
                csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
@@ -108,14 +108,14 @@ def add_member(request: Request, v: VisitorDep, session: SessionDep, pid: int, u
 
 
 @router.post("/projects/{pid}/import", response_class=HTMLResponse)
-def import_tasks(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, pid: int,
+def import_tasks(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, pid: Id,
                  file: Annotated[UploadFile, File()], csrf: Annotated[str, Form()] = "") -> Response:
     """Import a Label Studio JSON file of tasks, all or nothing, as the API's import does."""
     check_csrf(v, csrf)
     m = v.member(session, pid)
     try:
         body = json.loads(file.file.read())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return _project(request, v, session, pid, 422, refusal=InvalidInput(
             "the file is not JSON", [ErrorDetail(f"{file.filename}: {exc}", field="file")]))
     return _act(request, v, session, pid, lambda: f"{tasks.import_(m, session, scheduler, body).imported} tasks imported")
@@ -123,7 +123,7 @@ def import_tasks(request: Request, v: VisitorDep, session: SessionDep, scheduler
 
 @router.post("/projects/{pid}/files", response_class=HTMLResponse)
 def upload_documents(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
-                     pid: int, file: Annotated[list[UploadFile], File()], csrf: Annotated[str, Form()] = "") -> Response:
+                     pid: Id, file: Annotated[list[UploadFile], File()], csrf: Annotated[str, Form()] = "") -> Response:
     """Upload documents for Visual NER: pages, their OCR queued, one task per page."""
     check_csrf(v, csrf)
     m = v.member(session, pid)
@@ -132,14 +132,14 @@ def upload_documents(request: Request, v: VisitorDep, session: SessionDep, setti
 
 
 @router.get("/files/{fid}/pages/{n}")
-def page_image(v: VisitorDep, session: SessionDep, settings: SettingsDep, fid: int, n: int) -> Response:
+def page_image(v: VisitorDep, session: SessionDep, settings: SettingsDep, fid: Id, n: PageNumber) -> Response:
     """A page image for the pages that draw predictions over it (the API's image, behind the session)."""
     document = DocumentRepository(session).get(fid)
     return files.get_page_image(DocumentAccess(document, v.member(session, document.project_id)), session, settings, n)
 
 
 @router.get("/projects/{pid}/tasks", response_class=HTMLResponse)
-def tasks_page(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, pid: int, tags: str = "",
+def tasks_page(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, pid: Id, tags: str = "",
                completed: str = "", order: str = "id", page_number: int = 1) -> HTMLResponse:
     """Tasks with filters (tags, with or without completion, by uncertainty), each with its latest prediction drawn
     over its text (highlighted chunks) or its page (rectangles)."""
@@ -193,7 +193,7 @@ def _drawn(config: Any, data: dict[str, Any], result: list[dict[str, Any]]) -> d
 
 @router.get("/projects/{pid}/training-data", response_class=HTMLResponse)
 def training_data_part(request: Request, v: VisitorDep, session: SessionDep, sessions: SessionsDep, settings: SettingsDep,
-                       pid: int, tags: str = "", reviewed_only: bool = False, split: str = "random",
+                       pid: Id, tags: str = "", reviewed_only: bool = False, split: str = "random",
                        validation_split: float = 0.2) -> HTMLResponse:
     """What a training would use, with its warnings (the Train page loads it beside the form)."""
     m = v.member(session, pid)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from annoray.api.routes import models, projects, servers
-from annoray.api.deps import SchedulerDep, SessionDep, SessionsDep, SettingsDep, WriteSessionsDep
+from annoray.api.deps import Id, SchedulerDep, SessionDep, SessionsDep, SettingsDep, WriteSessionsDep
 from annoray.api.schemas import PreannotationCreate, ServerCreate
 from annoray.api.web.common import VisitorDep, check_csrf, event_stream, live_fragments, page, templates
 from annoray.api.web.projects import invalid
@@ -39,7 +39,7 @@ def model_page(request: Request, v: VisitorDep, session: SessionDep, name: str) 
 
 
 @router.get("/projects/{pid}/preannotate", response_class=HTMLResponse)
-def preannotate_page(request: Request, v: VisitorDep, session: SessionDep, pid: int, job: int | None = None) -> HTMLResponse:
+def preannotate_page(request: Request, v: VisitorDep, session: SessionDep, pid: Id, job: Id | None = None) -> HTMLResponse:
     return _preannotate(request, v, session, pid, job=job)
 
 
@@ -52,7 +52,7 @@ def _preannotate(request: Request, v: Any, session: Any, pid: int, status_code: 
 
 
 @router.post("/projects/{pid}/servers", response_class=HTMLResponse)
-def deploy(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep, pid: int,
+def deploy(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep, pid: Id,
            models_: Annotated[list[str] | None, Form(alias="models")] = None, replicas: Annotated[str, Form()] = "1",
            csrf: Annotated[str, Form()] = "") -> Response:
     """Deploy a server for the project: the models its config names, or those chosen from the catalog."""
@@ -71,7 +71,7 @@ def deploy(request: Request, v: VisitorDep, session: SessionDep, settings: Setti
 
 
 @router.post("/projects/{pid}/preannotations", response_class=HTMLResponse)
-def start(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, pid: int,
+def start(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, pid: Id,
           server_id: Annotated[int, Form()], csrf: Annotated[str, Form()] = "") -> Response:
     """Pre-annotate the project's tasks with no completion on the chosen server."""
     check_csrf(v, csrf)
@@ -86,7 +86,7 @@ def start(request: Request, v: VisitorDep, session: SessionDep, scheduler: Sched
 
 
 @router.get("/preannotations/{jid}/events")
-async def preannotation_events(v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: int) -> StreamingResponse:
+async def preannotation_events(v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: Id) -> StreamingResponse:
     """A pre-annotation job's progress bar, live (server-sent events) until the job ends."""
     await run_in_threadpool(servers.get_preannotation, jid, v.user, session)  # members of its project only
     await run_in_threadpool(session.close)
@@ -117,7 +117,7 @@ def clusters_page(request: Request, v: VisitorDep, session: SessionDep, schedule
 
 
 @router.post("/servers/{sid}/delete")
-def delete_server(v: VisitorDep, session: SessionDep, writes: WriteSessionsDep, scheduler: SchedulerDep, sid: int,
+def delete_server(v: VisitorDep, session: SessionDep, writes: WriteSessionsDep, scheduler: SchedulerDep, sid: Id,
                   csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
     servers.delete_server(sid, v.user, session, writes, scheduler)

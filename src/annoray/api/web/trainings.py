@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.api.deps import SchedulerDep, SessionDep, SessionsDep, SettingsDep, TrainingAccess, WriteSessionsDep
+from annoray.api.deps import Id, Offset, SchedulerDep, SessionDep, SessionsDep, SettingsDep, TrainingAccess, WriteSessionsDep
 from annoray.api.routes import projects, training_setup, trainings
 from annoray.api.schemas import ActiveLearningIn, TrainingCreate, TrainingOut
 from annoray.api.web.common import LIVE_POLL_SECONDS, Visitor, VisitorDep, check_csrf, event_stream, page
@@ -38,12 +38,12 @@ def _access(session: Session, v: Visitor, jid: int) -> TrainingAccess:
 
 
 @router.get("/projects/{pid}/train", response_class=HTMLResponse)
-def train_page(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, pid: int) -> HTMLResponse:
+def train_page(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, pid: Id) -> HTMLResponse:
     return page(request, "train.html", v, **_train_context(session, settings, v, pid))
 
 
 @router.get("/projects/{pid}/train/kinds", response_class=HTMLResponse)
-def train_kinds(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, pid: int,
+def train_kinds(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, pid: Id,
                 kinds: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
     """Step 1's kinds and the Train button, as the page polls them: a kind whose training runs is disabled with why;
     the choices the visitor made are kept."""
@@ -80,7 +80,7 @@ def _families(engines: list[Any], kinds: set[str]) -> list[dict[str, Any]]:
 
 @router.post("/projects/{pid}/trainings", response_class=HTMLResponse)
 def train(request: Request, v: VisitorDep, session: SessionDep, sessions: SessionsDep, settings: SettingsDep,
-          scheduler: SchedulerDep, pid: int, csrf: Annotated[str, Form()] = "",
+          scheduler: SchedulerDep, pid: Id, csrf: Annotated[str, Form()] = "",
           kinds: Annotated[list[str] | None, Form()] = None, engine: Annotated[str, Form()] = "spacy",
           embeddings: Annotated[str, Form()] = "", config: Annotated[str, Form()] = "",
           epochs: Annotated[str, Form()] = "10", learning_rate: Annotated[str, Form()] = "0.001",
@@ -128,7 +128,7 @@ def train(request: Request, v: VisitorDep, session: SessionDep, sessions: Sessio
 
 
 @router.get("/trainings/{jid}", response_class=HTMLResponse)
-def training_page(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, jid: int) -> HTMLResponse:
+def training_page(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, jid: Id) -> HTMLResponse:
     t = _access(session, v, jid)
     job = trainings.get_training(t)
     lines = TrainingLogRepository(session).lines(jid)
@@ -151,7 +151,7 @@ def _result(session: Session, job: TrainingOut) -> dict[str, Any]:
 
 
 @router.get("/trainings/{jid}/result", response_class=HTMLResponse)
-def training_result(request: Request, v: VisitorDep, session: SessionDep, jid: int) -> HTMLResponse:
+def training_result(request: Request, v: VisitorDep, session: SessionDep, jid: Id) -> HTMLResponse:
     """The chart and the benchmark table, as the page reloads them when an epoch ends and when the training ends."""
     job = trainings.get_training(_access(session, v, jid))
     return page(request, "training_result.html", v, job=job, **_result(session, job))
@@ -176,7 +176,7 @@ def chart(epochs: list[dict[str, Any]], width: int = 480, height: int = 160) -> 
 
 
 @router.get("/trainings/{jid}/events")
-async def training_events(v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: int, after: int = 0) -> StreamingResponse:
+async def training_events(v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: Id, after: Offset = 0) -> StreamingResponse:
     """Server-sent events: the job's progress whenever it changes, new log lines, then ``end``. The stream reads
     the database (so it works behind several API replicas) on a thread only while reading, and holds none while waiting."""
     await run_in_threadpool(_access, session, v, jid)
@@ -213,7 +213,7 @@ def _read(sessions: sessionmaker[Session], jid: int, after: int) -> tuple[dict[s
 
 
 @router.post("/trainings/{jid}/cancel")
-def cancel(v: VisitorDep, session: SessionDep, writes: WriteSessionsDep, scheduler: SchedulerDep, jid: int,
+def cancel(v: VisitorDep, session: SessionDep, writes: WriteSessionsDep, scheduler: SchedulerDep, jid: Id,
            csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
     trainings.cancel_training(_access(session, v, jid), session, writes, scheduler)
@@ -221,7 +221,7 @@ def cancel(v: VisitorDep, session: SessionDep, writes: WriteSessionsDep, schedul
 
 
 @router.get("/trainings/{jid}/log")
-def training_log_file(v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: int,
+def training_log_file(v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: Id,
                       format: str = "text") -> Response:
     """A training's log as a file, text or JSON (members of its project only)."""
     return trainings.training_log(_access(session, v, jid), session, sessions, follow=False,
@@ -232,13 +232,13 @@ def training_log_file(v: VisitorDep, session: SessionDep, sessions: SessionsDep,
 
 
 @router.get("/projects/{pid}/history", response_class=HTMLResponse)
-def history(request: Request, v: VisitorDep, session: SessionDep, pid: int) -> HTMLResponse:
+def history(request: Request, v: VisitorDep, session: SessionDep, pid: Id) -> HTMLResponse:
     m = v.member(session, pid)
     return page(request, "history.html", v, project=m.project, jobs=trainings.training_history(m, session))
 
 
 @router.get("/projects/{pid}/trainings", response_class=HTMLResponse)
-def trainings_part(request: Request, v: VisitorDep, session: SessionDep, pid: int,
+def trainings_part(request: Request, v: VisitorDep, session: SessionDep, pid: Id,
                    job: Annotated[list[int] | None, Query()] = None) -> HTMLResponse:
     """The history's table, as the page polls it (keeping the runs chosen to compare)."""
     m = v.member(session, pid)
@@ -246,7 +246,7 @@ def trainings_part(request: Request, v: VisitorDep, session: SessionDep, pid: in
 
 
 @router.get("/projects/{pid}/compare", response_class=HTMLResponse)
-def compare(request: Request, v: VisitorDep, session: SessionDep, pid: int,
+def compare(request: Request, v: VisitorDep, session: SessionDep, pid: Id,
             job: Annotated[list[int] | None, Query()] = None) -> HTMLResponse:
     """Two or more runs side by side: the parameters that differ, per-label P/R/F1, and F1 across active-learning rounds."""
     m = v.member(session, pid)

@@ -31,7 +31,8 @@ def page_url(document_id: int, page: int) -> str:
 
 def page_ref(url: str) -> tuple[int, int] | None:
     """(document id, page number) of a page address, or None when the value is not one."""
-    found = PAGE_PATH.match(urlsplit(url).path) if isinstance(url, str) else None
+    parts = urlsplit(url) if isinstance(url, str) else None
+    found = PAGE_PATH.match(parts.path) if parts is not None and parts.scheme in ("", "http", "https") else None
     return (int(found[1]), int(found[2])) if found else None
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
+import re2
 from sqlalchemy.orm import Session
 
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
@@ -11,6 +12,22 @@ from annoray.platform.store.repositories import RuleRepository
 from annoray.platform.store.tables import Rule, User
 
 KINDS = ("regex", "dictionary")
+MAX_PATTERN = 2000
+MAX_TERMS, MAX_TERM_LENGTH = 50_000, 200
+"""A dictionary past these is a model, not a rule: a server loads every term of every rule into memory."""
+
+
+def compile_regex(pattern: str) -> Any:
+    """A rule's pattern compiled by RE2, which matches in time linear in the text whatever the pattern, so no rule
+    can hang a replica; patterns that need backtracking (backreferences, lookaround) raise ``re2.error``."""
+    options = re2.Options()
+    options.log_errors = False
+    return re2.compile(pattern, options)
+
+
+def _why(exc: Exception) -> str:
+    why = exc.args[0] if exc.args else exc
+    return why.decode(errors="replace") if isinstance(why, bytes) else str(why)
 
 
 def create_rule(session: Session, *, name: str, label: str, kind: str, pattern: str | None, terms: list[str] | None,
@@ -22,14 +39,21 @@ def create_rule(session: Session, *, name: str, label: str, kind: str, pattern: 
     elif kind == "regex":
         if not pattern:
             errors.append(ErrorDetail(Errors.E812.format(kind=kind, needs="a non-empty 'pattern'"), field="pattern"))
+        elif len(pattern) > MAX_PATTERN:
+            errors.append(ErrorDetail(Errors.E819.format(length=len(pattern), limit=MAX_PATTERN), field="pattern"))
         else:
             try:
-                if re.compile(pattern).fullmatch("") is not None:
+                if compile_regex(pattern).fullmatch("") is not None:
                     errors.append(ErrorDetail(Errors.E812.format(kind=kind, needs="a pattern that cannot match empty text"), field="pattern"))
-            except re.error as exc:
-                errors.append(ErrorDetail(Errors.E811.format(why=exc), field="pattern"))
+            except re2.error as exc:
+                errors.append(ErrorDetail(Errors.E811.format(why=_why(exc)), field="pattern"))
     elif not terms or not all(isinstance(t, str) and t.strip() for t in terms):
         errors.append(ErrorDetail(Errors.E812.format(kind=kind, needs="a non-empty list of non-empty 'terms'"), field="terms"))
+    elif len(terms) > MAX_TERMS or max(map(len, terms)) > MAX_TERM_LENGTH:
+        longest = max(map(len, terms))
+        errors.append(ErrorDetail(Errors.E818.format(
+            limit=MAX_TERMS, length=MAX_TERM_LENGTH, count=len(terms),
+            longest=f" and the longest has {longest} characters" if longest > MAX_TERM_LENGTH else ""), field="terms"))
     if errors:
         raise InvalidInput("the rule is not valid", errors)
     repo = RuleRepository(session)

@@ -24,8 +24,12 @@ from annoray.platform.store.tables import (
     ReviewStatus,
     User,
 )
+from annoray.platform.text import first_text_problem
 
 IMPORT_BATCH = 2000
+MAX_TASK_TEXT = 1_000_000
+"""The longest text a task may hold: spaCy's own ``nlp.max_length``, past which its parser and NER need more than
+a gigabyte of memory per document."""
 
 
 def _now() -> datetime:
@@ -100,10 +104,11 @@ def _rectangle_problem(value: Mapping[str, Any]) -> str | None:
 def _check_data(config: LabelingConfig, data: Any, field: str, is_page: Callable[[str], bool] | None) -> list[ErrorDetail]:
     if not isinstance(data, dict):
         return [ErrorDetail(Errors.E212, field=field)]
-    errors = [
-        ErrorDetail(Errors.E206.format(key=key), field=f"{field}.{key}")
-        for key in dict.fromkeys(key for _, key in config.objects.values())
-        if key not in data
+    keys = dict.fromkeys(key for _, key in config.objects.values())
+    errors = [ErrorDetail(Errors.E206.format(key=key), field=f"{field}.{key}") for key in keys if key not in data]
+    errors += [
+        ErrorDetail(Errors.E220.format(key=key, length=len(data[key]), limit=MAX_TASK_TEXT), field=f"{field}.{key}")
+        for key in keys if isinstance(data.get(key), str) and len(data[key]) > MAX_TASK_TEXT
     ]
     if is_page is not None:
         for key in dict.fromkeys(key for tag, key in config.objects.values() if tag == "Image"):
@@ -132,6 +137,8 @@ def import_tasks(session: Session, project: Project, config: LabelingConfig, imp
             continue
         data = item.get("data")
         item_errors = _check_data(config, data, f"[{i}].data", is_page)
+        if (bad := first_text_problem(item, f"[{i}]")) is not None:
+            item_errors.append(ErrorDetail(Errors.E513.format(where=bad[0][:200], what=bad[1]), field=bad[0][:200]))
         tags = (item.get("meta") or {}).get("tags", []) if isinstance(item.get("meta") or {}, dict) else None
         if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 100 for t in tags):
             item_errors.append(ErrorDetail(Errors.E213, field=f"[{i}].meta.tags"))
