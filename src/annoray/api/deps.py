@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.platform.errors import Errors, Forbidden, Unauthorized
+from annoray.platform.access.tokens import TOUCH_EVERY, Caller, authenticate, check_scope
+from annoray.platform.errors import Errors, Forbidden
 from annoray.platform.settings import Settings
-from annoray.platform.store.repositories import DocumentRepository, ProjectRepository, TrainingJobRepository, UserRepository
-from annoray.platform.store.tables import Document, Member, Project, TrainingJob, User
+from annoray.platform.store.repositories import ApiTokenRepository, DocumentRepository, ProjectRepository, TrainingJobRepository
+from annoray.platform.store.tables import Document, Member, Project, TokenScope, TrainingJob, User
 from annoray.scheduler import SchedulerClient
 
 
@@ -61,15 +63,35 @@ BEARER = HTTPBearer(auto_error=False, description="An annoray API token (`Author
                     "token in `$ANNORAY_HOME/admin.token`, or a user's, shown once when the user is created.")
 
 
-def get_current_user(session: SessionDep,
-                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None) -> User:
-    token = credentials.credentials.strip() if credentials is not None else ""
-    if not token:
-        raise Unauthorized()
-    user = UserRepository(session).by_token(token)
-    if user is None:
-        raise Unauthorized()
-    return user
+def get_caller(request: Request, session: SessionDep,
+               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None) -> Caller:
+    """Who sent the request, by its bearer token, with the token's scope applied.
+
+    A token narrower than ``admin`` makes an admin an ordinary user for this request: the caller's user is then a
+    copy with no admin flag, belonging to no session (nothing writes it back), so every check downstream
+    (``user.is_admin``) sees an ordinary user.
+    """
+    now = datetime.now(UTC)
+    caller = authenticate(session, credentials.credentials.strip() if credentials is not None else "", now)
+    request.state.caller = caller.user.id, caller.user.username, caller.token.id if caller.token else None
+    check_scope(caller, request.method)
+    if caller.user.is_admin and caller.scope is not TokenScope.ADMIN:
+        u = caller.user
+        caller = replace(caller, user=User(id=u.id, username=u.username, token_hash=u.token_hash, is_admin=False,
+                                           is_service=u.is_service, created_at=u.created_at))
+    if caller.token is not None and request.method in ("GET", "HEAD"):
+        with request.app.state.write_sessions.begin() as writes:
+            ApiTokenRepository(writes).touch(caller.token.id, now, TOUCH_EVERY)
+    elif caller.token is not None:  # the request's own session writes (on SQLite, a second one would wait for it)
+        ApiTokenRepository(session).touch(caller.token.id, now, TOUCH_EVERY)
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_current_user(caller: CallerDep) -> User:
+    return caller.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

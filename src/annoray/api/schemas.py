@@ -11,7 +11,7 @@ from annoray.platform.labeling.config import ModelKind
 from annoray.platform.labeling.datasets import SplitMethod
 from annoray.platform.lifecycle import JobStatus, OcrStatus, ServerStatus
 from annoray.platform.models.training import TrainingParams
-from annoray.platform.store.tables import CompletionStatus, ReviewStatus, Role
+from annoray.platform.store.tables import CompletionStatus, ReviewStatus, Role, TokenScope
 
 T = TypeVar("T")
 
@@ -39,6 +39,8 @@ class Health(BaseModel):
 
 class UserCreate(BaseModel):
     username: str = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.@-]+$")
+    service: bool = Field(False, description="A service account, for pipelines: it uses API tokens and never signs in "
+                          "to the dashboard.")
 
 
 class UserOut(BaseModel):
@@ -46,10 +48,36 @@ class UserOut(BaseModel):
     id: int
     username: str
     is_admin: bool = False
+    is_service: bool = False
 
 
 class UserCreated(UserOut):
     token: str = Field(description="The user's API token; shown this once only.")
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, description="What the token is for, as its list shows it.")
+    scope: TokenScope = Field(TokenScope.WRITE, description="read: GET only; write: what the user's roles allow but "
+                              "an admin's actions; admin: everything the user may do (an admin's tokens only).")
+    expires_in_days: float | None = Field(90, gt=0, le=3650, description="Days until it stops working; null: never.")
+    username: str | None = Field(None, max_length=150, description="Whose token (admins only; default: yours), for "
+                                 "example a service account's.")
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    username: str
+    scope: TokenScope
+    created_at: Timestamp
+    expires_at: Timestamp | None
+    last_used_at: Timestamp | None
+    revoked_at: Timestamp | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The token; shown this once only, stored only as its hash.")
 
 
 class ProjectCreate(BaseModel):

@@ -86,6 +86,11 @@ class Errors:
     E407 = "[E407] that token is not one annoray knows: check it and sign in again"
     E408 = "[E408] this form is stale or did not come from annoray's own page: reload the page and try again"
     E409 = "[E409] this sign-in link was used already or is over an hour old: sign in with your API token, or run `annoray up` again for a new link"
+    E410 = "[E410] this token was {what}: ask for a new one (POST /api/tokens)"
+    E411 = "[E411] this token's scope is 'read': it may only read (GET); use a token of scope 'write' to change anything"
+    E412 = "[E412] a token of scope '{scope}' cannot be made {why}"
+    E413 = "[E413] '{username}' is a service account: it signs in nowhere, its pipelines send its API tokens"
+    E414 = "[E414] token {token_id} is not yours; only an admin may see or revoke another user's tokens"
 
     E501 = "[E501] user '{username}' already exists"
     E502 = "[E502] a draft cannot be reviewed; submit it first"
@@ -133,6 +138,7 @@ class Errors:
     E624 = "[E624] the project already has a training config named '{name}'; delete it or choose another name"
     E625 = "[E625] {path} is not a saved Spark NLP WordEmbeddingsModel folder (its metadata declares no dimension)"
     E626 = "[E626] engine '{engine}' trains over word embeddings: register a saved WordEmbeddingsModel folder (kind sparknlp_embeddings) and name it in \"embeddings\""
+    E627 = "[E627] the scheduler could not do this: {why}; try again (what it had changed is in the database)"
 
     E701 = "[E701] the license document is malformed: {why}"
     E702 = "[E702] issuer '{issuer}' is not trusted here; trusted issuers (settings licenses.issuers): {trusted}"
@@ -221,8 +227,8 @@ class Forbidden(AnnorayError):
 
 
 class Unauthorized(AnnorayError):
-    def __init__(self) -> None:
-        super().__init__(Errors.E401)
+    def __init__(self, detail: str = Errors.E401) -> None:
+        super().__init__(detail)
 
 
 class Conflict(AnnorayError):

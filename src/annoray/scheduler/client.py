@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.platform.errors import Errors, Unavailable
+from annoray.platform.errors import AnnorayError, Errors, Unavailable, describe
 from annoray.platform.lifecycle import PENDING, ServerStatus
 from annoray.platform.models.training_jobs import cancel_job
 from annoray.platform.settings import Settings
@@ -32,6 +32,21 @@ class SchedulerClient:
         except ValueError:
             return None
 
+    def _call(self, actor: Any, method: str, *args: Any) -> Any:
+        """A method of the scheduler, waited for; its refusals come back as they were raised, and a scheduler that
+        died or failed under the call is a coded 503 (the database, not the actor, holds what the call changed)."""
+        import ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        try:
+            return ray.get(getattr(actor, method).remote(*args))
+        except RayTaskError as exc:
+            if isinstance(exc.cause, AnnorayError):
+                raise exc.cause from None
+            raise Unavailable(Errors.E627.format(why=describe(exc.cause or exc))) from exc
+        except RayActorError as exc:
+            raise Unavailable(Errors.E627.format(why=describe(exc))) from exc
+
     def wake(self) -> None:
         """Tell the scheduler new jobs are queued; without one they wait in the database for it."""
         actor = self._actor()
@@ -42,36 +57,28 @@ class SchedulerClient:
 
     def never_reason(self, resources: dict[str, float]) -> str | None:
         """Why a job of this size can never run here; None when it can, or when no scheduler can tell yet."""
-        import ray
-
         actor = self._actor()
-        return None if actor is None else ray.get(actor.never_reason.remote(resources))
+        return None if actor is None else self._call(actor, "never_reason", resources)
 
     def cluster(self) -> dict[str, Any]:
-        import ray
-
         actor = self._actor()
         if actor is None:
             raise Unavailable(Errors.E610)
-        return ray.get(actor.cluster_view.remote())
+        return self._call(actor, "cluster_view")
 
     def cancel(self, sessions: sessionmaker[Session], job_id: int, username: str) -> None:
         """Cancel through the scheduler; without one, a job that never started can still be cancelled."""
-        import ray
-
         actor = self._actor()
         if actor is not None:
-            ray.get(actor.cancel.remote(job_id, username))
+            self._call(actor, "cancel", job_id, username)
         elif not cancel_job(sessions, job_id, username, PENDING):
             raise Unavailable(Errors.E610)
 
     def delete_server(self, sessions: sessionmaker[Session], server_id: int) -> None:
         """Delete through the scheduler; without one, a server that holds nothing can still be deleted."""
-        import ray
-
         actor = self._actor()
         if actor is not None:
-            ray.get(actor.delete_server.remote(server_id))
+            self._call(actor, "delete_server", server_id)
             return
         with sessions.begin() as session:
             if ServerRepository(session).get(server_id).status not in (ServerStatus.QUEUED, ServerStatus.FAILED):

@@ -1,9 +1,13 @@
-from fastapi import APIRouter, status
+from datetime import UTC, datetime, timedelta
 
-from annoray.api.deps import AdminUser, CurrentUser, SessionDep
-from annoray.api.schemas import UserCreate, UserCreated, UserOut
-from annoray.platform.errors import Conflict, Errors
-from annoray.platform.store.repositories import UserRepository
+from fastapi import APIRouter, Query, status
+
+from annoray.api.deps import AdminUser, CallerDep, CurrentUser, Id, SessionDep
+from annoray.api.schemas import TokenCreate, TokenCreated, TokenOut, UserCreate, UserCreated, UserOut
+from annoray.platform.access.tokens import create_token, revoke_token
+from annoray.platform.errors import Conflict, Errors, Forbidden, NotFound
+from annoray.platform.store.repositories import ApiTokenRepository, UserRepository
+from annoray.platform.store.tables import ApiToken
 from annoray.platform.store.tokens import new_token
 
 router = APIRouter(tags=["users"])
@@ -11,15 +15,50 @@ router = APIRouter(tags=["users"])
 
 @router.post("/api/users", response_model=UserCreated, status_code=status.HTTP_201_CREATED)
 def create_user(body: UserCreate, session: SessionDep, _: AdminUser) -> UserCreated:
+    """A user, or with ``service`` a service account for pipelines; its own API token is shown this once."""
     repo = UserRepository(session)
     if repo.by_username(body.username) is not None:
         raise Conflict(Errors.E501.format(username=body.username))
     token = new_token()
-    user = repo.add(body.username, token)
+    user = repo.add(body.username, token, is_service=body.service)
     session.commit()
-    return UserCreated(id=user.id, username=user.username, is_admin=user.is_admin, token=token)
+    return UserCreated(id=user.id, username=user.username, is_admin=user.is_admin, is_service=user.is_service, token=token)
 
 
 @router.get("/api/users/me", response_model=UserOut)
 def me(user: CurrentUser) -> UserOut:
     return UserOut.model_validate(user)
+
+
+def token_out(token: ApiToken, username: str) -> TokenOut:
+    return TokenOut(id=token.id, name=token.name, username=username, scope=token.scope, created_at=token.created_at,
+                    expires_at=token.expires_at, last_used_at=token.last_used_at, revoked_at=token.revoked_at)
+
+
+@router.post("/api/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
+def create_api_token(body: TokenCreate, caller: CallerDep, session: SessionDep) -> TokenCreated:
+    """A named token for automation, shown this once: a scope no wider than the token this request came with, an
+    expiry (default 90 days). Admins may make one for another user, such as a service account."""
+    owner = caller.user if body.username is None else UserRepository(session).by_username(body.username)
+    if owner is None:
+        raise NotFound("user", body.username)
+    expires_at = datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days is not None else None
+    token, secret = create_token(session, caller, owner, name=body.name, scope=body.scope, expires_at=expires_at)
+    session.commit()
+    return TokenCreated(**token_out(token, owner.username).model_dump(), token=secret)
+
+
+@router.get("/api/tokens", response_model=list[TokenOut])
+def list_api_tokens(caller: CallerDep, session: SessionDep,
+                    all_users: bool = Query(False, alias="all", description="Every user's tokens (admins only).")) -> list[TokenOut]:
+    """The caller's named tokens, newest first (never their secrets)."""
+    if all_users and not caller.user.is_admin:
+        raise Forbidden(Errors.E403.format(action="list every user's tokens"))
+    return [token_out(t, name) for t, name in ApiTokenRepository(session).of_user(None if all_users else caller.user.id)]
+
+
+@router.delete("/api/tokens/{tid}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_api_token(tid: Id, caller: CallerDep, session: SessionDep) -> None:
+    """Revoke a token at once (its requests get 401 from now on); the token stays listed, revoked."""
+    revoke_token(session, caller, tid, datetime.now(UTC))
+    session.commit()

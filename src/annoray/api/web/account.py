@@ -44,12 +44,15 @@ def _sign_in_form(request: Request, error: str | None = None, status_code: int =
 @router.post("/sign-in")
 def sign_in(request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str, Form()] = "",
             csrf: Annotated[str, Form()] = "") -> Response:
-    """A valid API token opens a session; anything else shows the form again with the reason."""
+    """A user's own API token opens a session (a named automation token does not, nor a service account's);
+    anything else shows the form again with the reason."""
     if not same(csrf, request.cookies.get(LOGIN_CSRF, "")):
         return _sign_in_form(request, Errors.E408)
     user = UserRepository(session).by_token(token.strip()) if token.strip() else None
     if user is None:
         return _sign_in_form(request, Errors.E407, 401)
+    if user.is_service:
+        return _sign_in_form(request, Errors.E413.format(username=user.username), 403)
     return _open_session(request, session, settings, user.id)
 
 

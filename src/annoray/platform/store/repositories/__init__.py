@@ -1,6 +1,8 @@
 """Queries and writes of the store; repositories only flush, the caller owns the transaction."""
 
-from annoray.platform.store.repositories.access import LicenseRepository, RuleRepository, WebSessionRepository
+from annoray.platform.store.repositories.access import (
+    ApiTokenRepository, AuditRepository, LicenseRepository, RuleRepository, WebSessionRepository,
+)
 from annoray.platform.store.repositories.base import aware
 from annoray.platform.store.repositories.documents import DocumentRepository
 from annoray.platform.store.repositories.jobs import (
@@ -12,7 +14,7 @@ from annoray.platform.store.repositories.labeling import (
 )
 
 __all__ = [
-    "SERVER", "TRAINING", "CompletionRepository", "DocumentRepository", "LicenseRepository", "ModelRepository", "PredictionRepository",
+    "SERVER", "TRAINING", "ApiTokenRepository", "AuditRepository", "CompletionRepository", "DocumentRepository", "LicenseRepository", "ModelRepository", "PredictionRepository",
     "PreannotationJobRepository", "ProjectRepository", "RuleRepository", "ServerRepository", "TaskRepository",
     "TrainingConfigRepository", "TrainingJobRepository", "TrainingLogRepository", "UserRepository", "WebSessionRepository",
     "aware",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from annoray.platform.store.repositories.base import RowRepository, aware
-from annoray.platform.store.tables import License, LicenseLease, Rule, User, WebSession
+from annoray.platform.store.tables import ApiToken, AuditEvent, License, LicenseLease, Rule, User, WebSession
 from annoray.platform.store.tokens import hash_token
 
 
@@ -127,3 +127,47 @@ class WebSessionRepository:
 
     def end_expired(self, now: datetime) -> None:
         self.session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+
+
+class ApiTokenRepository(RowRepository[ApiToken]):
+    row, noun = ApiToken, "token"
+
+    def by_secret(self, token: str) -> tuple[ApiToken, User] | None:
+        found = self.session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                                     .where(ApiToken.token_hash == hash_token(token))).first()
+        return None if found is None else (found[0], found[1])
+
+    def of_user(self, user_id: int | None) -> Sequence[tuple[ApiToken, str]]:
+        """Tokens with their user's name, newest first; every user's when ``user_id`` is None."""
+        query = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id.desc())
+        if user_id is not None:
+            query = query.where(ApiToken.user_id == user_id)
+        return [(t, name) for t, name in self.session.execute(query).all()]
+
+    def touch(self, token_id: int, now: datetime, every: timedelta) -> None:
+        """Record a use, at most once per ``every`` (a read must not write on each request)."""
+        self.session.execute(update(ApiToken).where(
+            ApiToken.id == token_id, (ApiToken.last_used_at.is_(None)) | (ApiToken.last_used_at < now - every)
+        ).values(last_used_at=now).execution_options(synchronize_session=False))
+
+
+class AuditRepository(RowRepository[AuditEvent]):
+    row, noun = AuditEvent, "audit event"
+
+    def page(self, *, username: str | None = None, method: str | None = None, path: str | None = None,
+             outcome: str | None = None, since: datetime | None = None, until: datetime | None = None,
+             offset: int = 0, limit: int = 100) -> tuple[Sequence[AuditEvent], int]:
+        """Events newest first, filtered, and how many match."""
+        query = select(AuditEvent)
+        for column, value in ((AuditEvent.username, username), (AuditEvent.method, method), (AuditEvent.outcome, outcome)):
+            if value is not None:
+                query = query.where(column == value)
+        if path is not None:
+            query = query.where(AuditEvent.path.startswith(path, autoescape=True))
+        if since is not None:
+            query = query.where(AuditEvent.at >= since)
+        if until is not None:
+            query = query.where(AuditEvent.at < until)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(query.order_by(AuditEvent.id.desc()).offset(offset).limit(limit)).all()
+        return rows, total

@@ -26,8 +26,8 @@ class UserRepository:
     def by_username(self, username: str) -> User | None:
         return self.session.scalar(select(User).where(User.username == username))
 
-    def add(self, username: str, token: str, *, is_admin: bool = False) -> User:
-        user = User(username=username, token_hash=hash_token(token), is_admin=is_admin)
+    def add(self, username: str, token: str, *, is_admin: bool = False, is_service: bool = False) -> User:
+        user = User(username=username, token_hash=hash_token(token), is_admin=is_admin, is_service=is_service)
         self.session.add(user)
         self.session.flush()
         return user

@@ -1,0 +1,82 @@
+"""Named API tokens for automation: scopes that narrow, expiry, last use, revocation; service accounts."""
+
+import time
+
+import httpx
+from sqlalchemy import text
+
+from ..conftest import Api, csrf_of, refused
+
+
+def make_token(client: httpx.Client, **body) -> dict:
+    created = client.post("/api/tokens", json={"name": "ci", **body})
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def test_a_service_account_runs_a_pipeline_with_scoped_tokens(api: Api, clinical_config: str, clinical_tasks: list) -> None:
+    made = api.admin.post("/api/users", json={"username": "pipeline", "service": True})
+    assert made.status_code == 201 and made.json()["is_service"] is True
+    owner = api.user("olivia")
+    pid = owner.post("/api/projects", json={"name": "clinic", "labeling_config": clinical_config}).json()["id"]
+    assert owner.post(f"/api/projects/{pid}/members", json={"username": "pipeline", "role": "manager"}).status_code == 201
+
+    writer = make_token(api.admin, username="pipeline", scope="write", expires_in_days=30)
+    reader = make_token(api.admin, username="pipeline", scope="read", name="nightly export")
+    assert writer["username"] == "pipeline" and writer["token"].startswith("ar_") and writer["expires_at"]
+    with api.client(writer["token"]) as pipeline, api.client(reader["token"]) as exporter:
+        assert pipeline.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks[:3]).status_code == 201
+        assert exporter.get(f"/api/projects/{pid}/tasks").json()["total"] == 3
+        body = refused(api, lambda: exporter.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks[:1]), 403)
+        assert body["detail"].startswith("[E411]")
+        listed = {t["name"]: t for t in pipeline.get("/api/tokens").json()}
+        assert set(listed) == {"ci", "nightly export"} and "token" not in listed["ci"]
+        assert listed["ci"]["last_used_at"] and listed["nightly export"]["last_used_at"]
+
+        # Revoked: refused from the next request on, and still listed as revoked.
+        assert pipeline.delete(f"/api/tokens/{reader['id']}").status_code == 204
+        body = refused(api, lambda: exporter.get(f"/api/projects/{pid}/tasks"), 401)
+        assert body["detail"].startswith("[E410]") and "revoked" in body["detail"]
+        assert pipeline.get("/api/tokens").json()[0]["revoked_at"]
+
+    # A service account never signs in to the dashboard, with any token.
+    web = httpx.Client(base_url=api.url)
+    csrf = csrf_of(web.get("/ui/sign-in").text)
+    page = web.post("/ui/sign-in", data={"token": made.json()["token"], "csrf": csrf})
+    assert page.status_code == 403 and "[E413]" in page.text and "annoray_session" not in page.cookies
+    # Only hashes are stored.
+    with api.engine.connect() as db:
+        stored = db.execute(text("SELECT token_hash FROM api_tokens")).scalars().all()
+    assert len(stored) == 2 and writer["token"] not in stored and all(len(h) == 64 for h in stored)
+
+
+def test_scopes_narrow_and_never_widen(api: Api) -> None:
+    olivia = api.user("olivia")
+    body = refused(api, lambda: olivia.post("/api/tokens", json={"name": "x", "scope": "admin"}), 422)
+    assert body["errors"][0]["message"].startswith("[E412]") and "not an admin" in body["errors"][0]["message"]
+    admin_write = make_token(api.admin, scope="write")
+    with api.client(admin_write["token"]) as narrowed:
+        # An admin's write token acts as an ordinary user: no admin action, no wider token, no token for others.
+        assert narrowed.get("/api/users/me").json()["is_admin"] is False
+        assert refused(api, lambda: narrowed.post("/api/users", json={"username": "eve"}), 403)["detail"].startswith("[E403]")
+        body = refused(api, lambda: narrowed.post("/api/tokens", json={"name": "up", "scope": "admin"}), 422)
+        assert "with a 'write' token" in body["detail"]
+        refused(api, lambda: narrowed.post("/api/tokens", json={"name": "x", "username": "olivia"}), 403)
+        refused(api, lambda: narrowed.get("/api/tokens", params={"all": "true"}), 403)
+    assert api.admin.get("/api/users/me").json()["is_admin"] is True, "the narrowing never reached the stored user"
+    # Another user's token is not yours to revoke; an admin may, and sees every token.
+    mine, bob = make_token(olivia, scope="read"), api.user("bob")
+    assert refused(api, lambda: bob.delete(f"/api/tokens/{mine['id']}"), 403)["detail"].startswith("[E414]")
+    assert {t["username"] for t in api.admin.get("/api/tokens", params={"all": "true"}).json()} == {"admin", "olivia"}
+    assert api.admin.delete(f"/api/tokens/{mine['id']}").status_code == 204
+    assert api.admin.delete(f"/api/tokens/{mine['id']}").status_code == 204, "revoking twice changes nothing"
+
+
+def test_an_expired_token_is_refused_with_the_reason(api: Api) -> None:
+    short = make_token(api.user("olivia"), expires_in_days=1 / 86400)  # one second
+    time.sleep(1.5)
+    with api.client(short["token"]) as late:
+        body = refused(api, lambda: late.get("/api/users/me"), 401)
+    assert body["detail"].startswith("[E410]") and "valid until" in body["detail"]
+    body = refused(api, lambda: api.admin.post("/api/tokens", json={"name": "x", "expires_in_days": 0}), 422)
+    assert body["errors"][0]["field"] == "body.expires_in_days"
