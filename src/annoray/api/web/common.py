@@ -21,9 +21,10 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.api.deps import Membership, SessionDep, membership_of
+from annoray.platform.access.roles import may_see_cluster
 from annoray.platform.errors import Errors, Forbidden
-from annoray.platform.store.repositories import ProjectRepository, WebSessionRepository
-from annoray.platform.store.tables import Role, User, WebSession
+from annoray.platform.store.repositories import WebSessionRepository
+from annoray.platform.store.tables import User, WebSession
 
 templates = Jinja2Templates(directory=str(resources.files("annoray.api.web") / "templates"))
 
@@ -44,8 +45,7 @@ class Visitor:
         return membership_of(session, self.user, pid)
 
     def may_see_cluster(self, session: Session) -> bool:
-        """The Clusters page is for admins and the owners of some project."""
-        return self.user.is_admin or ProjectRepository(session).has_role_anywhere(self.user.id, {Role.OWNER})
+        return may_see_cluster(session, self.user)
 
 
 class NotSignedIn(Exception):

@@ -38,3 +38,14 @@ def require_server_manager(session: Session, user: User, server: PreannotationSe
     if member is None:
         raise Forbidden(Errors.E405.format(project_id=server.project_id))
     require_role(member.role, OWNER_MANAGER, "delete servers")
+
+
+def may_see_cluster(session: Session, user: User) -> bool:
+    """The cluster (every project's running trainings and servers, who holds license seats) is for admins and the
+    owners of some project."""
+    return user.is_admin or ProjectRepository(session).has_role_anywhere(user.id, OWNER)
+
+
+def require_cluster_viewer(session: Session, user: User) -> None:
+    if not may_see_cluster(session, user):
+        raise Forbidden(Errors.E402.format(role="member", action="see the cluster", allowed="owner (of any project), admin"))
