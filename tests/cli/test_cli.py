@@ -1,5 +1,6 @@
 """The `annoray` command on a fresh home: `up` creates everything and serves; `quickstart` runs the main job."""
 
+import json
 import os
 import stat
 import subprocess
@@ -23,8 +24,8 @@ def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: 
     env = os.environ | {"ANNORAY_DATABASE_URL": ""}
     env.pop("ANNORAY_DATABASE_URL")
 
-    def start() -> subprocess.Popen:
-        proc = subprocess.Popen(ANNORAY + ["up", "--home", str(home), "--port", str(port)], env=env,
+    def start(*options: str, **environ: str) -> subprocess.Popen:
+        proc = subprocess.Popen(ANNORAY + ["up", "--home", str(home), "--port", str(port), *options], env=env | environ,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -46,6 +47,8 @@ def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: 
         assert r.status_code == 201
         cluster = httpx.get(f"http://127.0.0.1:{port}/api/cluster", headers={"Authorization": f"Bearer {token}"}, timeout=60)
         assert cluster.status_code == 200 and cluster.json()["nodes"], "Ray and the scheduler did not start"
+        ready = httpx.get(f"http://127.0.0.1:{port}/api/health/ready", timeout=60)
+        assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "migrations": "ok", "scheduler": "ok"}
         printed = next(line for line in iter(proc.stdout.readline, b"") if line.startswith(b"dashboard: ")).decode()
         assert f"http://127.0.0.1:{port}/ui/" in printed
         link = printed.split()[-1]
@@ -56,14 +59,18 @@ def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: 
     finally:
         proc.terminate()
         proc.wait(30)
-    proc = start()  # a second start keeps the admin, its token and the data
+    # A second start keeps the admin, its token and the data; listening beyond loopback, it warns; logs are JSON lines.
+    proc = start("--host", "0.0.0.0", ANNORAY_API__LOG_FORMAT="json")
     try:
         assert token_file.read_text().strip() == token
         r = httpx.post(f"http://127.0.0.1:{port}/api/users", json={"username": "ann"}, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 409
     finally:
         proc.terminate()
-        proc.wait(30)
+        output = proc.communicate(timeout=30)[0].decode()
+    assert "warning: the API listens on 0.0.0.0, beyond this machine, over plain HTTP" in output
+    logged = [json.loads(line) for line in output.splitlines() if line.startswith('{"time"')]
+    assert any(entry["logger"].startswith("uvicorn") for entry in logged), output[-2000:]
 
 
 def test_convert_conll_writes_importable_tasks(tmp_path: Path) -> None:

@@ -5,15 +5,19 @@ from __future__ import annotations
 from importlib import resources
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from annoray import __version__
 from annoray.api import web
+from annoray.api.audit import AuditTrail
 from annoray.api.errors import install_error_handlers
 from annoray.api.guard import InputGuard
+from annoray.api.ops import ApiMetrics, MetricsMiddleware, SecurityHeaders
 from annoray.api.routes import (
-    cluster, docs, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users,
+    audit, cluster, docs, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users,
 )
 from annoray.platform.settings import Settings
 from annoray.platform.store.db import create_db_engine, session_factory
@@ -41,9 +45,21 @@ def create_app(
     app.state.sessions = session_factory(engine)
     app.state.write_sessions = session_factory(engine, write=True)
     app.state.scheduler = scheduler or SchedulerClient(settings)
+    app.state.metrics = ApiMetrics()
     install_error_handlers(app)
+    # Outermost last: hosts and CORS answer first, then headers, metrics and the audit see every answer, the guard
+    # refuses hostile input before any route reads it.
     app.add_middleware(InputGuard, max_body_bytes=settings.api.max_body_bytes)
-    for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster, docs):
+    app.add_middleware(AuditTrail, sessions=app.state.write_sessions)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeaders)
+    if settings.api.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.api.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"], allow_headers=["Authorization", "Content-Type"])
+    if settings.api.allowed_hosts != ["*"]:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.api.allowed_hosts)
+    for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster,
+                   audit, docs):
         app.include_router(module.router)
     web.install(app)
     app.mount("/static", StaticFiles(directory=str(resources.files("annoray.api") / "static")), name="static")

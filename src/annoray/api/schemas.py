@@ -37,6 +37,15 @@ class Health(BaseModel):
     database: str
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = Field(description="database, migrations, scheduler: 'ok', or what is wrong.")
+
+
 class UserCreate(BaseModel):
     username: str = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.@-]+$")
     service: bool = Field(False, description="A service account, for pipelines: it uses API tokens and never signs in "
@@ -497,3 +506,19 @@ class PageWordsIn(BaseModel):
 
 class PageOcrOut(PageOut):
     words: list[OcrWordOut] = Field(description="In reading order; empty until OCR is done.")
+
+
+class AuditEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    at: Timestamp
+    user_id: int | None
+    username: str | None = Field(description="Who: the user the request's token or dashboard session belongs to.")
+    token_id: int | None = Field(description="The named API token used; null: the user's own token or a session.")
+    address: str | None = Field(description="The client's address, as the API process saw it.")
+    method: str
+    path: str
+    route: str | None = Field(description="The route's template, for grouping: /api/projects/{pid}/tasks/import.")
+    status: int
+    outcome: Literal["ok", "refused", "error"]
+    detail: str | None = Field(description="The error code of a refusal, such as [E402].")

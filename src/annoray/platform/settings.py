@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,13 @@ class ApiSettings(BaseModel):
     )
     max_page_size: int = Field(1000, gt=0, description="Largest page a paged list returns.")
     session_hours: float = Field(12, gt=0, description="How long a dashboard sign-in lasts.")
+    allowed_hosts: list[str] = Field(
+        ["*"], description="Host headers the API answers (others get 400), such as [\"annoray.example.org\"]; "
+        "\"*.example.org\" allows subdomains. Set it in production: it stops DNS-rebinding and host-header attacks.")
+    cors_origins: list[str] = Field(
+        [], description="Browser origins allowed to call the API from their own pages (CORS); none by default.")
+    log_format: Literal["text", "json"] = Field("text", description="How annoray's API process writes its log lines: "
+                                                "text, or one JSON object per line for a log pipeline.")
 
 
 class LabelingConfigSettings(BaseModel):

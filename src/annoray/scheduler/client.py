@@ -47,6 +47,19 @@ class SchedulerClient:
         except RayActorError as exc:
             raise Unavailable(Errors.E627.format(why=describe(exc))) from exc
 
+    def unanswered(self, timeout: float = 5.0) -> str | None:
+        """Why the scheduler does not answer (not running, or no answer within ``timeout`` seconds); None when it does."""
+        import ray
+
+        actor = self._actor()
+        if actor is None:
+            return Errors.E610
+        try:
+            ray.get(actor.ping.remote(), timeout=timeout)
+        except Exception as exc:  # a dead actor, a timeout: the probe says which
+            return Errors.E627.format(why=describe(exc))
+        return None
+
     def wake(self) -> None:
         """Tell the scheduler new jobs are queued; without one they wait in the database for it."""
         actor = self._actor()

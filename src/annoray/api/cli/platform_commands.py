@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from annoray.api.cli.app import HomeOption, app
 from annoray.api.cli.render import console, progress_console
@@ -50,6 +51,7 @@ def up(
     import uvicorn
 
     from annoray.api.app import create_app
+    from annoray.api.ops import configure_logging
     from annoray.platform.store.home import init_home
     from annoray.scheduler.factory import start_scheduler
 
@@ -66,7 +68,28 @@ def up(
     console.print(f"API: http://{host}:{port}  (OpenAPI at /docs)")
     console.print(f"dashboard: http://{host}:{port}/ui/  sign in once as admin, within the hour: "
                   f"http://{host}:{port}{admin_sign_in_link(settings, engine)}", soft_wrap=True)
-    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
+    if (warning := exposure_warning(host, settings.api.allowed_hosts)) is not None:
+        console.print(Text(warning, style="bold yellow"), soft_wrap=True)
+    configure_logging(settings.api.log_format)
+    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info", log_config=None)
+
+
+def exposure_warning(host: str, allowed_hosts: list[str]) -> str | None:
+    """What to do when the API listens beyond this machine: annoray speaks plain HTTP, so tokens would cross the
+    network in clear text unless a TLS proxy is in front."""
+    import ipaddress
+
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    advice = "" if allowed_hosts != ["*"] else " and set ANNORAY_API__ALLOWED_HOSTS to the names it is reached by"
+    return (f"warning: the API listens on {host}, beyond this machine, over plain HTTP: API tokens and sign-in links "
+            f"would cross the network unencrypted. Put a TLS-terminating proxy in front{advice} (README: Running in "
+            "production).")
 
 
 @app.command()

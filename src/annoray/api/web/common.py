@@ -57,6 +57,7 @@ def visitor(request: Request, session: SessionDep) -> Visitor:
     found = WebSessionRepository(session).live(key, datetime.now(UTC)) if key else None
     if found is None:
         raise NotSignedIn()
+    request.state.caller = found[1].id, found[1].username, None  # for the audit trail
     return Visitor(found[1], found[0], key)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,6 +61,26 @@ def _alembic_config(url: str):  # type: ignore[no-untyped-def]
     return cfg
 
 
+SCHEMA_LOCK = 0x616E6E6F  # "anno": the PostgreSQL advisory lock every process takes to migrate and bootstrap
+
+
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """Held while the schema is migrated and the first admin made, so API processes starting together on one
+    PostgreSQL run the migrations once (the others wait, then find the schema at head). SQLite serves one process."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK})
+            conn.commit()
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to the newest migration, or to ``revision`` (idempotent)."""
     from alembic import command
@@ -67,3 +89,13 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def schema_revision(engine: Engine) -> tuple[str | None, str]:
+    """The schema's migration and the newest one this annoray knows."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config(engine.url.render_as_string(hide_password=False))).get_current_head()
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision(), head or ""

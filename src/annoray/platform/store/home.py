@@ -7,7 +7,7 @@ import os
 from sqlalchemy import Engine, select
 
 from annoray.platform.settings import Settings
-from annoray.platform.store.db import create_db_engine, migrate, session_factory
+from annoray.platform.store.db import create_db_engine, migrate, schema_lock, session_factory
 from annoray.platform.store.repositories import UserRepository
 from annoray.platform.store.tables import User
 from annoray.platform.store.tokens import new_token
@@ -19,14 +19,15 @@ def init_home(settings: Settings, engine: Engine | None = None) -> Engine:
     """Create the home folder and schema; on first start create the admin and write its token (0600)."""
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = engine or create_db_engine(settings.resolved_database_url)
-    migrate(engine)
-    with session_factory(engine, write=True).begin() as session:
-        if session.scalar(select(User.id).where(User.is_admin.is_(True)).limit(1)) is None:
-            token = new_token()
-            UserRepository(session).add(ADMIN_USERNAME, token, is_admin=True)
-            path = settings.admin_token_path
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(token + "\n")
-            os.chmod(path, 0o600)
+    with schema_lock(engine):
+        migrate(engine)
+        with session_factory(engine, write=True).begin() as session:
+            if session.scalar(select(User.id).where(User.is_admin.is_(True)).limit(1)) is None:
+                token = new_token()
+                UserRepository(session).add(ADMIN_USERNAME, token, is_admin=True)
+                path = settings.admin_token_path
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(token + "\n")
+                os.chmod(path, 0o600)
     return engine

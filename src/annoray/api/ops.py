@@ -1,0 +1,116 @@
+"""What an ops team runs the API with: security headers on every answer, the API's own Prometheus metrics
+(requests, latency and errors by route), and log lines as JSON for a log pipeline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DASHBOARD_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+"""The dashboard runs only its own scripts (htmx and dashboard.js, no inline script); inline styles place boxes."""
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer"),
+           (b"cross-origin-opener-policy", b"same-origin")]
+
+
+def _policy(path: str) -> bytes | None:
+    if path.startswith(("/docs", "/redoc")):
+        return None  # Swagger UI and ReDoc start from an inline script of FastAPI's
+    return (DASHBOARD_POLICY if path.startswith(("/ui", "/static")) else API_POLICY).encode()
+
+
+class SecurityHeaders:
+    """Headers that keep browsers from sniffing types, framing pages or leaking addresses, and a content security
+    policy. HSTS is the TLS terminator's to send: annoray itself speaks plain HTTP behind it."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = _policy(scope["path"])
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in HEADERS if k not in present]
+                if policy is not None and b"content-security-policy" not in present:
+                    extra.append((b"content-security-policy", policy))
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class ApiMetrics:
+    """Requests, latency and errors by route template (never by id, so the series stay few), in a registry of the
+    app's own: ``GET /metrics`` serves it for Prometheus, beside the scheduler's metrics that Ray exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("annoray_http_requests", "HTTP requests answered", ("method", "route", "status"),
+                                registry=self.registry)
+        self.latency = Histogram("annoray_http_request_duration_seconds", "Time to answer a request", ("method", "route"),
+                                 registry=self.registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.errors = Counter("annoray_http_errors", "Requests answered with a server error (5xx)", ("method", "route"),
+                              registry=self.registry)
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or ("/static" if scope["path"].startswith("/static") else "unmatched")
+            method = scope["method"]
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            if status >= 500:
+                self.metrics.errors.labels(method, route).inc()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line: time, level, logger, message, and the exception when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(), "level": record.levelname,
+                "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure_logging(log_format: str) -> None:
+    """annoray's and uvicorn's loggers write to stderr as text or as JSON lines."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("annoray", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
