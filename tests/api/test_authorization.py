@@ -39,6 +39,10 @@ SERVER_MANAGER = {"manager", "owner", "admin"}
 
 MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/health"): EVERYONE,
+    ("GET", "/api/health/live"): EVERYONE,
+    ("GET", "/api/health/ready"): EVERYONE,
+    ("GET", "/metrics"): EVERYONE,  # route templates and counts only; keep it on the private network (README)
+    ("GET", "/api/audit"): ADMIN,
     ("GET", "/docs"): EVERYONE,
     ("GET", "/redoc"): EVERYONE,
     ("GET", "/openapi.json"): EVERYONE,

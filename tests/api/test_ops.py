@@ -95,3 +95,22 @@ def test_json_log_lines() -> None:
     record = logging.LogRecord("annoray.api", logging.WARNING, __file__, 1, "queued %s", ("x",), None)
     line = json.loads(JsonFormatter().format(record))
     assert line["level"] == "WARNING" and line["message"] == "queued x" and line["logger"] == "annoray.api"
+
+
+def test_the_grafana_dashboard_reads_metrics_annoray_exports(api: Api) -> None:
+    import re
+    from pathlib import Path
+
+    import annoray.scheduler.scheduler as scheduler
+
+    root = Path(__file__).resolve().parents[2]
+    exprs = [t["expr"] for p in json.loads((root / "deploy/grafana/annoray.json").read_text())["panels"] for t in p["targets"]]
+    names = set(re.findall(r"\b(?:ray_)?annoray_[a-z_]+", " ".join(exprs)))
+    api.admin.get("/api/health")
+    exported = httpx.get(f"{api.url}/metrics").text
+    gauges = Path(scheduler.__file__).read_text()
+    for name in names:
+        if name.startswith("ray_"):  # Ray prefixes the metrics an actor exports with ray_
+            assert f'"{name.removeprefix("ray_")}"' in gauges, name
+        else:
+            assert re.sub(r"_(total|bucket)$", "", name) in exported, name

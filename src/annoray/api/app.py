@@ -19,6 +19,7 @@ from annoray.api.ops import ApiMetrics, MetricsMiddleware, SecurityHeaders
 from annoray.api.routes import (
     audit, cluster, docs, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users,
 )
+from annoray.api.schemas import ERROR_RESPONSES
 from annoray.platform.settings import Settings
 from annoray.platform.store.db import create_db_engine, session_factory
 from annoray.scheduler import SchedulerClient
@@ -58,9 +59,9 @@ def create_app(
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"], allow_headers=["Authorization", "Content-Type"])
     if settings.api.allowed_hosts != ["*"]:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.api.allowed_hosts)
-    for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster,
-                   audit, docs):
-        app.include_router(module.router)
+    for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster, audit):
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(docs.router)
     web.install(app)
     app.mount("/static", StaticFiles(directory=str(resources.files("annoray.api") / "static")), name="static")
     return app

@@ -15,7 +15,7 @@ from annoray.platform.access.tokens import TOUCH_EVERY, Caller, authenticate, ch
 from annoray.platform.errors import Errors, Forbidden
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import ApiTokenRepository, DocumentRepository, ProjectRepository, TrainingJobRepository
-from annoray.platform.store.tables import Document, Member, Project, TokenScope, TrainingJob, User
+from annoray.platform.store.tables import MAX_ID, Document, Member, Project, TokenScope, TrainingJob, User
 from annoray.scheduler import SchedulerClient
 
 
@@ -46,8 +46,6 @@ def get_scheduler(request: Request) -> SchedulerClient:
     return request.app.state.scheduler
 
 
-MAX_ID = 2**63 - 1
-"""The largest id a database row can have (a signed 64-bit integer): a larger one in a path is refused as invalid."""
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="An id, from 1")]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 PageNumber = Annotated[int, Path(ge=1, le=1_000_000, description="Page number, from 1")]

@@ -11,9 +11,11 @@ from annoray.platform.labeling.config import ModelKind
 from annoray.platform.labeling.datasets import SplitMethod
 from annoray.platform.lifecycle import JobStatus, OcrStatus, ServerStatus
 from annoray.platform.models.training import TrainingParams
-from annoray.platform.store.tables import CompletionStatus, ReviewStatus, Role, TokenScope
+from annoray.platform.store.tables import MAX_ID, CompletionStatus, ReviewStatus, Role, TokenScope
 
 T = TypeVar("T")
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""An id in a body: ids are INTEGER columns (signed 32-bit on PostgreSQL)."""
 
 
 
@@ -29,6 +31,36 @@ class Page(BaseModel, Generic[T]):
     total: int
     page: int
     page_size: int
+
+
+class ErrorOut(BaseModel):
+    field: str | None = None
+    message: str
+    line: int | None = None
+    tag: str | None = None
+    index: int | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: what is wrong, coded ([E402]), and where, item by item."""
+
+    detail: str
+    errors: list[ErrorOut]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": why} for status, why in (
+        (400, "The Host header is not one of the allowed hosts."),
+        (401, "No token, or one annoray does not know, revoked or expired."),
+        (403, "The caller may not do this (role, membership, admin, token scope)."),
+        (404, "What the path names does not exist."),
+        (409, "The request is valid but the current state does not allow it."),
+        (413, "The body is over the size limit."),
+        (422, "The input is invalid; each error says where."),
+        (503, "A part the request needs (the scheduler, the database) is not running."),
+    )
+}
+"""The refusals every route may answer, in the one shape they all share."""
 
 
 class Health(BaseModel):
@@ -229,7 +261,7 @@ class TrainingCreate(BaseModel):
     deploy: bool | Literal["force"] = Field(
         False, description='Deploy the models when the training succeeds and they pass the quality floor and the gate; '
         '"force" deploys them whatever they score.')
-    config: int | None = Field(None, description="Id of one of the project's own training configs: NER trains with it.")
+    config: RowId | None = Field(None, description="Id of one of the project's own training configs: NER trains with it.")
 
 
 class EngineOut(BaseModel):
@@ -380,7 +412,7 @@ class LicenseOut(BaseModel):
 class ServerCreate(BaseModel):
     """Deploy the models a project's labeling config names, or the listed catalog models."""
 
-    project_id: int | None = Field(None, description="Serve the models this project's labeling config names (and its rules).")
+    project_id: RowId | None = Field(None, description="Serve the models this project's labeling config names (and its rules).")
     models: list[str] | None = Field(None, description="Catalog model names (at most five); overrides the project's.")
     name: str | None = Field(None, max_length=200, description="Unique server name; default from the project.")
     replicas: int = Field(1, ge=1, le=64, description="Replicas (the autoscaling minimum).")
@@ -413,8 +445,8 @@ class ServerOut(BaseModel):
 
 
 class PreannotationCreate(BaseModel):
-    server_id: int
-    task_ids: list[int] | None = Field(None, description="Tasks to pre-annotate; default: the project's tasks with no completion.")
+    server_id: RowId
+    task_ids: list[RowId] | None = Field(None, description="Tasks to pre-annotate; default: the project's tasks with no completion.")
 
 
 class PreannotationOut(BaseModel):

@@ -28,6 +28,10 @@ from annoray.platform.lifecycle import JobStatus, OcrStatus, ServerStatus
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 
+MAX_ID = 2**31 - 1
+"""The largest id a row can have: ids are INTEGER columns, signed 32-bit on PostgreSQL."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
