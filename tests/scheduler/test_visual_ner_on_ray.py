@@ -2,15 +2,26 @@
 regions imported, the layout-aware engine trained on Ray Train with the Visual NER spec and an `ocr:training` seat."""
 
 import json
+import logging
 from importlib import resources
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from ..conftest import Api, license_document, sample_forms, wait_for, wait_for_trainings
+from ..conftest import SECRET, Api, license_document, sample_forms, wait_for, wait_for_trainings
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600)]
 
 FORMS = resources.files("annoray.platform") / "samples" / "forms"
+
+
+def ray_session_logs() -> str:
+    """Ray's log folder of this session: the raylet's, the GCS's, and every worker's and actor's (annoray's scheduler,
+    runners, Serve replicas, pre-annotation and OCR tasks)."""
+    import ray
+
+    return ray._private.worker._global_node.get_logs_dir_path()
 
 
 def invoices(api: Api, count: int) -> int:
@@ -21,7 +32,9 @@ def invoices(api: Api, count: int) -> int:
     return pid
 
 
-def test_visual_ner_trains_on_ray_train_with_an_ocr_seat_deploys_and_draws_labeled_rectangles_on_new_forms(training_api: Api) -> None:
+def test_visual_ner_trains_on_ray_train_with_an_ocr_seat_deploys_and_draws_labeled_rectangles_on_new_forms(
+        training_api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # every log line of the API and annoray in this process, for the secrets check below
     api = training_api
     pid = invoices(api, 20)
     body = {"params": {"epochs": 6, "batch_size": 2, "learning_rate": 0.002}, "deploy": "force"}  # 4 held out: too few to judge
@@ -75,5 +88,21 @@ def test_visual_ner_trains_on_ray_train_with_an_ocr_seat_deploys_and_draws_label
                       if r["type"] == "textarea" and r["id"].endswith("-0"))
         found += any(r["labels"]["value"]["labels"] == ["Vendor"] and r["textarea"]["value"]["text"] == [vendor] for r in regions.values())
     assert found >= 8, f"the vendor is found with its text on {found} of 10 new forms"
-    created = api.admin.post(f"/api/projects/{pid}/tasks/{uploaded['task_ids'][-1]}/completions/from-prediction/{prediction['id']}")
+    vera = api.user("vera")
+    assert api.admin.post(f"/api/projects/{pid}/members", json={"username": "vera", "role": "manager"}).status_code == 201
+    created = vera.post(f"/api/projects/{pid}/tasks/{uploaded['task_ids'][-1]}/completions/from-prediction/{prediction['id']}")
     assert created.status_code == 201 and created.json()["result"] == prediction["result"], created.text
+
+    # No log annoray wrote in this whole run holds a token or the licence's secret.
+    secrets = {"the admin token": api.admin.headers["Authorization"][7:], "a user token": vera.headers["Authorization"][7:],
+               "the licence secret": SECRET}
+    logs = {"this process's log records": caplog.text, "the training log": log}
+    with api.engine.connect() as db:
+        logs["the audit log"] = " ".join(map(str, db.execute(text("SELECT * FROM audit_events")).all()))
+        logs["every training log"] = " ".join(map(str, db.execute(text("SELECT text, data FROM training_log_lines")).all()))
+    files = [f for f in Path(ray_session_logs()).rglob("*") if f.is_file()]
+    files += [f for f in api.settings.home.rglob("*") if f.is_file() and f.name != "admin.token" and not f.name.startswith("annoray.db")]
+    assert len(files) > 10, files
+    logs |= {str(f): f.read_bytes().decode(errors="replace") for f in files}
+    leaks = [f"{what} in {where}" for where, text_ in logs.items() for what, secret in secrets.items() if secret in text_]
+    assert not leaks, leaks
