@@ -139,6 +139,8 @@ class Errors:
     E625 = "[E625] {path} is not a saved Spark NLP WordEmbeddingsModel folder (its metadata declares no dimension)"
     E626 = "[E626] engine '{engine}' trains over word embeddings: register a saved WordEmbeddingsModel folder (kind sparknlp_embeddings) and name it in \"embeddings\""
     E627 = "[E627] the scheduler could not do this: {why}; try again (what it had changed is in the database)"
+    E628 = ("[E628] the model could not be written to the model store at {uri}: {why}; nothing was entered in the "
+            "catalog: make the store writable (ANNORAY_MODEL_STORE) and train again")
 
     E701 = "[E701] the license document is malformed: {why}"
     E702 = "[E702] issuer '{issuer}' is not trusted here; trusted issuers (settings licenses.issuers): {trusted}"

@@ -32,7 +32,7 @@ from annoray.platform.store.tables import CatalogModel, JobStatus, Project, Trai
 from annoray.trainers.engines import ENGINES, EngineConfig
 from annoray.trainers.log import data_text, deploy_text, library_versions, metrics_text, start_text
 from annoray.trainers.ray_train import RunResult, TrainingRun, run_training
-from annoray.trainers.store import ModelStore, resolve_filesystem
+from annoray.trainers.store import ModelNameTaken, ModelStore, resolve_filesystem
 
 
 def run_name(job_id: int) -> str:
@@ -181,15 +181,20 @@ def _register(settings: Settings, sessions: sessionmaker[Session], job: Training
     """Store the model under the next free versioned name, enter it in the catalog, end the job succeeded and,
     when it asked to, deploy the model: all in one transaction."""
     metrics = result.metrics
-    store = ModelStore(settings.resolved_model_store)
+    try:
+        store = ModelStore(settings.resolved_model_store)
+    except OSError as exc:
+        raise JobFailed(Errors.E628.format(uri=settings.resolved_model_store, why=describe(exc))) from exc
     base = model_base_name(ModelKind(job.kind), group, project_name, job.source)
     for _ in range(20):  # another job may take the same name between our read and our write
         with sessions() as session:
             name = next_model_name(base, ModelRepository(session).names_starting(base))
         try:
             uri = store.put(model_dir, name)
-        except FileExistsError:
+        except ModelNameTaken:
             continue
+        except OSError as exc:
+            raise JobFailed(Errors.E628.format(uri=store.uri(name), why=describe(exc))) from exc
         try:
             with sessions.begin() as session:
                 ModelRepository(session).add(CatalogModel(

@@ -41,6 +41,7 @@ class TrainingRequest:
     force_deploy: bool = False  # past the quality floor and the gate
     source: str = "manual"
     config: int | None = None  # the project's own training config NER trains with
+    request_key: str | None = None  # the client's Idempotency-Key
 
 
 def training_scopes(kind: ModelKind, model_type: str) -> tuple[str, ...]:
@@ -133,6 +134,10 @@ def request_trainings(
     Raises `InvalidInput` listing every reason when anything cannot train, `Conflict` when the
     cluster can never hold a job or no license grants a scope it needs; nothing is queued then. The caller commits, then wakes the scheduler.
     """
+    if request.request_key is not None:
+        with sessions() as reading:
+            if sent := TrainingJobRepository(reading).by_request_key(project.id, request.request_key):
+                return list(sent), []  # sent again (its answer was lost): the jobs it queued then
     config = project_config(project)
     kinds = request.kinds or config.kinds
     check_kinds(config, kinds)
@@ -177,6 +182,7 @@ def request_trainings(
             data_summary=data.kind_summary(kind), warnings=warnings,
             resources=resources.model_dump(), scopes=list(scopes[kind]), progress={"epoch": 0, "epochs": request.params.epochs, "percent": 0.0},
             requested_by=user.id if user else None, custom=custom if kind is ModelKind.NER else None,
+            request_key=request.request_key,
         ))
         record = {
             "id": job.id, "kind": job.kind, "engine": job.engine, "source": job.source, "language": project.language,

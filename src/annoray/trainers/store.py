@@ -59,19 +59,31 @@ class FileStore(_Store):
 
 
 
+class ModelNameTaken(FileExistsError):
+    """A model of that name is in the store already."""
+
+
 class ModelStore(_Store):
     """Model folders under one root; a model appears whole (copied aside, then moved) or not at all."""
 
     def put(self, local_dir: Path, name: str) -> str:
-        """Copy a model folder in under ``name``; refuses to overwrite an existing model."""
+        """Copy a model folder in under ``name``; refuses to overwrite an existing model (`ModelNameTaken`). A store
+        that cannot be written raises the filesystem's error, and leaves no staging copy behind."""
         from pyarrow import fs
 
         target = self._path(name)
         if self.fs.get_file_info(target).type != fs.FileType.NotFound:
-            raise FileExistsError(f"model '{name}' already exists in the model store at {self.uri(name)}")
+            raise ModelNameTaken(f"model '{name}' already exists in the model store at {self.uri(name)}")
         staging = self._path(f".staging-{name}-{uuid.uuid4().hex[:8]}")
-        fs.copy_files(str(local_dir), staging, source_filesystem=fs.LocalFileSystem(), destination_filesystem=self.fs)
-        self.fs.move(staging, target)
+        try:
+            fs.copy_files(str(local_dir), staging, source_filesystem=fs.LocalFileSystem(), destination_filesystem=self.fs)
+            self.fs.move(staging, target)
+        except BaseException:
+            try:
+                self.fs.delete_dir(staging)
+            except OSError:
+                pass  # nothing was written, or the store cannot be written at all
+            raise
         return self.uri(name)
 
     def get(self, name: str, local_dir: Path) -> Path:

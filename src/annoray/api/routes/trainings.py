@@ -2,7 +2,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Header, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,6 +50,9 @@ def training_out(job: TrainingJob) -> TrainingOut:
 def create_trainings(
     body: TrainingCreate, m: MembershipDep, session: SessionDep, sessions: SessionsDep, settings: SettingsDep,
     scheduler: SchedulerDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=100, description=(
+        "Any unique text: a request sent again with the same key (its answer lost) gets the jobs the first one "
+        "queued, not new ones."))] = None,
 ) -> TrainingCreated:
     """Queue one training job per kind; 422 with every reason when the request cannot train, 409 when the
     cluster can never hold it (nothing is queued either way)."""
@@ -60,7 +63,7 @@ def create_trainings(
     request = TrainingRequest(
         kinds=body.kinds, engine=body.engine, embeddings=body.embeddings, params=body.params, split=body.split,
         task_tags=tuple(body.task_tags), reviewed_only=body.reviewed_only, deploy=body.deploy is True, force_deploy=body.deploy == "force",
-        config=body.config,
+        config=body.config, request_key=idempotency_key,
     )
     jobs, warnings = request_trainings(session, sessions, settings, m.project, m.user, request, why_never=scheduler.never_reason)
     session.commit()

@@ -311,10 +311,13 @@ class TrainingJob(Base):
     __table_args__ = (
         Index("ix_training_jobs_status", "status"),
         Index("ix_training_jobs_project_kind", "project_id", "kind"),
+        Index("ix_training_jobs_request_key", "project_id", "request_key", "kind", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    # The client's Idempotency-Key: a request sent again with it (its answer lost) gets the same jobs, not new ones.
+    request_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
     kind: Mapped[str] = mapped_column(String(32))
     engine: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(32), default="manual")

@@ -19,6 +19,10 @@ from annoray.platform.store.tables import (
 class TrainingJobRepository(RowRepository[TrainingJob]):
     row, noun = TrainingJob, "training"
 
+    def by_request_key(self, project_id: int, key: str) -> Sequence[TrainingJob]:
+        return self.session.scalars(select(TrainingJob).where(TrainingJob.project_id == project_id, TrainingJob.request_key == key)
+                                    .order_by(TrainingJob.id)).all()
+
     def for_project(self, project_id: int) -> Sequence[TrainingJob]:
         return self.session.scalars(
             select(TrainingJob).where(TrainingJob.project_id == project_id).order_by(TrainingJob.id.desc())
