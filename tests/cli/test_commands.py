@@ -1,6 +1,7 @@
 """The client commands against a live API over real HTTP: tables, --json, refusals, and jobs followed on Ray."""
 
 import json
+import time
 import os
 import subprocess
 import sys
@@ -83,7 +84,7 @@ def test_the_console_script_lists_every_command() -> None:
     assert done.returncode == 0, done.stderr
     for command in ("up", "quickstart", "convert-conll", "projects", "train", "jobs", "models", "servers", "preannotate",
                     "users", "tasks", "files", "training-data", "training-configs", "engines", "export", "logs",
-                    "licenses", "cluster", "active-learning"):
+                    "licenses", "cluster", "active-learning", "tokens", "audit"):
         assert f"│ {command} " in done.stdout, command
 
 
@@ -297,6 +298,29 @@ def test_licenses_install_list_and_delete_never_showing_secrets(api: Api, tmp_pa
     assert json.loads(ok(annoray(api, "licenses", "--json"))) == []
     outputs = [r.output for r in (annoray(api, "licenses", "--json"), annoray(api, "licenses"))]
     assert not any(SECRET in output for output in outputs)
+
+
+def test_tokens_made_listed_used_and_revoked_and_the_audit_log_from_the_cli(api: Api) -> None:
+    assert api.admin.post("/api/users", json={"username": "nightly", "service": True}).status_code == 201
+    made = json.loads(ok(annoray(api, "tokens", "--create", "nightly import", "--scope", "read", "--days", "7",
+                                 "--user", "nightly", "--json")))
+    assert (made["username"], made["scope"]) == ("nightly", "read") and made["token"].startswith("ar_")
+    shown = ok(annoray(api, "tokens", "--create", "mine"))
+    assert "token made" in shown and "token (shown this once): ar_" in shown
+    with api.client(made["token"]) as nightly:
+        assert nightly.get("/api/users/me").json()["username"] == "nightly"
+    (row,) = [line for line in ok(annoray(api, "tokens", "--all")).splitlines() if "nightly import" in line]
+    assert "read" in row and made["token"] not in row
+    assert f"token {made['id']} revoked" in ok(annoray(api, "tokens", "--revoke", str(made["id"])))
+    with api.client(made["token"]) as nightly:
+        assert nightly.get("/api/users/me").status_code == 401
+    deadline = time.monotonic() + 10  # the audit row is written just after the answer
+    while not any(e["method"] == "DELETE" for e in api.admin.get("/api/audit", params={"path": "/api/tokens"}).json()["items"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    audit = ok(annoray(api, "audit", "--path", "/api/tokens"))
+    assert f"DELETE /api/tokens/{made['id']}" in audit and "POST /api/tokens" in audit and "admin" in audit
+    assert refused(annoray(api, "audit", as_user=api.user("ann"))).startswith("error 403: [E403]")
 
 
 def test_servers_deploy_list_preannotate_and_delete_without_a_scheduler(api: Api, cardio: int) -> None:

@@ -347,6 +347,53 @@ def _print_licenses(items: list[dict[str, Any]], title: str) -> None:
 
 
 @app.command(rich_help_panel=PANEL)
+def tokens(
+    create: Annotated[str | None, typer.Option(help="Make a named token (its secret is printed this once).")] = None,
+    scope: Annotated[str, typer.Option(help="With --create: read, write or admin.")] = "write",
+    days: Annotated[float | None, typer.Option(help="With --create: days until it stops working (default 90).")] = None,
+    user: Annotated[str | None, typer.Option(help="With --create: whose token (admins), e.g. a service account.")] = None,
+    revoke: Annotated[int | None, typer.Option(help="Revoke this token.")] = None,
+    all_users: Annotated[bool, typer.Option("--all", help="Every user's tokens (admins).")] = False,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """Your named API tokens for automation (name, scope, expiry, last use; never their secrets); --create or --revoke one."""
+    with connect(url, token) as client:
+        if create is not None:
+            body = {"name": create, "scope": scope, "username": user} | ({"expires_in_days": days} if days is not None else {})
+            emit(client.post("/api/tokens", body), as_json, lambda t: (
+                _print_tokens([t], "token made"), console.print(Text(f"token (shown this once): {t['token']}"))))
+        elif revoke is not None:
+            client.delete(f"/api/tokens/{revoke}")
+            emit({"revoked": revoke}, as_json, lambda _: console.print(f"token {revoke} revoked"))
+        else:
+            emit(client.get("/api/tokens", params={"all": all_users}), as_json, lambda items: _print_tokens(items, "tokens"))
+
+
+def _print_tokens(items: list[dict[str, Any]], title: str) -> None:
+    console.print(table(("id", "name", "user", "scope", "expires", "last used", "revoked"), (
+        (t["id"], t["name"], t["username"], t["scope"], when(t["expires_at"]) or "never", when(t["last_used_at"]),
+         when(t["revoked_at"])) for t in items), title))
+
+
+@app.command(rich_help_panel=PANEL)
+def audit(
+    user: Annotated[str | None, typer.Option(help="Only this user's requests.")] = None,
+    outcome: Annotated[str | None, typer.Option(help="ok, refused or error.")] = None,
+    path: Annotated[str | None, typer.Option(help="Only paths starting with this.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
+) -> None:
+    """Every change made through the API and the dashboard: who, when, from where, what, the outcome (admins)."""
+    params = {k: v for k, v in {"username": user, "outcome": outcome, "path": path, "page_size": limit}.items() if v is not None}
+    with connect(url, token) as client:
+        emit(client.get("/api/audit", params=params), as_json, lambda page: console.print(table(
+            ("when", "user", "address", "request", "status", "outcome"),
+            ((when(e["at"]), e["username"], e["address"], f"{e['method']} {e['path']}", e["status"],
+              e["outcome"] + (f" {e['detail']}" if e["detail"] else "")) for e in page["items"]),
+            f"audit log ({page['total']} matching)")))
+
+
+@app.command(rich_help_panel=PANEL)
 def cluster(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
     """Nodes with free/total resources, running trainings and servers, the queue with its reasons, license seats."""
     with connect(url, token) as client:
