@@ -6,6 +6,7 @@ compare, deploy, pre-annotate, delete the server); and the role, cookie and CSRF
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -172,11 +173,15 @@ def test_the_seeds_loop_on_pages_config_import_train_watch_compare_deploy_preann
     ner, first = train(["ner", "classification"], 4)
     page.goto(f"{api.url}/ui/trainings/{ner}")
     page.evaluate("window.notReloaded = true")
-    page.wait_for_function("document.querySelector('#progress').value >= 50 || document.querySelector('#status').dataset.status == 'succeeded'",
-                           timeout=300_000)
+    # Polled from here: the page's content security policy forbids the eval that wait_for_function's polling uses.
+    deadline = time.monotonic() + 300
+    while not page.evaluate("document.querySelector('#progress').value >= 50 || "
+                            "document.querySelector('#status').dataset.status == 'succeeded'"):
+        assert time.monotonic() < deadline, "the progress bar never passed 50%"
+        page.wait_for_timeout(200)
     page.wait_for_timeout(500)  # the chart of the epochs so far
     page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
-    page.wait_for_function("document.querySelector('#status').dataset.status == 'succeeded'", timeout=300_000)
+    page.wait_for_selector("#status[data-status='succeeded']", state="attached", timeout=300_000)
     assert page.evaluate("window.notReloaded"), "the page followed the run without a reload"
     assert page.locator("#progress").evaluate("p => p.value") == 100
     assert "epoch 4/4" in page.inner_text("#log") and "final metrics" in page.inner_text("#log")

@@ -4,6 +4,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from annoray.platform.store.repositories import TaskRepository
 
 from ..conftest import (
     CLINICAL_CONFIG, Api, clinical_sentences, license_document, live_api, refused, scheduler_settings, tiny_models, wait_for,
@@ -99,7 +102,12 @@ def test_deploy_preannotate_read_chunks_and_complete_from_a_prediction(serving: 
     wait_for(api, f"/api/preannotations/{rerun['id']}", lambda j: j["status"] == "succeeded")
     assert len(api.admin.get(f"/api/projects/{pid}/tasks/{third}/predictions").json()) == 2, "a re-run adds a new prediction set"
 
-    poison = api.admin.post(f"/api/projects/{pid}/tasks/import", json=[{"data": {"text": "aspirin " * 130_000}}]).json()
+    huge = "aspirin " * 130_000  # past spaCy's max_length: refused at import (E220) since; a task stored before is still there
+    poison = api.admin.post(f"/api/projects/{pid}/tasks/import", json=[{"data": {"text": huge}}]).json()
+    assert poison["errors"][0]["message"].startswith("[E220]"), poison
+    with Session(api.engine) as session:
+        TaskRepository(session).add_many(pid, [{"data": {"text": huge}, "tags": []}])
+        session.commit()
     poisoned = [t["id"] for t in api.admin.get(f"/api/projects/{pid}/tasks", params={"page_size": 100}).json()["items"]][-3:]
     failing = api.admin.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"], "task_ids": poisoned}).json()
     ended = wait_for(api, f"/api/preannotations/{failing['id']}", lambda j: j["status"] in ("succeeded", "failed"))
