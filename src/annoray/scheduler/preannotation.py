@@ -112,6 +112,13 @@ def uncertainty(result: list[dict[str, Any]]) -> float | None:
     return round(1.0 - min(scores), 4) if scores else None
 
 
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether an error is the database being away (stopped, restarting, the network), not the job's own fault."""
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, OperationalError) or isinstance(exc.__context__, OperationalError)
+
+
 class Writer:
     """Buffers predictions and failures, and writes them with the job's counters in one transaction."""
 
@@ -210,10 +217,11 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
             PreannotationJobRepository(session).transition(job_id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, reason=None,
                                                            finished_at=datetime.now(UTC))
     except Exception as exc:
-        with sessions.begin() as session:
-            PreannotationJobRepository(session).transition(job_id, (JobStatus.RUNNING,), JobStatus.FAILED, reason=None,
-                                                           error=Errors.E816.format(why=describe(exc)),
-                                                           finished_at=datetime.now(UTC))
+        if not database_unreachable(exc):  # an unreachable database: the scheduler queues the job again, to resume
+            with sessions.begin() as session:
+                PreannotationJobRepository(session).transition(job_id, (JobStatus.RUNNING,), JobStatus.FAILED, reason=None,
+                                                               error=Errors.E816.format(why=describe(exc)),
+                                                               finished_at=datetime.now(UTC))
         raise
     finally:
         engine.dispose()
@@ -250,16 +258,23 @@ class PreannotationDispatch:
     def ended(self, job_id: int, ref: Any) -> None:
         import ray
 
-        with self.state.lock:
-            if self.running.get(job_id) is ref:
-                del self.running[job_id]
         try:
             ray.get(ref)
         except Exception as exc:  # the task ends its job itself when it can; this catches a task that died
-            with self.state.sessions.begin() as session:
-                PreannotationJobRepository(session).transition(
-                    job_id, (JobStatus.RUNNING,), JobStatus.FAILED, reason=None, finished_at=datetime.now(UTC),
-                    error=Errors.E815.format(why=describe(exc)))
+            cause = getattr(exc, "cause", None) or exc
+            with self.state.sessions.begin() as session:  # raises while the database is down: retried next tick
+                if database_unreachable(cause):
+                    PreannotationJobRepository(session).transition(
+                        job_id, (JobStatus.RUNNING,), JobStatus.QUEUED,
+                        reason=f"the database was unreachable ({describe(cause, 120)}); resuming where it stopped")
+                else:
+                    PreannotationJobRepository(session).transition(
+                        job_id, (JobStatus.RUNNING,), JobStatus.FAILED, reason=None, finished_at=datetime.now(UTC),
+                        error=Errors.E815.format(why=describe(exc)))
+        with self.state.lock:  # only once its end is written: a write that failed is tried again on the next tick
+            if self.running.get(job_id) is ref:
+                del self.running[job_id]
+        self.state.kick.set()
 
     def fail_for_server(self, session: Session, server_id: int) -> None:
         """The server is being deleted: its jobs fail (E809) and their tasks stop."""

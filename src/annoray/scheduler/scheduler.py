@@ -223,7 +223,10 @@ class Scheduler:
                 if refs:
                     ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
                     for ref in ready:
-                        ended(refs[ref], ref)
+                        try:
+                            ended(refs[ref], ref)
+                        except Exception:  # the database is away: the loop lives on, and the end is handled again
+                            logger.exception("could not record the end of %s", refs[ref])
             try:
                 queue_due_trainings(self.state, self.never_reason)
                 self.recovery.lost_nodes()
