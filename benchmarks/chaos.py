@@ -11,7 +11,9 @@ fault to the platform answering again, and the faulted run's duration as a ratio
 - the scheduler actor killed while a server deploys: the server ends running, holding its seat once;
 - the scheduler actor killed while a pre-annotation job runs: every task predicted exactly once;
 - the model store made unwritable when a training ends: the training fails with the reason, no catalog entry and no
-  half-written model.
+  half-written model;
+- PostgreSQL (one of its own, from initdb) stopped for 20 s and started again while a training runs and a
+  pre-annotation job streams: the job resumes where it stopped, the training goes on, each task predicted once.
 
     python benchmarks/chaos.py [--tasks 50000] [--only import,request,deploy,preannotation,store]
 
@@ -226,7 +228,7 @@ def api_killed_during_training_request(work: Path, rounds: int = 10) -> Outcome:
 # --- the scheduler actor killed, the model store unwritable (a real Ray) ----------------------------------------
 
 @contextmanager
-def platform(home: Path, **training: object) -> Iterator[tuple[httpx.Client, object]]:
+def platform(home: Path, database_url: str | None = None, **training: object) -> Iterator[tuple[httpx.Client, object]]:
     """An API in this process with a scheduler actor of its own on the connected Ray, a licence of its own."""
     from annoray.api.app import create_app
     from annoray.api.server import BackgroundServer
@@ -237,7 +239,7 @@ def platform(home: Path, **training: object) -> Iterator[tuple[httpx.Client, obj
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
-    settings = Settings(home=home)
+    settings = Settings(home=home, database_url=database_url)
     settings = settings.model_copy(update={
         "scheduler": settings.scheduler.model_copy(update={"name": f"chaos-{uuid.uuid4().hex[:8]}", "namespace": "annoray-chaos"}),
         "licenses": settings.licenses.model_copy(update={"issuers": {"chaos": public_key_text(key)}}),
@@ -405,11 +407,89 @@ def model_store_unwritable(work: Path, *, baseline: bool = True) -> Outcome:
                        note=f"failed: {str(end['error'])[:300]}")  # type: ignore[index]
 
 
+@contextmanager
+def postgres(work: Path) -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
+    """A PostgreSQL of its own (initdb, as the postgres user when run as root): its URL, and how to stop and start it."""
+    import pwd
+
+    root = work / "pg"
+    root.mkdir()
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        for path in (work, root, sock):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+
+    def run(*cmd: str) -> None:
+        done = subprocess.run(prefix + list(cmd), capture_output=True, text=True, cwd=root)
+        if done.returncode:
+            raise RuntimeError(done.stderr)
+
+    def start() -> None:
+        run("pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+            f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start")
+
+    run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+    start()
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", lambda: run("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"), start
+    finally:
+        run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+
+
+def postgres_stopped(work: Path, tasks: int = 2000, down_s: float = 20) -> Outcome:
+    """PostgreSQL stopped for ``down_s`` seconds while a training runs and a pre-annotation job streams, then started."""
+    with postgres(work) as (url, stop, start), platform(work / "outage", database_url=url) as (client, settings):
+        pid, ids = trained_project(client, "klinik", 2 * tasks)
+        server = client.post("/api/servers", json={"project_id": pid, "name": "s"}).json()
+        wait("running", lambda: server_status(client, server["id"]) == "running", timeout=300)
+        took = []
+        for faulted, part in ((False, ids[:tasks]), (True, ids[tasks:])):
+            other = client.post("/api/projects", json={"name": f"long{int(faulted)}", "labeling_config": NER_CONFIG,
+                                                       "language": "de", "model_type": "healthcare"}).json()["id"]
+            client.post(f"/api/projects/{other}/tasks/import", json=[finding_task(f) for f in FINDINGS] * 3)
+            (training,) = client.post(f"/api/projects/{other}/trainings", json={"params": {"epochs": 30}}).json()["jobs"]
+            started = time.monotonic()
+            job = client.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"], "task_ids": part}).json()
+            recover = 0.0
+            if faulted:
+                wait("progress", lambda: client.get(f"/api/preannotations/{job['id']}").json()["done"] > tasks // 10, every=0.05)
+                stop()
+                time.sleep(down_s)
+                start()
+                back = time.monotonic()
+                wait("ready", lambda: _ready(client), timeout=120)
+                recover = time.monotonic() - back
+            end = wait("the job", lambda: (j := client.get(f"/api/preannotations/{job['id']}").json())["status"] in
+                       ("succeeded", "failed") and j, timeout=900)
+            trained = wait("the training", lambda: (j := client.get(f"/api/trainings/{training['id']}").json())["status"] in
+                           ("succeeded", "failed", "cancelled") and j, timeout=900)
+            took.append(time.monotonic() - started - (down_s if faulted else 0))
+        counts = predictions_per_task(settings, ids[tasks:])
+        assert client.delete(f"/api/servers/{server['id']}").status_code == 204
+        lost = sum(c == 0 for c in counts) + (trained["status"] != "succeeded") + (end["status"] != "succeeded")  # type: ignore[index]
+        return Outcome(f"PostgreSQL stopped {down_s:.0f} s (a {tasks}-task job, a training)", lost=lost,
+                       duplicated=sum(max(0, c - 1) for c in counts), seats_leaked=seats_left(client), recover_s=recover,
+                       baseline_s=took[0], faulted_s=took[1],
+                       note=f"job {end['status']}, training {trained['status']}; time without the outage itself")  # type: ignore[index]
+
+
+def _ready(client: httpx.Client) -> bool:
+    try:
+        return client.get("/api/health/ready").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=50_000, help="tasks of the killed import")
     parser.add_argument("--preannotate", type=int, default=2000, help="tasks of the pre-annotation job")
-    parser.add_argument("--only", default="import,request,deploy,preannotation,store")
+    parser.add_argument("--only", default="import,request,deploy,preannotation,store,postgres")
     args = parser.parse_args()
     only = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="annoray-chaos-"))
@@ -419,7 +499,7 @@ def main() -> None:
             outcomes.append(api_killed_during_import(work, args.tasks))
         if "request" in only:
             outcomes.append(api_killed_during_training_request(work))
-        if only & {"deploy", "preannotation", "store"}:
+        if only & {"deploy", "preannotation", "store", "postgres"}:
             import ray
 
             os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -429,6 +509,8 @@ def main() -> None:
                 outcomes += scheduler_killed_during_deploy_and_preannotation(work, args.preannotate)
             if "store" in only:
                 outcomes.append(model_store_unwritable(work))
+            if "postgres" in only:
+                outcomes.append(postgres_stopped(work, args.preannotate))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{'fault':<44} {'lost':>5} {'duplicated':>11} {'seats leaked':>13} {'recover s':>11} {'vs baseline':>10}")
