@@ -73,7 +73,7 @@ class InputGuard:
             return
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if content_type in (b"application/json", b"application/x-www-form-urlencoded"):
-            body, more = await self._read(receive)
+            body = await self._read(receive)
             if body is None:
                 await refusal(413, Errors.E505.format(size=f"more than {self.limit}", limit=self.limit))(
                     scope, receive, send)
@@ -86,19 +86,20 @@ class InputGuard:
             return
         await self.app(scope, self._limited(receive), send)
 
-    async def _read(self, receive: Receive) -> tuple[bytes | None, bool]:
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None past the size limit."""
         chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                return b"".join(chunks), False
+                return b"".join(chunks)
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                return None, False
+                return None
             chunks.append(chunk)
             if not message.get("more_body", False):
-                return b"".join(chunks), False
+                return b"".join(chunks)
 
     def _limited(self, receive: Receive) -> Receive:
         received = 0

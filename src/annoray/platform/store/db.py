@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,11 +92,17 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+@functools.cache
+def head_revision() -> str:
+    """The newest migration this annoray knows (read once from the migration scripts)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config("sqlite://")).get_current_head() or ""
+
+
 def schema_revision(engine: Engine) -> tuple[str | None, str]:
     """The schema's migration and the newest one this annoray knows."""
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(_alembic_config(engine.url.render_as_string(hide_password=False))).get_current_head()
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision(), head or ""
+        return MigrationContext.configure(conn).get_current_revision(), head_revision()
