@@ -13,9 +13,12 @@ fault to the platform answering again, and the faulted run's duration as a ratio
 - the model store made unwritable when a training ends: the training fails with the reason, no catalog entry and no
   half-written model;
 - PostgreSQL (one of its own, from initdb) stopped for 20 s and started again while a training runs and a
-  pre-annotation job streams: the job resumes where it stopped, the training goes on, each task predicted once.
+  pre-annotation job streams: the job resumes where it stopped, the training goes on, each task predicted once;
+- a worker node removed (``ray.cluster_utils.Cluster``, a Ray of its own) while it holds a server's replica that a
+  pre-annotation job streams through and a training: the server deploys again on the other node and the job resumes,
+  the training resumes there from its last checkpoint.
 
-    python benchmarks/chaos.py [--tasks 50000] [--only import,request,deploy,preannotation,store]
+    python benchmarks/chaos.py [--tasks 50000] [--only import,request,deploy,preannotation,store,postgres,node]
 
 The tests (tests/test_chaos.py) run the same faults, smaller, and assert the counts.
 """
@@ -408,18 +411,18 @@ def model_store_unwritable(work: Path, *, baseline: bool = True) -> Outcome:
 
 
 @contextmanager
-def postgres(work: Path) -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
+def postgres() -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
     """A PostgreSQL of its own (initdb, as the postgres user when run as root): its URL, and how to stop and start it."""
     import pwd
 
-    root = work / "pg"
-    root.mkdir()
+    root = Path(tempfile.mkdtemp(prefix="annoray-pg-"))  # not under ``work``: that may be private to root
+    os.chmod(root, 0o755)
     data, sock = root / "data", root / "sock"
     sock.mkdir()
     prefix: list[str] = []
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
-        for path in (work, root, sock):
+        for path in (root, sock):
             os.chown(path, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
     port = free_port()
@@ -439,16 +442,17 @@ def postgres(work: Path) -> Iterator[tuple[str, Callable[[], None], Callable[[],
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", lambda: run("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"), start
     finally:
         run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def postgres_stopped(work: Path, tasks: int = 2000, down_s: float = 20) -> Outcome:
+def postgres_stopped(work: Path, tasks: int = 2000, down_s: float = 20, *, baseline: bool = True) -> Outcome:
     """PostgreSQL stopped for ``down_s`` seconds while a training runs and a pre-annotation job streams, then started."""
-    with postgres(work) as (url, stop, start), platform(work / "outage", database_url=url) as (client, settings):
+    with postgres() as (url, stop, start), platform(work / "outage", database_url=url) as (client, settings):
         pid, ids = trained_project(client, "klinik", 2 * tasks)
         server = client.post("/api/servers", json={"project_id": pid, "name": "s"}).json()
         wait("running", lambda: server_status(client, server["id"]) == "running", timeout=300)
         took = []
-        for faulted, part in ((False, ids[:tasks]), (True, ids[tasks:])):
+        for faulted, part in ((False, ids[:tasks]), (True, ids[tasks:]))[0 if baseline else 1:]:
             other = client.post("/api/projects", json={"name": f"long{int(faulted)}", "labeling_config": NER_CONFIG,
                                                        "language": "de", "model_type": "healthcare"}).json()["id"]
             client.post(f"/api/projects/{other}/tasks/import", json=[finding_task(f) for f in FINDINGS] * 3)
@@ -474,8 +478,71 @@ def postgres_stopped(work: Path, tasks: int = 2000, down_s: float = 20) -> Outco
         lost = sum(c == 0 for c in counts) + (trained["status"] != "succeeded") + (end["status"] != "succeeded")  # type: ignore[index]
         return Outcome(f"PostgreSQL stopped {down_s:.0f} s (a {tasks}-task job, a training)", lost=lost,
                        duplicated=sum(max(0, c - 1) for c in counts), seats_leaked=seats_left(client), recover_s=recover,
-                       baseline_s=took[0], faulted_s=took[1],
+                       baseline_s=took[0] if baseline else 0.0, faulted_s=took[-1],
                        note=f"job {end['status']}, training {trained['status']}; time without the outage itself")  # type: ignore[index]
+
+
+@contextmanager
+def two_workers() -> Iterator[object]:
+    """A Ray of its own, in place of any: a head with no CPUs (the scheduler, the runners and the job tasks live
+    there, needing none) and two worker nodes of 2 CPU / 8 GB, where trainings and servers go."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "memory": 2 * GIB})
+    for _ in range(2):
+        cluster.add_node(num_cpus=2, memory=8 * GIB)
+    ray.init(address=cluster.address, namespace="annoray-chaos", log_to_driver=False)
+    cluster.wait_for_nodes()
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def worker_node_removed(work: Path, tasks: int = 2000, *, baseline: bool = True) -> Outcome:
+    """The worker node that holds a server's replica and a training removed while a pre-annotation job streams
+    through that server and the training runs (best fit puts both on one node): the server deploys again on the
+    other node and the job resumes; the training resumes there from its last checkpoint."""
+    with two_workers() as cluster, platform(work / "nodes") as (client, settings):
+        pid, ids = trained_project(client, "klinik", 2 * tasks)
+        server = client.post("/api/servers", json={"project_id": pid, "name": "s"}).json()
+        wait("running", lambda: server_status(client, server["id"]) == "running", timeout=300)
+        took, recover, ends = [], 0.0, {}
+        for faulted in (False, True) if baseline else (True,):
+            part = ids[tasks:] if faulted else ids[:tasks]
+            other = client.post("/api/projects", json={"name": f"long{int(faulted)}", "labeling_config": NER_CONFIG,
+                                                       "language": "de", "model_type": "healthcare"}).json()["id"]
+            client.post(f"/api/projects/{other}/tasks/import", json=[finding_task(f) for f in FINDINGS] * 3)
+            started = time.monotonic()
+            (training,) = client.post(f"/api/projects/{other}/trainings", json={"params": {"epochs": 20}}).json()["jobs"]
+            job = client.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"], "task_ids": part}).json()
+            if faulted:
+                node = client.get(f"/api/servers/{server['id']}").json()["node_id"]
+                wait("the training's first epoch on the server's node", lambda: (j := client.get(f"/api/trainings/{training['id']}").json())
+                     ["progress"]["epoch"] >= 1 and j["node_id"] == node, timeout=300, every=0.1)
+                wait("progress", lambda: client.get(f"/api/preannotations/{job['id']}").json()["done"] > tasks // 10, every=0.05)
+                gone = time.monotonic()
+                cluster.remove_node(next(n for n in cluster.worker_nodes if n.node_id == node))
+                wait("the server on another node", lambda: (s := client.get(f"/api/servers/{server['id']}").json())["status"] == "running"
+                     and s["node_id"] != node, timeout=300, every=0.1)
+                recover = time.monotonic() - gone
+            ends = {"job": wait("the job", lambda: (j := client.get(f"/api/preannotations/{job['id']}").json())["status"] in
+                                ("succeeded", "failed") and j, timeout=900),
+                    "training": wait("the training", lambda: (j := client.get(f"/api/trainings/{training['id']}").json())["status"] in
+                                     ("succeeded", "failed", "cancelled") and j, timeout=900)}
+            took.append(time.monotonic() - started)
+        counts = predictions_per_task(settings, ids[tasks:])
+        assert client.delete(f"/api/servers/{server['id']}").status_code == 204
+        lost = sum(c == 0 for c in counts) + sum(end["status"] != "succeeded" for end in ends.values())  # type: ignore[index]
+        log = client.get(f"/api/trainings/{ends['training']['id']}/log").text  # type: ignore[index]
+        return Outcome(f"worker node removed (a {tasks}-task job, a training)", lost=lost,
+                       duplicated=sum(max(0, c - 1) for c in counts), seats_leaked=seats_left(client), recover_s=recover,
+                       baseline_s=took[0], faulted_s=took[-1],
+                       note=f"job {ends['job']['status']}, training {ends['training']['status']}"  # type: ignore[index]
+                            + ("; resumed from its checkpoint" if "[E613]" in log else "; NOT requeued by E613"))
 
 
 def _ready(client: httpx.Client) -> bool:
@@ -489,7 +556,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=50_000, help="tasks of the killed import")
     parser.add_argument("--preannotate", type=int, default=2000, help="tasks of the pre-annotation job")
-    parser.add_argument("--only", default="import,request,deploy,preannotation,store,postgres")
+    parser.add_argument("--only", default="import,request,deploy,preannotation,store,postgres,node")
     args = parser.parse_args()
     only = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="annoray-chaos-"))
@@ -511,6 +578,8 @@ def main() -> None:
                 outcomes.append(model_store_unwritable(work))
             if "postgres" in only:
                 outcomes.append(postgres_stopped(work, args.preannotate))
+        if "node" in only:  # a Ray of its own, with worker nodes to remove
+            outcomes.append(worker_node_removed(work, args.preannotate))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{'fault':<44} {'lost':>5} {'duplicated':>11} {'seats leaked':>13} {'recover s':>11} {'vs baseline':>10}")

@@ -2,6 +2,7 @@
 nothing duplicated, no licence seat leaked."""
 
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
@@ -34,3 +35,20 @@ def test_the_scheduler_killed_while_a_server_deploys_and_a_job_runs_and_a_store_
     store = chaos.model_store_unwritable(tmp_path, baseline=False)
     assert_nothing_lost(store)
     assert "[E628]" in store.note
+
+
+@pytest.mark.ray
+@pytest.mark.postgres
+@pytest.mark.skipif(shutil.which("initdb") is None, reason="PostgreSQL binaries (initdb, pg_ctl) are not on PATH")
+def test_postgresql_stopped_while_a_training_runs_and_a_preannotation_job_streams(ray_session, tmp_path: Path) -> None:
+    outcome = chaos.postgres_stopped(tmp_path, tasks=300, down_s=5, baseline=False)
+    assert_nothing_lost(outcome)
+    assert outcome.note.startswith("job succeeded, training succeeded"), outcome
+
+
+@pytest.mark.ray
+def test_a_worker_node_removed_under_a_server_a_preannotation_job_and_a_training(_ray_shutdown, tmp_path: Path) -> None:
+    """On a Ray of its own (two worker nodes): the next test that needs the session's Ray starts it again."""
+    outcome = chaos.worker_node_removed(tmp_path, tasks=300, baseline=False)
+    assert_nothing_lost(outcome)
+    assert outcome.note == "job succeeded, training succeeded; resumed from its checkpoint", outcome

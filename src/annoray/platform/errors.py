@@ -172,6 +172,7 @@ class Errors:
     E818 = ("[E818] a dictionary rule holds at most {limit} terms of at most {length} characters each; this one has "
             "{count} terms{longest}: split it into several rules")
     E819 = "[E819] the regex is {length} characters; a rule's pattern may have at most {limit}"
+    E820 = "[E820] the node {node} serving this server left the cluster; deploying it again on another node"
 
     E901 = "[E901] file '{filename}' is not an image or a PDF annoray reads ({found}); upload PNG, JPEG, TIFF or PDF"
     E902 = "[E902] file '{filename}' says it is {declared} but its bytes are {found}"

@@ -144,20 +144,17 @@ class OcrDispatch:
         """A page's task ended; one that died (its node, a kill) leaves its page running: queue it again or fail it."""
         import ray
 
-        with self.state.lock:
-            if self.running.get(page_id) is ref:
-                del self.running[page_id]
         try:
             ray.get(ref)
         except Exception as exc:
-            with self.state.sessions.begin() as session:
+            with self.state.sessions.begin() as session:  # raises while the database is down: handled again next tick
                 pages = DocumentRepository(session)
                 page = pages.pages_by_id([page_id]).get(page_id)
-                if page is None or page.ocr_status is not OcrStatus.RUNNING:
-                    return
-                if page.ocr_attempts < self.state.settings.ocr.max_attempts:
-                    pages.move_ocr(page_id, (OcrStatus.RUNNING,), OcrStatus.QUEUED, ocr_error=describe(exc))
-                else:
-                    pages.move_ocr(page_id, (OcrStatus.RUNNING,), OcrStatus.FAILED,
-                                   ocr_error=Errors.E908.format(count=page.ocr_attempts, why=describe(exc)))
+                if page is not None and page.ocr_status is OcrStatus.RUNNING:
+                    again = page.ocr_attempts < self.state.settings.ocr.max_attempts
+                    pages.move_ocr(page_id, (OcrStatus.RUNNING,), OcrStatus.QUEUED if again else OcrStatus.FAILED,
+                                   ocr_error=describe(exc) if again else Errors.E908.format(count=page.ocr_attempts, why=describe(exc)))
+        with self.state.lock:  # only once its end is written
+            if self.running.get(page_id) is ref:
+                del self.running[page_id]
         self.state.kick.set()

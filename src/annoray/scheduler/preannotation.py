@@ -287,6 +287,20 @@ class PreannotationDispatch:
             if (ref := self.running.pop(job.id, None)) is not None:
                 ray.cancel(ref, force=True)
 
+    def wait_for_server(self, session: Session, server_id: int) -> None:
+        """The server lost its replicas (their node left) and deploys again: its running jobs stop, queued to resume
+        once it runs (each task keeps the one prediction it has)."""
+        import ray
+
+        jobs = PreannotationJobRepository(session)
+        for job in jobs.for_server(server_id, JobStatus.RUNNING):
+            jobs.transition(job.id, (JobStatus.RUNNING,), JobStatus.QUEUED,
+                            reason=f"server {server_id} lost its node and deploys again; resuming where it stopped")
+            with self.state.lock:
+                ref = self.running.pop(job.id, None)
+            if ref is not None:
+                ray.cancel(ref, force=True)
+
     def requeue_after_restart(self, session: Session) -> None:
         jobs = PreannotationJobRepository(session)
         for job in jobs.with_status(JobStatus.RUNNING):

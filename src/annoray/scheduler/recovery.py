@@ -10,7 +10,7 @@ from annoray.platform.models.training_jobs import requeue_or_fail
 from annoray.platform.resources import Resources
 from annoray.platform.store.repositories import TRAINING, LicenseRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.store.tables import JobStatus, TrainingJob
-from annoray.scheduler.ledger import Allocation, SchedulerState, ray_nodes
+from annoray.scheduler.ledger import Allocation, SchedulerState
 from annoray.scheduler.training_runs import TrainingRuns
 
 logger = logging.getLogger(__name__)
@@ -66,9 +66,8 @@ class Recovery:
             self.state.kick.set()
         return {job.id for job in lost}
 
-    def lost_nodes(self) -> None:
+    def lost_nodes(self, alive: set[str]) -> None:
         """Runs on a node that left the cluster go back to the queue while their retry budget lasts, else fail."""
-        alive = {n["NodeID"] for n in ray_nodes()}
         with self.state.lock:
             ledger = self.state.ledger.trainings
             lost = {job_id: a for job_id, a in ledger.items() if a.node_id not in alive}

@@ -15,7 +15,7 @@ from annoray.platform.store.repositories import (
 )
 from annoray.scheduler.active_learning import queue_due_trainings
 from annoray.scheduler.cluster_view import cluster_view
-from annoray.scheduler.ledger import SchedulerState
+from annoray.scheduler.ledger import SchedulerState, ray_nodes
 from annoray.scheduler.placement import Node, Outcome, Pending, place, plan
 from annoray.scheduler.documents import OcrDispatch
 from annoray.scheduler.preannotation import PreannotationDispatch
@@ -149,8 +149,8 @@ class Scheduler:
                     self.runs.launch(pending[want.holder_id], placement, want.demand, ray.get_runtime_context().current_actor)
                 elif placement.outcome is Outcome.START:
                     self.servers.deploy(queued_servers[want.holder_id], placement, want.demand)
-            for server_id, node_id in stale:
-                self.servers.redeploy(server_id, node_id)
+            for server_id in stale:
+                self.servers.redeploy(server_id)
             self.preannotations.dispatch()
             self.ocr.dispatch()
             asks = [want.demand for want, placement in decisions if placement.scale_up]
@@ -229,7 +229,9 @@ class Scheduler:
                             logger.exception("could not record the end of %s", refs[ref])
             try:
                 queue_due_trainings(self.state, self.never_reason)
-                self.recovery.lost_nodes()
+                alive = {n["NodeID"] for n in ray_nodes()}
+                self.recovery.lost_nodes(alive)
+                self.servers.lost_nodes(alive, self.preannotations)
                 self.tick()
             except Exception:  # a failed pass is retried on the next tick; the database is unchanged
                 logger.exception("scheduling pass failed")

@@ -15,6 +15,7 @@ from annoray.platform.store.repositories import SERVER, LicenseRepository, Model
 from annoray.platform.store.tables import PreannotationServer, ServerStatus
 from annoray.scheduler.ledger import Allocation, SchedulerState
 from annoray.scheduler.placement import Outcome, Pending, Placement
+from annoray.scheduler.preannotation import PreannotationDispatch
 from annoray.scheduler.servers import server_demand
 
 logger = logging.getLogger(__name__)
@@ -47,9 +48,9 @@ class ServerDeployments:
                 else:
                     repo.transition(server.id, (ServerStatus.QUEUED,), ServerStatus.FAILED, reason=None, error=placement.reason)
 
-    def stale(self, session: Any) -> list[tuple[int, str]]:
-        """Running servers whose project's config came to name other models than they serve: (id, node)."""
-        return [(s.id, s.node_id or "") for s in ServerRepository(session).with_status(ServerStatus.RUNNING)
+    def stale(self, session: Any) -> list[int]:
+        """Running servers whose project's config came to name other models than they serve."""
+        return [s.id for s in ServerRepository(session).with_status(ServerStatus.RUNNING)
                 if s.models != s.deployed_models and s.id in self.state.ledger.servers and s.id not in self.redeploying]
 
     def deploy(self, server: PreannotationServer, placement: Placement, demand: Resources) -> None:
@@ -62,20 +63,22 @@ class ServerDeployments:
             if not moved or not LicenseRepository(session).lease_all(placement.leases, SERVER, server.id, datetime.now(UTC)):
                 session.rollback()
                 return
-        self.state.ledger.servers[server.id] = Allocation(node_id, demand, leases=placement.leases)
-        threading.Thread(target=self._serve, args=(server.id, node_id), name=f"deploy-server-{server.id}", daemon=True).start()
+        allocation = self.state.ledger.servers[server.id] = Allocation(node_id, demand, leases=placement.leases)
+        threading.Thread(target=self._serve, args=(server.id, allocation), name=f"deploy-server-{server.id}", daemon=True).start()
 
-    def redeploy(self, server_id: int, node_id: str) -> None:
+    def redeploy(self, server_id: int) -> None:
         """Rebuild a running server's Serve app with the models it should now serve (after a deploy rewrote its
         project's config). Serve replaces the replicas in place; requests wait for a replica, none is dropped."""
         self.redeploying.add(server_id)
         with self.state.sessions.begin() as session:
             ServerRepository(session).transition(server_id, (ServerStatus.RUNNING,), ServerStatus.RUNNING,
                                                  reason="redeploying with the models its project's labeling config names now")
-        threading.Thread(target=self._serve, args=(server_id, node_id, ServerStatus.RUNNING),
+        threading.Thread(target=self._serve, args=(server_id, self.state.ledger.servers[server_id], ServerStatus.RUNNING),
                          name=f"redeploy-server-{server_id}", daemon=True).start()
 
-    def _serve(self, server_id: int, node_id: str, current: ServerStatus = ServerStatus.DEPLOYING) -> None:
+    def _serve(self, server_id: int, allocation: Allocation, current: ServerStatus = ServerStatus.DEPLOYING) -> None:
+        """Deploy (or rebuild) the server's Serve app on its node. A deploy whose allocation the ledger no longer holds
+        (its node left the cluster, and the server was queued again) changes nothing when it ends."""
         from annoray.scheduler.servers import spark_jars
 
         from ray import serve
@@ -96,11 +99,14 @@ class ServerDeployments:
                 replicas, max_replicas, language, names = server.replicas, server.max_replicas, server.language, list(server.models)
             serve.start(proxy_location="Disabled")
             serve.run(server_app(store=self.state.settings.resolved_model_store, models=models, rules=rules, language=language,
-                                 replicas=replicas, max_replicas=max_replicas, replica=spec.resources(), node_id=node_id, max_models=self.state.settings.labeling_config.max_models),
+                                 replicas=replicas, max_replicas=max_replicas, replica=spec.resources(),
+                                 node_id=allocation.node_id, max_models=self.state.settings.labeling_config.max_models),
                       name=app_name(server_id), route_prefix=None)
         except Exception as exc:  # the server ends failed with the reason; its resources and seats come back
-            logger.exception("deploying server %s failed", server_id)
             with self.state.lock:
+                if self.state.ledger.servers.get(server_id) is not allocation:
+                    return  # superseded
+                logger.exception("deploying server %s failed", server_id)
                 self.state.ledger.servers.pop(server_id, None)
                 self.redeploying.discard(server_id)
             with self.state.sessions.begin() as session:
@@ -108,12 +114,35 @@ class ServerDeployments:
                                                      error=Errors.E813.format(why=describe(exc)))
             undeploy(server_id)
             return
+        with self.state.lock:
+            if self.state.ledger.servers.get(server_id) is not allocation:
+                return  # superseded
         with self.state.sessions.begin() as session:
             running = ServerRepository(session).transition(server_id, (current,), ServerStatus.RUNNING, reason=None,
                                                            deployed_models=names)
         with self.state.lock:
             self.redeploying.discard(server_id)
         if not running:  # deleted while it deployed
+            undeploy(server_id)
+        self.state.kick.set()
+
+    def lost_nodes(self, alive: set[str], preannotations: PreannotationDispatch) -> None:
+        """Servers on a node that left the cluster are queued again, to deploy on another node (their seats go back
+        on the next pass and are leased again there); their running pre-annotation jobs stop and wait for them, to
+        resume where they stopped."""
+        with self.state.lock:
+            lost = {server_id: a for server_id, a in self.state.ledger.servers.items() if a.node_id not in alive}
+            for server_id in lost:
+                del self.state.ledger.servers[server_id]
+                self.redeploying.discard(server_id)
+        if not lost:
+            return
+        with self.state.sessions.begin() as session:
+            for server_id, allocation in lost.items():
+                ServerRepository(session).transition(server_id, (ServerStatus.DEPLOYING, ServerStatus.RUNNING), ServerStatus.QUEUED,
+                                                     reason=Errors.E820.format(node=allocation.node_id), node_id=None)
+                preannotations.wait_for_server(session, server_id)
+        for server_id in lost:
             undeploy(server_id)
         self.state.kick.set()
 

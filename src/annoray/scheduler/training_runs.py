@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -140,13 +141,24 @@ class TrainingRuns:
             ray.get(ref)
         except RayActorError as exc:  # the runner died with its run: a failure within the budget, like a lost node
             why = f"lost its runner ({describe(exc)})"
-            requeue_or_fail(self.state.sessions, job_id, self.state.settings.training.max_failures,
-                            lambda what: Errors.E617.format(why=why, what=what),
-                            {"node_id": allocation.node_id})
+            self._record(lambda: requeue_or_fail(self.state.sessions, job_id, self.state.settings.training.max_failures,
+                                                 lambda what: Errors.E617.format(why=why, what=what),
+                                                 {"node_id": allocation.node_id}), job_id, allocation)
             self.state.kick.set()
         except Exception as exc:  # the runner already ended the job if it could; this catches the rest
-            fail_job(self.state.sessions, job_id, Errors.E609.format(why=f"the training process died: {describe(innermost(exc))}"))
+            why = Errors.E609.format(why=f"the training process died: {describe(innermost(exc))}")
+            self._record(lambda: fail_job(self.state.sessions, job_id, why), job_id, allocation)
         self.end(job_id, allocation)
+
+    def _record(self, write: Callable[[], object], job_id: int, allocation: Allocation) -> None:
+        """Write a run's end; when the database is away, the run goes back in the ledger and its end is handled again
+        on the next tick."""
+        try:
+            write()
+        except Exception:
+            with self.state.lock:
+                self.state.ledger.trainings.setdefault(job_id, allocation)
+            raise
 
     def end(self, job_id: int, allocation: Allocation, *, abort: bool = False) -> None:
         """Take a run down: abort it through its Train controller first when asked (Ray Train then removes its
