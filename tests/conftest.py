@@ -396,7 +396,6 @@ def clinical_sentences() -> list[tuple[str, int, int, str, str]]:
 
 
 @functools.cache
-@functools.cache
 def tiny_models() -> dict[str, Path]:
     """A NER, an assertion and a classification model trained with the platform's own engines, once per session
     (a few seconds); callers copy them, never change them."""

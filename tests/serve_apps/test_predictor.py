@@ -9,7 +9,7 @@ from annoray.platform.labeling.config import parse_labeling_config
 from annoray.platform.labeling.predictions import label_studio_result
 from annoray.serve_apps.predictor import Predictor, ServedModel, ServedRule
 
-from ..conftest import CLINICAL_CONFIG, tiny_models
+from ..conftest import CLINICAL_CONFIG, clinical_sentences, tiny_models
 
 TEXTS = ["The patient takes folic acid daily for the heart problem.", "No warfarin was given for the brain problem."]
 RULES = [ServedRule("dose", "Dose", "regex", pattern=r"\b\d+ ?mg\b"), ServedRule("drugs", "Drug", "dictionary", terms=("Aspirin",))]
@@ -74,3 +74,66 @@ def test_a_catastrophic_pattern_cannot_hang_a_replica() -> None:
     assert prediction.rules == []
     (prediction,) = Predictor([], rules).predict(["x aaaa"])
     assert [(r["start"], r["end"], r["rule"]) for r in prediction.rules] == [(2, 6, "evil")]
+
+
+@pytest.fixture(scope="module")
+def unsure_ner(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A NER trained too little to be sure of anything: its confidences spread."""
+    from annoray.platform.labeling.datasets import NerExample
+    from annoray.platform.models.training import TrainingParams
+    from annoray.trainers.custom import load_with_code
+    from annoray.trainers.engines import MODEL_DIR, EngineConfig, SpacyNer
+
+    work = tmp_path_factory.mktemp("unsure")
+    examples = [NerExample(i, i, t, [(s, e, "Drug")]) for i, (t, s, e, _, _) in enumerate(clinical_sentences())]
+    for _ in SpacyNer(EngineConfig(language="en", labels=["Drug"])).train(
+            train=examples, dev=[], params=TrainingParams(epochs=4, batch_size=4, dropout=0.1), output_dir=work):
+        pass
+    return load_with_code(work / MODEL_DIR)
+
+
+UNSURE = ["The patient takes folic acid daily for the heart problem.", "No warfarin was given for the brain problem.",
+          "The patient takes amoxicillin daily for the heart problem.", "The patient takes rest daily.",
+          "No tylenol was given.", "The patient takes Vitamin daily for the brain problem.", "", "He takes the pills daily."]
+
+
+def greedy_path_slowly(nlp: object, doc: object) -> list[float]:
+    """The reference: spaCy's greedy choice at each token, one doc alone, every action's validity checked; the
+    chosen action's softmax probability among the valid ones."""
+    import numpy as np
+
+    ner = nlp.get_pipe("ner")
+    names = [ner.moves.get_class_name(i) for i in range(ner.moves.n_moves)]
+    (state,) = ner.moves.init_batch([doc])
+    model, probs = ner.model.predict([doc]), []
+    while not state.is_final():
+        scores = model.predict([state])[0]
+        valid = [a for a in range(len(names)) if ner.moves.is_valid(state, names[a])]
+        best = max(valid, key=lambda a: scores[a])
+        probs.append(float(np.exp(scores[best]) / np.exp(scores[valid]).sum()))
+        ner.moves.apply_transition(state, names[best])
+    model.clear_memory()
+    return probs
+
+
+def test_confidences_are_read_from_the_greedy_parse_itself(unsure_ner: object) -> None:
+    """The entities are nlp.pipe's own; each confidence is the probability of the greedy path through the entity
+    (the product of its tokens' choices), in (0, 1], equal to the slow one-doc reference; they spread, and a chunk
+    seen in training in its own sentence is surer than a word never seen as a drug."""
+    import numpy as np
+
+    from annoray.serve_apps.confidence import pipe_with_confidence
+
+    scored = list(pipe_with_confidence(unsure_ner, UNSURE, batch_size=3))
+    plain = list(unsure_ner.pipe(UNSURE))
+    assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d, _ in scored] == \
+        [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in plain]
+    found = {e.text: c for doc, confidences in scored for e, c in zip(doc.ents, confidences, strict=True)}
+    assert found and all(0 < c <= 1 for c in found.values()), found
+    for doc in unsure_ner.pipe(UNSURE, disable=["ner"]):
+        path = greedy_path_slowly(unsure_ner, doc)
+        assert len(path) == len(doc)
+        reference = [e for d, _ in scored if d.text == doc.text for e in d.ents]
+        for ent, confidence in zip(reference, next(c for d, c in scored if d.text == doc.text), strict=True):
+            assert confidence == pytest.approx(float(np.prod(path[ent.start:ent.end])), abs=2e-4), ent.text
+    assert max(found.values()) - min(found.values()) > 0.01, found

@@ -4,19 +4,18 @@ and size), the Visual NER entities with the words' boxes, one per line the entit
 
 Plain Python over spaCy, so a Serve replica, a benchmark and a test run the same code. Entities are
 spaCy's own spans: the tokens of one entity are one region with character offsets. Their confidence
-is the entity's probability under a beam search of the same NER model (the mass of the beam parses
-that contain exactly that span with that label).
+is the probability of the greedy parse through the entity, read from the parse itself (``confidence.py``).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from annoray.platform.labeling.datasets import sentence_around
 from annoray.platform.labeling.rules import compile_regex
+from annoray.serve_apps.confidence import pipe_with_confidence
 from annoray.serve_apps.spark_models import SparkNlpModel
 from annoray.trainers.custom import load_with_code
 from annoray.trainers.engines import mark_chunk
@@ -67,13 +66,13 @@ class Predictor:
     over a batch of texts."""
 
     def __init__(self, models: list[ServedModel], rules: list[ServedRule] = (), *, language: str = "en",  # type: ignore[assignment]
-                 beam_width: int = 8, batch_size: int = 64, max_models: int | None = None):
+                 batch_size: int = 64, max_models: int | None = None):
         import spacy
 
         if max_models is not None and len(models) > max_models:
             raise ValueError(f"a server holds at most {max_models} models, not {len(models)}")
         self.models = [(m, _load(m)) for m in models]
-        self.beam_width, self.batch_size = beam_width, batch_size
+        self.batch_size = batch_size
         self.sentences = spacy.blank(language)
         self.sentences.add_pipe("sentencizer")
         self.regexes = [(r, compile_regex(r.pattern or "")) for r in rules if r.kind == "regex"]
@@ -106,24 +105,12 @@ class Predictor:
         for model, nlp in self.models:
             if model.kind != "visual_ner":
                 continue
-            docs = list(nlp.pipe([page_doc(nlp, p["words"], p["width"], p["height"]) for p in pages], batch_size=self.batch_size))
-            for page, doc_entities, prediction in zip(pages, self._scored(nlp, docs), out, strict=True):
-                for ent, score in doc_entities:
+            docs = [page_doc(nlp, p["words"], p["width"], p["height"]) for p in pages]
+            for page, (doc, scores), prediction in zip(pages, pipe_with_confidence(nlp, docs, self.batch_size), out, strict=True):
+                for ent, score in zip(doc.ents, scores, strict=True):
                     words = page["words"][ent.start:ent.end]
                     prediction.regions.append({"label": ent.label_, "score": score, "model": model.name,
                                                "text": " ".join(str(w[0]) for w in words), "lines": _lines(words)})
-
-    def _scored(self, nlp: Any, docs: list[Any]) -> list[list[tuple[Any, float]]]:
-        """Each doc's entities with their probability under a beam search of the same NER model."""
-        ner = nlp.get_pipe(_component(nlp, ("ner", "beam_ner")) or "ner")  # an imported pipeline may name it otherwise
-        out = []
-        for doc, beam in zip(docs, ner.beam_parse(docs, beam_width=self.beam_width, beam_density=0.0001), strict=True):
-            mass: dict[tuple[int, int, str], float] = defaultdict(float)
-            for score, parses in ner.moves.get_beam_parses(beam):
-                for start, end, label in parses:
-                    mass[(start, end, label)] += score
-            out.append([(ent, round(min(1.0, mass.get((ent.start, ent.end, ent.label_), 0.0)), 4)) for ent in doc.ents])
-        return out
 
     def _texts(self, texts: list[str], out: list[TextPrediction]) -> None:
         for model, nlp in self.models:
@@ -143,9 +130,8 @@ class Predictor:
                 prediction.entities += [{"start": s, "end": e, "text": text[s:e], "label": label, "score": score, "model": model.name}
                                         for s, e, label, score in found]
             return
-        docs = list(nlp.pipe(texts, batch_size=self.batch_size))
-        for doc_entities, prediction in zip(self._scored(nlp, docs), out, strict=True):
-            for ent, score in doc_entities:
+        for (doc, scores), prediction in zip(pipe_with_confidence(nlp, texts, self.batch_size), out, strict=True):
+            for ent, score in zip(doc.ents, scores, strict=True):
                 prediction.entities.append({"start": ent.start_char, "end": ent.end_char, "text": ent.text, "label": ent.label_,
                                             "score": score, "model": model.name})
 
