@@ -538,7 +538,7 @@ def worker_node_removed(work: Path, tasks: int = 2000, *, baseline: bool = True)
         assert client.delete(f"/api/servers/{server['id']}").status_code == 204
         lost = sum(c == 0 for c in counts) + sum(end["status"] != "succeeded" for end in ends.values())  # type: ignore[index]
         log = client.get(f"/api/trainings/{ends['training']['id']}/log").text  # type: ignore[index]
-        return Outcome(f"worker node removed (a {tasks}-task job, a training)", lost=lost,
+        return Outcome(f"node removed (a {tasks}-task job, a training)", lost=lost,
                        duplicated=sum(max(0, c - 1) for c in counts), seats_leaked=seats_left(client), recover_s=recover,
                        baseline_s=took[0], faulted_s=took[-1],
                        note=f"job {ends['job']['status']}, training {ends['training']['status']}"  # type: ignore[index]
