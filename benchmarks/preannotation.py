@@ -83,7 +83,7 @@ def register(settings: Settings, engine, root: Path) -> None:
     from annoray.platform.store.tables import CatalogModel
     from annoray.trainers.store import ModelStore
 
-    trained, store = tiny_models(root), ModelStore(settings.resolved_model_store)
+    trained, store = tiny_models(), ModelStore(settings.resolved_model_store)
     with Session(engine) as session:
         for name, kind in MODELS.items():
             session.add(CatalogModel(name=name, kind=kind, labels=LABELS[kind], language="en", engine=f"spacy.{kind}.v1",
@@ -114,7 +114,7 @@ def in_process(root: Path, n: int) -> float:
     """The predictor's own code (every model, entities with confidences) in one process: tasks per second."""
     from annoray.serve_apps.predictor import Predictor, ServedModel
 
-    trained = tiny_models(root)
+    trained = tiny_models()
     predictor = Predictor([ServedModel(name, kind, str(trained[kind])) for name, kind in MODELS.items()])
     all_texts = texts(n)
     began = time.perf_counter()
@@ -129,7 +129,7 @@ def bare_pipe(root: Path, n: int) -> float:
     from annoray.trainers.custom import load_with_code
     from annoray.trainers.engines import mark_chunk
 
-    trained = tiny_models(root)
+    trained = tiny_models()
     nlps = {name: load_with_code(Path(trained[kind])) for name, kind in MODELS.items()}
     all_texts = texts(n)
     began = time.perf_counter()
