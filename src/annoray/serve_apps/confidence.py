@@ -58,7 +58,7 @@ def greedy_parse(ner: Any, docs: list[Any]) -> tuple[list[Any], list[list[float]
     model = ner.model.predict(docs)
     try:
         while unfinished:
-            scores = model.predict([state for _, state in unfinished])
+            scores = model.predict([state for _, state in unfinished]).astype(np.float64)  # float32's exp underflows early
             scores = np.exp(scores - scores.max(axis=1, keepdims=True))
             for (i, state), row, order in zip(unfinished, scores.tolist(), np.argsort(-scores, axis=1).tolist(), strict=True):
                 chosen, mass, rest = -1, 0.0, sum(row)
@@ -70,7 +70,7 @@ def greedy_parse(ner: Any, docs: list[Any]) -> tuple[list[Any], list[list[float]
                         chosen = action if chosen < 0 else chosen
                         mass += row[action]
                 moves.apply_transition(state, names[chosen])
-                steps[i].append(row[chosen] / mass)
+                steps[i].append(row[chosen] / mass if mass else 1.0)  # every valid action far below an invalid one
             unfinished = [(i, state) for i, state in unfinished if not state.is_final()]
     finally:
         model.clear_memory()
