@@ -13,7 +13,7 @@ from annoray.api.ops import JsonFormatter
 from annoray.api.server import BackgroundServer
 from annoray.platform.store.db import migrate
 
-from ..conftest import Api, csrf_of, signed_in
+from ..conftest import Api, count_rows, csrf_of, signed_in
 
 
 def test_probes_say_what_is_missing(api: Api, settings, tmp_path) -> None:
@@ -114,3 +114,27 @@ def test_the_grafana_dashboard_reads_metrics_annoray_exports(api: Api) -> None:
             assert f'"{name.removeprefix("ray_")}"' in gauges, name
         else:
             assert re.sub(r"_(total|bucket)$", "", name) in exported, name
+
+
+def test_more_writers_than_threads_are_all_answered(settings, engine, clinical_config: str) -> None:
+    """Forty completions sent at once to an API of two threads: on SQLite, writers once took every thread waiting
+    for the write lock while its holder waited for a thread, and were answered 500 "database is locked"."""
+    import asyncio
+
+    settings = settings.model_copy(update={"api": settings.api.model_copy(update={"threads": 2})})
+    token = settings.admin_token_path.read_text().strip()
+    with BackgroundServer(create_app(settings, engine=engine)) as url:
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        pid = admin.post("/api/projects", json={"name": "p", "labeling_config": clinical_config}).json()["id"]
+        admin.post(f"/api/projects/{pid}/tasks/import", json=[{"data": {"text": "Fieber seit Montag."}}]).raise_for_status()
+        (task,) = admin.get(f"/api/projects/{pid}/tasks").json()["items"]
+
+        async def send_all() -> list[int]:
+            async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+                answers = await asyncio.gather(*(client.post(f"/api/projects/{pid}/tasks/{task['id']}/completions",
+                                                             json={"result": [], "status": "submitted"}) for _ in range(40)))
+            return [a.status_code for a in answers]
+
+        statuses = asyncio.run(send_all())
+        assert statuses == [201] * 40, statuses
+        assert count_rows(engine, "completions") == 40

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
 from importlib import resources
+
+import anyio.to_thread
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,7 +20,7 @@ from annoray.api import web
 from annoray.api.audit import AuditTrail
 from annoray.api.errors import install_error_handlers
 from annoray.api.guard import InputGuard
-from annoray.api.ops import ApiMetrics, MetricsMiddleware, SecurityHeaders
+from annoray.api.ops import ApiMetrics, MetricsMiddleware, OneWriterAtATime, SecurityHeaders, WriteGate
 from annoray.api.routes import (
     audit, cluster, docs, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users,
 )
@@ -23,6 +28,13 @@ from annoray.api.schemas import ERROR_RESPONSES
 from annoray.platform.settings import Settings
 from annoray.platform.store.db import create_db_engine, session_factory
 from annoray.scheduler import SchedulerClient
+
+
+@asynccontextmanager
+async def threads_at_once(threads: int, _app: FastAPI) -> AsyncIterator[None]:
+    """The thread pool of the synchronous routes holds ``threads``, which the database pool is sized for."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+    yield
 
 
 def create_app(
@@ -34,12 +46,13 @@ def create_app(
     the database until a scheduler starts.
     """
     settings = settings or Settings()
-    engine = engine or create_db_engine(settings.resolved_database_url)
+    engine = engine or create_db_engine(settings.resolved_database_url, settings.api.db_connections)
     app = FastAPI(
         title="annoray",
         version=__version__,
         description="Train NLP models from human annotations and serve them as pre-annotation servers, on Ray.",
         docs_url=None, redoc_url=None,  # served from the package's own scripts (routes/docs.py), not a CDN
+        lifespan=partial(threads_at_once, settings.api.threads),
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -52,6 +65,9 @@ def create_app(
     # refuses hostile input before any route reads it.
     app.add_middleware(InputGuard, max_body_bytes=settings.api.max_body_bytes)
     app.add_middleware(AuditTrail, sessions=app.state.write_sessions)
+    app.state.write_gate = WriteGate() if engine.dialect.name == "sqlite" else None
+    if app.state.write_gate is not None:  # the audit's own write is inside: it is part of the request's writing
+        app.add_middleware(OneWriterAtATime, gate=app.state.write_gate)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeaders)
     if settings.api.cors_origins:

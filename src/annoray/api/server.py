@@ -22,7 +22,7 @@ class BackgroundServer:
 
     def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int | None = None):
         self.host, self.port = host, port or free_port(host)
-        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="off"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, name="annoray-api", daemon=True)
 
     @property

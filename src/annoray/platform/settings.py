@@ -28,6 +28,14 @@ class ApiSettings(BaseModel):
         [], description="Browser origins allowed to call the API from their own pages (CORS); none by default.")
     log_format: Literal["text", "json"] = Field("text", description="How annoray's API process writes its log lines: "
                                                 "text, or one JSON object per line for a log pipeline.")
+    threads: int = Field(24, ge=1, le=512, description="Requests an API process works on at once (its thread pool; "
+                         "more wait their turn). Its database pool opens up to 2 x threads + 4 connections.")
+
+    @property
+    def db_connections(self) -> int:
+        """The most connections the API's pool opens: a request may hold two at once (its session and a read), so
+        the pool never runs dry while every thread holds two."""
+        return 2 * self.threads + 4
 
 
 class LabelingConfigSettings(BaseModel):

@@ -16,14 +16,16 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "annoray_write"
 
 
-def create_db_engine(url: str) -> Engine:
-    """One engine per URL, tuned by dialect: SQLite in WAL mode with a busy timeout, PostgreSQL pooled."""
+def create_db_engine(url: str, connections: int = 30) -> Engine:
+    """One engine per URL, tuned by dialect: SQLite in WAL mode with a busy timeout, PostgreSQL pooled; either opens
+    at most ``connections`` connections (a caller that runs N threads, each holding up to two, passes 2N or more)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            pool_size=min(connections, 10), max_overflow=max(0, connections - 10),
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite defers BEGIN until the first write, so reads before it see no snapshot;
@@ -35,7 +37,7 @@ def create_db_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=min(connections, 10), max_overflow=max(0, connections - 10))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

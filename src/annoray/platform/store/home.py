@@ -18,7 +18,7 @@ ADMIN_USERNAME = "admin"
 def init_home(settings: Settings, engine: Engine | None = None) -> Engine:
     """Create the home folder and schema; on first start create the admin and write its token (0600)."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    engine = engine or create_db_engine(settings.resolved_database_url)
+    engine = engine or create_db_engine(settings.resolved_database_url, settings.api.db_connections)
     with schema_lock(engine):
         migrate(engine)
         with session_factory(engine, write=True).begin() as session:
