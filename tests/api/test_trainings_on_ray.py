@@ -41,7 +41,7 @@ def test_the_mixed_project_trains_three_models_in_one_request(training_api: Api,
     assert ner["model"] == "ner_clinical_notes_annotation_manual"
     assert assertion["model"] == "assertion_clinical_notes_annotation_manual"
     assert classification["model"] == "classification_temporality_annotation_manual"
-    assert ner["metrics"]["micro"]["f1"] > 0  # learned: an untrained model scores 0 (3 epochs on 600 tasks scored 0.06 to 0.3 here; all the data: the README test)
+    assert ner["metrics"]["micro"]["f1"] > 0  # learned: an untrained model scores 0 (3 epochs on 600 tasks once scored 0.06; all the data: the README test)
     matrix = owner.get(f"/api/models/{classification['model']}").json()["metrics"]["confusion_matrix"]
     assert matrix["labels"] == ["Recent", "Historical", "Not particular"]
     assert sum(map(sum, matrix["matrix"])) == classification["data"]["test_examples"]
