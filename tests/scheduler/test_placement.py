@@ -80,3 +80,67 @@ def test_a_scope_no_license_grants_is_never() -> None:
     (decision,) = plan([Pending("training", 1, SMALL, (1, "ner"), ("legal:training",))], cluster((4, 8)), running={}, seats=SeatPool(()))
     assert decision[1].outcome is Outcome.NEVER and decision[1].reason.startswith(
         "[E707] needs a seat of license scope 'legal:training' and no unexpired license grants it")
+
+
+def test_the_incremental_planner_decides_as_a_full_pass_at_the_cost_of_what_changed() -> None:
+    """Random passes: jobs join (mostly at the young end, sometimes queued again among the old), start, end, are
+    cancelled; nodes come and go; seats are leased. After every pass, each job's latest decision from the planner
+    equals `plan`'s over the whole queue, and passes where only new jobs joined were incremental."""
+    import random
+
+    from annoray.platform.access.licenses import SeatPool, Seats
+    from annoray.scheduler.placement import Planner
+
+    rng = random.Random(7)
+    sizes = [Resources(2, 4 * GB), Resources(8, 32 * GB), Resources(16, 64 * GB), Resources(40, 64 * GB)]
+    totals = {"n0": Resources(16, 64 * GB), "n1": Resources(8, 32 * GB)}
+    used: dict[int, tuple[str, Resources]] = {}  # started job -> (node, demand)
+    running: dict[tuple[int, str], int] = {}
+    leased = 0
+    queue: list[Pending] = []
+    planner, latest = Planner(), {}
+    next_id, appended_passes = 1, 0
+    for _ in range(400):
+        event = rng.random()
+        appended = 0
+        if event < 0.6:  # new jobs at the young end
+            for _ in range(rng.randint(1, 5)):
+                scopes = ("ocr:training",) if rng.random() < 0.2 else ()
+                queue.append(Pending("training", next_id, rng.choice(sizes), (rng.randint(1, 6), rng.choice(["ner", "assertion"])), scopes))
+                next_id += 1
+                appended += 1
+        elif event < 0.7 and used:  # a run ends
+            job_id = rng.choice(sorted(used))
+            used.pop(job_id)
+            running = {k: v for k, v in running.items() if v != job_id}
+        elif event < 0.8 and queue:  # a cancel, or a job queued again among the old ones
+            victim = queue.pop(rng.randrange(len(queue)))
+            if rng.random() < 0.5:
+                queue.insert(rng.randrange(len(queue) + 1), victim)
+        elif event < 0.9:  # a node comes or goes
+            if "n2" in totals:
+                totals.pop("n2")
+                used = {j: u for j, u in used.items() if u[0] != "n2"}
+            else:
+                totals["n2"] = Resources(32, 128 * GB)
+        else:  # a seat comes or goes
+            leased = (leased + 1) % 3
+        nodes = {k: Node(k, t, sum((d for n, d in used.values() if n == k), Resources())) for k, t in totals.items()}
+        seats = SeatPool([Seats(1, ("ocr:training",), 2 - leased)])
+        full = plan(queue, {k: Node(k, n.total, n.used) for k, n in nodes.items()}, running=running,
+                    seats=SeatPool([Seats(1, ("ocr:training",), 2 - leased)]))
+        passes = planner.incremental_passes
+        for job, placement in planner.decide(list(queue), nodes, running=running, seats=seats,
+                                             appended=appended if event < 0.6 else None):
+            latest[job.holder_id] = placement
+        appended_passes += planner.incremental_passes - passes
+        assert [latest[j.holder_id] for j, _ in full] == [p for _, p in full]
+        for job, placement in full:  # what started leaves the queue and holds its room, as the scheduler's launch does
+            if placement.outcome is Outcome.START:
+                used[job.holder_id] = (placement.node_id, job.demand)
+                if job.exclusive:
+                    running[job.exclusive] = job.holder_id
+                queue.remove(job)
+            elif placement.outcome is Outcome.NEVER:
+                queue.remove(job)
+    assert appended_passes > 50 and planner.full_passes > 50, (appended_passes, planner.full_passes)

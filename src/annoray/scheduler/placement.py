@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from annoray.platform.access.licenses import SeatPool
+from annoray.platform.access.licenses import SeatPool, Seats
 from annoray.platform.errors import Errors
 from annoray.platform.resources import Resources
 
@@ -91,6 +91,16 @@ class Pending:
     scopes: tuple[str, ...] = ()
 
 
+@dataclass
+class _Pass:
+    """Where a pass over the queue stands: the room and seats left, the trainings running, the held node."""
+
+    nodes: dict[str, Node]
+    seats: SeatPool
+    busy: dict[tuple[int, str], int]
+    held: str | None = None
+
+
 def plan(pending: Iterable[Pending], nodes: Mapping[str, Node], *, running: Mapping[tuple[int, str], int],
          node_types: Iterable[Resources] = (), seats: SeatPool | None = None) -> list[tuple[Pending, Placement]]:
     """Decide every pending job, oldest first: start (and take its room and seats), wait, or never.
@@ -99,10 +109,13 @@ def plan(pending: Iterable[Pending], nodes: Mapping[str, Node], *, running: Mapp
     jobs backfill only the other nodes, so the held node drains and the old job cannot starve.
     Seats go oldest first too. ``nodes`` and ``seats`` are updated with what the started jobs take.
     """
-    seats = seats or SeatPool(())
-    node_types = list(node_types)
-    busy = dict(running)
-    held: str | None = None
+    state = _Pass(dict(nodes), seats or SeatPool(()), dict(running))
+    return _decide(pending, state, list(node_types))
+
+
+def _decide(pending: Iterable[Pending], state: _Pass, node_types: list[Resources]) -> list[tuple[Pending, Placement]]:
+    """`plan` from where ``state`` stands, which it updates."""
+    nodes, seats, busy = state.nodes, state.seats, state.busy
     decisions = []
     for job in pending:
         other = busy.get(job.exclusive) if job.exclusive else None
@@ -119,7 +132,7 @@ def plan(pending: Iterable[Pending], nodes: Mapping[str, Node], *, running: Mapp
             reason = f"waiting for a seat of license scope '{short}' (every seat that grants it is leased)"
             decisions.append((job, Placement(Outcome.WAIT, reason=reason)))
             continue
-        placement = place(job.demand, nodes.values(), node_types=node_types, blocked={held} if held else ())
+        placement = place(job.demand, nodes.values(), node_types=node_types, blocked={state.held} if state.held else ())
         if placement.outcome is Outcome.NEVER:
             never = Errors.E805 if job.holder_kind == "server" else Errors.E612
             placement = Placement(Outcome.NEVER, reason=never.format(why=placement.reason))
@@ -129,7 +142,60 @@ def plan(pending: Iterable[Pending], nodes: Mapping[str, Node], *, running: Mapp
             if job.exclusive:
                 busy[job.exclusive] = job.holder_id
             placement = Placement(Outcome.START, node_id=placement.node_id, leases=tuple(seats.take(job.scopes)))
-        elif placement.outcome is Outcome.WAIT and held is None:
-            held = reserve_for(job.demand, nodes.values())
+        elif placement.outcome is Outcome.WAIT and state.held is None:
+            state.held = reserve_for(job.demand, nodes.values())
         decisions.append((job, placement))
     return decisions
+
+
+class Planner:
+    """`plan`, pass after pass, at the cost of what changed.
+
+    While the cluster, the running trainings and the seats are as the last pass left them, the last pass started
+    nothing, and jobs only joined the queue's young end, the queue's old decisions stand: the new jobs are decided
+    from where the last pass ended, and only their decisions come back. Anything else (a job started, ended,
+    cancelled or queued again among the old ones, a node or a seat come or gone) replans the whole queue, in memory.
+    Either way the decisions are `plan`'s over the whole queue: a pass decides oldest first, so a job's decision
+    depends only on the jobs before it and the cluster.
+    """
+
+    def __init__(self) -> None:
+        self.queue: list[Pending] = []
+        self.world: tuple | None = None  # the inputs of the last pass
+        self.end: _Pass | None = None  # where the last pass ended (None: replan)
+        self.full_passes = self.incremental_passes = 0
+
+    def decide(self, pending: list[Pending], nodes: Mapping[str, Node], *, running: Mapping[tuple[int, str], int],
+               node_types: Iterable[Resources] = (), seats: SeatPool | None = None, appended: int | None = None
+               ) -> list[tuple[Pending, Placement]]:
+        """The decisions that may differ from those this planner last gave: every job's after a replan, the new
+        jobs' alone otherwise. ``nodes`` and ``seats`` are left as they are.
+
+        Args:
+            pending: the whole queue, oldest first.
+            appended: how many jobs at the young end of ``pending`` are new since the last pass, when the caller
+                knows (then the old ones are not compared, which would cost the queue's length); None to compare.
+        """
+        seats = seats or SeatPool(())
+        node_types = list(node_types)
+        world = (tuple((k, n.total, n.used) for k, n in nodes.items()), tuple(sorted(running.items())), tuple(node_types),
+                 tuple((s.license_id, s.scopes, s.free) for s in seats.licenses))
+        old = len(pending) - appended if appended is not None else len(self.queue)
+        if (self.end is not None and world == self.world and old == len(self.queue)
+                and (appended is not None or pending[:old] == self.queue)):
+            new = pending[old:]
+            self.queue.extend(new)
+            self.incremental_passes += 1
+            return self._ended(_decide(new, self.end, node_types))
+        state = _Pass({k: Node(n.node_id, n.total, n.used) for k, n in nodes.items()},
+                      SeatPool(Seats(s.license_id, s.scopes, s.free) for s in seats.licenses), dict(running))
+        self.queue, self.world, self.end = list(pending), world, state
+        self.full_passes += 1
+        return self._ended(_decide(pending, state, node_types))
+
+    def _ended(self, decisions: list[tuple[Pending, Placement]]) -> list[tuple[Pending, Placement]]:
+        """A pass that started a job replans next time: the start changes the cluster, or, if it did not happen
+        (cancelled meanwhile), the job must be decided again."""
+        if any(p.outcome is Outcome.START for _, p in decisions):
+            self.end = None
+        return decisions
