@@ -53,13 +53,14 @@ def visual_ner_data() -> list[VisualNerExample]:
     return data
 
 
-def run(tmp_path: Path, epochs: int, max_failures: int = 2, visual: bool = False):
+def run(tmp_path: Path, epochs: int, max_failures: int = 2, visual: bool = False, cpus: float = 1.0):
     from annoray.trainers.ray_train import TrainingRun
 
     data = visual_ner_data() if visual else ner_data()
     return TrainingRun(name=f"job-{tmp_path.name}", engine="spacy.visual_ner.v1" if visual else "spacy.ner.v1",
                        engine_config={"labels": ["Total" if visual else "C"]}, params={"epochs": epochs, "batch_size": 2},
-                       train=data, dev=data, storage_path=str(tmp_path / "runs"), max_failures=max_failures)
+                       train=data, dev=data, storage_path=str(tmp_path / "runs"), max_failures=max_failures,
+                       resources={"CPU": cpus})
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +74,7 @@ def test_a_killed_visual_ner_worker_is_restarted_resumes_from_its_last_checkpoin
     from annoray.trainers.ray_train import run_training
 
     collector = Collector.remote(kill_after=2)
-    metrics = run_training(run(tmp_path, 8, visual=True), tmp_path / "model", progress=collector).metrics
+    metrics = run_training(run(tmp_path, 8, visual=True, cpus=3), tmp_path / "model", progress=collector).metrics
     seen = ray.get(collector.all.remote())
     epochs = [r["epoch"] for _, r in seen["reports"]]
     assert {name for name, _ in seen["reports"]} == {f"job-{tmp_path.name}"}
@@ -83,6 +84,8 @@ def test_a_killed_visual_ner_worker_is_restarted_resumes_from_its_last_checkpoin
     assert len(seen["killed"]) == 1 and len(seen["failures"]) == 1
     assert {r["worker"]["pid"] for _, r in seen["reports"]} - set(seen["killed"]), "no second worker reported"
     assert epochs.count(1) == 1, f"the restarted worker began again from scratch: {epochs}"
+    threads = seen["reports"][0][1]["worker"]["threads"]  # 3 CPUs allocated, on a machine of another size
+    assert threads["allocated"] == 3 and threads["openblas"] == 3, threads
     assert set(epochs) == set(range(1, 9)) and epochs[-1] == 8
     assert (tmp_path / "model" / "ner").is_dir()
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from annoray.platform.access.licenses import seat_pool
-from annoray.platform.lifecycle import PENDING, JobStatus, ServerStatus
+from annoray.platform.lifecycle import JobStatus, ServerStatus
 from annoray.platform.resources import Resources
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import (
@@ -16,7 +16,7 @@ from annoray.platform.store.repositories import (
 from annoray.scheduler.active_learning import queue_due_trainings
 from annoray.scheduler.cluster_view import cluster_view
 from annoray.scheduler.ledger import SchedulerState, ray_nodes
-from annoray.scheduler.placement import Node, Outcome, Pending, place, plan
+from annoray.scheduler.placement import Node, Outcome, Pending, Placement, Planner, place
 from annoray.scheduler.documents import OcrDispatch
 from annoray.scheduler.preannotation import PreannotationDispatch
 from annoray.scheduler.recovery import Recovery
@@ -88,6 +88,9 @@ class Scheduler:
         self.ocr = OcrDispatch(self.state)
         self.recovery = Recovery(self.state, self.runs)
         self._scopes_seen: set[str] = set()
+        self.planner = Planner()
+        self.latest: dict[tuple[str, int], Placement] = {}  # the decision standing for each pending job and server
+        self._servers_seen: set[int] = set()
         self.metrics = {
             "queue": Gauge("annoray_scheduler_queue_length", description="Trainings and servers queued or waiting."),
             "running": Gauge("annoray_scheduler_running_jobs", description="Training jobs holding resources."),
@@ -121,44 +124,53 @@ class Scheduler:
         """One scheduling pass, oldest first over trainings and servers (also run every second by the scheduler's loop)."""
         import ray
 
-        state, ledger = self.state, self.state.ledger
+        state, ledger, queue = self.state, self.state.ledger, self.runs.pending
         with state.lock:
             nodes = ledger.nodes()
             with state.sessions.begin() as session:
                 LicenseRepository(session).release_all_but(TRAINING, list(ledger.trainings))
                 LicenseRepository(session).release_all_but(SERVER, list(ledger.servers))
-                jobs = list(TrainingJobRepository(session).to_schedule(JobStatus.RUNNING, *PENDING))
+                running_jobs = list(TrainingJobRepository(session).to_schedule(JobStatus.RUNNING))
+                joined = queue.refresh(session, {j.id for j in running_jobs})
                 queued_servers = {s.id: s for s in ServerRepository(session).with_status(ServerStatus.QUEUED)}
                 stale = self.servers.stale(session)
                 seats = seat_pool(session, datetime.now(UTC))
                 session.expunge_all()
-            lost = self.recovery.watch([j for j in jobs if j.status is JobStatus.RUNNING])
-            jobs = [j for j in jobs if j.id not in lost]  # queued again or failed; the next pass, kicked, plans them
-            running = {(j.project_id, j.kind): j.id for j in jobs if j.status is JobStatus.RUNNING}
-            pending = {j.id: j for j in jobs if j.status in PENDING}
-            wants = sorted(
-                [(j.created_at, Pending(TRAINING, j.id, Resources.of(j.resources), (j.project_id, j.kind), tuple(j.scopes)))
-                 for j in pending.values()]
-                + [(s.created_at, Pending(SERVER, s.id, demand_of(s), None, tuple(s.scopes))) for s in queued_servers.values()],
-                key=lambda pair: pair[0])
-            decisions = plan([w for _, w in wants], nodes, running=running, node_types=self.node_types, seats=seats)
-            self.runs.record(pending, [(w, p) for w, p in decisions if w.holder_kind == TRAINING])
+            lost = self.recovery.watch(running_jobs)  # queued again or failed; the next pass, kicked, plans them
+            running = {(j.project_id, j.kind): j.id for j in running_jobs if j.id not in lost}
+            wants = sorted([(queue.jobs[i].created_at, i, w) for i, w in queue.wants.items()]
+                           + [(s.created_at, 0, Pending(SERVER, s.id, demand_of(s), None, tuple(s.scopes))) for s in queued_servers.values()],
+                           key=lambda t: (t[0], t[1]))
+            pending = [w for _, _, w in wants]
+            appended = None
+            if joined is not None and set(queued_servers) == self._servers_seen and {w.holder_id for w in pending[len(pending) - len(joined):]
+                                                                                    if w.holder_kind == TRAINING} == set(joined):
+                appended = len(joined)  # only trainings joined, at the young end
+            self._servers_seen = set(queued_servers)
+            decisions = self.planner.decide(pending, nodes, running=running, node_types=self.node_types, seats=seats,
+                                            appended=appended)
+            self.runs.record([(w, p) for w, p in decisions if w.holder_kind == TRAINING])
             self.servers.record(queued_servers, [(w, p) for w, p in decisions if w.holder_kind == SERVER])
             for want, placement in decisions:
                 if placement.outcome is Outcome.START and want.holder_kind == TRAINING:
-                    self.runs.launch(pending[want.holder_id], placement, want.demand, ray.get_runtime_context().current_actor)
+                    self.runs.launch(queue.jobs[want.holder_id], placement, want.demand, ray.get_runtime_context().current_actor)
                 elif placement.outcome is Outcome.START:
                     self.servers.deploy(queued_servers[want.holder_id], placement, want.demand)
             for server_id in stale:
                 self.servers.redeploy(server_id)
             self.preannotations.dispatch()
             self.ocr.dispatch()
-            asks = [want.demand for want, placement in decisions if placement.scale_up]
-            if self.node_types and asks:
+            self.latest.update({(w.holder_kind, w.holder_id): p for w, p in decisions})
+            now_pending = {(w.holder_kind, w.holder_id) for w in pending}
+            self.latest = {k: p for k, p in self.latest.items() if k in now_pending}
+            scaling = [k for k, p in self.latest.items() if p.scale_up]
+            if self.node_types and scaling:  # all the queue's asks: each call replaces the last
+                wanted = {(w.holder_kind, w.holder_id): w.demand for w in pending}
+                asks = [wanted[k] for k in scaling]
                 from ray.autoscaler.sdk import request_resources
 
                 request_resources(bundles=[d.to_ray() for d in asks])
-            self._measure(sum(1 for _, p in decisions if p.outcome is Outcome.WAIT))
+            self._measure(sum(1 for p in self.latest.values() if p.outcome is Outcome.WAIT))
 
     def never_reason(self, resources: dict[str, float]) -> str | None:
         """Why a job of this size can never run on this cluster (None when it can, now or later).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,27 +24,78 @@ from annoray.trainers.log import epoch_text
 logger = logging.getLogger(__name__)
 
 
+class PendingTrainings:
+    """The trainings waiting to start, kept between passes so that a pass reads what changed, not the whole queue.
+
+    Read whole when the scheduler starts, every ``RESYNC_SECONDS``, and after a running training stopped running (it
+    may be queued again among the old ones); between, only the jobs queued since: those of an id above the highest
+    seen, less ``LATE`` ids, for a transaction that took an id before another and committed after it.
+    """
+
+    RESYNC_SECONDS = 10.0
+    LATE = 200
+
+    def __init__(self) -> None:
+        self.jobs: dict[int, TrainingJob] = {}
+        self.wants: dict[int, Pending] = {}
+        self.seen = 0
+        self.running: set[int] = set()
+        self.resync_at = 0.0
+        self.removed = False
+
+    def refresh(self, session: Any, running: set[int]) -> list[int] | None:
+        """Read what changed: the ids of the jobs that joined, or None when the queue was read whole or lost a job
+        since the last pass (its order is then to be compared, not assumed)."""
+        now = time.monotonic()
+        whole = now >= self.resync_at or bool(self.running - running)
+        self.running = set(running)
+        rows = TrainingJobRepository(session).to_schedule(*PENDING, after=0 if whole else max(0, self.seen - self.LATE))
+        if whole:
+            self.jobs, self.wants, self.resync_at = {}, {}, now + self.RESYNC_SECONDS
+        joined = [j.id for j in rows if j.id not in self.jobs]
+        for job in rows:
+            if job.id not in self.jobs:
+                self.jobs[job.id] = job
+                self.wants[job.id] = Pending(TRAINING, job.id, Resources.of(job.resources), (job.project_id, job.kind), tuple(job.scopes))
+        self.seen = max([self.seen, *self.jobs])
+        removed, self.removed = self.removed, False
+        return None if whole or removed else joined
+
+    def remove(self, job_id: int) -> None:
+        if self.jobs.pop(job_id, None) is not None:
+            self.wants.pop(job_id)
+            self.removed = True
+
+
 class TrainingRuns:
     def __init__(self, state: SchedulerState):
         self.state = state
+        self.pending = PendingTrainings()
 
-    def record(self, pending: dict[int, TrainingJob], decisions: list[tuple[Pending, Placement]]) -> None:
-        """Write this pass's new waits (with what they wait for) and refusals, in one transaction."""
-        changes = [(pending[want.holder_id], placement) for want, placement in decisions
+    def record(self, decisions: list[tuple[Pending, Placement]]) -> None:
+        """Write this pass's new waits (with what they wait for) and refusals in one transaction, each kind of change
+        in one statement for all its jobs."""
+        jobs = self.pending.jobs
+        changes = [(jobs[want.holder_id], placement) for want, placement in decisions
                    if placement.outcome is Outcome.NEVER or (placement.outcome is Outcome.WAIT and (
-                       pending[want.holder_id].status is not JobStatus.WAITING or pending[want.holder_id].reason != placement.reason))]
+                       jobs[want.holder_id].status is not JobStatus.WAITING or jobs[want.holder_id].reason != placement.reason))]
         if not changes:
             return
         with self.state.sessions.begin() as session:
             now = datetime.now(UTC)  # decisions are timed when written: a job may have been created after the pass began
+            waits = [(job, placement) for job, placement in changes if placement.outcome is Outcome.WAIT]
+            TrainingJobRepository(session).wait_all([(job.id, placement.reason or "", job.decided_at is None) for job, placement in waits], now)
+            for job, placement in waits:  # as written: the next pass writes only what changes again
+                job.status, job.reason, job.decided_at = JobStatus.WAITING, placement.reason, job.decided_at or now
             repo = TrainingJobRepository(session)
             for job, placement in changes:
+                if placement.outcome is not Outcome.NEVER:
+                    continue
                 first = {"decided_at": now} if job.decided_at is None else {}
-                if placement.outcome is Outcome.WAIT:
-                    repo.transition(job.id, PENDING, JobStatus.WAITING, reason=placement.reason, **first)
-                elif repo.transition(job.id, PENDING, JobStatus.FAILED, error=placement.reason, reason=None, finished_at=now, **first):
+                if repo.transition(job.id, PENDING, JobStatus.FAILED, error=placement.reason, reason=None, finished_at=now, **first):
                     TrainingLogRepository(session).append(job.id, "failed", f"failed before it started: {placement.reason}",
                                                           {"error": placement.reason, "epoch": 0})
+                self.pending.remove(job.id)
 
     def launch(self, job: TrainingJob, placement: Placement, demand: Resources, progress: Any) -> bool:
         """Move the job to running with its seats in one transaction, then start its runner (``progress`` is the
@@ -60,6 +112,7 @@ class TrainingRuns:
             if not moved or not LicenseRepository(session).lease_all(placement.leases, TRAINING, job.id, now):
                 session.rollback()  # cancelled meanwhile, or a license went away: the next pass decides again
                 return False
+        self.pending.remove(job.id)
         runner = start_training_runner(self.state.settings, job.id, progress, node_id)
         self.state.ledger.trainings[job.id] = Allocation(node_id, demand, runner.done.remote(), placement.leases, runner)
         seats = "".join(f"; seat of {scope} from license {license_id}" for scope, license_id in placement.leases)
@@ -71,6 +124,7 @@ class TrainingRuns:
         """Stop a job wherever it is: a running one is aborted through its Train controller."""
         with self.state.lock:
             cancel_job(self.state.sessions, job_id, username)
+            self.pending.remove(job_id)
             allocation = self.state.ledger.trainings.pop(job_id, None)
         if allocation is not None:
             self.end(job_id, allocation, abort=True)

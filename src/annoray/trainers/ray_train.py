@@ -50,7 +50,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     from ray.train import Checkpoint
 
     from annoray.platform.models.training import TrainingParams
+    from annoray.trainers.threads import use_cpus
 
+    threads = use_cpus(config.get("cpus", 1))
     work = Path(tempfile.mkdtemp(prefix="annoray-train-"))
     previous = ray.train.get_checkpoint()
     if previous is not None:
@@ -60,7 +62,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     engine = get_engine(config["engine"])(EngineConfig(**config["engine_config"]))
     params = TrainingParams(**config["params"])
     metrics: dict[str, Any] = {}
-    worker = {"pid": os.getpid(), "node": ray.util.get_node_ip_address()}
+    worker = {"pid": os.getpid(), "node": ray.util.get_node_ip_address(), "threads": threads}
     began = time.perf_counter()
     for report in engine.train(train=config["train"], dev=config["dev"], params=params, output_dir=work):
         metrics = report.metrics
@@ -136,7 +138,7 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner:
         train_loop_per_worker,
         train_loop_config={
             "engine": run.engine, "engine_config": run.engine_config, "params": run.params,
-            "train": run.train, "dev": run.dev, "baseline": run.baseline,
+            "train": run.train, "dev": run.dev, "baseline": run.baseline, "cpus": run.resources.get("CPU", 1.0),
         },
         scaling_config=ScalingConfig(
             num_workers=1, resources_per_worker=run.resources,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, load_only
 
-from annoray.platform.lifecycle import HOLDING, UNDER_WAY
+from annoray.platform.lifecycle import HOLDING, PENDING, UNDER_WAY
 from annoray.platform.store.repositories.access import LicenseRepository
 from annoray.platform.store.repositories.base import move_status, RowRepository
 from annoray.platform.store.tables import (
@@ -38,10 +39,10 @@ class TrainingJobRepository(RowRepository[TrainingJob]):
             select(TrainingJob).where(TrainingJob.status.in_(statuses)).order_by(TrainingJob.id)
         ).all()
 
-    def to_schedule(self, *statuses: JobStatus) -> Sequence[TrainingJob]:
-        """Jobs in ``statuses``, oldest first, with only what a scheduling pass reads loaded."""
+    def to_schedule(self, *statuses: JobStatus, after: int = 0) -> Sequence[TrainingJob]:
+        """Jobs in ``statuses`` (of an id above ``after``), oldest first, with only what a scheduling pass reads loaded."""
         return self.session.scalars(
-            select(TrainingJob).where(TrainingJob.status.in_(statuses)).order_by(TrainingJob.id).options(load_only(
+            select(TrainingJob).where(TrainingJob.status.in_(statuses), TrainingJob.id > after).order_by(TrainingJob.id).options(load_only(
                 TrainingJob.project_id, TrainingJob.kind, TrainingJob.status, TrainingJob.reason, TrainingJob.resources,
                 TrainingJob.scopes, TrainingJob.decided_at, TrainingJob.created_at, raiseload=True))
         ).all()
@@ -58,6 +59,17 @@ class TrainingJobRepository(RowRepository[TrainingJob]):
 
     def set(self, job_id: int, **values: Any) -> None:
         self.session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(**values))
+
+    def wait_all(self, waits: Sequence[tuple[int, str, bool]], now: datetime) -> None:
+        """(job id, reason, first decision): each job still queued or waiting moves to waiting with its reason (and
+        ``now`` as its first decision's time), in one statement per kind (a job that left the queue meanwhile stays)."""
+        table = TrainingJob.__table__
+        for first in (True, False):
+            rows = [{"jid": job_id, "why": reason} for job_id, reason, f in waits if f is first]
+            if rows:
+                statement = (update(table).where(table.c.id == bindparam("jid"), table.c.status.in_(list(PENDING)))
+                             .values(status=JobStatus.WAITING, reason=bindparam("why"), **({"decided_at": now} if first else {})))
+                self.session.connection().execute(statement, rows)
 
 
 class TrainingConfigRepository(RowRepository[TrainingConfig]):
