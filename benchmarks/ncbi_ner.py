@@ -9,6 +9,8 @@ Train run, the model store and the catalog.
 
 Prints both F1 scores and their difference, both wall times, and the platform's overhead:
 its wall time over the bare training loop's (the sum of its epochs) and over `spacy train`.
+Then the platform trains again with 2 CPUs allocated instead of 1 (its thread pools sized from
+the allocation) and prints seconds per epoch with each and their ratio.
 
     python benchmarks/ncbi_ner.py [--epochs 5]
 """
@@ -68,13 +70,17 @@ def spacy_baseline(train: list[dict], devel: list[dict], epochs: int, work: Path
     return ner_metrics([spans(t) for t in devel], predicted, ["Disease"])["micro"]["f1"], seconds
 
 
-def platform_run(train: list[dict], devel: list[dict], epochs: int, work: Path) -> tuple[float, float, float]:
-    """Import, request and wait, all over HTTP; returns (devel F1, wall seconds from request to model, epoch seconds)."""
+def platform_run(train: list[dict], devel: list[dict], epochs: int, work: Path, cpus: int = 1) -> tuple[float, float, float]:
+    """Import, request and wait, all over HTTP, the NER job allocated ``cpus``; returns (devel F1, wall seconds from
+    request to model, epoch seconds)."""
     import ray
 
+    from annoray.platform.settings import ResourceSpec
     from annoray.scheduler.factory import start_scheduler
 
-    settings = Settings(home=work / "home")
+    settings = Settings(home=work / f"home-{cpus}")
+    settings = settings.model_copy(update={"training": settings.training.model_copy(update={
+        "resources": settings.training.resources | {"ner": ResourceSpec(cpus=cpus, memory_gb=2)}})})
     engine = init_home(settings)
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=settings.scheduler.namespace)
     start_scheduler(settings)
@@ -117,6 +123,10 @@ def main() -> None:
     print(f"F1 difference (annoray - spacy train): {ours_f1 - base_f1:+.4f}  (goal: within 0.02)")
     print(f"wall time ratio annoray / spacy train: {ours_s / base_s:.2f}x")
     print(f"platform overhead over its own training loop: {ours_s - loop_s:.1f} s ({ours_s / loop_s:.2f}x the epochs' time)")
+    with tempfile.TemporaryDirectory() as tmp:
+        _, _, two_s = platform_run(train, devel, args.epochs, Path(tmp), cpus=2)
+    print(f"seconds per epoch, 1 CPU allocated: {loop_s / args.epochs:.1f}  2 CPUs: {two_s / args.epochs:.1f}  "
+          f"(2 CPUs / 1 CPU: {two_s / loop_s:.2f}x the time)")
 
 
 if __name__ == "__main__":
