@@ -33,7 +33,7 @@ class PendingTrainings:
     """
 
     RESYNC_SECONDS = 10.0
-    LATE = 200
+    LATE = 100
 
     def __init__(self) -> None:
         self.jobs: dict[int, TrainingJob] = {}
