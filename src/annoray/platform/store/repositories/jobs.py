@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, load_only
 
 from annoray.platform.lifecycle import HOLDING, PENDING, UNDER_WAY
@@ -67,7 +67,8 @@ class TrainingJobRepository(RowRepository[TrainingJob]):
         for first in (True, False):
             rows = [{"jid": job_id, "why": reason} for job_id, reason, f in waits if f is first]
             if rows:
-                statement = (update(table).where(table.c.id == bindparam("jid"), table.c.status.in_(list(PENDING)))
+                still_pending = or_(*(table.c.status == status for status in PENDING))  # no IN: it cannot run many
+                statement = (update(table).where(table.c.id == bindparam("jid"), still_pending)
                              .values(status=JobStatus.WAITING, reason=bindparam("why"), **({"decided_at": now} if first else {})))
                 self.session.connection().execute(statement, rows)
 
