@@ -8,6 +8,9 @@ process (the Ray task ``preannotation-job-<id>``) is sampled for its resident me
 
 Prints, in one run:
 
+- with 1 and 2 replicas of the same server (``--replicas``), tasks per second end to end over the same
+  ``--replica-tasks`` tasks, and their ratio (near 2x where the models are what limits; on this 2-core machine
+  the job, the API and the database share the cores with the replicas);
 - for 10,000 and 100,000 tasks: tasks per second end to end (submit to last prediction written) and the
   peak RSS of the job's process, and their ratio to the baseline: the bare ``nlp.pipe`` of the same five
   models in one process (no confidences, no Ray, no database: what a Label Studio ML backend runs), the
@@ -21,7 +24,7 @@ Prints, in one run:
   finding the sentences with an error (a sentence's uncertainty is 1 - its lowest entity confidence, 0
   with none; an error is any entity missed or wrong).
 
-    python benchmarks/preannotation.py [--sizes 10000 100000]
+    python benchmarks/preannotation.py [--sizes 10000 100000] [--replicas 1 2] [--replica-tasks 10000]
 """
 
 from __future__ import annotations
@@ -91,9 +94,16 @@ def register(settings: Settings, engine, root: Path) -> None:
         session.commit()
 
 
+def running_server(client: httpx.Client, name: str, replicas: int = 1) -> int:
+    server = client.post("/api/servers", json={"models": list(MODELS), "name": name, "replicas": replicas}).json()
+    while client.get(f"/api/servers/{server['id']}").json()["status"] != "running":
+        time.sleep(0.5)
+    return server["id"]
+
+
 def platform_run(client: httpx.Client, server_id: int, n: int) -> tuple[float, int]:
     config = CLINICAL_CONFIG.format(rules="", ner="ner_a", assertion="assertion_a", classification="classification_a")
-    pid = client.post("/api/projects", json={"name": f"bench-{n}", "labeling_config": config}).json()["id"]
+    pid = client.post("/api/projects", json={"name": f"bench-{n}-{server_id}", "labeling_config": config}).json()["id"]
     all_texts = texts(n)
     for at in range(0, n, 10_000):
         client.post(f"/api/projects/{pid}/tasks/import", json=[{"data": {"text": t}} for t in all_texts[at:at + 10_000]]).raise_for_status()
@@ -211,8 +221,10 @@ def ncbi_confidences(work: Path, rounds: int = 3) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--baseline-tasks", type=int, default=10_000)
+    parser.add_argument("--replicas", type=int, nargs="*", default=[1, 2], help="replica counts to compare")
+    parser.add_argument("--replica-tasks", type=int, default=10_000)
     args = parser.parse_args()
 
     import ray
@@ -229,17 +241,23 @@ def main() -> None:
         token = settings.admin_token_path.read_text().strip()
         with BackgroundServer(create_app(settings, engine=engine)) as url:
             client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600)
-            server = client.post("/api/servers", json={"models": list(MODELS), "name": "five"}).json()
-            while client.get(f"/api/servers/{server['id']}").json()["status"] != "running":
-                time.sleep(0.5)
-            results = {n: platform_run(client, server["id"], n) for n in args.sizes}
-            client.delete(f"/api/servers/{server['id']}")
+            by_replicas = {}
+            for replicas in args.replicas:  # one server at a time: the two cores hold two replicas at most
+                server_id = running_server(client, f"five-{replicas}", replicas)
+                by_replicas[replicas] = platform_run(client, server_id, args.replica_tasks)[0]
+                client.delete(f"/api/servers/{server_id}")
+            server_id = running_server(client, "five")
+            results = {n: platform_run(client, server_id, n) for n in args.sizes}
+            client.delete(f"/api/servers/{server_id}")
         ray.shutdown()
         base = bare_pipe(root / "models", args.baseline_tasks)
         ours = in_process(root / "models", args.baseline_tasks)
         ncbi = ncbi_confidences(root / "ncbi")
         engine.dispose()
 
+    for replicas, rate in by_replicas.items():
+        print(f"{replicas} replica{'s' if replicas > 1 else ''}: {rate:6.0f} tasks/s end to end over {args.replica_tasks:,} tasks"
+              f" ({rate / by_replicas[min(by_replicas)]:.2f}x {min(by_replicas)})")
     for n, (rate, peak) in results.items():
         print(f"{n:>7} tasks: {rate:6.0f} tasks/s end to end (HTTP -> scheduler -> job -> Serve -> database), "
               f"{rate / base:.2f}x the baseline; peak RSS of the job's process {peak / 2**20:.0f} MiB")

@@ -10,7 +10,10 @@ measure the API, not the scheduler); the scheduler then starts and decides them 
 decided per second of that is its decision rate. Live: ``--live`` more (1,000) are submitted
 over HTTP from 8 threads, on top of the waiting backlog, while it runs; every job's
 ``decided_at`` (the scheduler's first start/wait/never decision, stamped when written) against
-its ``created_at`` (stamped by the request) gives the p50/p99/max time from submit to decision.
+its ``created_at`` (stamped by the request) gives the p50/p99/max time from submit to decision. The
+scheduler's own pass durations (from ``GET /api/cluster``) show how much of that is the pass
+itself and how much the wait for the database's write lock and for the two cores, which the API,
+the clients and the two running trainings share with it here.
 
 The baseline is the bare placement function (`plan`) deciding the same backlog in this
 process, with no database: its decisions per second, and the scheduler's as a ratio of it.
@@ -148,7 +151,8 @@ def main() -> None:
             with Session(engine) as session:
                 waiting = list(session.scalars(select(TrainingJob).where(TrainingJob.id.in_(backlog[:args.jobs]))))
                 session.expunge_all()
-            for training in admin.get("/api/cluster").json()["trainings"]:  # the waiting ones go with the process
+            cluster = admin.get("/api/cluster").json()
+            for training in cluster["trainings"]:  # the waiting ones go with the process
                 admin.post(f"/api/trainings/{training['id']}/cancel")
             admin.close()
         ray.shutdown()
@@ -163,6 +167,9 @@ def main() -> None:
           f"({args.live / submitted_s:.0f} submissions/s), on top of {args.jobs} waiting")
     print(f"live submit to decision: p50 {percentile(latency, 50) * 1000:.0f} ms  p99 {percentile(latency, 99) * 1000:.0f} ms  "
           f"max {max(latency) * 1000:.0f} ms")
+    passes = cluster["passes"]
+    print(f"the scheduler's own passes (its last {passes['last']}; {passes['full']} full, {passes['incremental']} incremental "
+          f"in all): p50 {passes['p50_ms']} ms  p99 {passes['p99_ms']} ms  max {passes['max_ms']} ms")
     print(f"baseline, the bare placement function on {len(waiting)} pending jobs: {bare:.0f} decisions/s; "
           f"the scheduler deciding a backlog runs at {rate / bare:.4f}x of it")
     print(f"goal at {args.jobs} queued: >= 500 decisions/s ({'met' if rate >= 500 else 'NOT met'}), "
@@ -177,6 +184,7 @@ def queue_backlog(engine, templates: list[int], count: int) -> list[int]:
     with Session(engine) as session:
         rows = [dict((c.key, getattr(j, c.key)) for c in TrainingJob.__table__.columns if c.key != "id")
                 for j in session.scalars(select(TrainingJob).where(TrainingJob.id.in_(templates)))]
+    with Session(engine) as session:  # a transaction of its own: a read one could not become a write after another's commit
         copies = []
         for n in range(count - len(rows)):
             row = dict(rows[n % len(rows)])

@@ -144,3 +144,36 @@ def test_the_incremental_planner_decides_as_a_full_pass_at_the_cost_of_what_chan
             elif placement.outcome is Outcome.NEVER:
                 queue.remove(job)
     assert appended_passes > 50 and planner.full_passes > 50, (appended_passes, planner.full_passes)
+
+
+def test_a_servers_replicas_spread_one_per_node_where_they_can() -> None:
+    from annoray.scheduler.placement import place_replicas
+
+    replica = Resources(1, 2 * GB)
+    spread = place_replicas(replica, 3, cluster((2, 8), (4, 8), (1, 2), (8, 32)).values())
+    assert spread.outcome is Outcome.START and sorted(spread.spread) == [("n0", 1), ("n1", 1), ("n3", 1)]
+    # two nodes of room for two replicas each: two on each (four held for three, so Serve may put two on either)
+    two = place_replicas(replica, 3, cluster((2, 4), (2, 4), (1, 1)).values())
+    assert sorted(two.spread) == [("n0", 2), ("n1", 2)]
+    assert place_replicas(replica, 2, cluster((2, 4)).values()).spread == (("n0", 2),)  # one node: all there
+
+
+def test_replicas_the_cluster_can_never_hold_are_refused_and_those_it_can_hold_later_wait() -> None:
+    from annoray.scheduler.placement import place_replicas
+
+    replica = Resources(2, 2 * GB)
+    never = place_replicas(replica, 3, cluster((2, 4), (3, 8)).values())
+    assert never.outcome is Outcome.NEVER and never.reason == "needs 3 replicas of 2 CPU / 2 GB; the cluster can ever hold 2 (1 on node n0, 1 on node n1)"
+    nodes = cluster((4, 8), (2, 4))
+    nodes["n0"].used = Resources(3, 2 * GB)
+    waiting = place_replicas(replica, 2, nodes.values())
+    assert waiting.outcome is Outcome.WAIT and "waiting for room for 2 replicas" in waiting.reason
+
+
+def test_a_started_server_takes_its_replicas_room_on_every_node_it_spreads_over() -> None:
+    nodes = cluster((2, 8), (2, 8))
+    server = Pending("server", 1, Resources(1, 2 * GB), replicas=2)
+    training = Pending("training", 2, Resources(2, 2 * GB), (1, "ner"))
+    decisions = [d for _, d in plan([server, training], nodes, running={})]
+    assert decisions[0].outcome is Outcome.START and sorted(decisions[0].spread) == [("n0", 1), ("n1", 1)]
+    assert decisions[1].outcome is Outcome.WAIT, "the training was placed on room a replica holds"

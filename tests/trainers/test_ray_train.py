@@ -84,8 +84,8 @@ def test_a_killed_visual_ner_worker_is_restarted_resumes_from_its_last_checkpoin
     assert len(seen["killed"]) == 1 and len(seen["failures"]) == 1
     assert {r["worker"]["pid"] for _, r in seen["reports"]} - set(seen["killed"]), "no second worker reported"
     assert epochs.count(1) == 1, f"the restarted worker began again from scratch: {epochs}"
-    threads = seen["reports"][0][1]["worker"]["threads"]  # 3 CPUs allocated, on a machine of another size
-    assert threads["allocated"] == 3 and threads["openblas"] == 3, threads
+    threads = seen["reports"][0][1]["worker"]["threads"]  # 3 CPUs allocated: as many threads, or the cores there are
+    assert threads["allocated"] == 3 and threads["openblas"] == min(3, threads["cores"]), threads
     assert set(epochs) == set(range(1, 9)) and epochs[-1] == 8
     assert (tmp_path / "model" / "ner").is_dir()
 

@@ -41,6 +41,9 @@ class Resources:
     def __sub__(self, other: Resources) -> Resources:
         return Resources(self.cpus - other.cpus, self.memory - other.memory, self.gpus - other.gpus)
 
+    def __mul__(self, times: int) -> Resources:
+        return Resources(self.cpus * times, self.memory * times, self.gpus * times)
+
     def fits_in(self, other: Resources) -> bool:
         eps = 1e-9
         return self.cpus <= other.cpus + eps and self.memory <= other.memory + eps and self.gpus <= other.gpus + eps

@@ -68,10 +68,11 @@ class SchedulerClient:
             return
         actor.wake.remote()
 
-    def never_reason(self, resources: dict[str, float]) -> str | None:
-        """Why a job of this size can never run here; None when it can, or when no scheduler can tell yet."""
+    def never_reason(self, resources: dict[str, float], replicas: int = 0) -> str | None:
+        """Why a job of this size (a server: ``replicas`` of it) can never run here; None when it can, or when no
+        scheduler can tell yet."""
         actor = self._actor()
-        return None if actor is None else self._call(actor, "never_reason", resources)
+        return None if actor is None else self._call(actor, "never_reason", resources, replicas)
 
     def cluster(self) -> dict[str, Any]:
         actor = self._actor()

@@ -10,7 +10,7 @@ from annoray.platform.access.licenses import license_views
 from annoray.platform.lifecycle import PENDING, JobStatus
 from annoray.platform.store.repositories import ServerRepository, TrainingJobRepository
 from annoray.scheduler.ledger import SchedulerState
-from annoray.scheduler.serving import demand_of
+from annoray.scheduler.serving import replica_of, replicas_running
 
 
 def leases_view(leases: tuple[tuple[str, int], ...]) -> list[dict[str, Any]]:
@@ -31,9 +31,11 @@ def cluster_view(state: SchedulerState) -> dict[str, Any]:
                   "reason": j.reason, "resources": j.resources, "scopes": j.scopes} for j in jobs if j.status in PENDING]
         licenses = [{k: v[k] for k in ("id", "key", "scopes", "seats", "leased", "expires_at", "expired")}
                     for v in license_views(session, datetime.now(UTC))]
+        running_replicas = replicas_running()
         server_rows = [{"id": sv.id, "name": sv.name, "status": sv.status.value, "reason": sv.reason, "models": sv.models,
-                        "node_id": sv.node_id, "replicas": sv.replicas, "max_replicas": sv.max_replicas,
-                        "resources": demand_of(sv).as_dict(),
+                        "node_id": sv.node_id, "spread": sv.spread or [], "replicas": sv.replicas, "max_replicas": sv.max_replicas,
+                        "replicas_running": running_replicas.get(sv.id, 0), "autoscaling": sv.autoscaling or {},
+                        "resources": (servers[sv.id].resources if sv.id in servers else replica_of(sv) * sv.max_replicas).as_dict(),
                         "leases": leases_view(servers[sv.id].leases if sv.id in servers else ())}
                        for sv in ServerRepository(session).all()]
     return {

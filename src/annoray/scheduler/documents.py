@@ -134,6 +134,9 @@ class OcrDispatch:
         room = self.state.settings.ocr.max_in_flight - len(self.running)
         if room <= 0:
             return
+        with self.state.reads() as session:  # most passes have none: they take no write lock
+            if not DocumentRepository(session).pages_with_ocr(OcrStatus.QUEUED, limit=1):
+                return
         with self.state.sessions.begin() as session:
             pages = DocumentRepository(session)
             for page in pages.pages_with_ocr(OcrStatus.QUEUED, limit=room):

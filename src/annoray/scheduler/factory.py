@@ -133,19 +133,24 @@ def stop_scheduler(settings: Settings) -> None:
 
 
 def server_app(*, store: str, models: list[dict[str, Any]], rules: list[dict[str, Any]], language: str, replicas: int,
-               max_replicas: int, replica: Resources, node_id: str | None, max_models: int, max_batch_size: int = 8) -> Any:
-    """The Serve application of one pre-annotation server: its replicas pinned to the node the scheduler chose."""
+               max_replicas: int, replica: Resources, spread: dict[str, int], max_models: int,
+               autoscaling: dict[str, float] | None = None, max_batch_size: int = 8) -> Any:
+    """The Serve application of one pre-annotation server: its replicas kept to the nodes the scheduler chose, at most
+    as many on each as it holds room for there (``spread``: node id -> replicas), and autoscaled between ``replicas``
+    and ``max_replicas`` by Serve with ``autoscaling``'s options (target ongoing requests, up and down delays)."""
     from ray import serve
 
     from annoray.serve_apps.server import DEPLOYMENT, PreannotationReplica
 
     actor: dict[str, Any] = replica.actor_options()
-    if node_id:
-        actor["label_selector"] = {"ray.io/node-id": node_id}
+    nodes = sorted(spread)
+    if nodes:
+        actor["label_selector"] = {"ray.io/node-id": nodes[0] if len(nodes) == 1 else f"in({','.join(nodes)})"}
+    placement: dict[str, Any] = {"max_replicas_per_node": max(spread.values())} if len(nodes) > 1 else {}
     scaling: dict[str, Any] = {"num_replicas": replicas} if max_replicas <= replicas else {
-        "num_replicas": "auto", "autoscaling_config": {"min_replicas": replicas, "max_replicas": max_replicas}}
+        "num_replicas": "auto", "autoscaling_config": {"min_replicas": replicas, "max_replicas": max_replicas, **(autoscaling or {})}}
     return serve.deployment(PreannotationReplica, name=DEPLOYMENT).options(
-        ray_actor_options=actor, max_ongoing_requests=max_batch_size * 2, **scaling,
+        ray_actor_options=actor, max_ongoing_requests=max_batch_size * 2, **placement, **scaling,
     ).bind(store, models, rules, language, max_batch_size, max_models)
 
 

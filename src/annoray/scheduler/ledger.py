@@ -24,15 +24,20 @@ class Allocation:
     ref: Any = None
     leases: tuple[tuple[str, int], ...] = ()  # (scope, license id)
     runner: Any = None
+    parts: tuple[tuple[str, Resources], ...] = ()  # a server spread over nodes: what it holds on each
+
+    def by_node(self) -> dict[str, Resources]:
+        return dict(self.parts) if self.parts else {self.node_id: self.resources}
 
     def view(self) -> dict[str, Any]:
-        return {"node_id": self.node_id, **self.resources.as_dict(), "leases": [list(lease) for lease in self.leases]}
+        return {"node_id": self.node_id, "nodes": list(self.by_node()), **self.resources.as_dict(),
+                "leases": [list(lease) for lease in self.leases]}
 
 
 @dataclass
 class Ledger:
     """Every allocation, per holder kind: training job id -> allocation, server id -> allocation (every replica
-    the server may scale to, on one node)."""
+    the server may scale to, on the nodes it spreads over)."""
 
     trainings: dict[int, Allocation] = field(default_factory=dict)
     servers: dict[int, Allocation] = field(default_factory=dict)
@@ -41,8 +46,9 @@ class Ledger:
         """The live nodes, each with what the ledger has allocated there."""
         nodes = {n["NodeID"]: Node(n["NodeID"], Resources.of_ray(n["Resources"])) for n in ray_nodes()}
         for allocation in [*self.trainings.values(), *self.servers.values()]:
-            if allocation.node_id in nodes:
-                nodes[allocation.node_id].used += allocation.resources
+            for node_id, held in allocation.by_node().items():
+                if node_id in nodes:
+                    nodes[node_id].used += held
         return nodes
 
     def seats_by_scope(self) -> dict[str, int]:

@@ -41,6 +41,7 @@ class Placement:
     reason: str | None = None
     scale_up: bool = False  # waiting for a node the autoscaler can add
     leases: tuple[tuple[str, int], ...] = ()  # (scope, license id) of the seats taken to start
+    spread: tuple[tuple[str, int], ...] = ()  # a server's replicas: (node id, replicas there), when it starts
 
 
 def largest(resources: Iterable[Resources]) -> Resources | None:
@@ -71,6 +72,44 @@ def place(demand: Resources, nodes: Iterable[Node], *, node_types: Iterable[Reso
     return Placement(Outcome.WAIT, reason=f"waiting for {demand.describe()} on one node (most free now: {most.describe() if most else 'none'})")
 
 
+def place_replicas(replica: Resources, count: int, nodes: Iterable[Node], *, node_types: Iterable[Resources] = (),
+                   blocked: Iterable[str] = ()) -> Placement:
+    """Start ``count`` replicas spread over as many nodes as hold them, the same number on each; else wait; else never.
+
+    The fewest replicas per node that places them all wins: one on each of ``count`` nodes, else two on each of half
+    as many, and so on, up to all on one node. Each chosen node holds that many (so ``count`` rounded up to a multiple
+    of it): Serve is told at most that many per node and may put them on any chosen node, so each must have the room.
+    """
+    nodes, node_types, blocked = list(nodes), list(node_types), set(blocked)
+    if count == 1:
+        one = place(replica, nodes, node_types=node_types, blocked=blocked)
+        return Placement(one.outcome, one.node_id, one.reason, one.scale_up, spread=((one.node_id, 1),) if one.node_id else ())
+    everywhere = sum(_how_many(replica, n.total) for n in nodes)
+    if everywhere < count and not any(replica.fits_in(t) for t in node_types):
+        where = ", ".join(f"{_how_many(replica, n.total)} on node {n.node_id[:12]}" for n in nodes)
+        return Placement(Outcome.NEVER, reason=f"needs {count} replicas of {replica.describe()}; the cluster can ever hold "
+                                               f"{everywhere}" + (f" ({where})" if where else ": it has no node"))
+    open_nodes = sorted((n for n in nodes if n.node_id not in blocked), key=lambda n: (-n.free.cpus, -n.free.memory, n.node_id))
+    for per_node in range(1, count + 1):
+        wanted = -(-count // per_node)  # nodes needed, rounded up
+        able = [n for n in open_nodes if (replica * per_node).fits_in(n.free)]
+        if len(able) >= wanted:
+            chosen = able[:wanted]
+            return Placement(Outcome.START, node_id=chosen[0].node_id, spread=tuple((n.node_id, per_node) for n in chosen))
+    most = largest([n.free for n in nodes])
+    return Placement(Outcome.WAIT, scale_up=everywhere < count,
+                     reason=f"waiting for room for {count} replicas of {replica.describe()} (most free on one node now: "
+                            f"{most.describe() if most else 'none'})")
+
+
+def _how_many(replica: Resources, room: Resources) -> int:
+    """How many replicas fit in ``room``."""
+    counts = [room.cpus / replica.cpus if replica.cpus else None, room.memory / replica.memory if replica.memory else None,
+              room.gpus / replica.gpus if replica.gpus else None]
+    known = [int(c + 1e-9) for c in counts if c is not None]
+    return min(known) if known else 64
+
+
 def reserve_for(demand: Resources, nodes: Iterable[Node]) -> str | None:
     """The node an older waiting job is promised: of those that can ever hold it, the one with the most free."""
     able = [n for n in nodes if demand.fits_in(n.total)]
@@ -82,13 +121,15 @@ def reserve_for(demand: Resources, nodes: Iterable[Node]) -> str | None:
 @dataclass(frozen=True)
 class Pending:
     """A training or a server waiting to start: who holds it (``training`` or ``server``, and its id), its bundle,
-    what must not run twice at once (a training's project and kind; nothing for a server), its license scopes."""
+    what must not run twice at once (a training's project and kind; nothing for a server), its license scopes, and
+    for a server how many replicas of ``demand`` it holds (every one it may scale to)."""
 
     holder_kind: str
     holder_id: int
     demand: Resources
     exclusive: tuple[int, str] | None = None
     scopes: tuple[str, ...] = ()
+    replicas: int = 0  # 0: a training's single bundle
 
 
 @dataclass
@@ -132,16 +173,20 @@ def _decide(pending: Iterable[Pending], state: _Pass, node_types: list[Resources
             reason = f"waiting for a seat of license scope '{short}' (every seat that grants it is leased)"
             decisions.append((job, Placement(Outcome.WAIT, reason=reason)))
             continue
-        placement = place(job.demand, nodes.values(), node_types=node_types, blocked={state.held} if state.held else ())
+        blocked = {state.held} if state.held else ()
+        placement = (place_replicas(job.demand, job.replicas, nodes.values(), node_types=node_types, blocked=blocked)
+                     if job.replicas else place(job.demand, nodes.values(), node_types=node_types, blocked=blocked))
         if placement.outcome is Outcome.NEVER:
             never = Errors.E805 if job.holder_kind == "server" else Errors.E612
             placement = Placement(Outcome.NEVER, reason=never.format(why=placement.reason))
         elif placement.outcome is Outcome.START:
             assert placement.node_id is not None
-            nodes[placement.node_id].used += job.demand
+            for node_id, replicas in placement.spread or ((placement.node_id, 1),):
+                nodes[node_id].used += job.demand * replicas
             if job.exclusive:
                 busy[job.exclusive] = job.holder_id
-            placement = Placement(Outcome.START, node_id=placement.node_id, leases=tuple(seats.take(job.scopes)))
+            placement = Placement(Outcome.START, node_id=placement.node_id, leases=tuple(seats.take(job.scopes)),
+                                  spread=placement.spread)
         elif placement.outcome is Outcome.WAIT and state.held is None:
             state.held = reserve_for(job.demand, nodes.values())
         decisions.append((job, placement))

@@ -1,7 +1,8 @@
 """One pre-annotation job: the body of the Ray task the scheduler launches once the job's server runs.
 
-Memory stays flat whatever the task count: tasks stream from the database in pages by id, at most
-``max_in_flight`` requests wait on the server, and predictions are written in batches. A request that
+Memory stays flat whatever the task count: tasks stream from the database in pages by id, a bounded number of
+requests wait on the server (enough to keep every replica it may scale to busy, and to make Serve's autoscaler
+see the load), and predictions are written in batches, with how many tasks each replica predicted. A request that
 fails (a replica killed) is sent again; a task that keeps failing alone is recorded as failed and
 the job goes on. Each task gets at most one prediction per job (a unique index, and tasks this job
 already predicted are skipped), so a retried batch or a relaunched job never writes a task twice.
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
 REQUEST_SIZE = 16
-MAX_IN_FLIGHT = 8
+IN_FLIGHT_PER_REPLICA = 4  # requests a job keeps waiting on each replica the server may scale to (at least 8)
 WRITE_BATCH = 256
 RETRIES = 4
 KEPT_FAILURES = 100
@@ -127,8 +128,8 @@ class Writer:
         self.rows: list[dict[str, Any]] = []
         self.failed: list[dict[str, Any]] = []
 
-    def add(self, task_id: int, result: list[dict[str, Any]], score: float | None) -> None:
-        self.rows.append({"task_id": task_id, "result": result, "score": score})
+    def add(self, task_id: int, result: list[dict[str, Any]], score: float | None, replica: str | None = None) -> None:
+        self.rows.append({"task_id": task_id, "result": result, "score": score, "replica": replica})
         if len(self.rows) >= WRITE_BATCH:
             self.flush()
 
@@ -150,8 +151,12 @@ class Writer:
             repo = PreannotationJobRepository(session)
             job = repo.get(self.job_id)
             failures = (job.failures or []) + self.failed
+            used = dict(job.replicas_used or {})
+            for r in fresh:
+                if r["replica"]:
+                    used[r["replica"]] = used.get(r["replica"], 0) + 1
             repo.set(self.job_id, done=job.done + len(fresh), failed=job.failed + len(self.failed),
-                     failures=failures[:KEPT_FAILURES])
+                     failures=failures[:KEPT_FAILURES], replicas_used=used)
         self.rows, self.failed = [], []
 
 
@@ -194,7 +199,7 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
                     writer.fail(task.id, output["error"])
                     continue
                 result, score = label_studio_result(config, output)
-                writer.add(task.id, result, score)
+                writer.add(task.id, result, score, output.get("replica"))
 
         for page in pending_tasks(reads, project.id, job_id, job.task_ids):
             for at in range(0, len(page), REQUEST_SIZE):
@@ -207,7 +212,7 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
                         writer.fail(task.id, describe(exc) if not str(exc).startswith("[E") else str(exc))
                 if not chunk:
                     continue
-                while len(in_flight) >= MAX_IN_FLIGHT:
+                while len(in_flight) >= max(8, IN_FLIGHT_PER_REPLICA * server.max_replicas):
                     settle(*in_flight.popleft())
                 in_flight.append((chunk, inputs, handle.remote(inputs), 0))
         while in_flight:
@@ -239,6 +244,9 @@ class PreannotationDispatch:
         """Start queued jobs whose server runs; fail those whose server is gone or failed."""
         from annoray.scheduler.factory import start_preannotation_job
 
+        with self.state.reads() as session:  # most passes have none: they take no write lock
+            if not PreannotationJobRepository(session).with_status(JobStatus.QUEUED):
+                return
         with self.state.sessions.begin() as session:
             jobs = PreannotationJobRepository(session)
             queued = jobs.with_status(JobStatus.QUEUED)

@@ -17,8 +17,11 @@ logger = logging.getLogger(__name__)
 
 
 class Recovery:
+    WATCH_SECONDS = 1.0  # Ray's view is read at most this often, however often passes are kicked
+
     def __init__(self, state: SchedulerState, runs: TrainingRuns):
         self.state, self.runs = state, runs
+        self.watch_at = 0.0
 
     def reattach(self) -> None:
         """Ledger again every running job whose runner is alive, with its seats, and return every other seat; the
@@ -42,10 +45,16 @@ class Recovery:
     def watch(self, running: list[TrainingJob]) -> set[int]:
         """The watchdog, under the lock at the start of a pass: a running job with no live runner in Ray's own view
         is queued again within its budget (or fails), a live runner whose job this scheduler does not hold is ended,
-        and placement groups that dead runs left behind go back to Ray. Returns the ids of the jobs it took back."""
+        and placement groups that dead runs left behind go back to Ray. Returns the ids of the jobs it took back
+        (none when it looked less than ``WATCH_SECONDS`` ago)."""
+        import time
+
         from annoray.scheduler.factory import find_training_runner, training_runner_ids
         from annoray.scheduler.reservations import remove_orphaned_reservations
 
+        if time.monotonic() < self.watch_at:
+            return set()
+        self.watch_at = time.monotonic() + self.WATCH_SECONDS
         ledger = self.state.ledger.trainings
         live = training_runner_ids(self.state.settings)
         lost = [job for job in running if job.id not in live]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,11 +17,11 @@ from annoray.platform.store.repositories import (
 from annoray.scheduler.active_learning import queue_due_trainings
 from annoray.scheduler.cluster_view import cluster_view
 from annoray.scheduler.ledger import SchedulerState, ray_nodes
-from annoray.scheduler.placement import Node, Outcome, Pending, Placement, Planner, place
+from annoray.scheduler.placement import Node, Outcome, Pending, Placement, Planner, place, place_replicas
 from annoray.scheduler.documents import OcrDispatch
 from annoray.scheduler.preannotation import PreannotationDispatch
 from annoray.scheduler.recovery import Recovery
-from annoray.scheduler.serving import ServerDeployments, demand_of, undeploy
+from annoray.scheduler.serving import ServerDeployments, replica_of, undeploy
 from annoray.scheduler.training_runs import TrainingRuns
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class Scheduler:
     def __init__(self, settings: Settings):
         import threading
 
-        from ray.util.metrics import Gauge
+        from ray.util.metrics import Gauge, Histogram
 
         from annoray.platform.store.db import create_db_engine, session_factory
 
@@ -90,8 +91,12 @@ class Scheduler:
         self._scopes_seen: set[str] = set()
         self.planner = Planner()
         self.latest: dict[tuple[str, int], Placement] = {}  # the decision standing for each pending job and server
+        self.waiting = 0  # how many of them wait
         self._servers_seen: set[int] = set()
+        self.pass_seconds: deque[float] = deque(maxlen=1000)  # the last passes' durations
         self.metrics = {
+            "pass": Histogram("annoray_scheduler_pass_seconds", description="How long a scheduling pass takes.",
+                              boundaries=[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]),
             "queue": Gauge("annoray_scheduler_queue_length", description="Trainings and servers queued or waiting."),
             "running": Gauge("annoray_scheduler_running_jobs", description="Training jobs holding resources."),
             "cpus": Gauge("annoray_scheduler_allocated_cpus", description="CPUs the ledger has allocated."),
@@ -121,15 +126,19 @@ class Scheduler:
         self.state.kick.set()
 
     def tick(self) -> None:
-        """One scheduling pass, oldest first over trainings and servers (also run every second by the scheduler's loop)."""
+        """One scheduling pass, oldest first over trainings and servers (also run every second by the scheduler's loop).
+
+        It costs what changed, not the queue's length: the queue is kept in order between passes, the planner decides
+        only the jobs that joined while nothing else changed, and only changed decisions are written. It reads in a
+        read transaction, so a pass never holds SQLite's write lock while it reads.
+        """
         import ray
 
         state, ledger, queue = self.state, self.state.ledger, self.runs.pending
         with state.lock:
             nodes = ledger.nodes()
-            with state.sessions.begin() as session:
-                LicenseRepository(session).release_all_but(TRAINING, list(ledger.trainings))
-                LicenseRepository(session).release_all_but(SERVER, list(ledger.servers))
+            self._return_stray_seats()
+            with state.reads() as session:
                 running_jobs = list(TrainingJobRepository(session).to_schedule(JobStatus.RUNNING))
                 joined = queue.refresh(session, {j.id for j in running_jobs})
                 queued_servers = {s.id: s for s in ServerRepository(session).with_status(ServerStatus.QUEUED)}
@@ -138,13 +147,14 @@ class Scheduler:
                 session.expunge_all()
             lost = self.recovery.watch(running_jobs)  # queued again or failed; the next pass, kicked, plans them
             running = {(j.project_id, j.kind): j.id for j in running_jobs if j.id not in lost}
-            wants = sorted([(queue.jobs[i].created_at, i, w) for i, w in queue.wants.items()]
-                           + [(s.created_at, 0, Pending(SERVER, s.id, demand_of(s), None, tuple(s.scopes))) for s in queued_servers.values()],
-                           key=lambda t: (t[0], t[1]))
-            pending = [w for _, _, w in wants]
+            pending: list[Pending] = queue.order
+            if queued_servers:  # few: merged into the queue by age
+                servers = [((s.created_at, 0), Pending(SERVER, s.id, replica_of(s), None, tuple(s.scopes), s.max_replicas))
+                           for s in queued_servers.values()]
+                pending = [w for _, w in sorted([*zip(queue.keys, queue.order), *servers], key=lambda t: t[0])]
             appended = None
-            if joined is not None and set(queued_servers) == self._servers_seen and {w.holder_id for w in pending[len(pending) - len(joined):]
-                                                                                    if w.holder_kind == TRAINING} == set(joined):
+            if joined is not None and set(queued_servers) == self._servers_seen and all(
+                    w.holder_kind == TRAINING for w in pending[len(pending) - len(joined):]):
                 appended = len(joined)  # only trainings joined, at the young end
             self._servers_seen = set(queued_servers)
             decisions = self.planner.decide(pending, nodes, running=running, node_types=self.node_types, seats=seats,
@@ -155,32 +165,48 @@ class Scheduler:
                 if placement.outcome is Outcome.START and want.holder_kind == TRAINING:
                     self.runs.launch(queue.jobs[want.holder_id], placement, want.demand, ray.get_runtime_context().current_actor)
                 elif placement.outcome is Outcome.START:
-                    self.servers.deploy(queued_servers[want.holder_id], placement, want.demand)
+                    self.servers.deploy(queued_servers[want.holder_id], placement)
             for server_id in stale:
                 self.servers.redeploy(server_id)
             self.preannotations.dispatch()
             self.ocr.dispatch()
+            waits = sum(1 for _, p in decisions if p.outcome is Outcome.WAIT)
+            if len(decisions) == len(pending):  # the whole queue was decided: these are the standing decisions
+                self.latest, self.waiting = {}, 0
             self.latest.update({(w.holder_kind, w.holder_id): p for w, p in decisions})
-            now_pending = {(w.holder_kind, w.holder_id) for w in pending}
-            self.latest = {k: p for k, p in self.latest.items() if k in now_pending}
-            scaling = [k for k, p in self.latest.items() if p.scale_up]
-            if self.node_types and scaling:  # all the queue's asks: each call replaces the last
+            self.waiting += waits
+            if self.node_types and decisions:  # all the queue's asks: each call replaces the last
                 wanted = {(w.holder_kind, w.holder_id): w.demand for w in pending}
-                asks = [wanted[k] for k in scaling]
-                from ray.autoscaler.sdk import request_resources
+                asks = [wanted[k] for k, p in self.latest.items() if p.scale_up and k in wanted]
+                if asks:
+                    from ray.autoscaler.sdk import request_resources
 
-                request_resources(bundles=[d.to_ray() for d in asks])
-            self._measure(sum(1 for p in self.latest.values() if p.outcome is Outcome.WAIT))
+                    request_resources(bundles=[d.to_ray() for d in asks])
+            self._measure()
 
-    def never_reason(self, resources: dict[str, float]) -> str | None:
-        """Why a job of this size can never run on this cluster (None when it can, now or later).
+    def _return_stray_seats(self) -> None:
+        """Return the seats of trainings and servers this scheduler does not run (they ended without returning them);
+        read first, so a pass takes the write lock only when there is something to return."""
+        with self.state.reads() as session:
+            licenses = LicenseRepository(session)
+            stray = (set(licenses.seats_by_holder(TRAINING)) - set(self.state.ledger.trainings)
+                     or set(licenses.seats_by_holder(SERVER)) - set(self.state.ledger.servers))
+        if stray:
+            with self.state.sessions.begin() as session:
+                LicenseRepository(session).release_all_but(TRAINING, list(self.state.ledger.trainings))
+                LicenseRepository(session).release_all_but(SERVER, list(self.state.ledger.servers))
+
+    def never_reason(self, resources: dict[str, float], replicas: int = 0) -> str | None:
+        """Why a job of this size (a server: ``replicas`` of it, spread as they fit) can never run on this cluster
+        (None when it can, now or later).
 
         Takes no lock: it depends on node totals only, and the API may hold a database lock while asking.
         """
         from annoray.scheduler.ledger import ray_nodes
 
         nodes = [Node(n["NodeID"], Resources.of_ray(n["Resources"])) for n in ray_nodes()]
-        placement = place(Resources.of(resources), nodes, node_types=self.node_types)
+        placement = (place_replicas(Resources.of(resources), replicas, nodes, node_types=self.node_types) if replicas
+                     else place(Resources.of(resources), nodes, node_types=self.node_types))
         return placement.reason if placement.outcome is Outcome.NEVER else None
 
     def cancel(self, job_id: int, username: str) -> str:
@@ -217,13 +243,22 @@ class Scheduler:
 
     def cluster_view(self) -> dict[str, Any]:
         """Nodes with free/total resources as the ledger sees them, running trainings and servers with their seats,
-        the queue with reasons, and the licenses' seats."""
-        return cluster_view(self.state)
+        the queue with reasons, the licenses' seats, and how long the scheduler's last passes took."""
+        times = sorted(self.pass_seconds)
+
+        def ms(q: float) -> float | None:
+            return round(times[min(len(times) - 1, int(q * len(times)))] * 1000, 1) if times else None
+
+        passes = {"full": self.planner.full_passes, "incremental": self.planner.incremental_passes,
+                  "last": len(times), "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": ms(1.0)}
+        return cluster_view(self.state) | {"passes": passes}
 
     # --- inside ---------------------------------------------------------------------------------------
 
     def _run(self) -> None:
         """Tick every second or when kicked; take out of the ledger the runs and pre-annotation jobs that ended."""
+        import time
+
         import ray
 
         while True:  # the loop lives as long as the actor
@@ -244,15 +279,18 @@ class Scheduler:
                 alive = {n["NodeID"] for n in ray_nodes()}
                 self.recovery.lost_nodes(alive)
                 self.servers.lost_nodes(alive, self.preannotations)
+                began = time.perf_counter()
                 self.tick()
+                self.pass_seconds.append(time.perf_counter() - began)
+                self.metrics["pass"].observe(self.pass_seconds[-1])
             except Exception:  # a failed pass is retried on the next tick; the database is unchanged
                 logger.exception("scheduling pass failed")
             self.state.kick.wait(TICK_SECONDS)
             self.state.kick.clear()
 
-    def _measure(self, waiting: int) -> None:
+    def _measure(self) -> None:
         ledger = self.state.ledger
-        self.metrics["queue"].set(waiting)
+        self.metrics["queue"].set(self.waiting)
         self.metrics["running"].set(len(ledger.trainings))
         self.metrics["cpus"].set(sum(a.resources.cpus for a in ledger.trainings.values()))
         leased = ledger.seats_by_scope()

@@ -31,6 +31,7 @@ class ServerRequest:
     name: str | None = None
     replicas: int = 1
     max_replicas: int | None = None
+    autoscaling: dict[str, float] | None = None  # Serve's: target_ongoing_requests, upscale_delay_s, downscale_delay_s
 
 
 def replica_spec(settings: Settings, kinds: list[str], engines: list[str | None] = ()) -> ResourceSpec:  # type: ignore[assignment]
@@ -50,17 +51,15 @@ def spark_jars(settings: Settings, engine: str | None) -> list[str]:
     return [str(config.jar)] + ([str(config.healthcare_jar)] if engine == "sparknlp.assertion.v1" and config.healthcare_jar else [])
 
 
-def server_demand(spec: ResourceSpec, replicas: int) -> dict[str, float]:
-    """What the scheduler places on one node for a server: every replica it may scale to."""
-    return {"cpus": spec.cpus * replicas, "memory_gb": spec.memory_gb * replicas, "gpus": spec.gpus * replicas}
-
-
 def request_server(session: Session, settings: Settings, user: User | None, request: ServerRequest, *,
-                   why_never: Callable[[dict[str, float]], str | None] = lambda resources: None) -> PreannotationServer:
+                   why_never: Callable[..., str | None] = lambda resources, replicas=0: None) -> PreannotationServer:
     """Check the request whole (models, rules, replicas, cluster, licenses), then queue the server.
 
     Raises `InvalidInput` (no model, over five, unknown models or rules, replicas) or `Conflict`
     (the cluster can never hold it, no license grants a scope it needs, the name is taken).
+
+    Args:
+        why_never: why ``replicas`` replicas of these resources can never run on the cluster (the scheduler knows).
     """
     project = request.project
     config = project_config(project) if project else None
@@ -95,7 +94,7 @@ def request_server(session: Session, settings: Settings, user: User | None, requ
     kinds = [m.kind for m in models]
     spec = replica_spec(settings, kinds, [m.engine for m in models])
     refusals = []
-    if why := why_never(server_demand(spec, max_replicas)):
+    if why := why_never(spec.model_dump(), max_replicas):
         refusals.append(ErrorDetail(Errors.E805.format(why=why), field="replicas"))
     scopes = needed_scopes("inference", visual=ModelKind.VISUAL_NER.value in kinds,
                            model_type=project.model_type if project else "open_source")
@@ -110,6 +109,7 @@ def request_server(session: Session, settings: Settings, user: User | None, requ
         name=name, project_id=project.id if project else None, models=[m.name for m in models],
         status=ServerStatus.QUEUED, reason="queued for the scheduler", replicas=request.replicas, max_replicas=max_replicas,
         resources=spec.model_dump(), scopes=list(scopes), rules=rules, language=models[0].language,
+        autoscaling=request.autoscaling or None,
         requested_by=user.id if user else None,
     ))
 

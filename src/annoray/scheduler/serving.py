@@ -16,15 +16,24 @@ from annoray.platform.store.tables import PreannotationServer, ServerStatus
 from annoray.scheduler.ledger import Allocation, SchedulerState
 from annoray.scheduler.placement import Outcome, Pending, Placement
 from annoray.scheduler.preannotation import PreannotationDispatch
-from annoray.scheduler.servers import server_demand
 
 logger = logging.getLogger(__name__)
 
 
-def demand_of(server: PreannotationServer) -> Resources:
-    """What a server holds on its node: every replica it may scale to."""
-    spec = ResourceSpec(**server.resources)
-    return Resources.of(server_demand(spec, server.max_replicas))
+def replica_of(server: PreannotationServer) -> Resources:
+    """What one of a server's replicas needs."""
+    return Resources.of(ResourceSpec(**server.resources).model_dump())
+
+
+def held_by(server: PreannotationServer) -> tuple[tuple[str, Resources], ...]:
+    """What a placed server holds on each node it spreads over: room for every replica it may scale to."""
+    spread = server.spread or ([[server.node_id, server.max_replicas]] if server.node_id else [])
+    return tuple((node_id, replica_of(server) * replicas) for node_id, replicas in spread)
+
+
+def allocation_of(server: PreannotationServer, leases: tuple[tuple[str, int], ...]) -> Allocation:
+    parts = held_by(server)
+    return Allocation(server.node_id or "", sum((r for _, r in parts), Resources()), leases=leases, parts=parts)
 
 
 class ServerDeployments:
@@ -53,17 +62,19 @@ class ServerDeployments:
         return [s.id for s in ServerRepository(session).with_status(ServerStatus.RUNNING)
                 if s.models != s.deployed_models and s.id in self.state.ledger.servers and s.id not in self.redeploying]
 
-    def deploy(self, server: PreannotationServer, placement: Placement, demand: Resources) -> None:
+    def deploy(self, server: PreannotationServer, placement: Placement) -> None:
         """Move the server to deploying with its seats in one transaction, then create its Serve app beside the loop."""
-        node_id = placement.node_id or ""
+        spread = [[node_id, replicas] for node_id, replicas in placement.spread]
+        where = ", ".join(f"{node_id} ({replicas})" for node_id, replicas in spread)
         with self.state.sessions.begin() as session:
             moved = ServerRepository(session).transition(
-                server.id, (ServerStatus.QUEUED,), ServerStatus.DEPLOYING, reason=f"deploying on node {node_id}",
-                node_id=node_id)
+                server.id, (ServerStatus.QUEUED,), ServerStatus.DEPLOYING,
+                reason=f"deploying on node{'s' if len(spread) > 1 else ''} {where}", node_id=placement.node_id, spread=spread)
             if not moved or not LicenseRepository(session).lease_all(placement.leases, SERVER, server.id, datetime.now(UTC)):
                 session.rollback()
                 return
-        allocation = self.state.ledger.servers[server.id] = Allocation(node_id, demand, leases=placement.leases)
+        server.node_id, server.spread = placement.node_id, spread
+        allocation = self.state.ledger.servers[server.id] = allocation_of(server, placement.leases)
         threading.Thread(target=self._serve, args=(server.id, allocation), name=f"deploy-server-{server.id}", daemon=True).start()
 
     def redeploy(self, server_id: int) -> None:
@@ -97,10 +108,13 @@ class ServerDeployments:
                          for r in RuleRepository(session).by_names(server.rules)]
                 spec = ResourceSpec(**server.resources)
                 replicas, max_replicas, language, names = server.replicas, server.max_replicas, server.language, list(server.models)
+                autoscaling = dict(server.autoscaling or {})
+                spread = {node_id: replicas for node_id, replicas in server.spread or [[allocation.node_id, max_replicas]]}
             serve.start(proxy_location="Disabled")
             serve.run(server_app(store=self.state.settings.resolved_model_store, models=models, rules=rules, language=language,
-                                 replicas=replicas, max_replicas=max_replicas, replica=spec.resources(),
-                                 node_id=allocation.node_id, max_models=self.state.settings.labeling_config.max_models),
+                                 replicas=replicas, max_replicas=max_replicas, replica=spec.resources(), autoscaling=autoscaling,
+                                 spread=spread,
+                                 max_models=self.state.settings.labeling_config.max_models),
                       name=app_name(server_id), route_prefix=None)
         except Exception as exc:  # the server ends failed with the reason; its resources and seats come back
             with self.state.lock:
@@ -131,7 +145,7 @@ class ServerDeployments:
         on the next pass and are leased again there); their running pre-annotation jobs stop and wait for them, to
         resume where they stopped."""
         with self.state.lock:
-            lost = {server_id: a for server_id, a in self.state.ledger.servers.items() if a.node_id not in alive}
+            lost = {server_id: a for server_id, a in self.state.ledger.servers.items() if set(a.by_node()) - alive}
             for server_id in lost:
                 del self.state.ledger.servers[server_id]
                 self.redeploying.discard(server_id)
@@ -139,8 +153,9 @@ class ServerDeployments:
             return
         with self.state.sessions.begin() as session:
             for server_id, allocation in lost.items():
+                gone = ", ".join(sorted(set(allocation.by_node()) - alive))
                 ServerRepository(session).transition(server_id, (ServerStatus.DEPLOYING, ServerStatus.RUNNING), ServerStatus.QUEUED,
-                                                     reason=Errors.E820.format(node=allocation.node_id), node_id=None)
+                                                     reason=Errors.E820.format(node=gone), node_id=None, spread=None)
                 preannotations.wait_for_server(session, server_id)
         for server_id in lost:
             undeploy(server_id)
@@ -161,8 +176,7 @@ class ServerDeployments:
             leases = licenses.seats_by_holder(SERVER)
             for server in repo.with_status(ServerStatus.DEPLOYING, ServerStatus.RUNNING):
                 if server.status is ServerStatus.RUNNING and apps.get(app_name(server.id), "").endswith("RUNNING"):
-                    self.state.ledger.servers[server.id] = Allocation(
-                        server.node_id or "", demand_of(server), leases=leases.get(server.id, ()))
+                    self.state.ledger.servers[server.id] = allocation_of(server, leases.get(server.id, ()))
                 else:
                     repo.transition(server.id, (server.status,), ServerStatus.QUEUED, reason="scheduler restarted; deploying again")
                     undeploy(server.id)
@@ -178,3 +192,21 @@ def undeploy(server_id: int) -> None:
         serve.delete(app_name(server_id))
     except Exception:  # nothing deployed under that name
         logger.debug("no Serve app for server %s", server_id)
+
+
+def replicas_running() -> dict[int, int]:
+    """How many replicas each server's Serve app runs now, by server id (Serve's own count)."""
+    from ray import serve
+
+    from annoray.serve_apps.server import DEPLOYMENT, server_of_app
+
+    try:
+        applications = serve.status().applications
+    except Exception:  # no Serve controller: nothing runs
+        return {}
+    running = {}
+    for name, app in applications.items():
+        deployment = app.deployments.get(DEPLOYMENT)
+        if (server_id := server_of_app(name)) is not None and deployment is not None:
+            running[server_id] = sum(n for state, n in deployment.replica_states.items() if str(state).endswith("RUNNING"))
+    return running

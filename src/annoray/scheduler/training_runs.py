@@ -3,6 +3,7 @@ their progress recorded, their ends taken out of the ledger, and runs cancelled 
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import time
@@ -25,46 +26,74 @@ logger = logging.getLogger(__name__)
 
 
 class PendingTrainings:
-    """The trainings waiting to start, kept between passes so that a pass reads what changed, not the whole queue.
+    """The trainings waiting to start, oldest first, kept between passes so that a pass reads and orders what
+    changed, not the whole queue.
 
-    Read whole when the scheduler starts, every ``RESYNC_SECONDS``, and after a running training stopped running (it
-    may be queued again among the old ones); between, only the jobs queued since: those of an id above the highest
-    seen, less ``LATE`` ids, for a transaction that took an id before another and committed after it.
+    Read whole when the scheduler starts and after a running training stopped running (it may be queued again among
+    the old ones); between, only the jobs queued since: those of an id above the highest seen, less ``LATE`` ids, for
+    a transaction that took an id before another and committed after it. Every ``CHECK_SECONDS`` the ids still
+    pending are read (ids only), to forget jobs that left the queue without this scheduler (a project deleted, a
+    cancel while it was down).
     """
 
-    RESYNC_SECONDS = 10.0
+    CHECK_SECONDS = 5.0
     LATE = 100
 
     def __init__(self) -> None:
         self.jobs: dict[int, TrainingJob] = {}
-        self.wants: dict[int, Pending] = {}
+        self.order: list[Pending] = []  # oldest first, by (created_at, id)
+        self.keys: list[tuple[datetime, int]] = []  # the sort key of each of ``order``
         self.seen = 0
         self.running: set[int] = set()
-        self.resync_at = 0.0
-        self.removed = False
+        self.whole = True  # read the whole queue on the next refresh
+        self.check_at = 0.0
+        self.reordered = False  # a job left, or joined among the old ones, since the last refresh
 
     def refresh(self, session: Any, running: set[int]) -> list[int] | None:
-        """Read what changed: the ids of the jobs that joined, or None when the queue was read whole or lost a job
-        since the last pass (its order is then to be compared, not assumed)."""
-        now = time.monotonic()
-        whole = now >= self.resync_at or bool(self.running - running)
+        """Read what changed: the ids of the jobs that joined (all at the young end), or None when the queue was read
+        whole, lost a job or gained one among the old ones since the last pass (its order is then to be compared)."""
+        repo = TrainingJobRepository(session)
+        self.whole |= bool(self.running - running)
         self.running = set(running)
-        rows = TrainingJobRepository(session).to_schedule(*PENDING, after=0 if whole else max(0, self.seen - self.LATE))
-        if whole:
-            self.jobs, self.wants, self.resync_at = {}, {}, now + self.RESYNC_SECONDS
-        joined = [j.id for j in rows if j.id not in self.jobs]
-        for job in rows:
-            if job.id not in self.jobs:
-                self.jobs[job.id] = job
-                self.wants[job.id] = Pending(TRAINING, job.id, Resources.of(job.resources), (job.project_id, job.kind), tuple(job.scopes))
-        self.seen = max([self.seen, *self.jobs])
-        removed, self.removed = self.removed, False
-        return None if whole or removed else joined
+        if not self.whole and time.monotonic() >= self.check_at:
+            pending = repo.ids_with_status(*PENDING)
+            for gone in set(self.jobs) - pending:
+                self.remove(gone)
+            self.whole = any(i <= self.seen - self.LATE for i in pending - set(self.jobs))  # none, unless a bug
+            self.check_at = time.monotonic() + self.CHECK_SECONDS
+        if self.whole:
+            self.jobs, self.order, self.keys, self.reordered = {}, [], [], True
+            self.check_at = time.monotonic() + self.CHECK_SECONDS
+        if self.whole:
+            rows = repo.to_schedule(*PENDING)
+        else:  # the ids first: the rows of the new ones only
+            fresh = repo.ids_with_status(*PENDING, after=max(0, self.seen - self.LATE)) - set(self.jobs)
+            rows = repo.to_schedule(*PENDING, after=min(fresh) - 1) if fresh else []
+        self.whole = False
+        joined = [self._add(job) for job in rows if job.id not in self.jobs]
+        reordered, self.reordered = self.reordered, False
+        return None if reordered else joined
+
+    def _add(self, job: TrainingJob) -> int:
+        self.jobs[job.id] = job
+        key = (job.created_at, job.id)
+        at = bisect.bisect(self.keys, key)
+        self.reordered |= at < len(self.keys)
+        self.keys.insert(at, key)
+        self.order.insert(at, Pending(TRAINING, job.id, Resources.of(job.resources), (job.project_id, job.kind), tuple(job.scopes)))
+        self.seen = max(self.seen, job.id)
+        return job.id
 
     def remove(self, job_id: int) -> None:
-        if self.jobs.pop(job_id, None) is not None:
-            self.wants.pop(job_id)
-            self.removed = True
+        job = self.jobs.pop(job_id, None)
+        if job is not None:
+            at = bisect.bisect_left(self.keys, (job.created_at, job.id))
+            del self.keys[at], self.order[at]
+            self.reordered = True
+
+    def recheck(self) -> None:
+        """Read the ids still pending on the next refresh (a launch found its job gone)."""
+        self.check_at = 0.0
 
 
 class TrainingRuns:
@@ -111,6 +140,7 @@ class TrainingRuns:
             )
             if not moved or not LicenseRepository(session).lease_all(placement.leases, TRAINING, job.id, now):
                 session.rollback()  # cancelled meanwhile, or a license went away: the next pass decides again
+                self.pending.recheck()
                 return False
         self.pending.remove(job.id)
         runner = start_training_runner(self.state.settings, job.id, progress, node_id)

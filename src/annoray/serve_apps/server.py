@@ -27,6 +27,12 @@ def app_name(server_id: int) -> str:
     return f"annoray-server-{server_id}"
 
 
+def server_of_app(name: str) -> int | None:
+    """The server id of a Serve app annoray named (None for another app)."""
+    prefix, _, server_id = name.rpartition("-")
+    return int(server_id) if prefix == "annoray-server" and server_id.isdigit() else None
+
+
 class PreannotationReplica:
     """One replica of a pre-annotation server: its models loaded, its requests batched."""
 
@@ -42,6 +48,7 @@ class PreannotationReplica:
         self.predictor = Predictor(served, [ServedRule(**{**r, "terms": tuple(r.get("terms") or ())}) for r in rules],
                                    language=language, max_models=max_models)
         self.batch.set_max_batch_size(max_batch_size)
+        self.replica = serve.get_replica_context().replica_id.unique_id  # each answer says which replica gave it
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def batch(self, requests: list[list[str]]) -> list[list[dict[str, Any]]]:
@@ -63,7 +70,7 @@ class PreannotationReplica:
             return {"error": describe(exc)}
 
     async def __call__(self, texts: list[str]) -> list[dict[str, Any]]:
-        return await self.batch(texts)
+        return [output | {"replica": self.replica} for output in await self.batch(texts)]
 
     def models(self) -> list[dict[str, Any]]:
         return [asdict(m) for m, _ in self.predictor.models]

@@ -244,12 +244,16 @@ def deploy_server(
     project: Annotated[int | None, typer.Option(help="Serve the models this project's labeling config names.")] = None,
     model: Annotated[list[str] | None, typer.Option(help="Serve this catalog model; repeatable (instead of --project).")] = None,
     name: Annotated[str | None, typer.Option(help="The server's name.")] = None,
-    replicas: Annotated[int | None, typer.Option(help="Replicas.")] = None,
+    replicas: Annotated[int | None, typer.Option(help="Replicas (the autoscaling minimum).")] = None,
+    max_replicas: Annotated[int | None, typer.Option(help="Autoscaling maximum (room for this many is held, spread over the nodes).")] = None,
+    target_ongoing_requests: Annotated[float | None, typer.Option(help="Requests waiting on each replica before Serve adds one.")] = None,
+    downscale_delay_s: Annotated[float | None, typer.Option(help="Seconds of low load before Serve removes a replica.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the server runs (or failed); exit 1 if it failed.")] = False,
     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
 ) -> None:
     """Deploy a pre-annotation server on Ray Serve, for a project (--project) or for catalog models (--model)."""
-    body = {"project_id": project, "models": model or None, "name": name, "replicas": replicas}
+    body = {"project_id": project, "models": model or None, "name": name, "replicas": replicas, "max_replicas": max_replicas,
+            "target_ongoing_requests": target_ongoing_requests, "downscale_delay_s": downscale_delay_s}
     with connect(url, token) as client:
         server = client.post("/api/servers", {k: v for k, v in body.items() if v is not None})
         if wait:
@@ -280,8 +284,9 @@ def _replicas(server: dict[str, Any]) -> str:
 
 
 def _print_servers(items: list[dict[str, Any]], title: str) -> None:
-    console.print(table(("id", "name", "status", "models (labels)", "replicas", "node", "reason / error"), (
-        (s["id"], s["name"], s["status"], _served(s["models"]), _replicas(s), short(s["node_id"]),
+    console.print(table(("id", "name", "status", "models (labels)", "replicas", "nodes", "reason / error"), (
+        (s["id"], s["name"], s["status"], _served(s["models"]), _replicas(s),
+         " ".join(f"{short(n)}:{k}" for n, k in s["spread"]) or short(s["node_id"]),
          s.get("reason") or s.get("error")) for s in items), title))
 
 

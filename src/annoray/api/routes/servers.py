@@ -18,6 +18,7 @@ from annoray.platform.store.tables import PreannotationJob, PreannotationServer
 from annoray.scheduler.servers import ServerRequest, request_preannotation, request_server, server_models
 
 router = APIRouter(tags=["pre-annotation"])
+AUTOSCALING = ("target_ongoing_requests", "upscale_delay_s", "downscale_delay_s")  # Serve's names, as the request has them
 
 
 def server_out(session: Session, server: PreannotationServer) -> ServerOut:
@@ -27,7 +28,8 @@ def server_out(session: Session, server: PreannotationServer) -> ServerOut:
         id=server.id, name=server.name, project_id=server.project_id, status=server.status, reason=server.reason,
         error=server.error, models=[ServedModelOut(**m) for m in server_models(session, server)],
         deployed_models=server.deployed_models or [], rules=server.rules,
-        replicas=server.replicas, max_replicas=server.max_replicas, resources=server.resources, node_id=server.node_id, licenses=server.scopes,
+        replicas=server.replicas, max_replicas=server.max_replicas, resources=server.resources, autoscaling=server.autoscaling or {},
+        node_id=server.node_id, spread=[(node_id, n) for node_id, n in server.spread or []], licenses=server.scopes,
         leases=leases, created_at=server.created_at,
     )
 
@@ -44,6 +46,7 @@ def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, se
         require_manager_somewhere(session, user)
     server = request_server(session, settings, user, ServerRequest(
         project=project, models=body.models, name=body.name, replicas=body.replicas, max_replicas=body.max_replicas,
+        autoscaling={k: v for k in AUTOSCALING if (v := getattr(body, k)) is not None},
     ), why_never=scheduler.never_reason)
     session.commit()
     scheduler.wake()
@@ -74,6 +77,7 @@ def preannotation_out(job: PreannotationJob) -> PreannotationOut:
     return PreannotationOut(
         id=job.id, project_id=job.project_id, server_id=job.server_id, status=job.status, reason=job.reason, error=job.error,
         total=job.total, done=job.done, failed=job.failed, progress=progress, failures=job.failures or [],
+        replicas_used=job.replicas_used or {},
         created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
     )
 

@@ -407,7 +407,9 @@ class PreannotationServer(Base):
     replicas: Mapped[int] = mapped_column(Integer, default=1)
     max_replicas: Mapped[int] = mapped_column(Integer, default=1)  # autoscaling bound; the scheduler reserves this many
     resources: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per replica
-    node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # where its replicas run, once placed
+    node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the first node its replicas run on, once placed
+    spread: Mapped[list[Any] | None] = mapped_column(JsonType, nullable=True)  # [node id, replicas held there], once placed
+    autoscaling: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)  # Serve's options beside min and max
     scopes: Mapped[list[Any]] = mapped_column(default=list)  # license scopes it leases a seat of while deployed
     rules: Mapped[list[Any]] = mapped_column(default=list)  # names of the rules it runs
     language: Mapped[str] = mapped_column(String(8), default="en")
@@ -430,6 +432,7 @@ class PreannotationJob(Base):
     done: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[list[Any]] = mapped_column(default=list)  # {task_id, error} of the first failed tasks
+    replicas_used: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)  # tasks predicted, per replica
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -47,6 +47,9 @@ class TrainingJobRepository(RowRepository[TrainingJob]):
                 TrainingJob.scopes, TrainingJob.decided_at, TrainingJob.created_at, raiseload=True))
         ).all()
 
+    def ids_with_status(self, *statuses: JobStatus, after: int = 0) -> set[int]:
+        return set(self.session.scalars(select(TrainingJob.id).where(TrainingJob.status.in_(statuses), TrainingJob.id > after)))
+
     def transition(self, job_id: int, among: Sequence[JobStatus], to: JobStatus, **values: Any) -> bool:
         """Move a job from one of ``among`` to ``to`` only if it is still there and the lifecycle allows it.
 
