@@ -483,16 +483,16 @@ def postgres_stopped(work: Path, tasks: int = 2000, down_s: float = 20, *, basel
 
 
 @contextmanager
-def two_workers() -> Iterator[object]:
+def two_workers(cpus: int = 2, memory_gb: int = 8) -> Iterator[object]:
     """A Ray of its own, in place of any: a head with no CPUs (the scheduler, the runners and the job tasks live
-    there, needing none) and two worker nodes of 2 CPU / 8 GB, where trainings and servers go."""
+    there, needing none) and two worker nodes of ``cpus`` CPU / ``memory_gb`` GB, where trainings and servers go."""
     import ray
     from ray.cluster_utils import Cluster
 
     ray.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "memory": 2 * GIB})
     for _ in range(2):
-        cluster.add_node(num_cpus=2, memory=8 * GIB)
+        cluster.add_node(num_cpus=cpus, memory=memory_gb * GIB)
     ray.init(address=cluster.address, namespace="annoray-chaos", log_to_driver=False)
     cluster.wait_for_nodes()
     try:

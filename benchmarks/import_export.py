@@ -1,10 +1,17 @@
-"""Import 100,000 tasks through the HTTP API, then export the training selection, twice.
+"""Big projects: import, select and export N tasks through the HTTP API, for each of ``--sizes``, with the peak memory
+of each phase.
 
-Prints import and export throughput, the process's peak memory, and the peak memory
-allocated *while exporting* at a small and at the full size: export streams, so the two
-peaks should be about equal (ratio near 1) however large the project grows.
+For each size a project of its own gets N annotated tasks (the sample clinical tasks, repeated) in imports of
+10,000; then its training selection is exported (streamed); then, up to ``--train-max`` tasks, a training request
+builds its training data (selected, turned into examples of every kind and split, in the API's request, as a user's
+request does; no scheduler runs, so the jobs stay queued). The API runs in this process, and the peak of what
+Python allocated (tracemalloc, server and client together) is taken per phase: for the import, over its last
+import of 10,000 (into a project that already holds the rest; tracing all of a million would take an hour). Prints each phase's throughput and
+peak at each size, and each peak at the largest size against the smallest: memory is flat when the ratio stays near
+1 while the project grows tenfold (the training data holds each task's examples, so it grows with the tasks, but
+must not hold their JSON as well).
 
-    python benchmarks/import_export.py [--tasks 100000] [--small 10000] [--format conll]
+    python benchmarks/import_export.py [--sizes 100000 1000000] [--train-max 100000] [--format conll]
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import resource
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -34,59 +42,78 @@ def sample() -> tuple[str, list[dict]]:
     return (samples / "clinical_config.xml").read_text(), tasks
 
 
-def import_tasks(client: httpx.Client, pid: int, tasks: list[dict], n: int) -> float:
-    start = time.perf_counter()
-    for offset in range(0, n, BATCH):
-        batch = [tasks[i % len(tasks)] for i in range(offset, min(n, offset + BATCH))]
-        r = client.post(f"/api/projects/{pid}/tasks/import", json=batch)
-        r.raise_for_status()
-    return time.perf_counter() - start
-
-
-def export(client: httpx.Client, pid: int, fmt: str) -> tuple[float, int, int]:
-    """Seconds, bytes received, and peak bytes allocated (server and client, one process) while exporting."""
+def traced(run: Callable[[], object]) -> tuple[float, int]:
+    """Seconds and the peak bytes Python allocated while ``run`` ran."""
     tracemalloc.start()
-    start, size = time.perf_counter(), 0
+    began = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - began
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return seconds, peak
+
+
+def import_tasks(client: httpx.Client, pid: int, tasks: list[dict], n: int) -> None:
+    for offset in range(0, n, BATCH):
+        client.post(f"/api/projects/{pid}/tasks/import",
+                    json=[tasks[i % len(tasks)] for i in range(offset, min(n, offset + BATCH))]).raise_for_status()
+
+
+def export(client: httpx.Client, pid: int, fmt: str) -> int:
+    size = 0
     with client.stream("GET", f"/api/projects/{pid}/export", params={"format": fmt}) as r:
         r.raise_for_status()
         for chunk in r.iter_bytes():
             size += len(chunk)
-    elapsed = time.perf_counter() - start
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return elapsed, size, peak
+    return size
+
+
+def train_request(client: httpx.Client, pid: int) -> None:
+    r = client.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 1}})
+    assert r.status_code == 202, r.text
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=100_000)
-    parser.add_argument("--small", type=int, default=10_000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--train-max", type=int, default=100_000, help="build training data only for sizes up to this")
     parser.add_argument("--format", default="conll", choices=["json", "conll", "spacy"])
     args = parser.parse_args()
     config, tasks = sample()
+    rows: dict[int, dict[str, tuple[float, int]]] = {}
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home), database_url=None)
         engine = init_home(settings)
         token = settings.admin_token_path.read_text().strip()
         with BackgroundServer(create_app(settings, engine=engine)) as url:
-            client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600)
-            pid = client.post("/api/projects", json={"name": "bench", "labeling_config": config}).json()["id"]
-            export(client, pid, args.format)  # warm-up: loads spaCy's tokenizer once, outside the measurement
-            rows = []
-            done = 0
-            for target in (args.small, args.tasks):
-                seconds = import_tasks(client, pid, tasks, target - done)
-                done = target
-                ex_seconds, size, peak = export(client, pid, args.format)
-                rows.append((target, seconds, ex_seconds, size, peak))
-                print(f"{target:>7} tasks: imported +{target - (rows[-2][0] if len(rows) > 1 else 0)} in {seconds:6.1f} s "
-                      f"({(target - (rows[-2][0] if len(rows) > 1 else 0)) / seconds:7.0f} tasks/s); "
-                      f"export {args.format} {size / 2**20:6.1f} MiB in {ex_seconds:6.1f} s ({target / ex_seconds:7.0f} tasks/s), "
-                      f"peak allocated while exporting {peak / 2**20:6.1f} MiB", flush=True)
+            client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=3600)
+            warm = client.post("/api/projects", json={"name": "warm", "labeling_config": config}).json()["id"]
+            import_tasks(client, warm, tasks, len(tasks))
+            export(client, warm, args.format)  # loads spaCy's tokenizer once, outside the measurements
+            for n in args.sizes:
+                pid = client.post("/api/projects", json={"name": f"p{n}", "labeling_config": config}).json()["id"]
+                began = time.perf_counter()
+                import_tasks(client, pid, tasks, n - BATCH)
+                last = traced(lambda: import_tasks(client, pid, tasks, BATCH))
+                row = rows[n] = {"import": (time.perf_counter() - began, last[1])}
+                row["export"] = traced(lambda: export(client, pid, args.format))
+                if n <= args.train_max:
+                    row["training data"] = traced(lambda: train_request(client, pid))
+                print(f"{n:>9,} tasks: " + "; ".join(f"{phase} {n / s:,.0f} tasks/s, peak {peak / 2**20:,.1f} MiB"
+                                                     for phase, (s, peak) in row.items()), flush=True)
             client.close()
-    small, full = rows
-    print(f"export peak memory, {full[0]} vs {small[0]} tasks: {full[4] / small[4]:.2f}x "
-          f"(project {full[0] / small[0]:.0f}x larger; ~1x means the export streams)")
+        engine.dispose()
+    small, large = min(rows), max(rows)
+    for phase in rows[large]:
+        if phase in rows[small] and small != large:
+            print(f"{phase} peak memory, {large:,} vs {small:,} tasks ({large // small}x the tasks): "
+                  f"{rows[large][phase][1] / rows[small][phase][1]:.2f}x")
+    built = [n for n in rows if "training data" in rows[n]]
+    if built:
+        n = max(built)
+        json_bytes = sum(len(json.dumps(tasks[i % len(tasks)])) for i in range(n))
+        print(f"training data for {n:,} tasks: peak {rows[n]['training data'][1] / 2**20:,.1f} MiB = "
+              f"{rows[n]['training data'][1] / json_bytes:.2f}x the tasks' JSON ({json_bytes / 2**20:,.1f} MiB; twice would be 2x)")
     print(f"process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
 
 

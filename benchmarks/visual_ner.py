@@ -15,9 +15,12 @@ In one run this prints:
 - OCR word recall against the gold words, and OCR pages per second: on this machine from the upload to the last page's
   words, and per task from the pages' own timings;
 - pre-annotation pages per second: a server with the layout model pre-annotating the 30 test pages, from request to
-  the last prediction stored.
+  the last prediction stored;
+- OCR pages per second with 1 and 2 CPUs (``--cpus``): the first ``--scaling-forms`` forms uploaded to a fresh
+  platform on a local Ray of that many CPUs, from the upload to the last page's words (each page is a Ray task of
+  one CPU, spread over the cluster), and the ratio. ``--only-scaling`` prints this alone.
 
-    python benchmarks/visual_ner.py --data ../shared/data/ec_funsd [--epochs 30] [--forms 149]
+    python benchmarks/visual_ner.py --data ../shared/data/ec_funsd [--epochs 30] [--forms 149] [--cpus 1 2] [--only-scaling]
 """
 
 from __future__ import annotations
@@ -159,6 +162,34 @@ def platform(home: Path) -> tuple[Settings, object]:
     return settings, key
 
 
+def ocr_scaling(data: Path, names: list[str], cpus: list[int]) -> dict[int, float]:
+    """OCR pages per second, upload to the last page's words, on a fresh platform and local Ray of each CPU count."""
+    import ray
+
+    from annoray.scheduler.factory import start_scheduler, stop_scheduler
+
+    rates = {}
+    for count in cpus:
+        with tempfile.TemporaryDirectory(prefix="annoray-ocr-bench-") as tmp:
+            settings, _ = platform(Path(tmp) / "home")
+            engine = init_home(settings)
+            ray.init(address="local", num_cpus=count, include_dashboard=False, log_to_driver=False,
+                     namespace=settings.scheduler.namespace)
+            start_scheduler(settings)
+            token = settings.admin_token_path.read_text().strip()
+            with BackgroundServer(create_app(settings, engine=engine)) as url:
+                client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600)
+                began = time.perf_counter()
+                _, pages = project(client, data, names, len(names), gold=False)
+                rates[count] = len(pages) / (time.perf_counter() - began)
+                print(f"OCR with {count} CPU{'s' if count > 1 else ''}: {rates[count]:.2f} pages/s over {len(pages)} pages", flush=True)
+                client.close()
+            stop_scheduler(settings)
+            ray.shutdown()
+            engine.dispose()
+    return rates
+
+
 def main() -> None:
     import ray
 
@@ -169,11 +200,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/ec_funsd")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--forms", type=int, default=149)
+    parser.add_argument("--cpus", type=int, nargs="*", default=[1, 2], help="CPU counts of the OCR scaling runs")
+    parser.add_argument("--scaling-forms", type=int, default=20)
+    parser.add_argument("--only-scaling", action="store_true", help="only the OCR pages/s with each of --cpus")
     args = parser.parse_args()
     names = [line.strip() for line in (args.data / "data.train.txt").read_text().splitlines() if line.strip()]
     names += sorted(p.name for p in (args.data / "jsons").glob("*.json") if p.name not in set(names))
     names = names[:args.forms]
     cut = round(len(names) * 0.8)
+    if args.only_scaling:
+        report_scaling(ocr_scaling(args.data, names[:args.scaling_forms], args.cpus))
+        return
 
     with tempfile.TemporaryDirectory(prefix="annoray-vner-bench-") as tmp:
         settings, key = platform(Path(tmp) / "home")
@@ -221,6 +258,14 @@ def main() -> None:
           f"upload to the last page's words ({os.cpu_count()} cores); {one_core:.2f} pages/s per task by the pages' own timings")
     print(f"pre-annotation (a server of one replica, {len(test_tasks)} OCR'd pages, request to last prediction): "
           f"{serve_speed:.2f} pages/s")
+    if args.cpus:
+        report_scaling(ocr_scaling(args.data, names[:args.scaling_forms], args.cpus))
+
+
+def report_scaling(rates: dict[int, float]) -> None:
+    least = min(rates)
+    for count, rate in rates.items():
+        print(f"OCR on a Ray of {count} CPU{'s' if count > 1 else ''}: {rate:.2f} pages/s, {rate / rates[least]:.2f}x {least} CPU")
 
 
 if __name__ == "__main__":

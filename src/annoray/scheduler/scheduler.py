@@ -176,8 +176,8 @@ class Scheduler:
             self.latest.update({(w.holder_kind, w.holder_id): p for w, p in decisions})
             self.waiting += waits
             if self.node_types and decisions:  # all the queue's asks: each call replaces the last
-                wanted = {(w.holder_kind, w.holder_id): w.demand for w in pending}
-                asks = [wanted[k] for k, p in self.latest.items() if p.scale_up and k in wanted]
+                wanted = {(w.holder_kind, w.holder_id): [w.demand] * max(1, w.replicas) for w in pending}  # a server: each replica
+                asks = [bundle for k, p in self.latest.items() if p.scale_up and k in wanted for bundle in wanted[k]]
                 if asks:
                     from ray.autoscaler.sdk import request_resources
 

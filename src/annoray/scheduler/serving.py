@@ -109,7 +109,7 @@ class ServerDeployments:
                 spec = ResourceSpec(**server.resources)
                 replicas, max_replicas, language, names = server.replicas, server.max_replicas, server.language, list(server.models)
                 autoscaling = dict(server.autoscaling or {})
-                spread = {node_id: replicas for node_id, replicas in server.spread or [[allocation.node_id, max_replicas]]}
+                spread = {node_id: held for node_id, held in server.spread or [[allocation.node_id, max_replicas]]}
             serve.start(proxy_location="Disabled")
             serve.run(server_app(store=self.state.settings.resolved_model_store, models=models, rules=rules, language=language,
                                  replicas=replicas, max_replicas=max_replicas, replica=spec.resources(), autoscaling=autoscaling,
