@@ -82,7 +82,7 @@ def list_tasks(
 @router.get("/api/projects/{pid}/tasks/{tid}", response_model=TaskDetail)
 def get_task(tid: Id, m: MembershipDep, session: SessionDep) -> TaskDetail:
     task = TaskRepository(session).get(m.project.id, tid)
-    completions = CompletionRepository(session).for_task(task.id)
+    completions = CompletionRepository(session).for_task(task.id, m.project.id)
     return TaskDetail(
         id=task.id, data=task.data, tags=task.tags, created_at=task.created_at,
         completions=[CompletionOut.model_validate(c) for c in completions],
@@ -120,7 +120,7 @@ def review(cid: Id, body: ReviewIn, m: MembershipDep, session: SessionDep, sched
 @router.get("/api/projects/{pid}/tasks/{tid}/predictions", response_model=list[PredictionOut])
 def list_predictions(tid: Id, m: MembershipDep, session: SessionDep) -> list[PredictionOut]:
     task = TaskRepository(session).get(m.project.id, tid)
-    return [PredictionOut.model_validate(p) for p in PredictionRepository(session).for_task(task.id)]
+    return [PredictionOut.model_validate(p) for p in PredictionRepository(session).for_task(task.id, m.project.id)]
 
 
 @router.post(

@@ -152,7 +152,7 @@ def tasks_page(request: Request, v: VisitorDep, session: SessionDep, settings: S
     predictions = PredictionRepository(session)
     rows = []
     for task in listed.items:
-        drawn = [(p, _drawn(config, task.data, p.result)) for p in sorted(predictions.for_task(task.id), key=lambda p: p.id, reverse=True)]
+        drawn = [(p, _drawn(config, task.data, p.result)) for p in sorted(predictions.for_task(task.id, m.project.id), key=lambda p: p.id, reverse=True)]
         rows.append({"task": task, "plain": _drawn(config, task.data, []), "predictions": drawn})
     last = max(1, -(-listed.total // TASKS_PER_PAGE))
     return page(request, "tasks.html", v, project=m.project, rows=rows, total=listed.total, page_number=listed.page,

@@ -53,7 +53,7 @@ def iter_selection(
                 return
             after = tasks[-1].id
             by_task: dict[int, list[Any]] = defaultdict(list)
-            for c in CompletionRepository(session).for_tasks([t.id for t in tasks]):
+            for c in CompletionRepository(session).for_tasks([t.id for t in tasks], project_id):
                 by_task[c.task_id].append(c)
             for task in tasks:
                 rows = {c.id: c for c in by_task.get(task.id, ())}

@@ -155,13 +155,14 @@ class CompletionRepository:
         if rows:
             self.session.execute(insert(Completion), rows)
 
-    def for_tasks(self, task_ids: Sequence[int]) -> Sequence[Completion]:
-        return self.session.scalars(
-            select(Completion).where(Completion.task_id.in_(task_ids)).order_by(Completion.id)
-        ).all()
+    def for_tasks(self, task_ids: Sequence[int], project_id: int | None = None) -> Sequence[Completion]:
+        """The tasks' completions, oldest first; with their project named, read through the (project, task) index, so
+        a page of a big project costs its own rows, not a scan of every completion."""
+        where = [Completion.task_id.in_(task_ids)] + ([Completion.project_id == project_id] if project_id is not None else [])
+        return self.session.scalars(select(Completion).where(*where).order_by(Completion.id)).all()
 
-    def for_task(self, task_id: int) -> Sequence[Completion]:
-        return self.for_tasks([task_id])
+    def for_task(self, task_id: int, project_id: int | None = None) -> Sequence[Completion]:
+        return self.for_tasks([task_id], project_id)
 
 
 class PredictionRepository:
@@ -178,8 +179,10 @@ class PredictionRepository:
         if rows:
             self.session.execute(insert(Prediction), rows)
 
-    def for_task(self, task_id: int) -> Sequence[Prediction]:
-        return self.session.scalars(select(Prediction).where(Prediction.task_id == task_id).order_by(Prediction.id)).all()
+    def for_task(self, task_id: int, project_id: int) -> Sequence[Prediction]:
+        """Read through the (project, task) index: no scan of every prediction."""
+        return self.session.scalars(select(Prediction).where(Prediction.project_id == project_id, Prediction.task_id == task_id)
+                                    .order_by(Prediction.id)).all()
 
 
 class ModelRepository:
