@@ -5,8 +5,10 @@ For each size a project of its own gets N annotated tasks (the sample clinical t
 10,000; then its training selection is exported (streamed); then, up to ``--train-max`` tasks, a training request
 builds its training data (selected, turned into examples of every kind and split, in the API's request, as a user's
 request does; no scheduler runs, so the jobs stay queued). The API runs in this process, and the peak of what
-Python allocated (tracemalloc, server and client together) is taken per phase: for the import, over its last
-import of 10,000 (into a project that already holds the rest; tracing all of a million would take an hour). Prints each phase's throughput and
+Python allocated (tracemalloc, server and client together) is taken for the import over its last import of
+10,000 (into a project that already holds the rest) and for the training data; the export, which tracing slows
+fivefold, is measured by the growth of the process's resident memory over its level before the export (sampled
+every 20 ms; a coarser figure, since Python keeps memory it freed, so it can only overstate). Prints each phase's throughput and
 peak at each size, and each peak at the largest size against the smallest: memory is flat when the ratio stays near
 1 while the project grows tenfold (the training data holds each task's examples, so it grows with the tasks, but
 must not hold their JSON as well).
@@ -53,6 +55,31 @@ def traced(run: Callable[[], object]) -> tuple[float, int]:
     return seconds, peak
 
 
+def rss() -> int:
+    return int(next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmRSS:")).split()[1]) * 1024
+
+
+def rss_growth(run: Callable[[], object]) -> tuple[float, int]:
+    """Seconds, and the most the resident memory grew above its level before ``run`` while it ran."""
+    import threading
+
+    before, peak, done = rss(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    began = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - began
+    done.set()
+    sampler.join()
+    return seconds, max(0, max(peak[0], rss()) - before)
+
+
 def import_tasks(client: httpx.Client, pid: int, tasks: list[dict], n: int) -> None:
     for offset in range(0, n, BATCH):
         client.post(f"/api/projects/{pid}/tasks/import",
@@ -96,7 +123,7 @@ def main() -> None:
                 import_tasks(client, pid, tasks, n - BATCH)
                 last = traced(lambda: import_tasks(client, pid, tasks, BATCH))
                 row = rows[n] = {"import": (time.perf_counter() - began, last[1])}
-                row["export"] = traced(lambda: export(client, pid, args.format))
+                row["export (RSS growth)"] = rss_growth(lambda: export(client, pid, args.format))
                 if n <= args.train_max:
                     row["training data"] = traced(lambda: train_request(client, pid))
                 print(f"{n:>9,} tasks: " + "; ".join(f"{phase} {n / s:,.0f} tasks/s, peak {peak / 2**20:,.1f} MiB"
@@ -106,8 +133,9 @@ def main() -> None:
     small, large = min(rows), max(rows)
     for phase in rows[large]:
         if phase in rows[small] and small != large:
+            low, high = rows[small][phase][1], rows[large][phase][1]
             print(f"{phase} peak memory, {large:,} vs {small:,} tasks ({large // small}x the tasks): "
-                  f"{rows[large][phase][1] / rows[small][phase][1]:.2f}x")
+                  f"{high / 2**20:,.1f} vs {low / 2**20:,.1f} MiB" + (f" ({high / low:.2f}x)" if low else ""))
     built = [n for n in rows if "training data" in rows[n]]
     if built:
         n = max(built)
