@@ -141,7 +141,8 @@ def main() -> None:
         n = max(built)
         json_bytes = sum(len(json.dumps(tasks[i % len(tasks)])) for i in range(n))
         print(f"training data for {n:,} tasks: peak {rows[n]['training data'][1] / 2**20:,.1f} MiB = "
-              f"{rows[n]['training data'][1] / json_bytes:.2f}x the tasks' JSON ({json_bytes / 2**20:,.1f} MiB; twice would be 2x)")
+              f"{rows[n]['training data'][1] / json_bytes:.2f}x the tasks' JSON as bytes ({json_bytes / 2**20:,.1f} MiB; the examples "
+              f"are Python objects, each a task's text and spans: the selected JSON itself is not kept)")
     print(f"process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
 
 
