@@ -55,6 +55,7 @@ class PendingTrainings:
         repo = TrainingJobRepository(session)
         self.whole |= bool(self.running - running)
         self.running = set(running)
+        pending = None
         if not self.whole and time.monotonic() >= self.check_at:
             pending = repo.ids_with_status(*PENDING)
             for gone in set(self.jobs) - pending:
@@ -64,10 +65,11 @@ class PendingTrainings:
         if self.whole:
             self.jobs, self.order, self.keys, self.reordered = {}, [], [], True
             self.check_at = time.monotonic() + self.CHECK_SECONDS
-        if self.whole:
             rows = repo.to_schedule(*PENDING)
-        else:  # the ids first: the rows of the new ones only
-            fresh = repo.ids_with_status(*PENDING, after=max(0, self.seen - self.LATE)) - set(self.jobs)
+        else:  # the ids first (those just read, if they were), then the rows of the new ones only
+            recent = {i for i in pending if i > self.seen - self.LATE} if pending is not None else \
+                repo.ids_with_status(*PENDING, after=max(0, self.seen - self.LATE))
+            fresh = recent - set(self.jobs)
             rows = repo.to_schedule(*PENDING, after=min(fresh) - 1) if fresh else []
         self.whole = False
         joined = [self._add(job) for job in rows if job.id not in self.jobs]

@@ -155,13 +155,13 @@ class CompletionRepository:
         if rows:
             self.session.execute(insert(Completion), rows)
 
-    def for_tasks(self, task_ids: Sequence[int], project_id: int | None = None) -> Sequence[Completion]:
-        """The tasks' completions, oldest first; with their project named, read through the (project, task) index, so
-        a page of a big project costs its own rows, not a scan of every completion."""
-        where = [Completion.task_id.in_(task_ids)] + ([Completion.project_id == project_id] if project_id is not None else [])
-        return self.session.scalars(select(Completion).where(*where).order_by(Completion.id)).all()
+    def for_tasks(self, task_ids: Sequence[int], project_id: int) -> Sequence[Completion]:
+        """The tasks' completions, oldest first, read through the (project, task) index, so a page of a big project
+        costs its own rows, not a scan of every completion."""
+        return self.session.scalars(select(Completion).where(Completion.project_id == project_id, Completion.task_id.in_(task_ids))
+                                    .order_by(Completion.id)).all()
 
-    def for_task(self, task_id: int, project_id: int | None = None) -> Sequence[Completion]:
+    def for_task(self, task_id: int, project_id: int) -> Sequence[Completion]:
         return self.for_tasks([task_id], project_id)
 
 
