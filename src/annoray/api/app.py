@@ -22,7 +22,8 @@ from annoray.api.errors import install_error_handlers
 from annoray.api.guard import InputGuard
 from annoray.api.ops import ApiMetrics, MetricsMiddleware, OneWriterAtATime, SecurityHeaders, WriteGate
 from annoray.api.routes import (
-    audit, cluster, docs, files, health, licenses, models, projects, servers, tasks, training_setup, trainings, users,
+    audit, cluster, docs, files, health, label_studio, licenses, models, projects, servers, tasks, training_setup, trainings,
+    users,
 )
 from annoray.api.schemas import ERROR_RESPONSES
 from annoray.platform.settings import Settings
@@ -75,7 +76,8 @@ def create_app(
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"], allow_headers=["Authorization", "Content-Type"])
     if settings.api.allowed_hosts != ["*"]:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.api.allowed_hosts)
-    for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster, audit):
+    for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster, audit,
+                   label_studio):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(docs.router)
     web.install(app)

@@ -186,6 +186,27 @@ class Errors:
     E909 = ("[E909] word {index} ('{text}'): its box {box} is not x0 <= x1, y0 <= y1 inside the page of "
             "{width} x {height} pixels")
 
+    # Label Studio in front
+    E1001 = ("[E1001] Label Studio sent no labeling config ('schema'): save the project's labeling interface in Label "
+             "Studio, then connect the model again")
+    E1002 = ("[E1002] Label Studio project {uid} is not linked to an annoray project: connect annoray as the project's "
+             "model in Label Studio (it then calls /ls/setup), or run `annoray ls sync`")
+    E1003 = ("[E1003] Label Studio project {uid} is linked to annoray project {project_id}, which this token's user does "
+             "not own or manage: use a token of its owner or a manager")
+    E1004 = "[E1004] task {index} is not a Label Studio task: it needs an integer 'id' and a 'data' object"
+    E1005 = "[E1005] the annotation has no integer 'id'"
+    E1006 = ("[E1006] annoray project {project_id} has no trained model yet: annotate tasks in Label Studio (active "
+             "learning trains every N), or start a training (Label Studio's Start Training, or POST "
+             "/api/projects/{project_id}/trainings)")
+    E1007 = "[E1007] server {server_id} of project {project_id} is {status}; its predictions come once it runs: ask again shortly"
+    E1008 = ("[E1008] {limit} prediction requests are already being answered by this API process "
+             "(ANNORAY_LABEL_STUDIO__MAX_CONCURRENT_PREDICTIONS): ask again shortly")
+    E1009 = ("[E1009] the Label Studio ML backend calls need an annoray token: in Label Studio's model settings choose "
+             "Basic Authentication, any user name, and the token as the password")
+    E1011 = "[E1011] server {server_id} did not answer ({why}): ask again shortly"
+    E1012 = "[E1012] the annotation or review names no Label Studio user: it needs an integer 'completed_by' or 'created_by'"
+    E1010 = "[E1010] Label Studio pre-annotates text projects only; project {project_id} labels images (Visual NER)"
+
 
 @dataclass
 class ErrorDetail:

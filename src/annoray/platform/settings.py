@@ -187,6 +187,19 @@ class SparkNlpSettings(BaseModel):
     healthcare_license: str | None = Field(None, description="The healthcare library's licence key (SPARK_NLP_LICENSE).")
 
 
+class LabelStudioSettings(BaseModel):
+    """Label Studio in front: annoray as its ML backend (``/ls/``) and ``annoray ls sync``."""
+
+    max_concurrent_predictions: int = Field(
+        4, ge=1, le=256, description="Prediction requests from Label Studio an API process sends to servers at once; "
+        "more wait up to `prediction_wait_s`, then are answered 503 to ask again.")
+    prediction_wait_s: float = Field(30, ge=0, le=600, description="How long a prediction request waits for its turn.")
+    prediction_timeout_s: float = Field(90, gt=0, le=3600, description="How long a server may take to answer one "
+                                        "request (Label Studio itself gives up after its ML_TIMEOUT_PREDICT, 100 s).")
+    annotator_priority: int = Field(0, ge=0, le=1000, description="Priority of the members made for Label Studio "
+                                    "users on first sight (selection prefers the highest among submitted completions).")
+
+
 class Settings(BaseSettings):
     """Everything annoray reads from its environment (prefix ``ANNORAY_``, nested with ``__``)."""
 
@@ -213,6 +226,7 @@ class Settings(BaseSettings):
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     licenses: LicenseSettings = Field(default_factory=LicenseSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    label_studio: LabelStudioSettings = Field(default_factory=LabelStudioSettings)
 
     @property
     def resolved_database_url(self) -> str:

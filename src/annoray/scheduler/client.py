@@ -98,3 +98,21 @@ class SchedulerClient:
             if ServerRepository(session).get(server_id).status not in (ServerStatus.QUEUED, ServerStatus.FAILED):
                 raise Unavailable(Errors.E610)
             ServerRepository(session).delete(server_id)
+
+    def predict(self, server_id: int, inputs: list[Any], timeout_s: float) -> list[dict[str, Any]]:
+        """A running server's outputs for ``inputs``, asked now (in requests of the size a pre-annotation job sends,
+        all in flight at once); a server that does not answer in time is a coded 503."""
+        import ray
+        from ray import serve
+
+        from annoray.scheduler.preannotation import REQUEST_SIZE
+        from annoray.serve_apps.server import app_name
+
+        if not ray.is_initialized():
+            raise Unavailable(Errors.E610)
+        try:
+            handle = serve.get_app_handle(app_name(server_id))
+            responses = [handle.remote(inputs[at:at + REQUEST_SIZE]) for at in range(0, len(inputs), REQUEST_SIZE)]
+            return [output for response in responses for output in response.result(timeout_s=timeout_s)]
+        except Exception as exc:  # the app is gone (deleted meanwhile), a replica died, the time ran out
+            raise Unavailable(Errors.E1011.format(server_id=server_id, why=describe(exc))) from exc

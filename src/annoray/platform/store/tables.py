@@ -172,11 +172,15 @@ class Member(Base):
 
 class Task(Base):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_project_id_id", "project_id", "id"),)
+    __table_args__ = (
+        Index("ix_tasks_project_id_id", "project_id", "id"),
+        Index("ux_tasks_project_ls_task", "project_id", "ls_task_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     data: Mapped[dict[str, Any]] = mapped_column()
+    ls_task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the Label Studio task it mirrors
     # Denormalised from task_tags for reading; task_tags is what queries filter on.
     tags: Mapped[list[Any]] = mapped_column(default=list)
     uncertainty: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -236,7 +240,11 @@ class TaskTag(Base):
 
 class Completion(Base):
     __tablename__ = "completions"
-    __table_args__ = (Index("ix_completions_project_task", "project_id", "task_id"),)
+    __table_args__ = (
+        Index("ix_completions_project_task", "project_id", "task_id"),
+        # one completion per Label Studio annotation: a redelivered event finds the one it made
+        Index("ux_completions_project_ls_annotation", "project_id", "ls_annotation_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -253,6 +261,34 @@ class Completion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ls_annotation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the Label Studio annotation it mirrors
+
+
+class LabelStudioLink(Base):
+    """A Label Studio project linked to an annoray project (by the uid Label Studio's ML backend calls send)."""
+
+    __tablename__ = "label_studio_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(100), unique=True)  # Label Studio's "<project id>.<created, epoch s>"
+    instance: Mapped[str] = mapped_column(String(300))  # the Label Studio server's address, as first seen
+    ls_project_id: Mapped[int] = mapped_column(Integer)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    webhook_ready: Mapped[bool] = mapped_column(Boolean, default=False)  # its webhook carries the backend's credentials
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LabelStudioUser(Base):
+    """The annoray user a Label Studio user annotates as, per Label Studio server."""
+
+    __tablename__ = "label_studio_users"
+    __table_args__ = (UniqueConstraint("instance", "ls_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance: Mapped[str] = mapped_column(String(300))
+    ls_user_id: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
 class Prediction(Base):

@@ -1,0 +1,348 @@
+"""The Label Studio ML backend protocol: annoray as the model behind a Label Studio project.
+
+Label Studio calls ``/ls/health`` and ``/ls/setup`` when a model is connected (setup links its project to an annoray
+project), ``/ls/predict`` for pre-annotations, and sends its events to ``/ls/webhook``. Every call carries an
+annoray token as the password of HTTP Basic authentication (Label Studio's model settings), or as a bearer token.
+Label Studio makes the webhook itself, without credentials: at setup annoray puts the same Authorization header on
+it through Label Studio's API, with the access token Label Studio sends for that purpose.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import httpx
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from annoray.api.deps import SchedulerDep, SessionDep, SessionsDep, SettingsDep, WriteSessionsDep
+from annoray.platform.access.roles import OWNER_MANAGER
+from annoray.platform.access.tokens import Caller, authenticate, check_scope
+from annoray.platform.errors import Conflict, Errors, Forbidden, InvalidInput, Unauthorized, Unavailable
+from annoray.platform.labeling import label_studio as ls
+from annoray.platform.labeling.predictions import label_studio_result
+from annoray.platform.labeling.projects import project_config
+from annoray.platform.models.active_learning import count_eligible
+from annoray.platform.models.training import TrainingParams
+from annoray.platform.settings import Settings
+from annoray.platform.store.repositories import ProjectRepository, ServerRepository
+from annoray.platform.store.tables import LabelStudioLink, Prediction, PreannotationServer, Project, Role, ServerStatus, Task, User
+from annoray.scheduler.client import SchedulerClient
+from annoray.scheduler.preannotation import task_text, uncertainty
+from annoray.scheduler.servers import ServerRequest, request_server
+from annoray.scheduler.trainings import TrainingRequest, request_trainings
+
+logger = logging.getLogger(__name__)
+router = APIRouter(prefix="/ls", tags=["label studio"])
+
+UID = r"^\d{1,10}\.\d{1,12}$"
+NO_MODEL = "annoray-untrained"
+ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
+DELETE_EVENTS = ("ANNOTATIONS_DELETED", "ANNOTATION_DELETED")
+REVIEW_EVENTS = ("REVIEW_CREATED", "REVIEW_UPDATED")
+
+
+def token_of(authorization: str) -> str:
+    """The annoray token in an Authorization header: Basic's password, or a Bearer (or Token) credential."""
+    scheme, _, credential = authorization.strip().partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(credential.strip(), validate=True).decode().partition(":")[2].strip()
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+    return credential.strip() if scheme.lower() in ("bearer", "token") else ""
+
+
+def get_ls_user(request: Request, reads: SessionsDep) -> User:
+    """The annoray user behind a Label Studio call (refused, E1009, without a token), read in a read transaction (on
+    SQLite a prediction must not hold the write lock while the server works)."""
+    secret = token_of(request.headers.get("authorization", ""))
+    if not secret:
+        raise Unauthorized(Errors.E1009)
+    with reads() as session:
+        caller: Caller = authenticate(session, secret, datetime.now(UTC))
+    request.state.caller = caller.user.id, caller.user.username, caller.token.id if caller.token else None
+    check_scope(caller, request.method)
+    if caller.user.is_admin and caller.scope is not caller.scope.ADMIN:
+        caller = replace(caller, user=User(id=caller.user.id, username=caller.user.username, token_hash=caller.user.token_hash,
+                                           is_admin=False, is_service=caller.user.is_service, created_at=caller.user.created_at))
+    return caller.user
+
+
+LsUser = Annotated[User, Depends(get_ls_user)]
+
+
+class LsSetup(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    project: str = Field(pattern=UID, description="Label Studio's project uid: `<id>.<created, epoch seconds>`.")
+    schema_: str = Field("", alias="schema", max_length=2**20, description="The project's labeling config.")
+    hostname: str = Field("", max_length=300, description="Label Studio's own address.")
+    access_token: str = Field("", max_length=200, description="A Label Studio token annoray uses to put its credentials on the webhook.")
+
+
+class LsPredict(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    project: str = Field(pattern=UID)
+    tasks: list[dict[str, Any]] = Field(max_length=10_000, description="Label Studio tasks: `id`, `data`.")
+    label_config: str = Field("", max_length=2**20)
+
+
+class LsWebhook(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    action: str = Field(max_length=100)
+    project: dict[str, Any] | None = None
+    task: dict[str, Any] | list[dict[str, Any]] | None = None
+    annotation: dict[str, Any] | list[dict[str, Any]] | None = None
+    annotations: list[dict[str, Any]] | None = None
+    review: dict[str, Any] | None = None
+
+
+@router.get("/health")
+def health(_: LsUser) -> dict[str, Any]:
+    """Label Studio's health check: UP, for a caller with a valid token (a wrong one is told apart: 401)."""
+    return {"status": "UP", "model_class": "annoray", "v2": True}
+
+
+def _model_version(server: PreannotationServer | None) -> str:
+    return f"{server.name}:{'+'.join(server.models)}" if server is not None else NO_MODEL
+
+
+def _server_of(session: Session, project: Project) -> PreannotationServer | None:
+    """The project's server: a running one first, else the newest on its way."""
+    servers = ServerRepository(session).with_status(ServerStatus.RUNNING, ServerStatus.DEPLOYING, ServerStatus.QUEUED,
+                                                    project_id=project.id)
+    return min(servers, key=lambda s: (s.status is not ServerStatus.RUNNING, -s.id), default=None)
+
+
+@router.post("/setup")
+def setup(body: LsSetup, request: Request, background: BackgroundTasks, user: LsUser, session: SessionDep,
+          sessions: WriteSessionsDep, settings: SettingsDep) -> dict[str, str]:
+    """Link the Label Studio project to an annoray project (made from its config, or one of yours asking for the same
+    labels); answers the model version its predictions carry. A config annoray cannot use: 422 with every error."""
+    instance = ls.instance_of(body.hostname or f"http://{request.client.host if request.client else 'unknown'}")
+    link, project = ls.link_project(session, settings, user, uid=body.project, instance=instance, label_config=body.schema_,
+                                    title=f"Label Studio project {body.project.split('.')[0]} ({urlsplit(instance).netloc})")
+    session.commit()
+    if not link.webhook_ready and body.hostname and body.access_token:
+        background.add_task(secure_webhook, sessions, link.id, body.hostname, body.access_token,
+                            request.url.path.rsplit("/", 1)[0] + "/webhook", request.headers.get("authorization", ""))
+    return {"model_version": _model_version(_server_of(session, project))}
+
+
+def secure_webhook(sessions: sessionmaker[Session], link_id: int, hostname: str, access_token: str, path: str,
+                   authorization: str, tries: int = 15) -> None:
+    """Put the backend's Authorization header on the webhook Label Studio made for it (Label Studio makes it after
+    its first setup call: tried for a while)."""
+    base = hostname.rstrip("/")
+    headers = {"Authorization": f"Token {access_token}"}
+    with sessions() as session:
+        ls_project_id = session.get(LabelStudioLink, link_id).ls_project_id  # type: ignore[union-attr]
+    for _ in range(tries):
+        try:
+            hooks = httpx.get(f"{base}/api/webhooks/", params={"project": ls_project_id}, headers=headers, timeout=10).json()
+            mine = [h for h in hooks if isinstance(h, dict) and urlsplit(str(h.get("url", ""))).path.rstrip("/") == path]
+            for hook in mine:
+                if (hook.get("headers") or {}).get("Authorization") != authorization:
+                    httpx.patch(f"{base}/api/webhooks/{hook['id']}/", headers=headers, timeout=10,
+                                json={"headers": {**(hook.get("headers") or {}), "Authorization": authorization}}).raise_for_status()
+            if mine:
+                with sessions.begin() as session:
+                    session.get(LabelStudioLink, link_id).webhook_ready = True  # type: ignore[union-attr]
+                logger.info("Label Studio project %s: its webhook %s now carries the backend's credentials", ls_project_id, path)
+                return
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("Label Studio project %s: cannot set its webhook's credentials yet: %s", ls_project_id, exc)
+        time.sleep(1.0)
+    logger.warning("Label Studio project %s: no webhook to %s found; add the header Authorization to it by hand", ls_project_id, path)
+
+
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+def _slot(request: Request, limit: int) -> threading.BoundedSemaphore:
+    """This API process's prediction slots (one semaphore per app)."""
+    return _slots.setdefault(id(request.app), threading.BoundedSemaphore(limit))
+
+
+@router.post("/predict")
+def predict(body: LsPredict, request: Request, user: LsUser, writes: WriteSessionsDep, settings: SettingsDep,
+            scheduler: SchedulerDep) -> dict[str, Any]:
+    """Predictions for Label Studio's tasks from the project's running server, in Label Studio's shape (one per task,
+    chunk-level results with scores, and the model version). With no server yet, one is queued from the project's
+    config (503 until it runs); with no trained model, 409 says how to get one. At most
+    ``ANNORAY_LABEL_STUDIO__MAX_CONCURRENT_PREDICTIONS`` are answered at once; others wait their turn, then get 503.
+
+    Its writes are short transactions of their own, never open while the server works (on SQLite this route does not
+    queue behind other writers for its whole length: see ``api/ops.py``)."""
+    slot = _slot(request, settings.label_studio.max_concurrent_predictions)
+    if not slot.acquire(timeout=settings.label_studio.prediction_wait_s):
+        raise Unavailable(Errors.E1008.format(limit=settings.label_studio.max_concurrent_predictions))
+    try:
+        with writes.begin() as session:
+            _, project = ls.linked(session, body.project)
+            _require_manager(session, project, user)
+            config = project_config(project)
+            if config.visual_ner is not None:
+                raise InvalidInput(Errors.E1010.format(project_id=project.id))
+            tasks = ls.mirror_tasks(session, project, config, body.tasks)
+            task_ids = [tasks[t["id"]].id for t in body.tasks]
+            server = _server_or_deploy(session, settings, scheduler, project, user)
+        if server.status is not ServerStatus.RUNNING:
+            raise Unavailable(Errors.E1007.format(server_id=server.id, project_id=project.id, status=server.status.value))
+        outputs = scheduler.predict(server.id, [task_text(config, t["data"]) for t in body.tasks],
+                                    settings.label_studio.prediction_timeout_s)
+    finally:
+        slot.release()
+    version = _model_version(server)
+    results = []
+    for output in outputs:
+        result, score = ([], None) if "error" in output else label_studio_result(config, output)
+        results.append({"result": result, "score": score, "model_version": version})
+    _keep(writes, project.id, task_ids, results, version)
+    return {"results": results, "model_version": version}
+
+
+def _require_manager(session: Session, project: Project, user: User) -> None:
+    member = ProjectRepository(session).member(project.id, user.id)
+    if member is None or member.role not in OWNER_MANAGER:
+        raise Forbidden(Errors.E1003.format(uid=f"linked to project {project.id}", project_id=project.id))
+
+
+def _server_or_deploy(session: Session, settings: Settings, scheduler: SchedulerClient, project: Project, user: User) -> PreannotationServer:
+    """The project's server, running or on its way; queued from the project's config when it has none (the
+    seeds' Deploy button). The caller commits, then wakes the scheduler."""
+    server = _server_of(session, project)
+    if server is None:
+        if not project_config(project).models:
+            raise Conflict(Errors.E1006.format(project_id=project.id))
+        server = request_server(session, settings, user, ServerRequest(project=project), why_never=scheduler.never_reason)
+        session.flush()
+        scheduler.wake()
+    return server
+
+
+def _keep(sessions: sessionmaker[Session], project_id: int, task_ids: list[int], results: list[dict[str, Any]], version: str) -> None:
+    """Keep the predictions annoray made for Label Studio (once per task and model version), with each task's
+    uncertainty, as a pre-annotation job would."""
+    with sessions.begin() as session:
+        seen = set(session.scalars(select(Prediction.task_id).where(
+            Prediction.project_id == project_id, Prediction.model_version == version, Prediction.task_id.in_(task_ids))))
+        for task_id, r in zip(task_ids, results, strict=True):
+            if task_id in seen:
+                continue
+            seen.add(task_id)
+            session.add(Prediction(project_id=project_id, task_id=task_id, result=r["result"], score=r["score"], model_version=version))
+            session.get(Task, task_id).uncertainty = uncertainty(r["result"])  # type: ignore[union-attr]
+
+
+def _project_uid(payload: dict[str, Any] | None) -> str | None:
+    """The uid of the project an event names (its id and creation time, as the ML backend calls name it)."""
+    if not payload or not isinstance(payload.get("id"), int) or not isinstance(payload.get("created_at"), str):
+        return None
+    try:
+        return ls.uid_of(payload["id"], datetime.fromisoformat(payload["created_at"].replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, dict)]
+
+
+@router.post("/webhook")
+def webhook(body: LsWebhook, user: LsUser, session: SessionDep, reads: SessionsDep, settings: SettingsDep,
+            scheduler: SchedulerDep) -> dict[str, Any]:
+    """Label Studio's events: annotations created or updated become completions (once per Label Studio annotation),
+    deleted ones are removed, reviews accept or reject them, START_TRAINING queues a training; other events are
+    acknowledged and ignored."""
+    action = body.action
+    if action not in (*ANNOTATION_EVENTS, *DELETE_EVENTS, *REVIEW_EVENTS, "START_TRAINING"):
+        return {"action": action, "ignored": True}
+    uid = _project_uid(body.project)
+    if uid is None:
+        raise InvalidInput(Errors.E1002.format(uid="(the event names no project with 'id' and 'created_at')"))
+    link, project = ls.linked(session, uid)
+    _require_manager(session, project, user)
+    config = project_config(project)
+    answer: dict[str, Any] = {"action": action, "project_id": project.id}
+    if action in ANNOTATION_EVENTS:
+        annotations, tasks = _as_list(body.annotation), _as_list(body.task)
+        mirrored = ls.mirror_tasks(session, project, config, tasks)
+        completions = []
+        for annotation in annotations:
+            task = mirrored.get(annotation.get("task"))  # type: ignore[arg-type]
+            if task is None:
+                raise InvalidInput(Errors.E1004.format(index=annotation.get("task")))
+            author = ls.member_for(session, project, link.instance, _user_id(annotation.get("completed_by")),
+                                   priority=settings.label_studio.annotator_priority)
+            completion = ls.apply_annotation(session, project, config, task, author, annotation)
+            completions.append(completion.id if completion else None)
+        answer["completions"] = completions
+        due = count_eligible(session, project, [t.id for t in mirrored.values()])
+    elif action in DELETE_EVENTS:
+        answer["removed"] = ls.remove_annotations(session, project, [a.get("id") for a in _as_list(body.annotations or body.annotation)])
+        due = False
+    elif action in REVIEW_EVENTS:
+        review = body.review or {}
+        annotation = review.get("annotation")
+        annotation_id = annotation.get("id") if isinstance(annotation, dict) else annotation
+        if not isinstance(annotation_id, int) or not isinstance(review.get("accepted"), bool):
+            raise InvalidInput(Errors.E1005)
+        reviewer = ls.member_for(session, project, link.instance, _user_id(review.get("created_by")), role=Role.REVIEWER,
+                                 priority=settings.label_studio.annotator_priority)
+        completion = ls.apply_review(session, project, reviewer, annotation_id, review["accepted"])
+        answer["completion"] = completion.id if completion else None
+        due = completion is not None and count_eligible(session, project, [completion.task_id])
+    else:
+        answer["jobs"] = _start_training(session, reads, settings, scheduler, project, user)
+        return answer
+    session.commit()
+    if due:
+        scheduler.wake()
+    return answer
+
+
+def _user_id(value: Any) -> int:
+    user_id = value.get("id") if isinstance(value, dict) else value
+    if not isinstance(user_id, int):
+        raise InvalidInput(Errors.E1012)
+    return user_id
+
+
+def _start_training(session: Session, reads: sessionmaker[Session], settings: Settings, scheduler: SchedulerClient,
+                    project: Project, user: User) -> list[int]:
+    """Label Studio's Start Training: every kind the config has, with the project's active-learning parameters, deployed
+    when done (its server then predicts with the new models)."""
+    session.expunge(project)
+    session.expunge(user)
+    session.rollback()
+    request = TrainingRequest(deploy=True, params=TrainingParams(**(project.active_learning_params or {})))
+    jobs, _ = request_trainings(session, reads, settings, project, user, request, why_never=scheduler.never_reason)
+    session.commit()
+    scheduler.wake()
+    return [j.id for j in jobs]
+
+
+@router.post("/train")
+def train(body: dict[str, Any], user: LsUser, session: SessionDep, reads: SessionsDep, settings: SettingsDep,
+          scheduler: SchedulerDep) -> dict[str, Any]:
+    """Label Studio's older Start Training call (it sends the annotations too; annoray already has them)."""
+    uid = body.get("project")
+    if not isinstance(uid, str):
+        raise InvalidInput(Errors.E1002.format(uid=str(uid)[:40]))
+    _, project = ls.linked(session, uid)
+    _require_manager(session, project, user)
+    return {"job": ",".join(map(str, _start_training(session, reads, settings, scheduler, project, user)))}

@@ -1,0 +1,127 @@
+"""The Label Studio ML backend protocol over real HTTP, driven as Label Studio drives it (its calls' JSON as Label
+Studio 1.23 sends them): setup links or makes a project, events become completions once, and bad calls change nothing."""
+
+import base64
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from ..conftest import Api, refused
+
+CONFIG = """<View>
+  <Labels name="label" toName="text"><Label value="Drug"/><Label value="Condition"/></Labels>
+  <Text name="text" value="$text"/>
+</View>"""
+CREATED = datetime(2026, 11, 23, 13, 5, 12, 345678, tzinfo=UTC)
+UID = f"7.{int(CREATED.timestamp())}"
+TEXT = "Patient took aspirin for headache."
+
+
+def basic(token: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"labelstudio:{token}".encode()).decode()}
+
+
+@pytest.fixture
+def backend(api: Api) -> tuple[httpx.Client, httpx.Client]:
+    """A user's token sent the way Label Studio sends it (Basic authentication, the token as the password), and the
+    same user's API client."""
+    token = api.admin.post("/api/users", json={"username": "lead"}).json()["token"]
+    return httpx.Client(base_url=api.url, headers=basic(token), timeout=60), api.client(token)
+
+
+def event(action: str, annotation: dict | None = None, task: dict | None = None, **more) -> dict:
+    body = {"action": action, "project": {"id": 7, "created_at": CREATED.isoformat().replace("+00:00", "Z"), "title": "p"}}
+    if annotation is not None:
+        body["annotation"] = annotation
+    if task is not None:
+        body["task"] = task
+    return body | more
+
+
+def annotation(ls_id: int, task_id: int, user_id: int, start: int = 13, end: int = 20, label: str = "Drug", **more) -> dict:
+    return {"id": ls_id, "task": task_id, "project": 7, "completed_by": user_id, "was_cancelled": False,
+            "result": [{"id": f"r{ls_id}", "from_name": "label", "to_name": "text", "type": "labels",
+                        "value": {"start": start, "end": end, "text": TEXT[start:end], "labels": [label]}}]} | more
+
+
+def test_setup_links_once_reuses_a_matching_project_and_refuses_what_it_cannot_use(api: Api, backend) -> None:
+    ls, client = backend
+    assert ls.get("/ls/health").json()["status"] == "UP"
+    anonymous = httpx.get(f"{api.url}/ls/health")
+    assert anonymous.status_code == 401 and "[E1009]" in anonymous.json()["detail"]
+    assert httpx.get(f"{api.url}/ls/health", headers=basic("ar_wrong")).status_code == 401
+
+    before = api.snapshot()
+    bad = ls.post("/ls/setup", json={"project": UID, "schema": "<View><Labels name='x' toName='nowhere'/></View>"})
+    assert bad.status_code == 422 and bad.json()["errors"], bad.text
+    assert api.snapshot() == before, "a config annoray cannot use links nothing and makes nothing"
+    assert ls.post("/ls/setup", json={"project": "not-a-uid", "schema": CONFIG}).status_code == 422
+
+    mine = client.post("/api/projects", json={"name": "mine", "labeling_config": CONFIG.replace("  ", "")})
+    first = ls.post("/ls/setup", json={"project": UID, "schema": CONFIG, "hostname": "http://ls.example:8080"})
+    assert first.status_code == 200 and first.json() == {"model_version": "annoray-untrained"}
+    again = ls.post("/ls/setup", json={"project": UID, "schema": CONFIG})
+    assert again.status_code == 200
+    projects = client.get("/api/projects").json()
+    assert [p["id"] for p in projects] == [mine.json()["id"]], "the project asking for the same labels is reused, once"
+
+    other = f"8.{int(CREATED.timestamp())}"
+    assert ls.post("/ls/setup", json={"project": other, "schema": CONFIG}).status_code == 200
+    assert len(client.get("/api/projects").json()) == 2, "a second Label Studio project gets a project of its own"
+
+    stranger = httpx.Client(base_url=api.url, headers=basic(api.admin.post("/api/users", json={"username": "x"}).json()["token"]))
+    refused(api, lambda: stranger.post("/ls/setup", json={"project": UID, "schema": CONFIG}), 403)
+    refused(api, lambda: ls.post("/ls/predict", json={"project": "9.1", "tasks": [{"id": 1, "data": {"text": TEXT}}]}), 409)
+
+
+def test_annotation_events_become_completions_once_and_count_for_active_learning(api: Api, backend) -> None:
+    ls, client = backend
+    assert ls.post("/ls/setup", json={"project": UID, "schema": CONFIG, "hostname": "http://ls.example:8080"}).status_code == 200
+    pid = client.get("/api/projects").json()[0]["id"]
+    assert client.put(f"/api/projects/{pid}/active-learning", json={"enabled": True, "every": 2}).status_code == 200
+    task = {"id": 101, "data": {"text": TEXT}, "project": 7}
+
+    made = ls.post("/ls/webhook", json=event("ANNOTATION_CREATED", annotation(1, 101, 3), task))
+    assert made.status_code == 200, made.text
+    before = api.snapshot()
+    assert ls.post("/ls/webhook", json=event("ANNOTATION_CREATED", annotation(1, 101, 3), task)).json() == made.json()
+    assert api.snapshot() == before, "a redelivered event changes nothing"
+
+    tasks = client.get(f"/api/projects/{pid}/tasks").json()["items"]
+    assert len(tasks) == 1 and tasks[0]["data"] == {"text": TEXT}
+    detail = client.get(f"/api/projects/{pid}/tasks/{tasks[0]['id']}").json()
+    (completion,) = detail["completions"]
+    assert completion["status"] == "submitted" and completion["result"][0]["value"]["labels"] == ["Drug"]
+    members = {m["username"]: m for m in client.get(f"/api/projects/{pid}/members").json()}
+    assert members["ls-3@ls.example:8080"]["role"] == "annotator", "a Label Studio user is an annotator on first sight"
+    assert client.get(f"/api/projects/{pid}/active-learning").json()["counter"] == 1
+
+    updated = ls.post("/ls/webhook", json=event("ANNOTATION_UPDATED", annotation(1, 101, 3, 25, 33, "Condition"), task))
+    assert updated.json()["completions"] == made.json()["completions"]
+    (completion,) = client.get(f"/api/projects/{pid}/tasks/{tasks[0]['id']}").json()["completions"]
+    assert completion["result"][0]["value"] == {"start": 25, "end": 33, "text": "headache", "labels": ["Condition"]}
+    assert client.get(f"/api/projects/{pid}/active-learning").json()["counter"] == 1, "an edit never counts again"
+
+    before = api.snapshot()
+    bad = ls.post("/ls/webhook", json=event("ANNOTATION_CREATED", annotation(2, 101, 3, label="Nope"), task))
+    assert bad.status_code == 422 and api.snapshot() == before
+
+    review = ls.post("/ls/webhook", json=event("REVIEW_CREATED", review={"annotation": 1, "accepted": False, "created_by": 4}))
+    assert review.status_code == 200 and review.json()["completion"] == completion["id"]
+    assert client.get(f"/api/projects/{pid}/tasks/{tasks[0]['id']}").json()["completions"][0]["review_status"] == "rejected"
+    members = {m["username"]: m for m in client.get(f"/api/projects/{pid}/members").json()}
+    assert members["ls-4@ls.example:8080"]["role"] == "reviewer"
+
+    second = {"id": 102, "data": {"text": TEXT}, "project": 7}
+    ls.post("/ls/webhook", json=event("ANNOTATION_CREATED", annotation(3, 102, 3), second))
+    assert client.get(f"/api/projects/{pid}/active-learning").json()["pending"] is True, "the second eligible task makes a training due"
+
+    gone = ls.post("/ls/webhook", json=event("ANNOTATIONS_DELETED", annotations=[{"id": 3}, {"id": 99}]))
+    assert gone.json()["removed"] == 1
+    assert client.get(f"/api/projects/{pid}/tasks", params={"completed": True}).json()["total"] == 1
+    assert ls.post("/ls/webhook", json=event("ANNOTATIONS_DELETED", annotations=[{"id": 3}])).json()["removed"] == 0
+    assert ls.post("/ls/webhook", json=event("PROJECT_UPDATED")).json() == {"action": "PROJECT_UPDATED", "ignored": True}
+
+    predicted = ls.post("/ls/predict", json={"project": UID, "tasks": [task]})
+    assert predicted.status_code == 409 and "[E1006]" in predicted.json()["detail"], "no trained model yet: says how to get one"
