@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import httpx
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -346,3 +346,66 @@ def train(body: dict[str, Any], user: LsUser, session: SessionDep, reads: Sessio
     _, project = ls.linked(session, uid)
     _require_manager(session, project, user)
     return {"job": ",".join(map(str, _start_training(session, reads, settings, scheduler, project, user)))}
+
+
+class LsTaskIn(BaseModel):
+    """A Label Studio task as its API lists it, with its annotations."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int = Field(ge=1, le=2**31 - 1)
+    data: dict[str, Any]
+    annotations: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+
+
+class LsImport(BaseModel):
+    """A page of a Label Studio project, as ``annoray ls sync`` reads it through Label Studio's API."""
+
+    project: str = Field(pattern=UID, description="The project's uid: `<id>.<created, epoch seconds>`.")
+    schema_: str = Field("", alias="schema", max_length=2**20, description="The project's labeling config.")
+    title: str = Field("", max_length=200)
+    instance: str = Field(max_length=300, description="The Label Studio server's address.")
+    users: dict[str, str] = Field(default_factory=dict, description="Label Studio user id -> email, for members' names.")
+    tasks: list[LsTaskIn] = Field(max_length=1000)
+
+
+@router.post("/import")
+def import_page(body: LsImport, user: LsUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep) -> dict[str, Any]:
+    """Mirror a page of Label Studio tasks and their annotations (the sync's pull): the project linked as setup links
+    it, each task and annotation made once and updated to what Label Studio has, annotations no longer there removed.
+    Sent again, it changes nothing. A bad annotation refuses the whole page."""
+    link, project = ls.link_project(session, settings, user, uid=body.project, instance=ls.instance_of(body.instance),
+                                    label_config=body.schema_, title=body.title or None)
+    _require_manager(session, project, user)
+    config = project_config(project)
+    tasks = ls.mirror_tasks(session, project, config, [{"id": t.id, "data": t.data} for t in body.tasks])
+    kept, removed = 0, 0
+    for item in body.tasks:
+        task = tasks[item.id]
+        live = []
+        for annotation in item.annotations:
+            author_id = _user_id(annotation.get("completed_by"))
+            author = ls.member_for(session, project, link.instance, author_id, name=body.users.get(str(author_id)),
+                                   priority=settings.label_studio.annotator_priority)
+            if ls.apply_annotation(session, project, config, task, author, annotation) is not None:
+                live.append(annotation["id"])
+                kept += 1
+        removed += ls.remove_annotations_of_task(session, project, task, keep=live)
+    due = count_eligible(session, project, [t.id for t in tasks.values()])
+    session.commit()
+    if due:
+        scheduler.wake()
+    return {"project_id": project.id, "tasks": len(tasks), "completions": kept, "removed": removed}
+
+
+@router.get("/predictions")
+def predictions(user: LsUser, reads: SessionsDep, project: Annotated[str, Query(pattern=UID)],
+                after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
+    """The newest annoray prediction of each mirrored Label Studio task, by Label Studio task id from ``after`` (the
+    sync's push), with the next ``after`` while there are more."""
+    with reads() as session:
+        _, linked_project = ls.linked(session, project)
+        _require_manager(session, linked_project, user)
+        items, next_after = ls.newest_predictions(session, linked_project, after=after, limit=limit)
+    return {"items": items, "next": next_after}

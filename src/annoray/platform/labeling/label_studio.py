@@ -27,7 +27,7 @@ from annoray.platform.labeling.tasks import validate_result
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import ProjectRepository, UserRepository
 from annoray.platform.store.tables import (
-    Completion, CompletionStatus, LabelStudioLink, LabelStudioUser, Member, Project, ReviewStatus, Role, Task, User,
+    Completion, CompletionStatus, LabelStudioLink, LabelStudioUser, Member, Prediction, Project, ReviewStatus, Role, Task, User,
 )
 
 
@@ -192,6 +192,30 @@ def remove_annotations(session: Session, project: Project, ls_annotation_ids: It
         return 0
     return session.execute(delete(Completion).where(Completion.project_id == project.id, Completion.ls_annotation_id.in_(ids))
                            .execution_options(synchronize_session=False)).rowcount
+
+
+def remove_annotations_of_task(session: Session, project: Project, task: Task, *, keep: list[int]) -> int:
+    """Remove a task's completions of Label Studio annotations that are no longer there (all but ``keep``)."""
+    query = delete(Completion).where(Completion.project_id == project.id, Completion.task_id == task.id,
+                                     Completion.ls_annotation_id.is_not(None))
+    if keep:
+        query = query.where(Completion.ls_annotation_id.not_in(keep))
+    return session.execute(query.execution_options(synchronize_session=False)).rowcount
+
+
+def newest_predictions(session: Session, project: Project, *, after: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+    """The newest prediction of each of the next ``limit`` Label Studio tasks of the project after Label Studio task
+    id ``after``, in Label Studio's shape (``task``: its id, ``result``, ``score``, ``model_version``), and the id
+    to go on after (None at the end)."""
+    tasks = list(session.execute(select(Task.id, Task.ls_task_id).where(
+        Task.project_id == project.id, Task.ls_task_id > after).order_by(Task.ls_task_id).limit(limit)))
+    newest: dict[int, Prediction] = {}
+    for p in session.scalars(select(Prediction).where(Prediction.project_id == project.id,
+                                                      Prediction.task_id.in_([t.id for t in tasks])).order_by(Prediction.id)):
+        newest[p.task_id] = p
+    items = [{"task": ls_id, "result": p.result, "score": p.score, "model_version": p.model_version}
+             for task_id, ls_id in tasks if (p := newest.get(task_id)) is not None]
+    return items, tasks[-1].ls_task_id if len(tasks) == limit else None
 
 
 def apply_review(session: Session, project: Project, reviewer: User, ls_annotation_id: int, accepted: bool) -> Completion | None:
