@@ -28,6 +28,11 @@ def _studio(url: str, token: str) -> Any:
     return LabelStudio(base_url=url.rstrip("/"), api_key=token)
 
 
+def _plain(item: Any) -> dict[str, Any]:
+    """An annotation or prediction as JSON (the SDK gives some as dicts, some as its own models)."""
+    return item if isinstance(item, dict) else item.model_dump(mode="json")
+
+
 @ls_app.command()
 def sync(
     url: Annotated[str, typer.Option("--url", envvar="LABEL_STUDIO_URL", help="Label Studio's address.")],
@@ -61,9 +66,9 @@ def sync(
             page.clear()
 
         for task in studio.tasks.list(project=project, fields="all", page_size=page_size):
-            annotations = [a for a in (task.annotations or []) if isinstance(a, dict)]
+            annotations = [_plain(a) for a in task.annotations or []]
             page.append({"id": task.id, "data": task.data, "annotations": annotations})
-            pushed[task.id] = {p.get("model_version") for p in (task.predictions or []) if isinstance(p, dict)}
+            pushed[task.id] = {_plain(p).get("model_version") for p in task.predictions or []}
             if len(page) >= page_size:
                 send()
         if page or not totals["tasks"]:

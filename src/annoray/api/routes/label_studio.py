@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import httpx
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -128,24 +128,37 @@ def _server_of(session: Session, project: Project) -> PreannotationServer | None
 
 
 @router.post("/setup")
-def setup(body: LsSetup, request: Request, background: BackgroundTasks, user: LsUser, session: SessionDep,
+def setup(body: LsSetup, request: Request, user: LsUser, session: SessionDep,
           sessions: WriteSessionsDep, settings: SettingsDep) -> dict[str, str]:
     """Link the Label Studio project to an annoray project (made from its config, or one of yours asking for the same
     labels); answers the model version its predictions carry. A config annoray cannot use: 422 with every error."""
     instance = ls.instance_of(body.hostname or f"http://{request.client.host if request.client else 'unknown'}")
     link, project = ls.link_project(session, settings, user, uid=body.project, instance=instance, label_config=body.schema_,
-                                    title=f"Label Studio project {body.project.split('.')[0]} ({urlsplit(instance).netloc})")
+                                    title=f"Label Studio project {body.project.split('.')[0]}")
     session.commit()
-    if not link.webhook_ready and body.hostname and body.access_token:
-        background.add_task(secure_webhook, sessions, link.id, body.hostname, body.access_token,
-                            request.url.path.rsplit("/", 1)[0] + "/webhook", request.headers.get("authorization", ""))
+    if not link.webhook_ready and body.hostname and body.access_token and link.id not in _securing:
+        _securing.add(link.id)  # a thread of its own: the answer must not wait (Label Studio gives setup 3 s)
+        threading.Thread(target=secure_webhook, daemon=True, name=f"ls-webhook-{link.id}", args=(
+            sessions, link.id, body.hostname, body.access_token, request.url.path.rsplit("/", 1)[0] + "/webhook",
+            request.headers.get("authorization", ""))).start()
     return {"model_version": _model_version(_server_of(session, project))}
 
 
+_securing: set[int] = set()  # links whose webhook a thread is securing
+
+
 def secure_webhook(sessions: sessionmaker[Session], link_id: int, hostname: str, access_token: str, path: str,
-                   authorization: str, tries: int = 15) -> None:
+                   authorization: str, tries: int = 30) -> None:
     """Put the backend's Authorization header on the webhook Label Studio made for it (Label Studio makes it after
     its first setup call: tried for a while)."""
+    try:
+        _secure_webhook(sessions, link_id, hostname, access_token, path, authorization, tries)
+    finally:
+        _securing.discard(link_id)
+
+
+def _secure_webhook(sessions: sessionmaker[Session], link_id: int, hostname: str, access_token: str, path: str,
+                    authorization: str, tries: int) -> None:
     base = hostname.rstrip("/")
     headers = {"Authorization": f"Token {access_token}"}
     with sessions() as session:
