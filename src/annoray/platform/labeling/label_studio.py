@@ -19,7 +19,6 @@ from lxml import etree
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from annoray.platform.access.roles import OWNER_MANAGER
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, Forbidden, InvalidInput
 from annoray.platform.labeling.config import LabelingConfig, hardened_parser
 from annoray.platform.labeling.projects import create_project, update_labeling_config
@@ -29,6 +28,8 @@ from annoray.platform.store.repositories import ProjectRepository, UserRepositor
 from annoray.platform.store.tables import (
     Completion, CompletionStatus, LabelStudioLink, LabelStudioUser, Member, Prediction, Project, ReviewStatus, Role, Task, User,
 )
+
+MANAGERS = frozenset({Role.OWNER, Role.MANAGER})  # who may link a project (labeling sits below access: named here)
 
 
 def instance_of(url: str) -> str:
@@ -74,7 +75,7 @@ def link_project(session: Session, settings: Settings, user: User, *, uid: str, 
     if link is not None:
         project = projects.get(link.project_id)
         member = projects.member(project.id, user.id)
-        if member is None or member.role not in OWNER_MANAGER:
+        if member is None or member.role not in MANAGERS:
             raise Forbidden(Errors.E1003.format(uid=uid, project_id=project.id))
         if label_config and not same_labels(project.labeling_config, label_config):
             update_labeling_config(session, settings, project, label_config, reason="changed in Label Studio")
@@ -83,7 +84,7 @@ def link_project(session: Session, settings: Settings, user: User, *, uid: str, 
         raise InvalidInput(Errors.E1001, [ErrorDetail(Errors.E1001, field="schema")])
     linked = set(session.scalars(select(LabelStudioLink.project_id)))
     project = next((p for p in projects.for_user(user.id) if p.id not in linked
-                    and projects.member(p.id, user.id).role in OWNER_MANAGER  # type: ignore[union-attr]
+                    and projects.member(p.id, user.id).role in MANAGERS  # type: ignore[union-attr]
                     and same_labels(p.labeling_config, label_config)), None)
     if project is None:
         ls_project_id = int(uid.split(".")[0])
