@@ -133,8 +133,13 @@ def setup(body: LsSetup, request: Request, user: LsUser, session: SessionDep,
     """Link the Label Studio project to an annoray project (made from its config, or one of yours asking for the same
     labels); answers the model version its predictions carry. A config annoray cannot use: 422 with every error."""
     instance = ls.instance_of(body.hostname or f"http://{request.client.host if request.client else 'unknown'}")
-    link, project = ls.link_project(session, settings, user, uid=body.project, instance=instance, label_config=body.schema_,
-                                    title=f"Label Studio project {body.project.split('.')[0]}")
+    try:
+        link, project = ls.link_project(session, settings, user, uid=body.project, instance=instance, label_config=body.schema_,
+                                        title=f"Label Studio project {body.project.split('.')[0]}")
+    except InvalidInput as exc:  # Label Studio shows only the status line: the reasons go to the log too
+        logger.warning("Label Studio project %s at %s cannot be linked: %s", body.project, instance,
+                       "; ".join(e.message for e in exc.errors) or exc.detail)
+        raise
     session.commit()
     if not link.webhook_ready and body.hostname and body.access_token and link.id not in _securing:
         _securing.add(link.id)  # a thread of its own: the answer must not wait (Label Studio gives setup 3 s)
