@@ -164,6 +164,8 @@ def test_label_studio_annotates_annoray_trains_and_predicts(label_studio: str, a
     again = httpx.post(hook.url, json=event, headers=hook.headers, timeout=60)
     assert again.status_code == 200, again.text
     assert annoray.snapshot() == before, "a redelivered event changes nothing"
+    for server in client.get("/api/servers").json():  # Ray is the session's: free what the server holds
+        assert client.delete(f"/api/servers/{server['id']}").status_code == 204
 
 
 def test_sync_pulls_annotations_and_pushes_predictions(label_studio: str, annoray: Api) -> None:
@@ -202,3 +204,4 @@ def test_sync_pulls_annotations_and_pushes_predictions(label_studio: str, annora
     assert prediction.result[0]["value"]["labels"] == ["Drug"] and 0 < prediction.result[0]["score"] <= 1
     again = CliRunner().invoke(cli, [*args, "--push-predictions"], env=env)
     assert "0 predictions pushed" in again.output, again.output
+    assert client.delete(f"/api/servers/{server['id']}").status_code == 204

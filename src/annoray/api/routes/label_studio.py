@@ -45,7 +45,7 @@ from annoray.scheduler.trainings import TrainingRequest, request_trainings
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/ls", tags=["label studio"])
 
-UID = r"^\d{1,10}\.\d{1,12}$"
+UID = r"^[1-9]\d{0,8}\.\d{1,12}$"  # a Label Studio project id (an int32 here) and its creation time
 NO_MODEL = "annoray-untrained"
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
 DELETE_EVENTS = ("ANNOTATIONS_DELETED", "ANNOTATION_DELETED")
@@ -317,7 +317,7 @@ def webhook(body: LsWebhook, user: LsUser, session: SessionDep, reads: SessionsD
         review = body.review or {}
         annotation = review.get("annotation")
         annotation_id = annotation.get("id") if isinstance(annotation, dict) else annotation
-        if not isinstance(annotation_id, int) or not isinstance(review.get("accepted"), bool):
+        if not ls.is_id(annotation_id) or not isinstance(review.get("accepted"), bool):
             raise InvalidInput(Errors.E1005)
         reviewer = ls.member_for(session, project, link.instance, _user_id(review.get("created_by")), role=Role.REVIEWER,
                                  priority=settings.label_studio.annotator_priority)
@@ -335,7 +335,7 @@ def webhook(body: LsWebhook, user: LsUser, session: SessionDep, reads: SessionsD
 
 def _user_id(value: Any) -> int:
     user_id = value.get("id") if isinstance(value, dict) else value
-    if not isinstance(user_id, int):
+    if not ls.is_id(user_id):
         raise InvalidInput(Errors.E1012)
     return user_id
 

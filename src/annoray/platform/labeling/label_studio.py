@@ -26,10 +26,15 @@ from annoray.platform.labeling.tasks import validate_result
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import ProjectRepository, UserRepository
 from annoray.platform.store.tables import (
-    Completion, CompletionStatus, LabelStudioLink, LabelStudioUser, Member, Prediction, Project, ReviewStatus, Role, Task, User,
+    MAX_ID, Completion, CompletionStatus, LabelStudioLink, LabelStudioUser, Member, Prediction, Project, ReviewStatus, Role, Task, User,
 )
 
 MANAGERS = frozenset({Role.OWNER, Role.MANAGER})  # who may link a project (labeling sits below access: named here)
+
+
+def is_id(value: Any) -> bool:
+    """Whether a value is an id of Label Studio's that annoray can keep (a positive int32)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 def instance_of(url: str) -> str:
@@ -112,7 +117,7 @@ def mirror_tasks(session: Session, project: Project, config: LabelingConfig, ls_
     errors = []
     keys = dict.fromkeys(key for _, key in config.objects.values())
     for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("id"), int) or not isinstance(item.get("data"), dict):
+        if not isinstance(item, dict) or not is_id(item.get("id")) or not isinstance(item.get("data"), dict):
             errors.append(ErrorDetail(Errors.E1004.format(index=i), index=i))
             continue
         errors += [ErrorDetail(Errors.E206.format(key=key), field=f"tasks[{i}].data.{key}", index=i)
@@ -160,7 +165,7 @@ def apply_annotation(session: Session, project: Project, config: LabelingConfig,
     its result replaced when the annotation changed, removed when Label Studio says the task was skipped. A result
     annoray cannot read is refused with every error; nothing changes then."""
     ls_id = annotation.get("id")
-    if not isinstance(ls_id, int):
+    if not is_id(ls_id):
         raise InvalidInput(Errors.E1005, [ErrorDetail(Errors.E1005, field="annotation.id")])
     existing = session.scalar(select(Completion).where(Completion.project_id == project.id, Completion.ls_annotation_id == ls_id))
     if annotation.get("was_cancelled"):  # skipped: no completion
@@ -188,7 +193,7 @@ def apply_annotation(session: Session, project: Project, config: LabelingConfig,
 
 def remove_annotations(session: Session, project: Project, ls_annotation_ids: Iterable[int]) -> int:
     """Remove the completions of deleted Label Studio annotations; ids already removed (or never seen) are skipped."""
-    ids = [i for i in ls_annotation_ids if isinstance(i, int)]
+    ids = [i for i in ls_annotation_ids if is_id(i)]
     if not ids:
         return 0
     return session.execute(delete(Completion).where(Completion.project_id == project.id, Completion.ls_annotation_id.in_(ids))
