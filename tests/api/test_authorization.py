@@ -101,7 +101,19 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/licenses"): ADMIN,
     ("DELETE", "/api/licenses/{license_id}"): ADMIN,
     ("GET", "/api/cluster"): CLUSTER,
+    # Label Studio's calls: any user may link a new Label Studio project (it makes them its owner); a linked one is its
+    # owners' and managers'. GET /ls/predictions is let through to its check of the project named in its query (the
+    # matrix sends none: 422); tests/label_studio/test_protocol.py checks that one.
+    ("GET", "/ls/health"): USER,
+    ("POST", "/ls/setup"): USER,
+    ("POST", "/ls/import"): OWNER_MANAGER,
+    ("POST", "/ls/predict"): OWNER_MANAGER,
+    ("POST", "/ls/webhook"): OWNER_MANAGER,
+    ("POST", "/ls/train"): OWNER_MANAGER,
+    ("GET", "/ls/predictions"): USER,
 }
+LS_PROJECT = {"id": 5, "created_at": "2023-11-14T22:13:20Z"}  # the Label Studio project the world links
+LS_UID = "5.1700000000"
 
 
 def routes_of(routes: list, prefix: str = "") -> Iterator[tuple[str, Route]]:
@@ -151,6 +163,7 @@ def world(api: Api, clinical_config: str, clinical_tasks: list, tmp_path) -> dic
     assert pre.status_code == 202, pre.text
     license_id = api.admin.post("/api/licenses", json=license_document(["healthcare:*"])).json()["id"]
     token = owner.post("/api/tokens", json={"name": "matrix"}).json()["id"]
+    assert owner.post("/ls/setup", json={"project": LS_UID, "schema": clinical_config}).status_code == 200  # links pid
 
     expired = owner.post("/api/tokens", json={"name": "short", "expires_in_days": 1 / 86400}).json()["token"]
     revoked = owner.post("/api/tokens", json={"name": "gone"}).json()
@@ -177,6 +190,11 @@ def world(api: Api, clinical_config: str, clinical_tasks: list, tmp_path) -> dic
         "/api/projects": {"name": "p"},  # refused as incomplete after the caller is let through: nobody becomes an owner
         "/api/tokens": {"name": "more", "scope": "read"},
         "/api/users": {"username": "fresh"},
+        "/ls/setup": {"project": "6.1700000000", "schema": ""},  # a new link with no config: refused after the caller (422)
+        "/ls/import": {"project": LS_UID, "schema": clinical_config, "instance": "http://ls", "tasks": []},
+        "/ls/predict": {"project": LS_UID, "tasks": [{"id": 1, "data": {"text": "aspirin"}}]},
+        "/ls/webhook": {"action": "ANNOTATIONS_DELETED", "project": LS_PROJECT, "annotations": [{"id": 1}]},
+        "/ls/train": {"project": LS_UID},
     }
     return {"clients": clients, "ids": ids, "bodies": bodies, "config_id": config["id"]}
 

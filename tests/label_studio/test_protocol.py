@@ -72,6 +72,8 @@ def test_setup_links_once_reuses_a_matching_project_and_refuses_what_it_cannot_u
 
     stranger = httpx.Client(base_url=api.url, headers=basic(api.admin.post("/api/users", json={"username": "x"}).json()["token"]))
     refused(api, lambda: stranger.post("/ls/setup", json={"project": UID, "schema": CONFIG}), 403)
+    refused(api, lambda: stranger.get("/ls/predictions", params={"project": UID}), 403)
+    assert ls.get("/ls/predictions", params={"project": UID}).json() == {"items": [], "next": None}
     refused(api, lambda: ls.post("/ls/predict", json={"project": "9.1", "tasks": [{"id": 1, "data": {"text": TEXT}}]}), 409)
 
 

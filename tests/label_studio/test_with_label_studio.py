@@ -101,15 +101,19 @@ def wait(what: str, probe, timeout: float = 240.0):  # noqa: ANN001, ANN201
     return value
 
 
-def test_label_studio_annotates_annoray_trains_and_predicts(label_studio: str, annoray: Api) -> None:
+def clinic(label_studio: str, annoray: Api, title: str):  # noqa: ANN201
+    """Label Studio's client, a Label Studio project of the clinical sentences and its tasks; annoray's user "lead"
+    (its token) and their client."""
     ls = studio(label_studio)
+    project = ls.projects.create(title=title, label_config=CONFIG)
+    ls.projects.import_tasks(id=project.id, request=[{"text": text} for text, *_ in clinical_sentences()])
     lead = annoray.admin.post("/api/users", json={"username": "lead"}).json()
-    client = annoray.client(lead["token"])
-    sentences = clinical_sentences()
+    return ls, project, sorted(ls.tasks.list(project=project.id), key=lambda t: t.id), lead, annoray.client(lead["token"])
 
-    project = ls.projects.create(title="Clinical notes", label_config=CONFIG)
-    ls.projects.import_tasks(id=project.id, request=[{"text": text} for text, *_ in sentences])
-    tasks = sorted(ls.tasks.list(project=project.id), key=lambda t: t.id)
+
+def test_label_studio_annotates_annoray_trains_and_predicts(label_studio: str, annoray: Api) -> None:
+    ls, project, tasks, lead, client = clinic(label_studio, annoray, "Clinical notes")
+    sentences = clinical_sentences()
 
     # 1. connect annoray as the project's model: Basic authentication, the annoray token as the password
     backend = ls.ml.create(url=f"{annoray.url}/ls", project=project.id, title="annoray", auth_method="BASIC_AUTH",
@@ -169,13 +173,8 @@ def test_label_studio_annotates_annoray_trains_and_predicts(label_studio: str, a
 
 
 def test_sync_pulls_annotations_and_pushes_predictions(label_studio: str, annoray: Api) -> None:
-    ls = studio(label_studio)
-    lead = annoray.admin.post("/api/users", json={"username": "lead"}).json()
-    client = annoray.client(lead["token"])
+    ls, project, tasks, lead, client = clinic(label_studio, annoray, "Pulled notes")
     sentences = clinical_sentences()
-    project = ls.projects.create(title="Pulled notes", label_config=CONFIG)
-    ls.projects.import_tasks(id=project.id, request=[{"text": text} for text, *_ in sentences])
-    tasks = sorted(ls.tasks.list(project=project.id), key=lambda t: t.id)
     for task, (text, start, end, *_) in zip(tasks[:EVERY], sentences):
         ls.annotations.create(id=task.id, result=drug(text, start, end))
     env = {"ANNORAY_URL": annoray.url, "ANNORAY_TOKEN": lead["token"]}
