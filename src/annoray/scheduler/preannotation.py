@@ -37,8 +37,9 @@ from annoray.scheduler.ledger import SchedulerState
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 500
-REQUEST_SIZE = 128  # tasks per request: fewer, bigger requests cost the replica and the job less per task (benchmarks/preannotation.py: 16 -> 0.82x bare nlp.pipe, 64 -> 0.89x, 128 -> 0.90x)
+PAGE_SIZE = 1024
+REQUEST_SIZE = 128  # tasks per request at most: bigger requests cost the replica and the job less per task
+MIN_REQUEST_SIZE = 16
 IN_FLIGHT_PER_REPLICA = 4  # requests a job keeps waiting on each replica the server may scale to (at least 8)
 WRITE_BATCH = 256
 RETRIES = 4
@@ -86,6 +87,13 @@ class TaskInputs:
                 raise TimeoutError(f"the OCR of page {url} did not end within 600 s")
             else:
                 time.sleep(0.5)
+
+
+def request_size(tasks: int, in_flight: int) -> int:
+    """Tasks per request for a page of ``tasks``: as many as fill the ``in_flight`` requests, between 16 and 128.
+    Bigger requests cost less per task (``benchmarks/preannotation.py``, one replica against bare ``nlp.pipe``:
+    16 tasks 0.82x, 64 0.89x, 128 0.90x), but a page must make enough requests for every replica to get some."""
+    return max(MIN_REQUEST_SIZE, min(REQUEST_SIZE, -(-tasks // in_flight)))
 
 
 def pending_tasks(reads: sessionmaker[Session], project_id: int, job_id: int, task_ids: list[int] | None) -> Iterator[list[Task]]:
@@ -201,10 +209,12 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
                 result, score = label_studio_result(config, output)
                 writer.add(task.id, result, score, output.get("replica"))
 
+        in_flight_limit = max(8, IN_FLIGHT_PER_REPLICA * server.max_replicas)
         for page in pending_tasks(reads, project.id, job_id, job.task_ids):
-            for at in range(0, len(page), REQUEST_SIZE):
+            size = request_size(len(page), in_flight_limit)
+            for at in range(0, len(page), size):
                 chunk, inputs = [], []
-                for task in page[at:at + REQUEST_SIZE]:
+                for task in page[at:at + size]:
                     try:
                         inputs.append(read(task))
                         chunk.append(task)
@@ -212,7 +222,7 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
                         writer.fail(task.id, describe(exc) if not str(exc).startswith("[E") else str(exc))
                 if not chunk:
                     continue
-                while len(in_flight) >= max(8, IN_FLIGHT_PER_REPLICA * server.max_replicas):
+                while len(in_flight) >= in_flight_limit:
                     settle(*in_flight.popleft())
                 in_flight.append((chunk, inputs, handle.remote(inputs), 0))
         while in_flight:

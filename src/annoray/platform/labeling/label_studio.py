@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, Forbidden, InvalidInput
 from annoray.platform.labeling.config import LabelingConfig, hardened_parser
 from annoray.platform.labeling.projects import create_project, update_labeling_config
-from annoray.platform.labeling.tasks import validate_result
+from annoray.platform.labeling.tasks import check_task_data, validate_result
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import ProjectRepository, UserRepository
 from annoray.platform.store.tables import (
@@ -112,16 +112,17 @@ def linked(session: Session, uid: str) -> tuple[LabelStudioLink, Project]:
 
 def mirror_tasks(session: Session, project: Project, config: LabelingConfig, ls_tasks: Iterable[dict[str, Any]]) -> dict[int, Task]:
     """The annoray task of each Label Studio task (``id``, ``data``), made on first sight; a task whose data changed in
-    Label Studio takes the new data. Refused whole, nothing written, when a task's data lacks what the config reads."""
+    Label Studio takes the new data. Refused whole, nothing written, when a task's data lacks what the config reads
+    or holds a text over the limit."""
     items = list(ls_tasks)
     errors = []
-    keys = dict.fromkeys(key for _, key in config.objects.values())
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not is_id(item.get("id")) or not isinstance(item.get("data"), dict):
             errors.append(ErrorDetail(Errors.E1004.format(index=i), index=i))
             continue
-        errors += [ErrorDetail(Errors.E206.format(key=key), field=f"tasks[{i}].data.{key}", index=i)
-                   for key in keys if key not in item["data"]]
+        for error in check_task_data(config, item["data"], f"tasks[{i}].data"):
+            error.index = i
+            errors.append(error)
     if errors:
         raise InvalidInput(Errors.E217.format(invalid=len({e.index for e in errors}), count=len(items)), errors[:100])
     ids = [t["id"] for t in items]

@@ -101,7 +101,9 @@ def _rectangle_problem(value: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _check_data(config: LabelingConfig, data: Any, field: str, is_page: Callable[[str], bool] | None) -> list[ErrorDetail]:
+def check_task_data(config: LabelingConfig, data: Any, field: str, is_page: Callable[[str], bool] | None = None) -> list[ErrorDetail]:
+    """Why a task's data cannot be a task of this config: not an object, a key the config reads missing, a text over
+    the limit, an image that is not one of the project's pages (when ``is_page`` is given)."""
     if not isinstance(data, dict):
         return [ErrorDetail(Errors.E212, field=field)]
     keys = dict.fromkeys(key for _, key in config.objects.values())
@@ -136,7 +138,7 @@ def import_tasks(session: Session, project: Project, config: LabelingConfig, imp
             errors.append(ErrorDetail(Errors.E201.format(index=i, msg="each task must be an object with 'data'"), index=i))
             continue
         data = item.get("data")
-        item_errors = _check_data(config, data, f"[{i}].data", is_page)
+        item_errors = check_task_data(config, data, f"[{i}].data", is_page)
         if (bad := first_text_problem(item, f"[{i}]")) is not None:
             item_errors.append(ErrorDetail(Errors.E513.format(where=bad[0][:200], what=bad[1]), field=bad[0][:200]))
         tags = (item.get("meta") or {}).get("tags", []) if isinstance(item.get("meta") or {}, dict) else None
