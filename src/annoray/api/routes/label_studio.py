@@ -211,7 +211,7 @@ def predict(body: LsPredict, request: Request, user: LsUser, writes: WriteSessio
     try:
         with writes.begin() as session:
             _, project = ls.linked(session, body.project)
-            _require_manager(session, project, user)
+            _require_manager(session, project, user, body.project)
             config = project_config(project)
             if config.visual_ner is not None:
                 raise InvalidInput(Errors.E1010.format(project_id=project.id))
@@ -219,6 +219,7 @@ def predict(body: LsPredict, request: Request, user: LsUser, writes: WriteSessio
             task_ids = [tasks[t["id"]].id for t in body.tasks]
             server = _server_or_deploy(session, settings, scheduler, project, user)
         if server.status is not ServerStatus.RUNNING:
+            scheduler.wake()  # committed: the scheduler sees the server (a queued one may be new)
             raise Unavailable(Errors.E1007.format(server_id=server.id, project_id=project.id, status=server.status.value))
         outputs = scheduler.predict(server.id, [task_text(config, t["data"]) for t in body.tasks],
                                     settings.label_studio.prediction_timeout_s)
@@ -233,10 +234,10 @@ def predict(body: LsPredict, request: Request, user: LsUser, writes: WriteSessio
     return {"results": results, "model_version": version}
 
 
-def _require_manager(session: Session, project: Project, user: User) -> None:
+def _require_manager(session: Session, project: Project, user: User, uid: str) -> None:
     member = ProjectRepository(session).member(project.id, user.id)
     if member is None or member.role not in OWNER_MANAGER:
-        raise Forbidden(Errors.E1003.format(uid=f"linked to project {project.id}", project_id=project.id))
+        raise Forbidden(Errors.E1003.format(uid=uid, project_id=project.id))
 
 
 def _server_or_deploy(session: Session, settings: Settings, scheduler: SchedulerClient, project: Project, user: User) -> PreannotationServer:
@@ -248,7 +249,6 @@ def _server_or_deploy(session: Session, settings: Settings, scheduler: Scheduler
             raise Conflict(Errors.E1006.format(project_id=project.id))
         server = request_server(session, settings, user, ServerRequest(project=project), why_never=scheduler.never_reason)
         session.flush()
-        scheduler.wake()
     return server
 
 
@@ -293,7 +293,7 @@ def webhook(body: LsWebhook, user: LsUser, session: SessionDep, reads: SessionsD
     if uid is None:
         raise InvalidInput(Errors.E1002.format(uid="(the event names no project with 'id' and 'created_at')"))
     link, project = ls.linked(session, uid)
-    _require_manager(session, project, user)
+    _require_manager(session, project, user, uid)
     config = project_config(project)
     answer: dict[str, Any] = {"action": action, "project_id": project.id}
     if action in ANNOTATION_EVENTS:
@@ -362,7 +362,7 @@ def train(body: dict[str, Any], user: LsUser, session: SessionDep, reads: Sessio
     if not isinstance(uid, str):
         raise InvalidInput(Errors.E1002.format(uid=str(uid)[:40]))
     _, project = ls.linked(session, uid)
-    _require_manager(session, project, user)
+    _require_manager(session, project, user, uid)
     return {"job": ",".join(map(str, _start_training(session, reads, settings, scheduler, project, user)))}
 
 
@@ -394,7 +394,7 @@ def import_page(body: LsImport, user: LsUser, session: SessionDep, settings: Set
     Sent again, it changes nothing. A bad annotation refuses the whole page."""
     link, project = ls.link_project(session, settings, user, uid=body.project, instance=ls.instance_of(body.instance),
                                     label_config=body.schema_, title=body.title or None)
-    _require_manager(session, project, user)
+    _require_manager(session, project, user, body.project)
     config = project_config(project)
     tasks = ls.mirror_tasks(session, project, config, [{"id": t.id, "data": t.data} for t in body.tasks])
     kept, removed = 0, 0
@@ -424,6 +424,6 @@ def predictions(user: LsUser, reads: SessionsDep, project: Annotated[str, Query(
     sync's push), with the next ``after`` while there are more."""
     with reads() as session:
         _, linked_project = ls.linked(session, project)
-        _require_manager(session, linked_project, user)
+        _require_manager(session, linked_project, user, project)
         items, next_after = ls.newest_predictions(session, linked_project, after=after, limit=limit)
     return {"items": items, "next": next_after}
