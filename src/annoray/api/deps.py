@@ -61,6 +61,17 @@ BEARER = HTTPBearer(auto_error=False, description="An annoray API token (`Author
                     "token in `$ANNORAY_HOME/admin.token`, or a user's, shown once when the user is created.")
 
 
+def scoped(caller: Caller, method: str) -> Caller:
+    """The caller with its token's scope applied: refused a method the scope forbids; an admin with a token narrower
+    than ``admin`` becomes, for this request, a copy of the user with no admin flag, belonging to no session."""
+    check_scope(caller, method)
+    if caller.user.is_admin and caller.scope is not TokenScope.ADMIN:
+        u = caller.user
+        caller = replace(caller, user=User(id=u.id, username=u.username, token_hash=u.token_hash, is_admin=False,
+                                           is_service=u.is_service, created_at=u.created_at))
+    return caller
+
+
 def get_caller(request: Request, session: SessionDep,
                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None) -> Caller:
     """Who sent the request, by its bearer token, with the token's scope applied.
@@ -72,11 +83,7 @@ def get_caller(request: Request, session: SessionDep,
     now = datetime.now(UTC)
     caller = authenticate(session, credentials.credentials.strip() if credentials is not None else "", now)
     request.state.caller = caller.user.id, caller.user.username, caller.token.id if caller.token else None
-    check_scope(caller, request.method)
-    if caller.user.is_admin and caller.scope is not TokenScope.ADMIN:
-        u = caller.user
-        caller = replace(caller, user=User(id=u.id, username=u.username, token_hash=u.token_hash, is_admin=False,
-                                           is_service=u.is_service, created_at=u.created_at))
+    caller = scoped(caller, request.method)
     gate = request.app.state.write_gate
     if caller.token is not None and request.method in ("GET", "HEAD"):
         if gate is not None and gate.busy:  # on SQLite, a read never waits for the writer: last use waits a read

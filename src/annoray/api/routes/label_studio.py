@@ -14,7 +14,6 @@ import binascii
 import logging
 import threading
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -25,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.api.deps import SchedulerDep, SessionDep, SessionsDep, SettingsDep, WriteSessionsDep
+from annoray.api.deps import SchedulerDep, SessionDep, SessionsDep, SettingsDep, WriteSessionsDep, scoped
 from annoray.platform.access.roles import OWNER_MANAGER
-from annoray.platform.access.tokens import Caller, authenticate, check_scope
+from annoray.platform.access.tokens import Caller, authenticate
 from annoray.platform.errors import Conflict, Errors, Forbidden, InvalidInput, Unauthorized, Unavailable
 from annoray.platform.labeling import label_studio as ls
 from annoray.platform.labeling.predictions import label_studio_result
@@ -72,11 +71,7 @@ def get_ls_user(request: Request, reads: SessionsDep) -> User:
     with reads() as session:
         caller: Caller = authenticate(session, secret, datetime.now(UTC))
     request.state.caller = caller.user.id, caller.user.username, caller.token.id if caller.token else None
-    check_scope(caller, request.method)
-    if caller.user.is_admin and caller.scope is not caller.scope.ADMIN:
-        caller = replace(caller, user=User(id=caller.user.id, username=caller.user.username, token_hash=caller.user.token_hash,
-                                           is_admin=False, is_service=caller.user.is_service, created_at=caller.user.created_at))
-    return caller.user
+    return scoped(caller, request.method).user
 
 
 LsUser = Annotated[User, Depends(get_ls_user)]

@@ -91,11 +91,11 @@ def link_project(session: Session, settings: Settings, user: User, *, uid: str, 
     project = next((p for p in projects.for_user(user.id) if p.id not in linked
                     and projects.member(p.id, user.id).role in MANAGERS  # type: ignore[union-attr]
                     and same_labels(p.labeling_config, label_config)), None)
+    ls_project_id = int(uid.split(".")[0])
     if project is None:
-        ls_project_id = int(uid.split(".")[0])
         project, _ = create_project(session, settings, user, name=(title or f"Label Studio project {ls_project_id}")[:200],
                                     labeling_config=label_config)
-    link = LabelStudioLink(uid=uid, instance=instance, ls_project_id=int(uid.split(".")[0]), project_id=project.id,
+    link = LabelStudioLink(uid=uid, instance=instance, ls_project_id=ls_project_id, project_id=project.id,
                            created_by=user.id, webhook_ready=False)
     session.add(link)
     session.flush()
