@@ -487,9 +487,15 @@ def two_workers(cpus: int = 2, memory_gb: int = 8) -> Iterator[object]:
     """A Ray of its own, in place of any: a head with no CPUs (the scheduler, the runners and the job tasks live
     there, needing none) and two worker nodes of ``cpus`` CPU / ``memory_gb`` GB, where trainings and servers go."""
     import ray
+    from ray import serve
     from ray.cluster_utils import Cluster
 
-    ray.shutdown()
+    def shutdown() -> None:  # Serve first: its driver-side handle would look current to the next Ray (same job id)
+        if ray.is_initialized():
+            serve.shutdown()
+        ray.shutdown()
+
+    shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "memory": 2 * GIB})
     for _ in range(2):
         cluster.add_node(num_cpus=cpus, memory=memory_gb * GIB)
@@ -498,7 +504,7 @@ def two_workers(cpus: int = 2, memory_gb: int = 8) -> Iterator[object]:
     try:
         yield cluster
     finally:
-        ray.shutdown()
+        shutdown()
         cluster.shutdown()
 
 

@@ -194,12 +194,22 @@ def api(settings: Settings, engine: Engine) -> Iterator[Api]:
 GIB = 2**30
 
 
+def shutdown_ray() -> None:
+    """Serve first, then Ray. Serve keeps its controller's handle in the driver, keyed by the driver's job id, and a
+    fresh local Ray gives its first driver the same job id (Ray 2.60): a handle left from the last Ray would look
+    current to the next one and fail with "Can't find actor"."""
+    import ray
+    from ray import serve
+
+    if ray.is_initialized():
+        serve.shutdown()
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def _ray_shutdown() -> Iterator[None]:
     yield
-    import ray
-
-    ray.shutdown()
+    shutdown_ray()
 
 
 @pytest.fixture

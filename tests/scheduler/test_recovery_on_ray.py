@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import GIB, Api, german_project, license_document, live_api, scheduler_settings, wait_for_trainings
+from ..conftest import (
+    GIB, Api, german_project, license_document, live_api, scheduler_settings, shutdown_ray, wait_for_trainings,
+)
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -19,11 +21,11 @@ WATCHDOG_PERIOD_S = 1.0  # the scheduler's pass, which runs the watchdog
 @pytest.fixture
 def two_cpu_ray() -> Iterator[None]:
     """A Ray of exactly 2 logical CPUs (8 GB), in place of the session's bigger one."""
-    ray.shutdown()
+    shutdown_ray()
     ray.init(address="local", num_cpus=2, _memory=8 * GIB, include_dashboard=False, log_to_driver=False,
              namespace="annoray-tests")
     yield
-    ray.shutdown()
+    shutdown_ray()
 
 
 def scheduler_of(api: Api):

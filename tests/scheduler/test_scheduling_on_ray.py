@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import GIB, Api, german_project, license_document, live_api, refused, scheduler_settings, wait_for_trainings
+from ..conftest import (
+    GIB, Api, german_project, license_document, live_api, refused, scheduler_settings, shutdown_ray, wait_for_trainings,
+)
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -155,14 +157,14 @@ def two_node_cluster():
     """A head node and two workers, 8 CPU / 32 GB and 16 CPU / 64 GB (logical), in place of the session's Ray."""
     from ray.cluster_utils import Cluster
 
-    ray.shutdown()
+    shutdown_ray()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "memory": 4 * GIB})
     small = cluster.add_node(num_cpus=8, memory=32 * GIB)
     big = cluster.add_node(num_cpus=16, memory=64 * GIB)
     ray.init(address=cluster.address, namespace="annoray-tests", log_to_driver=False)
     cluster.wait_for_nodes()
     yield TwoNodes(cluster, {small.node_id: small, big.node_id: big})
-    ray.shutdown()
+    shutdown_ray()
     cluster.shutdown()
 
 

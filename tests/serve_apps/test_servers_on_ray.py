@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from annoray.platform.store.repositories import TaskRepository
 
 from ..conftest import (
-    CLINICAL_CONFIG, Api, clinical_sentences, license_document, live_api, refused, scheduler_settings, tiny_models, wait_for,
+    CLINICAL_CONFIG, Api, clinical_sentences, license_document, live_api, refused, scheduler_settings, shutdown_ray, tiny_models,
+    wait_for,
 )
 
 ray = pytest.importorskip("ray")
@@ -205,7 +206,7 @@ def test_a_servers_replicas_spread_over_two_nodes_that_hold_one_each_and_a_job_u
     from ray.cluster_utils import Cluster
 
     gib = 2**30
-    ray.shutdown()
+    shutdown_ray()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "memory": 2 * gib})
     workers = {cluster.add_node(num_cpus=1, memory=4 * gib).node_id for _ in range(2)}
     ray.init(address=cluster.address, namespace="annoray-tests", log_to_driver=False)
@@ -228,7 +229,7 @@ def test_a_servers_replicas_spread_over_two_nodes_that_hold_one_each_and_a_job_u
             assert done["status"] == "succeeded" and len(done["replicas_used"]) == 2, done
             api.admin.delete(f"/api/servers/{server['id']}")
     finally:
-        ray.shutdown()
+        shutdown_ray()
         cluster.shutdown()
 
 
