@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from annoray.platform.lifecycle import PENDING, JobStatus
+from annoray.platform.store.repositories import TrainingJobRepository
 from annoray.platform.store.tables import Project, TrainingJob, User
 from annoray.scheduler.training_runs import PendingTrainings
 
@@ -22,6 +23,13 @@ def test_the_kept_queue_is_the_whole_read_after_every_change(engine, monkeypatch
     without it, start and come back: each refresh leaves the kept queue equal to a whole read, and it reports jobs
     as joined only when they all went to the young end and nothing else changed."""
     monkeypatch.setattr(PendingTrainings, "CHECK_SECONDS", 0.0)  # ids checked on every refresh
+    whole_reads, to_schedule = [], TrainingJobRepository.to_schedule
+
+    def counted(self, *statuses, after=0, ids=None):
+        whole_reads.extend([1] if not after and ids is None else [])
+        return to_schedule(self, *statuses, after=after, ids=ids)
+
+    monkeypatch.setattr(TrainingJobRepository, "to_schedule", counted)
     rng = random.Random(7)
     kept = PendingTrainings()
     with Session(engine) as session:
@@ -31,7 +39,7 @@ def test_the_kept_queue_is_the_whole_read_after_every_change(engine, monkeypatch
         project = Project(name="clinic", labeling_config="<View/>", created_by=user.id)
         session.add(project)
         session.commit()
-        now, running, incremental = datetime.now(UTC), set(), 0
+        now, running, incremental, stopped_and_queued_again = datetime.now(UTC), set(), 0, 0
         for step in range(300):
             before = [w.holder_id for w in kept.order]
             pending = whole_queue(session)
@@ -55,6 +63,7 @@ def test_the_kept_queue_is_the_whole_read_after_every_change(engine, monkeypatch
                 running.add(job_id)
             elif running:  # stopped running and queued again, among the old ones
                 job_id = running.pop()
+                stopped_and_queued_again += 1
                 session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(status=JobStatus.QUEUED))
             session.commit()
             joined = kept.refresh(session, running)
@@ -64,3 +73,5 @@ def test_the_kept_queue_is_the_whole_read_after_every_change(engine, monkeypatch
                 incremental += bool(joined)
                 assert before + joined == [w.holder_id for w in kept.order], f"step {step}"
         assert incremental > 20  # the incremental path was taken, not only whole reads
+        assert len(whole_reads) == 1, "read whole only at the start: a training that stopped is read alone"
+        assert stopped_and_queued_again > 5

@@ -29,11 +29,11 @@ class PendingTrainings:
     """The trainings waiting to start, oldest first, kept between passes so that a pass reads and orders what
     changed, not the whole queue.
 
-    Read whole when the scheduler starts and after a running training stopped running (it may be queued again among
-    the old ones); between, only the jobs queued since: those of an id above the highest seen, less ``LATE`` ids, for
-    a transaction that took an id before another and committed after it. Every ``CHECK_SECONDS`` the ids still
-    pending are read (ids only), to forget jobs that left the queue without this scheduler (a project deleted, a
-    cancel while it was down).
+    Read whole when the scheduler starts; then only the jobs queued since (those of an id above the highest seen,
+    less ``LATE`` ids, for a transaction that took an id before another and committed after it) and the trainings
+    that stopped running, which may be queued again among the old ones (a lost node, a failure within the budget).
+    Every ``CHECK_SECONDS`` the ids still pending are read (ids only), to forget jobs that left the queue without
+    this scheduler (a project deleted, a cancel while it was down).
     """
 
     CHECK_SECONDS = 5.0
@@ -53,14 +53,13 @@ class PendingTrainings:
         """Read what changed: the ids of the jobs that joined (all at the young end), or None when the queue was read
         whole, lost a job or gained one among the old ones since the last pass (its order is then to be compared)."""
         repo = TrainingJobRepository(session)
-        self.whole |= bool(self.running - running)
-        self.running = set(running)
+        stopped, self.running = self.running - running, set(running)
         pending = None
         if not self.whole and time.monotonic() >= self.check_at:
             pending = repo.ids_with_status(*PENDING)
             for gone in set(self.jobs) - pending:
                 self.remove(gone)
-            self.whole = any(i <= self.seen - self.LATE for i in pending - set(self.jobs))  # none, unless a bug
+            self.whole = any(i <= self.seen - self.LATE for i in pending - set(self.jobs) - stopped)  # none, unless a bug
             self.check_at = time.monotonic() + self.CHECK_SECONDS
         if self.whole:
             self.jobs, self.order, self.keys, self.reordered = {}, [], [], True
@@ -70,7 +69,8 @@ class PendingTrainings:
             recent = {i for i in pending if i > self.seen - self.LATE} if pending is not None else \
                 repo.ids_with_status(*PENDING, after=max(0, self.seen - self.LATE))
             fresh = recent - set(self.jobs)
-            rows = repo.to_schedule(*PENDING, after=min(fresh) - 1) if fresh else []
+            rows = [*(repo.to_schedule(*PENDING, after=min(fresh) - 1) if fresh else []),
+                    *(repo.to_schedule(*PENDING, ids=stopped) if stopped else [])]
         self.whole = False
         joined = [self._add(job) for job in rows if job.id not in self.jobs]
         reordered, self.reordered = self.reordered, False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,10 +39,12 @@ class TrainingJobRepository(RowRepository[TrainingJob]):
             select(TrainingJob).where(TrainingJob.status.in_(statuses)).order_by(TrainingJob.id)
         ).all()
 
-    def to_schedule(self, *statuses: JobStatus, after: int = 0) -> Sequence[TrainingJob]:
-        """Jobs in ``statuses`` (of an id above ``after``), oldest first, with only what a scheduling pass reads loaded."""
+    def to_schedule(self, *statuses: JobStatus, after: int = 0, ids: Collection[int] | None = None) -> Sequence[TrainingJob]:
+        """Jobs in ``statuses`` (of an id above ``after``, among ``ids`` when given), by id, with only what a scheduling
+        pass reads loaded."""
+        among = (TrainingJob.id.in_(ids),) if ids is not None else ()
         return self.session.scalars(
-            select(TrainingJob).where(TrainingJob.status.in_(statuses), TrainingJob.id > after).order_by(TrainingJob.id).options(load_only(
+            select(TrainingJob).where(TrainingJob.status.in_(statuses), TrainingJob.id > after, *among).order_by(TrainingJob.id).options(load_only(
                 TrainingJob.project_id, TrainingJob.kind, TrainingJob.status, TrainingJob.reason, TrainingJob.resources,
                 TrainingJob.scopes, TrainingJob.decided_at, TrainingJob.created_at, raiseload=True))
         ).all()
