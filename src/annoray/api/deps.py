@@ -61,10 +61,13 @@ BEARER = HTTPBearer(auto_error=False, description="An annoray API token (`Author
                     "token in `$ANNORAY_HOME/admin.token`, or a user's, shown once when the user is created.")
 
 
-def scoped(caller: Caller, method: str) -> Caller:
-    """The caller with its token's scope applied: refused a method the scope forbids; an admin with a token narrower
-    than ``admin`` becomes, for this request, a copy of the user with no admin flag, belonging to no session."""
-    check_scope(caller, method)
+def identify(request: Request, session: Session, secret: str, now: datetime) -> Caller:
+    """Who sent the request, by its token, recorded for the audit trail, with the token's scope applied: refused a
+    method the scope forbids; an admin with a token narrower than ``admin`` becomes, for this request, a copy of the
+    user with no admin flag, belonging to no session."""
+    caller = authenticate(session, secret, now)
+    request.state.caller = caller.user.id, caller.user.username, caller.token.id if caller.token else None
+    check_scope(caller, request.method)
     if caller.user.is_admin and caller.scope is not TokenScope.ADMIN:
         u = caller.user
         caller = replace(caller, user=User(id=u.id, username=u.username, token_hash=u.token_hash, is_admin=False,
@@ -81,9 +84,7 @@ def get_caller(request: Request, session: SessionDep,
     (``user.is_admin``) sees an ordinary user.
     """
     now = datetime.now(UTC)
-    caller = authenticate(session, credentials.credentials.strip() if credentials is not None else "", now)
-    request.state.caller = caller.user.id, caller.user.username, caller.token.id if caller.token else None
-    caller = scoped(caller, request.method)
+    caller = identify(request, session, credentials.credentials.strip() if credentials is not None else "", now)
     gate = request.app.state.write_gate
     if caller.token is not None and request.method in ("GET", "HEAD"):
         if gate is not None and gate.busy:  # on SQLite, a read never waits for the writer: last use waits a read

@@ -24,9 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.api.deps import SchedulerDep, SessionDep, SessionsDep, SettingsDep, WriteSessionsDep, scoped
+from annoray.api.deps import SchedulerDep, SessionDep, SessionsDep, SettingsDep, WriteSessionsDep, identify
 from annoray.platform.access.roles import OWNER_MANAGER
-from annoray.platform.access.tokens import Caller, authenticate
 from annoray.platform.errors import Conflict, Errors, Forbidden, InvalidInput, Unauthorized, Unavailable
 from annoray.platform.labeling import label_studio as ls
 from annoray.platform.labeling.predictions import label_studio_result
@@ -69,9 +68,7 @@ def get_ls_user(request: Request, reads: SessionsDep) -> User:
     if not secret:
         raise Unauthorized(Errors.E1009)
     with reads() as session:
-        caller: Caller = authenticate(session, secret, datetime.now(UTC))
-    request.state.caller = caller.user.id, caller.user.username, caller.token.id if caller.token else None
-    return scoped(caller, request.method).user
+        return identify(request, session, secret, datetime.now(UTC)).user
 
 
 LsUser = Annotated[User, Depends(get_ls_user)]
