@@ -72,6 +72,8 @@ def test_a_spacy_pipeline_is_imported_with_what_its_files_say_and_named_in_a_con
     assert model["uri"] == f"{api.settings.resolved_model_store}/disease_ner_outside", "copied into the model store"
     assert (Path(model["uri"]) / "meta.json").exists()
     assert "disease_ner_outside" in [m["name"] for m in api.admin.get("/api/models", params={"kind": "ner"}).json()]
+    seen = api.user("reader").get("/api/models/disease_ner_outside").json()
+    assert seen["uri"] is None and seen["stored"] is True, "the model store's paths are for admins only"
 
     config = ('<View><Text name="text" value="$text"/><Labels name="label" toName="text">'
               '<Label value="Disease" model="{m}"/><Label value="Drug"/></Labels></View>')
@@ -98,6 +100,7 @@ def test_what_annoray_cannot_serve_is_refused_with_the_reason_and_nothing_kept(a
     for uri, engine, why in (
             ("https://models.example.com/ner.tar.gz", "spacy", "annoray downloads nothing"),
             (str(tmp_path / "nowhere"), "spacy", "there is no folder at"),
+            ("/" + "x" * 1999, "spacy", "it cannot be read here (File name too long)"),
             (str(empty), "spacy", "it is not a spaCy pipeline folder"),
             (str(both), "spacy", "it holds 2 models (disease_ner, textcat)"),
             (str(alien), "spacy", "it needs the spaCy factories fancy_ner"),

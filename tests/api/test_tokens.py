@@ -78,6 +78,16 @@ def test_scopes_narrow_and_never_widen(api: Api) -> None:
     assert api.admin.delete(f"/api/tokens/{mine['id']}").status_code == 204, "revoking twice changes nothing"
 
 
+def test_a_token_never_makes_one_that_outlives_it(api: Api) -> None:
+    short = make_token(api.user("olivia"), scope="write", expires_in_days=1)
+    with api.client(short["token"]) as client:
+        for body in ({"expires_in_days": None}, {"expires_in_days": 2}, {}):  # {}: the default, 90 days
+            refused_body = refused(api, lambda: client.post("/api/tokens", json={"name": "forever", **body}), 422)
+            assert refused_body["detail"].startswith("[E412]") and "outlive" in refused_body["detail"]
+            assert refused_body["errors"][0]["field"] == "expires_in_days"
+        assert make_token(client, expires_in_days=0.5)["expires_at"] < short["expires_at"]
+
+
 def test_an_expired_token_is_refused_with_the_reason(api: Api) -> None:
     short = make_token(api.user("olivia"), expires_in_days=1 / 86400)  # one second
     time.sleep(1.5)

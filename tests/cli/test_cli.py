@@ -37,12 +37,26 @@ def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: 
         proc.kill()
         raise AssertionError(proc.stdout.read().decode())
 
+    home.mkdir(mode=0o755)  # a home made before: it gets private modes too
     proc = start()
     try:
         token_file = home / "admin.token"
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-        assert (home / "annoray.db").exists()
+        assert stat.S_IMODE((home / "annoray.db").stat().st_mode) == 0o600, "the database holds licence secrets"
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
         token = token_file.read_text().strip()
+        # The address `up` serves: a browser reaches the dashboard's sign-in, an API client is told where to go.
+        assert httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True).url.path == "/ui/sign-in"
+        pointer = httpx.get(f"http://127.0.0.1:{port}/", headers={"Accept": "application/json"})
+        assert pointer.status_code == 200 and pointer.json()["docs"] == "/docs"
+        # A plain spaCy pipeline, made in another process, is imported by this fresh one (spaCy registers its own
+        # factories lazily: a fresh process must not take 'ner' for unknown).
+        pipeline = tmp_path / "plain-ner"
+        subprocess.run([sys.executable, "-c", "import spacy, sys; nlp = spacy.blank('en'); nlp.add_pipe('ner').add_label('Drug'); "
+                        "nlp.initialize(); nlp.to_disk(sys.argv[1])", str(pipeline)], check=True, timeout=120)
+        imported = httpx.post(f"http://127.0.0.1:{port}/api/models/import", json={"name": "plain-ner", "uri": str(pipeline)},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=120)
+        assert imported.status_code == 201 and imported.json()["labels"] == ["Drug"], imported.text
         r = httpx.post(f"http://127.0.0.1:{port}/api/users", json={"username": "ann"}, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 201
         cluster = httpx.get(f"http://127.0.0.1:{port}/api/cluster", headers={"Authorization": f"Bearer {token}"}, timeout=60)
@@ -50,8 +64,10 @@ def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: 
         ready = httpx.get(f"http://127.0.0.1:{port}/api/health/ready", timeout=60)
         assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "migrations": "ok", "scheduler": "ok"}
         printed = next(line for line in iter(proc.stdout.readline, b"") if line.startswith(b"dashboard: ")).decode()
-        assert f"http://127.0.0.1:{port}/ui/" in printed
-        link = printed.split()[-1]
+        assert f"http://127.0.0.1:{port}/ui/" in printed and "/ui/sign-in/" not in printed, "no sign-in link in a log"
+        link_file = home / "sign-in.link"
+        assert str(link_file) in printed and stat.S_IMODE(link_file.stat().st_mode) == 0o600
+        link = link_file.read_text().strip()
         with httpx.Client(follow_redirects=False) as browser:
             assert browser.get(link).headers["location"] == "/ui/", "the link signs the admin in"
             assert "admin" in browser.get(f"http://127.0.0.1:{port}/ui/").text

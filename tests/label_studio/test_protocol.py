@@ -127,3 +127,21 @@ def test_annotation_events_become_completions_once_and_count_for_active_learning
 
     predicted = ls.post("/ls/predict", json={"project": UID, "tasks": [task]})
     assert predicted.status_code == 409 and "[E1006]" in predicted.json()["detail"], "no trained model yet: says how to get one"
+
+
+def test_start_training_from_label_studio_queues_a_training_of_every_kind(api: Api, backend) -> None:
+    ls, client = backend
+    assert ls.post("/ls/setup", json={"project": UID, "schema": CONFIG}).status_code == 200
+    pid = client.get("/api/projects").json()[0]["id"]
+    for ls_id, (start, end, label) in enumerate([(13, 20, "Drug"), (25, 33, "Condition")] * 2, start=1):
+        task = {"id": 100 + ls_id, "data": {"text": TEXT}, "project": 7}
+        assert ls.post("/ls/webhook", json=event("ANNOTATION_CREATED", annotation(ls_id, 100 + ls_id, 3, start, end, label), task)).status_code == 200
+
+    started = ls.post("/ls/webhook", json=event("START_TRAINING"))
+    assert started.status_code == 200, started.text
+    (job,) = started.json()["jobs"]
+    assert client.get(f"/api/trainings/{job}").json()["deploy"] is True
+    assert client.post(f"/api/trainings/{job}/cancel").status_code == 200
+    older = ls.post("/ls/train", json={"project": UID, "annotations": []})
+    assert older.status_code == 200, older.text
+    assert [j["id"] for j in client.get(f"/api/projects/{pid}/trainings").json()][0] == int(older.json()["job"])

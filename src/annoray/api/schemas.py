@@ -377,7 +377,8 @@ class ModelOut(BaseModel):
     source: str
     project_id: int | None
     training_job_id: int | None
-    uri: str | None
+    uri: str | None = Field(description="Where the model store keeps it: shown to admins only (null for others).")
+    stored: bool = Field(False, description="Whether the model store holds it (a server can load it).")
     metrics: dict[str, Any] = Field(description="Benchmark on the held-out split: per-label P/R/F1, micro, macro; confusion matrix for classifiers.")
     created_at: Timestamp
 

@@ -34,6 +34,16 @@ class ModelFacts:
     multiple: bool = False
 
 
+def _register_builtin_factories() -> None:
+    """spaCy (3.8.5 on) registers its own factories ('ner', 'textcat', ...) only when a pipeline is first built: a
+    fresh process would take them for unknown."""
+    try:
+        from spacy.pipeline.factories import register_factories
+    except ImportError:  # an older spaCy registers them on import
+        return
+    register_factories()
+
+
 def inspect_spacy(path: Path) -> ModelFacts:
     from spacy.language import Language
     from spacy.util import load_config
@@ -51,6 +61,7 @@ def inspect_spacy(path: Path) -> ModelFacts:
         factories = {name: config["components"][name].get("factory") for name in pipeline}
     except Exception as exc:  # any malformed file is the same answer: it cannot be read
         raise NotServable(f"its meta.json or config.cfg cannot be read ({type(exc).__name__}: {str(exc)[:200]})") from None
+    _register_builtin_factories()
     missing = sorted({f for f in factories.values() if f and not Language.has_factory(f)})
     if missing:
         raise NotServable(f"it needs the spaCy factories {', '.join(missing)}, which no installed package registers "
@@ -139,7 +150,11 @@ def local_copy(uri: str) -> tuple[Path, Any]:
         raise NotServable("annoray downloads nothing: copy the model to a folder or a bucket it reads (s3://, gs://, a path)")
     if "://" not in uri or uri.startswith("file://"):
         path = Path(uri.removeprefix("file://")).expanduser()
-        if not path.is_dir():
+        try:
+            found = path.is_dir()
+        except OSError as exc:  # a name too long for the filesystem, a folder not ours to read
+            raise NotServable(f"it cannot be read here ({exc.strerror or type(exc).__name__})") from None
+        if not found:
             raise NotServable(f"there is no folder at {path}")
         return path, None
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -14,6 +16,9 @@ from rich.text import Text
 from annoray.api.cli.app import HomeOption, app
 from annoray.api.cli.render import console, progress_console
 from annoray.platform.settings import Settings
+
+
+SIGN_IN_LINK_FILE = "sign-in.link"
 
 
 def _settings(home: Path | None, **api: object) -> Settings:
@@ -66,8 +71,17 @@ def up(
     console.print(f"annoray home: {settings.home}")
     console.print(f"admin token: {settings.admin_token_path}")
     console.print(f"API: http://{host}:{port}  (OpenAPI at /docs)")
-    console.print(f"dashboard: http://{host}:{port}/ui/  sign in once as admin, within the hour: "
-                  f"http://{host}:{port}{admin_sign_in_link(settings, engine)}", soft_wrap=True)
+    link = f"http://{host}:{port}{admin_sign_in_link(settings, engine)}"
+    if sys.stdout.isatty():
+        console.print(f"dashboard: http://{host}:{port}/ui/  sign in once as admin, within the hour: {link}", soft_wrap=True)
+    else:  # a log collector would keep the link: it goes to a file only the admin reads
+        path = settings.home / SIGN_IN_LINK_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(link + "\n")
+        console.print(f"dashboard: http://{host}:{port}/ui/  a one-time admin sign-in link, valid for an hour, is in {path}",
+                      soft_wrap=True)
     if (warning := exposure_warning(host, settings.api.allowed_hosts)) is not None:
         console.print(Text(warning, style="bold yellow"), soft_wrap=True)
     configure_logging(settings.api.log_format)

@@ -336,8 +336,7 @@ def _start_training(session: Session, reads: sessionmaker[Session], settings: Se
                     project: Project, user: User) -> list[int]:
     """Label Studio's Start Training: every kind the config has, with the project's active-learning parameters, deployed
     when done (its server then predicts with the new models)."""
-    session.expunge(project)
-    session.expunge(user)
+    session.expunge(project)  # the user is of the authentication's own session, never this one
     session.rollback()
     request = TrainingRequest(deploy=True, params=TrainingParams(**(project.active_learning_params or {})))
     jobs, _ = request_trainings(session, reads, settings, project, user, request, why_never=scheduler.never_reason)

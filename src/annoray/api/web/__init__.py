@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from annoray.api.errors import STATUS
 from annoray.api.web import account, projects, serving, trainings
@@ -24,6 +24,15 @@ def install(app: Any) -> None:
     refusal is a page that says why (the API keeps answering JSON)."""
     for module in (account, projects, trainings, serving):
         app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def root(request: Request) -> Response:
+        """The address ``annoray up`` prints: a browser goes to the dashboard (its sign-in page when not signed in),
+        an API client asking for JSON gets where to go."""
+        accept = request.headers.get("accept", "")
+        if "application/json" in accept and "text/html" not in accept:
+            return JSONResponse({"name": "annoray", "dashboard": "/ui/", "docs": "/docs", "openapi": "/openapi.json"})
+        return RedirectResponse("/ui/", status_code=307)
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:

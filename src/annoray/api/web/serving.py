@@ -46,7 +46,7 @@ def preannotate_page(request: Request, v: VisitorDep, session: SessionDep, pid: 
 def _preannotate(request: Request, v: Any, session: Any, pid: int, status_code: int = 200, **context: Any) -> HTMLResponse:
     m = v.member(session, pid)
     project = projects.get_project(m)
-    catalog = [x for x in models.list_models(v.user, session) if x.kind != "embeddings" and x.uri]
+    catalog = [x for x in models.list_models(v.user, session) if x.kind != "embeddings" and x.stored]
     return page(request, "preannotate.html", v, status_code, project=project, servers=servers.list_servers(v.user, session),
                 manages=m.member.role in OWNER_MANAGER, catalog=catalog, **context)
 

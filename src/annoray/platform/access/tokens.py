@@ -69,6 +69,9 @@ def create_token(session: Session, caller: Caller, owner: User, *, name: str, sc
         why = f"for '{owner.username}', who is not an admin"
     elif expires_at is not None and expires_at <= datetime.now(UTC):
         why, field = "already expired: give an expiry in the future", "expires_in_days"
+    elif (limit := _expiry_of(caller)) is not None and (expires_at is None or expires_at > limit):
+        why, field = (f"to outlive the token this request came with (valid until {limit:%Y-%m-%d %H:%M} UTC): give "
+                      "expires_in_days that ends before it"), "expires_in_days"
     if why is not None:
         error = Errors.E412.format(scope=scope.value, why=why)
         raise InvalidInput(error, [ErrorDetail(error, field=field)])
@@ -76,6 +79,11 @@ def create_token(session: Session, caller: Caller, owner: User, *, name: str, sc
     token = ApiTokenRepository(session).add(ApiToken(user_id=owner.id, name=name, token_hash=hash_token(secret), scope=scope,
                                                      expires_at=expires_at))
     return token, secret
+
+
+def _expiry_of(caller: Caller) -> datetime | None:
+    """When the token a request came with stops working (None: never); no token it makes may outlive it."""
+    return aware(caller.token.expires_at) if caller.token is not None and caller.token.expires_at is not None else None
 
 
 def revoke_token(session: Session, caller: Caller, token_id: int, now: datetime) -> ApiToken:
