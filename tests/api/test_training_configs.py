@@ -1,6 +1,7 @@
 """An owner's own NER training config: checked by building and training it one step, listed, deleted, named by a
 training; code only where the operator allows it, and only from an admin."""
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import httpx
@@ -57,6 +58,38 @@ def test_a_broken_config_is_refused_with_the_section_and_key_at_fault(api: Api, 
                                            json={"name": "broken", "config": change(spacy_ner_config())}), 422)
     assert body["errors"][0]["field"] == where and why in body["errors"][0]["message"], body
     assert body["detail"].startswith(f"[E620] the training config is refused: {where}: ")
+
+
+@pytest.mark.parametrize(("change", "where", "code"), [
+    (lambda c: c.replace("[components.ner]", '[components.ner]\nsource = "/srv/annoray/models/their_ner"'),
+     "components.ner.source", "[E629]"),
+    (lambda c: c + '\n[components.ner.labels]\n@readers = "spacy.read_labels.v1"\n', "components.ner.labels.@readers", "[E629]"),
+    (lambda c: c.replace("rows = [5000, 1000, 2500, 2500]", "rows = [200000000, 1000, 2500, 2500]"),
+     "components.tok2vec.model.embed.rows", "[E630]"),
+])
+def test_a_config_that_reads_the_servers_disk_or_asks_for_too_much_is_refused_before_it_is_built(
+        api: Api, clinic: tuple[int, httpx.Client], change, where: str, code: str) -> None:
+    pid, owner = clinic
+    body = refused(api, lambda: owner.post(f"/api/projects/{pid}/training-configs",
+                                           json={"name": "hostile", "config": change(spacy_ner_config())}), 422)
+    assert any(e["field"] == where and e["message"].startswith(code) for e in body["errors"]), body
+
+
+def test_a_config_too_big_for_its_check_fails_the_check_not_the_api(api: Api, clinic: tuple[int, httpx.Client]) -> None:
+    """Within every size cap but needing more memory than the check's budget: the check's own process fails, the API
+    answers meanwhile and after."""
+    pid, owner = clinic
+    big = (spacy_ner_config().replace("rows = [5000, 1000, 2500, 2500]", "rows = [100000, 100000, 100000, 100000]")
+           .replace("width = 96", "width = 1024"))
+    with ThreadPoolExecutor(1) as pool:
+        upload = pool.submit(owner.post, f"/api/projects/{pid}/training-configs", json={"name": "big", "config": big})
+        answered = 0
+        while not upload.done():
+            assert owner.get(f"/api/projects/{pid}").status_code == 200
+            answered += 1
+        body = upload.result()
+    assert body.status_code == 422 and "memory" in body.json()["detail"] and answered > 1, body.text
+    assert owner.get(f"/api/projects/{pid}/training-configs").json() == []
 
 
 def test_code_needs_the_operators_setting_and_an_admin(api: Api, clinic: tuple[int, httpx.Client]) -> None:

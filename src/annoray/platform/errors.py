@@ -142,6 +142,9 @@ class Errors:
     E628 = ("[E628] the model could not be written to the model store at {uri}: {why}; nothing was entered in the "
             "catalog: make the store writable (ANNORAY_MODEL_STORE) and train again")
 
+    E629 = ("[E629] the training config is refused: {where}: {what}, and an uploaded config may load nothing from the "
+            "server's disk; describe the component in the config itself")
+    E630 = "[E630] the training config is refused: {where} is larger than an uploaded config may ask for ({limit})"
     E701 = "[E701] the license document is malformed: {why}"
     E702 = "[E702] issuer '{issuer}' is not trusted here; trusted issuers (settings licenses.issuers): {trusted}"
     E703 = "[E703] the signature does not match issuer '{issuer}''s key: the license was altered or not signed by that issuer"

@@ -107,6 +107,11 @@ class TrainingSettings(BaseModel):
     allow_custom_code: bool = Field(
         False, description="Let admins upload Python code with a training config (it registers spaCy functions). The code "
         "runs with the rights of the API, of every training worker and of every replica that loads the model.")
+    config_check_memory_mb: int = Field(
+        2048, ge=256, description="Address space of the process that checks an uploaded training config by building it "
+        "and training it one step (never the API's own): a config that needs more is refused.")
+    config_check_timeout_s: float = Field(
+        120.0, gt=0, description="How long that check may take before the config is refused.")
     storage_path: str | None = Field(
         None, description="Where Ray Train keeps checkpoints (shared by all nodes on a cluster); default under `home`."
     )

@@ -106,15 +106,16 @@ def add_training_config(session: Session, settings: Settings, project: Project, 
                         code: str | None) -> TrainingConfig:
     """Check an owner's NER training config by building and training it one step (with its code, only where the
     operator allows code and an admin sends it), then keep it."""
-    from annoray.trainers.custom import BadConfig, dry_run
+    from annoray.trainers.custom import BadConfig, checked_apart
 
     if code is not None and not (settings.training.allow_custom_code and user.is_admin):
         raise Forbidden(Errors.E621)
-    try:
-        dry_run(text, language=project.language, code=code)  # before the database: the caller holds no lock meanwhile
+    try:  # before the database (the caller holds no lock meanwhile), in a process of its own held to a memory budget
+        checked_apart(text, language=project.language, code=code, memory_mb=settings.training.config_check_memory_mb,
+                      timeout_s=settings.training.config_check_timeout_s)
     except BadConfig as exc:
-        errors = [ErrorDetail(Errors.E620.format(where=where or "config", why=why), field=where or "config")
-                  for where, why in exc.problems]
+        errors = [ErrorDetail(why if why.startswith("[E") else Errors.E620.format(where=where or "config", why=why),
+                              field=where or "config") for where, why in exc.problems]
         raise InvalidInput(errors[0].message, errors) from None
     if TrainingConfigRepository(session).by_name(project.id, name) is not None:
         raise Conflict(Errors.E624.format(name=name))
