@@ -2,10 +2,17 @@
 Studio 1.23 sends them): setup links or makes a project, events become completions once, and bad calls change nothing."""
 
 import base64
+import threading
+import time
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+
+from annoray.api.app import create_app
+from annoray.api.server import BackgroundServer
+from annoray.platform.store.home import init_home
 
 from ..conftest import Api, refused
 
@@ -60,7 +67,8 @@ def test_setup_links_once_reuses_a_matching_project_and_refuses_what_it_cannot_u
 
     mine = client.post("/api/projects", json={"name": "mine", "labeling_config": CONFIG.replace("  ", "")})
     first = ls.post("/ls/setup", json={"project": UID, "schema": CONFIG, "hostname": "http://ls.example:8080"})
-    assert first.status_code == 200 and first.json() == {"model_version": "annoray-untrained"}
+    assert first.status_code == 200 and first.json()["model_version"] == "annoray-untrained"
+    assert first.json()["webhook"].startswith("[E1015] webhook registration is off"), "no Label Studio is listed"
     again = ls.post("/ls/setup", json={"project": UID, "schema": CONFIG})
     assert again.status_code == 200
     projects = client.get("/api/projects").json()
@@ -145,3 +153,65 @@ def test_start_training_from_label_studio_queues_a_training_of_every_kind(api: A
     older = ls.post("/ls/train", json={"project": UID, "annotations": []})
     assert older.status_code == 200, older.text
     assert [j["id"] for j in client.get(f"/api/projects/{pid}/trainings").json()][0] == int(older.json()["job"])
+
+
+class Listener:
+    """A local HTTP server that records every request it gets and answers each with ``status`` (and ``location``)."""
+
+    def __init__(self, status: int = 200, location: str = "", body: bytes = b"[]"):
+        seen = self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                seen.append(f"{self.command} {self.path}")
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_PATCH = do_POST = do_GET  # noqa: N815
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_setup_calls_only_a_listed_label_studio_follows_no_redirect_and_links_a_bounded_number(settings) -> None:
+    """annoray as an SSRF vector: a setup naming an address the operator did not list sends nothing there, and a listed
+    one that redirects elsewhere is not followed."""
+    metadata, redirector = Listener(body=b"{}"), None
+    redirector = Listener(status=302, location=f"{metadata.url}/latest/meta-data/iam/")
+    listed = settings.model_copy(update={"label_studio": settings.label_studio.model_copy(
+        update={"allowed_urls": [redirector.url + "/"], "max_links_per_user": 2}), "home": settings.home})
+    engine = init_home(listed)
+    try:
+        with BackgroundServer(create_app(listed, engine=engine)) as url:
+            token = httpx.post(f"{url}/api/users", json={"username": "lead"}, headers={
+                "Authorization": f"Bearer {listed.admin_token_path.read_text().strip()}"}).json()["token"]
+            ls = httpx.Client(base_url=url, headers=basic(token), timeout=60)
+            setup = {"schema": CONFIG, "access_token": "t" * 40}
+            hostile = ls.post("/ls/setup", json={**setup, "project": "7.1", "hostname": metadata.url + "/latest/meta-data/"})
+            assert hostile.status_code == 403 and hostile.json()["detail"].startswith("[E1013]"), hostile.text
+            assert ls.get("/ls/predictions", params={"project": "7.1"}).status_code == 409, "nothing linked"
+
+            assert ls.post("/ls/setup", json={**setup, "project": "8.1", "hostname": redirector.url}).status_code == 200
+            deadline = time.monotonic() + 30
+            while len(redirector.seen) < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert redirector.seen[:2] == ["GET /api/webhooks/?project=8"] * 2, "the listed Label Studio is asked, again"
+            assert ls.post("/ls/setup", json={**setup, "project": "9.1", "hostname": redirector.url}).status_code == 200
+            third = ls.post("/ls/setup", json={**setup, "project": "10.1", "hostname": redirector.url})
+            assert third.status_code == 409 and third.json()["detail"].startswith("[E1014]"), "two links per user at most"
+    finally:
+        engine.dispose()
+        redirector.close()
+        metadata.close()
+    assert metadata.seen == [], "neither the unlisted address nor a redirect to it was called"

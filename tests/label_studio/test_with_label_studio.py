@@ -74,11 +74,13 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def annoray(ray_session: None, tmp_path: Path) -> Iterator[Api]:
-    """annoray with its scheduler; a model judged on a single held-out example may deploy (a handful of annotations
-    train here, where a team's project holds the default 20 back)."""
+def annoray(ray_session: None, label_studio: str, tmp_path: Path) -> Iterator[Api]:
+    """annoray with its scheduler, allowed to call this Label Studio; a model judged on a single held-out example may
+    deploy (a handful of annotations train here, where a team's project holds the default 20 back)."""
     settings = scheduler_settings(tmp_path / "home")
-    with live_api(settings.model_copy(update={"deploy": settings.deploy.model_copy(update={"min_held_out": 1})})) as api:
+    with live_api(settings.model_copy(update={
+            "deploy": settings.deploy.model_copy(update={"min_held_out": 1}),
+            "label_studio": settings.label_studio.model_copy(update={"allowed_urls": [label_studio]})})) as api:
         yield api
 
 

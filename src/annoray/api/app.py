@@ -36,6 +36,8 @@ async def threads_at_once(threads: int, _app: FastAPI) -> AsyncIterator[None]:
     """The thread pool of the synchronous routes holds ``threads``, which the database pool is sized for."""
     anyio.to_thread.current_default_thread_limiter().total_tokens = threads
     yield
+    if (webhooks := getattr(_app.state, "ls_webhooks", None)) is not None:
+        webhooks.close()
 
 
 def create_app(

@@ -209,6 +209,12 @@ class Errors:
     E1011 = "[E1011] server {server_id} did not answer ({why}): ask again shortly"
     E1012 = "[E1012] the annotation or review names no Label Studio user: it needs an integer 'completed_by' or 'created_by'"
     E1010 = "[E1010] Label Studio pre-annotates text projects only; project {project_id} labels images (Visual NER)"
+    E1013 = ("[E1013] annoray calls no Label Studio at {url}: the operator lists those it may call in "
+             "ANNORAY_LABEL_STUDIO__ALLOWED_URLS ({allowed})")
+    E1014 = ("[E1014] '{username}' has linked {count} Label Studio projects, the most setup may link for one user "
+             "(ANNORAY_LABEL_STUDIO__MAX_LINKS_PER_USER): delete unused ones, or ask the operator to raise it")
+    E1015 = ("[E1015] webhook registration is off: annoray calls no Label Studio until the operator lists its address in "
+             "ANNORAY_LABEL_STUDIO__ALLOWED_URLS; add the header Authorization to the project's webhook by hand")
 
 
 @dataclass

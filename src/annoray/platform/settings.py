@@ -203,6 +203,14 @@ class LabelStudioSettings(BaseModel):
                                         "request (Label Studio itself gives up after its ML_TIMEOUT_PREDICT, 100 s).")
     annotator_priority: int = Field(0, ge=0, le=1000, description="Priority of the members made for Label Studio "
                                     "users on first sight (selection prefers the highest among submitted completions).")
+    allowed_urls: list[str] = Field(
+        default_factory=list, description="Base URLs of the Label Studio servers annoray may call (to put its "
+        "credentials on their webhooks), e.g. `[\"https://labelstudio.example.org\"]`. Empty: annoray calls none and "
+        "webhook registration is off; a setup naming another address is refused before any request is sent.")
+    webhook_workers: int = Field(2, ge=1, le=16, description="Threads that put annoray's credentials on Label Studio "
+                                 "webhooks, per API process.")
+    max_links_per_user: int = Field(100, ge=1, description="Label Studio projects one user's setup calls may link "
+                                    "(each may make an annoray project).")
 
 
 class Settings(BaseSettings):

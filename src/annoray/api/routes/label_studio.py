@@ -13,7 +13,8 @@ import base64
 import binascii
 import logging
 import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -119,11 +120,25 @@ def _server_of(session: Session, project: Project) -> PreannotationServer | None
     return min(servers, key=lambda s: (s.status is not ServerStatus.RUNNING, -s.id), default=None)
 
 
+def allowed_label_studio(settings: Settings, hostname: str) -> str | None:
+    """The base URL of a Label Studio annoray may call, as the operator listed it (``allowed_urls``), or None."""
+    wanted = ls.instance_of(hostname) + urlsplit(hostname.strip()).path.rstrip("/")
+    return next((url.rstrip("/") for url in settings.label_studio.allowed_urls
+                 if ls.instance_of(url) + urlsplit(url.strip()).path.rstrip("/") == wanted), None)
+
+
 @router.post("/setup")
-def setup(body: LsSetup, request: Request, user: LsUser, session: SessionDep,
-          sessions: WriteSessionsDep, settings: SettingsDep) -> dict[str, str]:
+def setup(body: LsSetup, request: Request, user: LsUser, session: SessionDep, settings: SettingsDep) -> dict[str, str]:
     """Link the Label Studio project to an annoray project (made from its config, or one of yours asking for the same
-    labels); answers the model version its predictions carry. A config annoray cannot use: 422 with every error."""
+    labels); answers the model version its predictions carry. A config annoray cannot use: 422 with every error.
+
+    annoray calls back only a Label Studio the operator listed (``ANNORAY_LABEL_STUDIO__ALLOWED_URLS``): another
+    address is refused before any request is sent; with none listed, webhook registration is off, and the answer says
+    so (``webhook``)."""
+    base = allowed_label_studio(settings, body.hostname) if body.hostname else None
+    if body.hostname and base is None and settings.label_studio.allowed_urls:
+        raise Forbidden(Errors.E1013.format(url=ls.instance_of(body.hostname),
+                                            allowed=", ".join(settings.label_studio.allowed_urls)))
     instance = ls.instance_of(body.hostname or f"http://{request.client.host if request.client else 'unknown'}")
     try:
         link, project = ls.link_project(session, settings, user, uid=body.project, instance=instance, label_config=body.schema_,
@@ -133,52 +148,93 @@ def setup(body: LsSetup, request: Request, user: LsUser, session: SessionDep,
                        "; ".join(e.message for e in exc.errors) or exc.detail)
         raise
     session.commit()
-    if not link.webhook_ready and body.hostname and body.access_token and link.id not in _securing:
-        _securing.add(link.id)  # a thread of its own: the answer must not wait (Label Studio gives setup 3 s)
-        threading.Thread(target=secure_webhook, daemon=True, name=f"ls-webhook-{link.id}", args=(
-            sessions, link.id, body.hostname, body.access_token, request.url.path.rsplit("/", 1)[0] + "/webhook",
-            request.headers.get("authorization", ""))).start()
-    return {"model_version": _model_version(_server_of(session, project))}
+    answer = {"model_version": _model_version(_server_of(session, project))}
+    if not settings.label_studio.allowed_urls:
+        answer["webhook"] = Errors.E1015
+    elif not link.webhook_ready and base is not None and body.access_token:
+        webhooks(request).secure(WebhookJob(link.id, link.ls_project_id, base, body.access_token,
+                                            request.url.path.rsplit("/", 1)[0] + "/webhook",
+                                            request.headers.get("authorization", "")))
+    return answer
 
 
-_securing: set[int] = set()  # links whose webhook a thread is securing
+@dataclass(frozen=True)
+class WebhookJob:
+    """Put the backend's Authorization header on the webhook Label Studio made for a linked project."""
+
+    link_id: int
+    ls_project_id: int
+    base: str  # a listed Label Studio's base URL
+    access_token: str
+    path: str  # the webhook's path on annoray
+    authorization: str
 
 
-def secure_webhook(sessions: sessionmaker[Session], link_id: int, hostname: str, access_token: str, path: str,
-                   authorization: str, tries: int = 30) -> None:
-    """Put the backend's Authorization header on the webhook Label Studio made for it (Label Studio makes it after
-    its first setup call: tried for a while)."""
-    try:
-        _secure_webhook(sessions, link_id, hostname, access_token, path, authorization, tries)
-    finally:
-        _securing.discard(link_id)
+class Webhooks:
+    """This API process's bounded pool that secures webhooks (Label Studio gives setup 3 s: the answer never waits),
+    one job per link at a time."""
 
+    def __init__(self, sessions: sessionmaker[Session], workers: int, tries: int = 30):
+        self.sessions, self.tries = sessions, tries
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="ls-webhook")
+        self.busy: set[int] = set()
+        self.lock = threading.Lock()
+        self.closed = threading.Event()
 
-def _secure_webhook(sessions: sessionmaker[Session], link_id: int, hostname: str, access_token: str, path: str,
-                    authorization: str, tries: int) -> None:
-    base = hostname.rstrip("/")
-    headers = {"Authorization": f"Token {access_token}"}
-    with sessions() as session:
-        ls_project_id = session.get(LabelStudioLink, link_id).ls_project_id  # type: ignore[union-attr]
-    for _ in range(tries):
-        try:
-            hooks = httpx.get(f"{base}/api/webhooks/", params={"project": ls_project_id}, headers=headers, timeout=10).json()
-            mine = [h for h in hooks if isinstance(h, dict) and urlsplit(str(h.get("url", ""))).path.rstrip("/") == path]
-            for hook in mine:
-                if (hook.get("headers") or {}).get("Authorization") != authorization:
-                    httpx.patch(f"{base}/api/webhooks/{hook['id']}/", headers=headers, timeout=10,
-                                json={"headers": {**(hook.get("headers") or {}), "Authorization": authorization}}).raise_for_status()
-            if mine:
-                with sessions.begin() as session:
-                    session.get(LabelStudioLink, link_id).webhook_ready = True  # type: ignore[union-attr]
-                logger.info("Label Studio project %s: its webhook %s now carries the backend's credentials", ls_project_id, path)
+    def close(self) -> None:
+        """Stop at the next try: the API process is stopping."""
+        self.closed.set()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def secure(self, job: WebhookJob) -> None:
+        with self.lock:
+            if job.link_id in self.busy:
                 return
+            self.busy.add(job.link_id)
+        self.pool.submit(self._run, job)
+
+    def _run(self, job: WebhookJob) -> None:
+        try:
+            for _ in range(self.tries):  # Label Studio makes the webhook after its first setup call: tried for a while
+                if self._try(job) or self.closed.wait(1.0):
+                    return
+            logger.warning("Label Studio project %s: no webhook to %s found; add the header Authorization to it by hand",
+                           job.ls_project_id, job.path)
+        finally:
+            with self.lock:
+                self.busy.discard(job.link_id)
+
+    def _try(self, job: WebhookJob) -> bool:
+        headers = {"Authorization": f"Token {job.access_token}"}
+        try:  # redirects are never followed: annoray calls the listed address and no other
+            with httpx.Client(base_url=job.base, headers=headers, timeout=10, follow_redirects=False) as client:
+                found = client.get("/api/webhooks/", params={"project": job.ls_project_id})
+                found.raise_for_status()
+                mine = [h for h in found.json() if isinstance(h, dict) and urlsplit(str(h.get("url", ""))).path.rstrip("/") == job.path]
+                for hook in mine:
+                    if (hook.get("headers") or {}).get("Authorization") != job.authorization:
+                        client.patch(f"/api/webhooks/{int(hook['id'])}/", json={
+                            "headers": {**(hook.get("headers") or {}), "Authorization": job.authorization}}).raise_for_status()
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("Label Studio project %s: cannot set its webhook's credentials yet: %s", ls_project_id, exc)
-        time.sleep(1.0)
-    logger.warning("Label Studio project %s: no webhook to %s found; add the header Authorization to it by hand", ls_project_id, path)
+            logger.warning("Label Studio project %s: cannot set its webhook's credentials yet: %s", job.ls_project_id, exc)
+            return False
+        if mine:
+            with self.sessions.begin() as session:
+                session.get(LabelStudioLink, job.link_id).webhook_ready = True  # type: ignore[union-attr]
+            logger.info("Label Studio project %s: its webhook %s now carries the backend's credentials", job.ls_project_id, job.path)
+        return bool(mine)
 
 
+def webhooks(request: Request) -> Webhooks:
+    """The app's webhook pool, made on first use."""
+    state = request.app.state
+    with _made_once:
+        if getattr(state, "ls_webhooks", None) is None:
+            state.ls_webhooks = Webhooks(state.write_sessions, state.settings.label_studio.webhook_workers)
+    return state.ls_webhooks
+
+
+_made_once = threading.Lock()
 _slots: dict[int, threading.BoundedSemaphore] = {}
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, Forbidden, InvalidInput
@@ -87,6 +87,9 @@ def link_project(session: Session, settings: Settings, user: User, *, uid: str, 
         return link, project
     if not label_config:
         raise InvalidInput(Errors.E1001, [ErrorDetail(Errors.E1001, field="schema")])
+    made = session.scalar(select(func.count()).select_from(LabelStudioLink).where(LabelStudioLink.created_by == user.id))
+    if made >= settings.label_studio.max_links_per_user:
+        raise Conflict(Errors.E1014.format(username=user.username, count=made))
     linked = set(session.scalars(select(LabelStudioLink.project_id)))
     project = next((p for p in projects.for_user(user.id) if p.id not in linked
                     and projects.member(p.id, user.id).role in MANAGERS  # type: ignore[union-attr]
