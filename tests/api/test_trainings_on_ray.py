@@ -61,7 +61,7 @@ def test_the_mixed_project_trains_three_models_in_one_request(training_api: Api,
     assert all(h["data"]["tasks_selected"] == SAMPLE and h["log"] == f"/api/trainings/{h['id']}/log" for h in history)
 
     # the trained models pre-annotate, through HTTP alone
-    server = owner.post("/api/servers", json={"models": [j["model"] for j in final], "name": "clinical"})
+    server = owner.post("/api/servers", json={"project_id": pid, "models": [j["model"] for j in final], "name": "clinical"})
     assert server.status_code == 202, server.text
     sid = server.json()["id"]
     deadline = time.monotonic() + 180

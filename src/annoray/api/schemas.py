@@ -355,6 +355,11 @@ class ModelRegister(BaseModel):
     language: str = "en"
 
 
+class ModelShare(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    shared: bool = Field(description="Whether every project's servers may hold it (else: its own project's).")
+
+
 class ModelImport(BaseModel):
     """A model trained outside annoray, to serve: a spaCy pipeline folder (``nlp.to_disk``) or a Spark NLP PipelineModel
     folder, on a path or a pyarrow URI."""
@@ -379,6 +384,7 @@ class ModelOut(BaseModel):
     training_job_id: int | None
     uri: str | None = Field(description="Where the model store keeps it: shown to admins only (null for others).")
     stored: bool = Field(False, description="Whether the model store holds it (a server can load it).")
+    shared: bool = Field(description="Shared by an admin: every project's servers may hold it.")
     metrics: dict[str, Any] = Field(description="Benchmark on the held-out split: per-label P/R/F1, micro, macro; confusion matrix for classifiers.")
     created_at: Timestamp
 
@@ -413,8 +419,10 @@ class LicenseOut(BaseModel):
 class ServerCreate(BaseModel):
     """Deploy the models a project's labeling config names, or the listed catalog models."""
 
-    project_id: RowId | None = Field(None, description="Serve the models this project's labeling config names (and its rules).")
-    models: list[str] | None = Field(None, description="Catalog model names (at most five); overrides the project's.")
+    project_id: RowId | None = Field(None, description="The project it belongs to: serve the models its labeling config "
+                                     "names (and its rules). None: a server shared by every project (admins only).")
+    models: list[str] | None = Field(None, description="Catalog model names (at most five); overrides the project's. A "
+                                     "project's server holds its own models, imported ones and shared ones.")
     name: str | None = Field(None, max_length=200, description="Unique server name; default from the project.")
     replicas: int = Field(1, ge=1, le=64, description="Replicas (the autoscaling minimum).")
     max_replicas: int | None = Field(None, ge=1, le=64, description="Autoscaling maximum; default: replicas (no autoscaling). "

@@ -176,6 +176,11 @@ class Errors:
             "{count} terms{longest}: split it into several rules")
     E819 = "[E819] the regex is {length} characters; a rule's pattern may have at most {limit}"
     E820 = "[E820] the node {node} serving this server left the cluster; deploying it again on another node"
+    E821 = ("[E821] model '{name}' is not this project's: a project's members serve the models trained on it, imported "
+            "by an admin or shared by an admin (PATCH /api/models/{name} {{\"shared\": true}})")
+    E822 = "[E822] a server without a project is shared by every project: only an admin deploys one; give project_id"
+    E823 = ("[E823] server {server_id} belongs to project {owner}, not to project {project_id}: pre-annotate with one of "
+            "this project's servers or a shared one")
 
     E901 = "[E901] file '{filename}' is not an image or a PDF annoray reads ({found}); upload PNG, JPEG, TIFF or PDF"
     E902 = "[E902] file '{filename}' says it is {declared} but its bytes are {found}"

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from annoray.platform.access.licenses import missing_scope, needed_scopes
-from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
+from annoray.platform.access.roles import may_serve
+from annoray.platform.errors import Conflict, ErrorDetail, Errors, Forbidden, InvalidInput
 from annoray.platform.labeling.config import ModelKind
 from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.selection import has_no_completion
@@ -55,13 +56,16 @@ def request_server(session: Session, settings: Settings, user: User | None, requ
                    why_never: Callable[..., str | None] = lambda resources, replicas=0: None) -> PreannotationServer:
     """Check the request whole (models, rules, replicas, cluster, licenses), then queue the server.
 
-    Raises `InvalidInput` (no model, over five, unknown models or rules, replicas) or `Conflict`
-    (the cluster can never hold it, no license grants a scope it needs, the name is taken).
+    Raises `InvalidInput` (no model, over five, unknown models or rules, replicas), `Forbidden` (a model not the
+    project's, imported or shared; no project, from a user who is not an admin) or `Conflict` (the cluster can never
+    hold it, no license grants a scope it needs, the name is taken).
 
     Args:
         why_never: why ``replicas`` replicas of these resources can never run on the cluster (the scheduler knows).
     """
     project = request.project
+    if project is None and user is not None and not user.is_admin:
+        raise Forbidden(Errors.E822)
     config = project_config(project) if project else None
     names = list(dict.fromkeys(request.models if request.models is not None else (config.models if config else [])))
     rules = list(config.rules) if config else []
@@ -75,6 +79,8 @@ def request_server(session: Session, settings: Settings, user: User | None, requ
     models = []
     for name in names:
         model = catalog.by_name(name)
+        if model is not None and not may_serve(user, project.id if project else None, model):
+            raise Forbidden(Errors.E821.format(name=name))
         if model is None or model.kind == EMBEDDINGS or not model.uri:
             trained = [m.name for m in catalog.all() if m.kind != EMBEDDINGS]
             errors.append(ErrorDetail(Errors.E803.format(name=name, available=", ".join(trained) or "none"), field="models"))

@@ -1,7 +1,7 @@
 from fastapi import APIRouter, status
 
 from annoray.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
-from annoray.api.schemas import ModelImport, ModelOut, ModelRegister
+from annoray.api.schemas import ModelImport, ModelOut, ModelRegister, ModelShare
 from annoray.platform.models.catalog import register_embeddings
 from annoray.platform.store.repositories import ModelRepository
 from annoray.platform.store.tables import CatalogModel, User
@@ -26,6 +26,16 @@ def list_models(user: CurrentUser, session: SessionDep, kind: str | None = None)
 def get_model(name: str, user: CurrentUser, session: SessionDep) -> ModelOut:
     """One model: kind, labels, language, embeddings, source, and its metrics (per-label P/R/F1, confusion matrix)."""
     return model_out(ModelRepository(session).get(name), user)
+
+
+@router.patch("/api/models/{name}", response_model=ModelOut)
+def share_model(name: str, body: ModelShare, admin: AdminUser, session: SessionDep) -> ModelOut:
+    """Share a model with every project (their servers may hold it), or take it back (servers already running keep it
+    until redeployed). Admin."""
+    model = ModelRepository(session).get(name)
+    model.shared = body.shared
+    session.commit()
+    return model_out(model, admin)
 
 
 @router.post("/api/models", response_model=ModelOut, status_code=status.HTTP_201_CREATED)

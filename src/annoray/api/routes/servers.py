@@ -8,7 +8,7 @@ from annoray.api.schemas import (
     LeaseOut, PreannotationCreate, PreannotationOut, RuleCreate, RuleOut, ServedModelOut, ServerCreate, ServerOut,
 )
 from annoray.platform.access.roles import (
-    ANY_MEMBER, OWNER_MANAGER, require_manager_somewhere, require_role, require_server_manager,
+    ANY_MEMBER, OWNER_MANAGER, require_manager_somewhere, require_role, require_server_manager, require_server_of,
 )
 from annoray.platform.labeling.rules import create_rule
 from annoray.platform.store.repositories import (
@@ -42,8 +42,6 @@ def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, se
     if body.project_id is not None:
         require_role(get_membership(user, session, body.project_id).member.role, OWNER_MANAGER, "deploy servers")
         project = ProjectRepository(session).get(body.project_id)
-    else:
-        require_manager_somewhere(session, user)
     server = request_server(session, settings, user, ServerRequest(
         project=project, models=body.models, name=body.name, replicas=body.replicas, max_replicas=body.max_replicas,
         autoscaling={k: v for k in AUTOSCALING if (v := getattr(body, k)) is not None},
@@ -55,8 +53,13 @@ def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, se
 
 @router.get("/api/servers", response_model=list[ServerOut])
 def list_servers(user: CurrentUser, session: SessionDep) -> list[ServerOut]:
-    """Every server: status, its models and the labels each predicts, resources and seats."""
-    return [server_out(session, s) for s in ServerRepository(session).all()]
+    """The servers the caller may use (an admin: every one): its projects' and the shared ones, with status, models
+    and the labels each predicts, resources and seats."""
+    servers = ServerRepository(session).all()
+    if not user.is_admin:
+        mine = {p.id for p in ProjectRepository(session).for_user(user.id)}
+        servers = [s for s in servers if s.project_id is None or s.project_id in mine]
+    return [server_out(session, s) for s in servers]
 
 
 @router.get("/api/servers/{sid}", response_model=ServerOut)
@@ -86,7 +89,9 @@ def preannotation_out(job: PreannotationJob) -> PreannotationOut:
 def preannotate(body: PreannotationCreate, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> PreannotationOut:
     """Pre-annotate the given tasks (default: those with no completion) with a server."""
     require_role(m.member.role, OWNER_MANAGER, "pre-annotate")
-    job = request_preannotation(session, m.project, ServerRepository(session).get(body.server_id), body.task_ids, m.user)
+    server = ServerRepository(session).get(body.server_id)
+    require_server_of(m.user, m.project.id, server)
+    job = request_preannotation(session, m.project, server, body.task_ids, m.user)
     session.commit()
     scheduler.wake()
     return preannotation_out(job)

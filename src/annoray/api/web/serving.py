@@ -17,7 +17,7 @@ from annoray.api.deps import Id, SchedulerDep, SessionDep, SessionsDep, Settings
 from annoray.api.schemas import PreannotationCreate, ServerCreate
 from annoray.api.web.common import VisitorDep, check_csrf, event_stream, live_fragments, page, templates
 from annoray.api.web.projects import invalid
-from annoray.platform.access.roles import OWNER_MANAGER
+from annoray.platform.access.roles import OWNER_MANAGER, may_serve
 from annoray.platform.errors import AnnorayError, Errors, Forbidden, Unavailable
 from annoray.platform.lifecycle import ENDED
 from annoray.platform.store.repositories import PreannotationJobRepository
@@ -46,8 +46,9 @@ def preannotate_page(request: Request, v: VisitorDep, session: SessionDep, pid: 
 def _preannotate(request: Request, v: Any, session: Any, pid: int, status_code: int = 200, **context: Any) -> HTMLResponse:
     m = v.member(session, pid)
     project = projects.get_project(m)
-    catalog = [x for x in models.list_models(v.user, session) if x.kind != "embeddings" and x.stored]
-    return page(request, "preannotate.html", v, status_code, project=project, servers=servers.list_servers(v.user, session),
+    catalog = [x for x in models.list_models(v.user, session) if x.kind != "embeddings" and x.stored and may_serve(v.user, pid, x)]
+    usable = [s for s in servers.list_servers(v.user, session) if s.project_id in (None, pid)]
+    return page(request, "preannotate.html", v, status_code, project=project, servers=usable,
                 manages=m.member.role in OWNER_MANAGER, catalog=catalog, **context)
 
 

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from annoray.platform.errors import Errors, Forbidden
 from annoray.platform.store.repositories import ProjectRepository
-from annoray.platform.store.tables import PreannotationServer, Role, User
+from annoray.platform.store.tables import CatalogModel, PreannotationServer, Role, User
 
 OWNER_MANAGER = frozenset({Role.OWNER, Role.MANAGER})
 REVIEWERS = frozenset({Role.REVIEWER, Role.OWNER, Role.MANAGER})
@@ -38,6 +38,20 @@ def require_server_manager(session: Session, user: User, server: PreannotationSe
     if member is None:
         raise Forbidden(Errors.E405.format(project_id=server.project_id))
     require_role(member.role, OWNER_MANAGER, "delete servers")
+
+
+def may_serve(user: User | None, project_id: int | None, model: CatalogModel) -> bool:
+    """Whether a server of ``project_id`` may hold ``model``: one trained on that project, imported by an admin (only
+    admins import) or shared by an admin; an admin, and the platform itself (no user), may serve any."""
+    return (user is None or user.is_admin or model.shared or model.source == "imported"
+            or (project_id is not None and model.project_id == project_id))
+
+
+def require_server_of(user: User, project_id: int, server: PreannotationServer) -> None:
+    """A project's members use their project's servers and the shared ones (no project); admins use any."""
+    if user.is_admin or server.project_id is None or server.project_id == project_id:
+        return
+    raise Forbidden(Errors.E823.format(server_id=server.id, owner=server.project_id, project_id=project_id))
 
 
 def may_see_cluster(session: Session, user: User) -> bool:

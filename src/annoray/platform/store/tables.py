@@ -339,6 +339,7 @@ class CatalogModel(Base):
     )
     uri: Mapped[str | None] = mapped_column(Text, nullable=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    shared: Mapped[bool] = mapped_column(default=False)  # by an admin: every project's members may serve it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
