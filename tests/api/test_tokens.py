@@ -5,7 +5,7 @@ import time
 import httpx
 from sqlalchemy import text
 
-from ..conftest import Api, csrf_of, refused
+from ..conftest import Api, csrf_of, refused, signed_in
 
 
 def make_token(client: httpx.Client, **body) -> dict:
@@ -96,3 +96,41 @@ def test_an_expired_token_is_refused_with_the_reason(api: Api) -> None:
     assert body["detail"].startswith("[E410]") and "valid until" in body["detail"]
     body = refused(api, lambda: api.admin.post("/api/tokens", json={"name": "x", "expires_in_days": 0}), 422)
     assert body["errors"][0]["field"] == "body.expires_in_days"
+
+
+def test_a_disabled_user_is_locked_out_at_once_and_comes_back_with_no_token(api: Api) -> None:
+    olivia = api.user("olivia")
+    named = make_token(olivia, scope="read")
+    web = signed_in(api, olivia)
+    assert web.get("/ui/").status_code == 200
+    assert refused(api, lambda: olivia.patch("/api/users/olivia", json={"active": False}), 403)["detail"].startswith("[E403]")
+    body = refused(api, lambda: api.admin.patch("/api/users/admin", json={"active": False}), 403)
+    assert body["detail"].startswith("[E416]")
+
+    disabled = api.admin.patch("/api/users/olivia", json={"active": False})
+    assert disabled.status_code == 200 and disabled.json()["active"] is False
+    assert olivia.get("/api/users/me").status_code == 401, "the user's own token"
+    with api.client(named["token"]) as automation:
+        assert automation.get("/api/users/me").status_code == 401, "a named token"
+    assert web.get("/ui/").headers["location"] == "/ui/sign-in", "the dashboard session"
+    assert {u["username"]: u["active"] for u in api.admin.get("/api/users").json()} == {"admin": True, "olivia": False}
+
+    assert api.admin.patch("/api/users/olivia", json={"active": True}).json()["active"] is True
+    assert olivia.get("/api/users/me").status_code == 401, "enabled again with no token"
+    fresh = make_token(api.admin, username="olivia", name="back")
+    with api.client(fresh["token"]) as back:
+        assert back.get("/api/users/me").json()["username"] == "olivia"
+    assert refused(api, lambda: api.admin.patch("/api/users/nobody", json={"active": False}), 404)
+
+
+def test_a_user_rotates_their_own_token_and_the_old_one_stops(api: Api) -> None:
+    olivia = api.user("olivia")
+    named = make_token(olivia, scope="write")
+    with api.client(named["token"]) as automation:
+        body = refused(api, lambda: automation.post("/api/users/me/token"), 403)
+    assert body["detail"].startswith("[E417]"), "a named token never widens itself into the user's own"
+    rotated = olivia.post("/api/users/me/token")
+    assert rotated.status_code == 200 and rotated.json()["token"].startswith("ar_")
+    assert olivia.get("/api/users/me").status_code == 401
+    with api.client(rotated.json()["token"]) as renewed:
+        assert renewed.get("/api/users/me").json()["username"] == "olivia"

@@ -71,7 +71,7 @@ def identify(request: Request, session: Session, secret: str, now: datetime) -> 
     if caller.user.is_admin and caller.scope is not TokenScope.ADMIN:
         u = caller.user
         caller = replace(caller, user=User(id=u.id, username=u.username, token_hash=u.token_hash, is_admin=False,
-                                           is_service=u.is_service, created_at=u.created_at))
+                                           is_service=u.is_service, active=u.active, created_at=u.created_at))
     return caller
 
 

@@ -90,10 +90,17 @@ class UserOut(BaseModel):
     username: str
     is_admin: bool = False
     is_service: bool = False
+    active: bool = Field(True, description="False: disabled by an admin; none of the user's tokens or sessions works.")
 
 
 class UserCreated(UserOut):
     token: str = Field(description="The user's API token; shown this once only.")
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    active: bool = Field(description="false: every token and dashboard session of the user stops at once; true: the user "
+                         "comes back with no token (an admin makes one: POST /api/tokens with its username).")
 
 
 class TokenCreate(BaseModel):

@@ -91,6 +91,10 @@ class Errors:
     E412 = "[E412] a token of scope '{scope}' cannot be made {why}"
     E413 = "[E413] '{username}' is a service account: it signs in nowhere, its pipelines send its API tokens"
     E414 = "[E414] token {token_id} is not yours; only an admin may see or revoke another user's tokens"
+    E415 = "[E415] user '{username}' is disabled: an admin enables it again (PATCH /api/users/{username})"
+    E416 = "[E416] an admin cannot disable their own account: another admin does"
+    E417 = ("[E417] a user's own token is replaced with that token itself (or from the dashboard), never with a named "
+            "token: a named token may not widen itself into the user's own")
 
     E501 = "[E501] user '{username}' already exists"
     E502 = "[E502] a draft cannot be reviewed; submit it first"

@@ -1,10 +1,12 @@
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Query, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
 
 from annoray.api.deps import AdminUser, CallerDep, CurrentUser, Id, SessionDep
-from annoray.api.schemas import TokenCreate, TokenCreated, TokenOut, UserCreate, UserCreated, UserOut
-from annoray.platform.access.tokens import create_token, revoke_token
+from annoray.api.schemas import TokenCreate, TokenCreated, TokenOut, UserCreate, UserCreated, UserOut, UserUpdate
+from annoray.platform.access.tokens import create_token, revoke_token, rotate_own_token, set_active
 from annoray.platform.errors import Conflict, Errors, Forbidden, NotFound
 from annoray.platform.store.repositories import ApiTokenRepository, UserRepository
 from annoray.platform.store.tables import ApiToken
@@ -25,8 +27,32 @@ def create_user(body: UserCreate, session: SessionDep, _: AdminUser) -> UserCrea
     return UserCreated(id=user.id, username=user.username, is_admin=user.is_admin, is_service=user.is_service, token=token)
 
 
+@router.get("/api/users", response_model=list[UserOut])
+def list_users(session: SessionDep, _: AdminUser) -> list[UserOut]:
+    """Every user, disabled ones too (admin)."""
+    return [UserOut.model_validate(u) for u in UserRepository(session).all()]
+
+
 @router.get("/api/users/me", response_model=UserOut)
 def me(user: CurrentUser) -> UserOut:
+    return UserOut.model_validate(user)
+
+
+@router.post("/api/users/me/token", response_model=UserCreated)
+def rotate_my_token(caller: CallerDep, session: SessionDep) -> UserCreated:
+    """Replace your own API token: the old one stops at once, the new one is shown this once. Send it with the token
+    it replaces (a named token may not)."""
+    user, secret = rotate_own_token(session, caller)
+    session.commit()
+    return UserCreated(**UserOut.model_validate(user).model_dump(), token=secret)
+
+
+@router.patch("/api/users/{username}", response_model=UserOut)
+def update_user(username: Annotated[str, Path(max_length=150)], body: UserUpdate, session: SessionDep, admin: AdminUser) -> UserOut:
+    """Disable a user (``active: false``: every token and dashboard session of theirs stops at once) or enable them
+    again (with no token: make them one with POST /api/tokens). Admin."""
+    user = set_active(session, admin, username, body.active, datetime.now(UTC))
+    session.commit()
     return UserOut.model_validate(user)
 
 

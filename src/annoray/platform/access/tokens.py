@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from annoray.platform.errors import ErrorDetail, Errors, Forbidden, InvalidInput, Unauthorized
-from annoray.platform.store.repositories import ApiTokenRepository, UserRepository, aware
+from annoray.platform.errors import ErrorDetail, Errors, Forbidden, InvalidInput, NotFound, Unauthorized
+from annoray.platform.store.repositories import ApiTokenRepository, UserRepository, WebSessionRepository, aware
 from annoray.platform.store.tables import ApiToken, TokenScope, User
 from annoray.platform.store.tokens import hash_token, new_token
 
@@ -37,12 +37,16 @@ def authenticate(session: Session, secret: str, now: datetime) -> Caller:
     if not secret:
         raise Unauthorized()
     user = UserRepository(session).by_token(secret)
+    if user is not None and not user.active:
+        raise Unauthorized(Errors.E415.format(username=user.username))
     if user is not None:
         return Caller(user, None, TokenScope.ADMIN if user.is_admin else TokenScope.WRITE)
     found = ApiTokenRepository(session).by_secret(secret)
     if found is None:
         raise Unauthorized()
     token, user = found
+    if not user.active:
+        raise Unauthorized(Errors.E415.format(username=user.username))
     if token.revoked_at is not None:
         raise Unauthorized(Errors.E410.format(what=f"revoked at {aware(token.revoked_at):%Y-%m-%d %H:%M} UTC"))
     if token.expires_at is not None and aware(token.expires_at) <= now:
@@ -94,3 +98,31 @@ def revoke_token(session: Session, caller: Caller, token_id: int, now: datetime)
     if token.revoked_at is None:
         token.revoked_at = now
     return token
+
+
+def set_active(session: Session, admin: User, username: str, active: bool, now: datetime) -> User:
+    """Disable a user (every token and dashboard session of theirs stops at once; their own token is replaced by one
+    nobody holds) or enable them again (with no token: an admin makes them one)."""
+    user = UserRepository(session).by_username(username)
+    if user is None:
+        raise NotFound("user", username)
+    if not active and user.id == admin.id:
+        raise Forbidden(Errors.E416)
+    if not active and user.active:
+        user.token_hash = hash_token(new_token())
+        ApiTokenRepository(session).revoke_all(user.id, now)
+        WebSessionRepository(session).end_all(user.id)
+    user.active = active
+    return user
+
+
+def rotate_own_token(session: Session, caller: Caller) -> tuple[User, str]:
+    """A new own token for the caller, shown once; the old one stops at once. Only the own token (or a dashboard
+    session, which it opened) may do it: a named token never widens itself."""
+    if caller.token is not None:
+        raise Forbidden(Errors.E417)
+    user = session.get(User, caller.user.id)
+    assert user is not None, "the caller was just authenticated"
+    secret = new_token()
+    user.token_hash = hash_token(secret)
+    return user, secret

@@ -69,6 +69,7 @@ class User(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_service: Mapped[bool] = mapped_column(Boolean, default=False)  # a pipeline's account: API tokens, no dashboard
+    active: Mapped[bool] = mapped_column(Boolean, default=True)  # disabled by an admin: no token, no session works
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -112,7 +112,7 @@ class WebSessionRepository:
         """The session of ``key`` and its user, unless it expired."""
         found = self.session.execute(select(WebSession, User).join(User, User.id == WebSession.user_id)
                                      .where(WebSession.key_hash == hash_token(key))).first()
-        if found is None or found[0].one_time or aware(found[0].expires_at) <= now:
+        if found is None or found[0].one_time or aware(found[0].expires_at) <= now or not found[1].active:
             return None
         return found[0], found[1]
 
@@ -127,6 +127,10 @@ class WebSessionRepository:
 
     def end_expired(self, now: datetime) -> None:
         self.session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+
+    def end_all(self, user_id: int) -> None:
+        """Every session and sign-in link of a user."""
+        self.session.execute(delete(WebSession).where(WebSession.user_id == user_id))
 
 
 class ApiTokenRepository(RowRepository[ApiToken]):
@@ -143,6 +147,10 @@ class ApiTokenRepository(RowRepository[ApiToken]):
         if user_id is not None:
             query = query.where(ApiToken.user_id == user_id)
         return [(t, name) for t, name in self.session.execute(query).all()]
+
+    def revoke_all(self, user_id: int, now: datetime) -> None:
+        self.session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                             .values(revoked_at=now).execution_options(synchronize_session=False))
 
     def touch(self, token_id: int, now: datetime, every: timedelta) -> None:
         """Record a use, at most once per ``every`` (a read must not write on each request)."""

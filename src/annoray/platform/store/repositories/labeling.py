@@ -35,6 +35,9 @@ class UserRepository:
     def count(self) -> int:
         return self.session.scalar(select(func.count(User.id))) or 0
 
+    def all(self) -> Sequence[User]:
+        return self.session.scalars(select(User).order_by(User.id)).all()
+
 
 class ProjectRepository(RowRepository[Project]):
     row, noun = Project, "project"
