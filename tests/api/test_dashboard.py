@@ -132,6 +132,34 @@ def test_pages_keep_the_apis_rules_and_forms_need_their_csrf_token(api: Api, cli
         assert web.get("/ui/").headers["location"] == "/ui/sign-in"
 
 
+def test_an_admin_disables_a_user_revokes_a_token_and_reads_the_audit_log_and_a_user_replaces_their_token(
+        api: Api, screen) -> None:
+    olivia = api.user("olivia")
+    named = olivia.post("/api/tokens", json={"name": "laptop"}).json()
+    sign_in(screen, api.url, olivia)
+    screen.click("nav >> text=Account")
+    screen.click("button:has-text('Replace my token')")
+    token = screen.inner_text("code.token")
+    assert olivia.get("/api/users/me").status_code == 401, "the old token stopped"
+    with api.client(token) as renewed:
+        assert renewed.get("/api/users/me").json()["username"] == "olivia"
+    assert screen.locator("nav >> text=Users").count() == 0, "the admin page is for admins"
+    screen.goto(f"{api.url}/ui/admin")
+    assert "[E403]" in screen.content()
+
+    sign_in(screen, api.url, api.admin)
+    screen.click("nav >> text=Users")
+    screen.click(f"[data-token='{named['id']}'] >> button:has-text('Revoke')")
+    assert f"token {named['id']} revoked" in screen.inner_text("[role=status]")
+    screen.click("[data-user=olivia] >> button:has-text('Disable')")
+    assert "disabled" in screen.inner_text("[data-user=olivia]")
+    with api.client(token) as renewed:
+        assert renewed.get("/api/users/me").status_code == 401, "disabled: no token works"
+    assert "POST /ui/account/token" in screen.inner_text("table.audit"), "the audit log shows the replacement"
+    screen.click("[data-user=olivia] >> button:has-text('Enable')")
+    assert "active" in screen.inner_text("[data-user=olivia]")
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.timeout(900)

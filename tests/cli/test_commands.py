@@ -323,6 +323,20 @@ def test_tokens_made_listed_used_and_revoked_and_the_audit_log_from_the_cli(api:
     assert refused(annoray(api, "audit", as_user=api.user("ann"))).startswith("error 403: [E403]")
 
 
+def test_users_listed_disabled_enabled_and_a_token_rotated_from_the_cli(api: Api) -> None:
+    olivia = api.user("olivia")
+    rotated = ok(annoray(api, "users", "rotate-token", as_user=olivia))
+    assert "your old token no longer works" in rotated and olivia.get("/api/users/me").status_code == 401
+    olivia.headers["Authorization"] = "Bearer " + rotated.split("shown once: ")[1].strip()
+    assert olivia.get("/api/users/me").status_code == 200
+    assert "olivia disabled" in ok(annoray(api, "users", "disable", "olivia"))
+    assert olivia.get("/api/users/me").status_code == 401
+    (row,) = [line for line in ok(annoray(api, "users", "list")).splitlines() if "olivia" in line]
+    assert row.split("│")[-2].strip() == "False"
+    assert "has no token yet" in ok(annoray(api, "users", "enable", "olivia"))
+    assert refused(annoray(api, "users", "disable", "admin")).startswith("error 403: [E416]")
+
+
 def test_servers_deploy_list_preannotate_and_delete_without_a_scheduler(api: Api, cardio: int) -> None:
     server = json.loads(ok(annoray(api, "servers", "deploy", "--project", str(cardio), "--name", "cardio-server", "--json")))
     assert (server["name"], server["status"], [m["name"] for m in server["models"]]) == (

@@ -34,6 +34,45 @@ def create_user(username: Annotated[str, typer.Argument(help="The new user's nam
     emit(user, as_json, lambda u: console.print(f"user {u['username']} (id {u['id']}); token, shown once: {u['token']}"))
 
 
+@users.command("list")
+def list_users(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """Every user, disabled ones too (admins)."""
+    with connect(url, token) as client:
+        emit(client.get("/api/users"), as_json, lambda items: console.print(table(("id", "user", "admin", "service", "active"), (
+            (u["id"], u["username"], cell(u["is_admin"]), cell(u["is_service"]), cell(u["active"])) for u in items), "users")))
+
+
+def _set_active(username: str, active: bool, url: str | None, token: str | None, as_json: bool) -> None:
+    with connect(url, token) as client:
+        user = client.patch(f"/api/users/{username}", {"active": active})
+    emit(user, as_json, lambda u: console.print(f"user {u['username']} " + (
+        "enabled: it has no token yet; make one with `annoray tokens --create NAME --user " + u["username"] + "`"
+        if u["active"] else "disabled: its tokens and dashboard sessions no longer work")))
+
+
+@users.command("disable")
+def disable_user(username: Annotated[str, typer.Argument(help="Whom to disable.")],
+                 url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """Disable a user: every token and dashboard session of theirs stops at once (admins)."""
+    _set_active(username, False, url, token, as_json)
+
+
+@users.command("enable")
+def enable_user(username: Annotated[str, typer.Argument(help="Whom to enable again.")],
+                url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """Enable a disabled user again, with no token (admins make them one)."""
+    _set_active(username, True, url, token, as_json)
+
+
+@users.command("rotate-token")
+def rotate_token(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """Replace your own API token: the one you send stops at once; the new one is printed this once."""
+    with connect(url, token) as client:
+        user = client.post("/api/users/me/token", {})
+    emit(user, as_json, lambda u: console.print(Text(f"user {u['username']}: your old token no longer works; new token, "
+                                                     f"shown once: {u['token']}")))
+
+
 # --- projects ----------------------------------------------------------------------------------------
 
 

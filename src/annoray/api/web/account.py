@@ -6,20 +6,23 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from annoray.api.deps import SessionDep, SettingsDep
-from annoray.api.web.common import COOKIE, VisitorDep, check_csrf, page, same, set_cookie
-from annoray.platform.errors import Errors
+from annoray.api.deps import Id, SessionDep, SettingsDep
+from annoray.api.web.common import COOKIE, Visitor, VisitorDep, check_csrf, page, same, set_cookie
+from annoray.platform.access.tokens import Caller, revoke_token, rotate_own_token, set_active
+from annoray.platform.errors import Errors, Forbidden
 from annoray.platform.settings import Settings
-from annoray.platform.store.repositories import UserRepository, WebSessionRepository
+from annoray.platform.store.repositories import ApiTokenRepository, AuditRepository, UserRepository, WebSessionRepository
+from annoray.platform.store.tables import TokenScope
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 LOGIN_CSRF = "annoray_login_csrf"  # double-submit token of the sign-in form (there is no session yet)
 LINK_MINUTES = 60
+AUDIT_ROWS = 50  # the newest audit events on the admin page (the API and `annoray audit` filter and page them all)
 
 
 def sign_in_link(session: Session, user_id: int) -> str:
@@ -86,3 +89,53 @@ def sign_out(v: VisitorDep, session: SessionDep, csrf: Annotated[str, Form()] = 
     response = RedirectResponse("/ui/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
+
+
+# --- your account, and the admin's users, tokens and audit log ------------------------------------------------------
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, v: VisitorDep) -> HTMLResponse:
+    return page(request, "account.html", v)
+
+
+@router.post("/account/token", response_class=HTMLResponse)
+def rotate_token(request: Request, v: VisitorDep, session: SessionDep, csrf: Annotated[str, Form()] = "") -> HTMLResponse:
+    """A new own token, shown this once on the page; the old one stops at once (the session goes on)."""
+    check_csrf(v, csrf)
+    _, secret = rotate_own_token(session, Caller(v.user, None, TokenScope.ADMIN if v.user.is_admin else TokenScope.WRITE))
+    session.commit()
+    return page(request, "account.html", v, token=secret)
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(request: Request, v: VisitorDep, session: SessionDep, notice: str = "") -> HTMLResponse:
+    """Users (disable, enable), every named token (revoke) and the newest audit events. Admins."""
+    _require_admin(v)
+    events, total = AuditRepository(session).page(limit=AUDIT_ROWS)
+    return page(request, "admin.html", v, users=UserRepository(session).all(), tokens=ApiTokenRepository(session).of_user(None),
+                events=events, total=total, notice=notice)
+
+
+@router.post("/admin/users/{username}")
+def set_user_active(v: VisitorDep, session: SessionDep, username: Annotated[str, Path(max_length=150)],
+                    active: Annotated[bool, Form()], csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(v, csrf)
+    _require_admin(v)
+    set_active(session, v.user, username, active, datetime.now(UTC))
+    session.commit()
+    return RedirectResponse(f"/ui/admin?notice={username}+{'enabled' if active else 'disabled'}", status_code=303)
+
+
+@router.post("/admin/tokens/{tid}/revoke")
+def revoke(v: VisitorDep, session: SessionDep, tid: Id, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(v, csrf)
+    _require_admin(v)
+    revoke_token(session, Caller(v.user, None, TokenScope.ADMIN), tid, datetime.now(UTC))
+    session.commit()
+    return RedirectResponse(f"/ui/admin?notice=token+{tid}+revoked", status_code=303)
+
+
+def _require_admin(v: Visitor) -> None:
+    if not v.user.is_admin:
+        raise Forbidden(Errors.E403.format(action="manage users and tokens"))
