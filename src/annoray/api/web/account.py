@@ -119,12 +119,13 @@ def admin_page(request: Request, v: VisitorDep, session: SessionDep, notice: str
 
 @router.post("/admin/users/{username}")
 def set_user_active(v: VisitorDep, session: SessionDep, username: Annotated[str, Path(max_length=150)],
-                    active: Annotated[bool, Form()], csrf: Annotated[str, Form()] = "") -> Response:
+                    active: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
     _require_admin(v)
-    set_active(session, v.user, username, active, datetime.now(UTC))
+    enable = active == "true"
+    set_active(session, v.user, username, enable, datetime.now(UTC))
     session.commit()
-    return RedirectResponse(f"/ui/admin?notice={username}+{'enabled' if active else 'disabled'}", status_code=303)
+    return RedirectResponse(f"/ui/admin?notice={username}+{'enabled' if enable else 'disabled'}", status_code=303)
 
 
 @router.post("/admin/tokens/{tid}/revoke")
