@@ -124,6 +124,28 @@ def test_each_bad_file_refuses_the_whole_upload_and_nothing_is_stored(api: Api, 
         "[E904] file 'long.pdf' has 3 pages, more than the limit of 2 (ANNORAY_DOCUMENTS__MAX_PAGES); split it")
 
 
+def test_an_upload_is_held_to_its_pixel_budgets_and_file_count_before_a_page_is_drawn(api: Api, visual: int) -> None:
+    upload = f"/api/projects/{visual}/files"
+    pages = [Image.new("1", (37, 37), 1) for _ in range(200)]  # 200 pages of 3,700 points a side, in a few KB
+    out = io.BytesIO()
+    pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], resolution=0.72)
+    hostile = out.getvalue()
+    assert len(hostile) < 200_000
+    body = refused(api, lambda: api.admin.post(upload, files=[("file", ("tiny.pdf", hostile, "application/pdf"))]), 422)
+    assert body["detail"].startswith("[E911] file 'tiny.pdf' renders to 11,882,652,800 pixels, more than the budget of 500,000,000") and "MAX_PIXELS_PER_FILE" in body["detail"]
+    assert stored_files(api) == [], "refused from its header: no page drawn"
+
+    api.settings.documents.max_pixels_per_request = 50 * 50 * 3  # the live app's settings
+    three = [("file", (f"{i}.png", image_bytes(50, 50), "image/png")) for i in range(3)]
+    assert api.admin.post(upload, files=three).status_code == 201
+    body = refused(api, lambda: api.admin.post(upload, files=[*three, ("file", ("4.png", image_bytes(50, 50), "image/png"))]), 422)
+    assert body["detail"] == ("[E912] the upload renders to 10,000 pixels, more than the budget of 7,500 per request "
+                              "(ANNORAY_DOCUMENTS__MAX_PIXELS_PER_REQUEST): send its files in several requests")
+    api.settings.documents.max_files = 2
+    body = refused(api, lambda: api.admin.post(upload, files=three), 422)
+    assert body["detail"].startswith("[E910] the upload carries 3 files, more than the 2 one request may")
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims ``width`` x ``height`` pixels, with (almost) no image data: a decompression bomb's shape."""
     def chunk(kind: bytes, data: bytes) -> bytes:

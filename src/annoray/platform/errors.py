@@ -195,6 +195,11 @@ class Errors:
     E906 = "[E906] the upload holds no file; send multipart/form-data with one or more parts named 'file'"
     E907 = "[E907] OCR failed: {why}"
     E908 = "[E908] OCR of this page failed {count} times, the most it is tried (ANNORAY_OCR__MAX_ATTEMPTS); last: {why}"
+    E910 = "[E910] the upload carries {files} files, more than the {limit} one request may (ANNORAY_DOCUMENTS__MAX_FILES); send them in several"
+    E911 = ("[E911] file '{filename}' renders to {pixels} pixels, more than the budget of {limit} per file "
+            "(ANNORAY_DOCUMENTS__MAX_PIXELS_PER_FILE): split it or lower its resolution")
+    E912 = ("[E912] the upload renders to {pixels} pixels, more than the budget of {limit} per request "
+            "(ANNORAY_DOCUMENTS__MAX_PIXELS_PER_REQUEST): send its files in several requests")
     E909 = ("[E909] word {index} ('{text}'): its box {box} is not x0 <= x1, y0 <= y1 inside the page of "
             "{width} x {height} pixels")
 

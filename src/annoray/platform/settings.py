@@ -145,6 +145,12 @@ class DocumentSettings(BaseModel):
         60_000_000, gt=0, description="Largest page image, in pixels: a bigger one (a decompression bomb) is refused unread.")
     max_pages: int = Field(200, gt=0, description="Most pages one PDF or multi-page TIFF may have.")
     pdf_dpi: int = Field(150, ge=50, le=600, description="Resolution PDF pages are rendered at.")
+    max_files: int = Field(50, gt=0, description="Most files one upload request may carry.")
+    max_pixels_per_file: int = Field(
+        500_000_000, gt=0, description="Most pixels one file's pages may render to, all pages together (a 200-page PDF "
+        "of letter pages at 150 dpi is 420 million): measured from the file's headers before anything is drawn.")
+    max_pixels_per_request: int = Field(
+        1_000_000_000, gt=0, description="Most pixels one upload request's pages may render to, all files together.")
 
 
 class OcrSettings(BaseModel):

@@ -13,7 +13,8 @@ import hashlib
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import DocumentRepository
 from annoray.platform.store.tables import Document, Page, Project, User
 from annoray.scheduler.ledger import SchedulerState
-from annoray.trainers.documents import Limits, split_pages
+from annoray.trainers.documents import Limits, measure, render
 from annoray.trainers.store import FileStore
 
 logger = logging.getLogger(__name__)
@@ -37,53 +38,80 @@ class Upload:
     data: bytes
 
 
+@dataclass(frozen=True)
+class StoredPage:
+    page: int
+    key: str
+    width: int
+    height: int
+
+
 @dataclass
-class Accepted:
-    """What an upload stored: its documents (flushed, not committed) and the file store keys of their pages."""
+class Split:
+    """An upload's pages, rendered and in the file store (nothing in the database yet)."""
 
-    documents: list[Document]
-    keys: list[str] = field(default_factory=list)
-
-    def discard(self, settings: Settings) -> None:
-        """The transaction did not commit: remove the page images it wrote."""
-        store = FileStore(settings.resolved_file_store)
-        for key in self.keys:
-            store.delete(key)
+    upload: Upload
+    media_type: str
+    pages: list[StoredPage]
 
 
-def split_uploads(settings: Settings, uploads: list[Upload]) -> list[tuple[Upload, str, list[Any]]]:
-    """Every upload as its media type and upright pages, refusing the whole upload if one file is bad. The slow part
-    (decoding, rendering, encoding PNGs): the caller holds no database lock meanwhile."""
+def discard(settings: Settings, split: list[Split]) -> None:
+    """The pages of split uploads whose rows did not commit: out of the file store."""
+    store = FileStore(settings.resolved_file_store)
+    for item in split:
+        for page in item.pages:
+            store.delete(page.key)
+
+
+def split_uploads(settings: Settings, project_id: int, uploads: list[Upload]) -> list[Split]:
+    """Every upload's pages drawn and put in the file store one at a time (one page in memory at once), after the whole
+    request was measured against its limits from the files' headers: a bad file, too many files or too many pixels
+    refuses it all before anything is drawn. The slow part: the caller holds no database lock meanwhile."""
+    limits, budget = Limits(settings.documents.max_pixels, settings.documents.max_pages, settings.documents.pdf_dpi), settings.documents
     if not uploads:
         raise InvalidInput(Errors.E906, [ErrorDetail(Errors.E906, field="file")])
-    limits = Limits(settings.documents.max_pixels, settings.documents.max_pages, settings.documents.pdf_dpi)
-    return [(upload, *split_pages(upload.filename, upload.content_type, upload.data, limits)) for upload in uploads]
-
-
-def accept_documents(session: Session, settings: Settings, project: Project, user: User,
-                     split: list[tuple[Upload, str, list[Any]]]) -> Accepted:
-    """Store split uploads: their page images in the file store, their rows (OCR queued) in the session."""
-    store = FileStore(settings.resolved_file_store)
-    accepted = Accepted([])
+    if len(uploads) > budget.max_files:
+        raise _over(Errors.E910.format(files=len(uploads), limit=budget.max_files))
+    measured = [(upload, *measure(upload.filename, upload.content_type, upload.data, limits)) for upload in uploads]
+    for upload, _, sizes in measured:
+        if (pixels := sum(w * h for w, h in sizes)) > budget.max_pixels_per_file:
+            raise _over(Errors.E911.format(filename=upload.filename, pixels=f"{pixels:,}", limit=f"{budget.max_pixels_per_file:,}"))
+    if (total := sum(w * h for _, _, sizes in measured for w, h in sizes)) > budget.max_pixels_per_request:
+        raise _over(Errors.E912.format(pixels=f"{total:,}", limit=f"{budget.max_pixels_per_request:,}"))
+    store, batch, out = FileStore(settings.resolved_file_store), uuid.uuid4().hex, []
     try:
-        for upload, media_type, pages in split:
-            document = DocumentRepository(session).add(Document(
-                project_id=project.id, filename=upload.filename[:255], media_type=media_type, size=len(upload.data),
-                sha256=hashlib.sha256(upload.data).hexdigest(), uploaded_by=user.id))
-            for page in pages:
-                key = f"projects/{project.id}/documents/{document.id}/page-{page.page}.png"
+        for index, (upload, media_type, _) in enumerate(measured):
+            split = Split(upload, media_type, [])
+            out.append(split)
+            for page in render(upload.filename, media_type, upload.data, limits):
+                key = f"projects/{project_id}/uploads/{batch}/{index}/page-{page.page}.png"
                 store.put(key, page.png)
-                accepted.keys.append(key)
-                session.add(Page(document_id=document.id, project_id=project.id, page=page.page, width=page.width,
-                                 height=page.height, key=key, ocr_status=OcrStatus.QUEUED, ocr_language=project.language))
-            accepted.documents.append(document)
-        session.flush()
+                split.pages.append(StoredPage(page.page, key, page.width, page.height))
     except BaseException:
-        accepted.discard(settings)
+        discard(settings, out)
         raise
-    for document in accepted.documents:
+    return out
+
+
+def _over(message: str) -> InvalidInput:
+    return InvalidInput(message, [ErrorDetail(message, field="file")])
+
+
+def accept_documents(session: Session, project: Project, user: User, split: list[Split]) -> list[Document]:
+    """The rows of split uploads (OCR queued), in the session; their pages are already in the file store."""
+    documents = []
+    for item in split:
+        document = DocumentRepository(session).add(Document(
+            project_id=project.id, filename=item.upload.filename[:255], media_type=item.media_type, size=len(item.upload.data),
+            sha256=hashlib.sha256(item.upload.data).hexdigest(), uploaded_by=user.id))
+        for page in item.pages:
+            session.add(Page(document_id=document.id, project_id=project.id, page=page.page, width=page.width,
+                             height=page.height, key=page.key, ocr_status=OcrStatus.QUEUED, ocr_language=project.language))
+        documents.append(document)
+    session.flush()
+    for document in documents:
         session.refresh(document)
-    return accepted
+    return documents
 
 
 def page_image(settings: Settings, page: Page) -> bytes:

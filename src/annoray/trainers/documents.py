@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -47,49 +49,82 @@ def declared_type(filename: str, content_type: str | None) -> str | None:
     return BY_EXTENSION.get(PurePath(filename).suffix.lower())
 
 
-def split_pages(filename: str, content_type: str | None, data: bytes, limits: Limits) -> tuple[str, list[PageImage]]:
-    """The file's media type and its pages; `InvalidInput` (E901-E905) for a file that is not what it says, too big
-    a page, too many pages, or bytes that cannot be read."""
+def measure(filename: str, content_type: str | None, data: bytes, limits: Limits) -> tuple[str, list[tuple[int, int]]]:
+    """The file's media type and the size of each page it would render to, read from its headers alone (nothing is
+    decoded or rendered); `InvalidInput` (E901-E905) for a file that is not what it says, too big a page, too many
+    pages, or bytes that cannot be read."""
     found = sniff(data)
     if found is None:
         raise _refused(Errors.E901.format(filename=filename, found=_what(data)))
     declared = declared_type(filename, content_type)
     if declared is not None and declared != found:
         raise _refused(Errors.E902.format(filename=filename, declared=declared, found=found))
+    with _read(filename):
+        sizes = _pdf_sizes(filename, data, limits) if found == PDF else _image_sizes(filename, data, limits)
+    if not sizes:
+        raise _refused(Errors.E905.format(filename=filename, why="it has no pages"))
+    for page, (width, height) in enumerate(sizes, start=1):
+        if width * height > limits.max_pixels:
+            raise _refused(Errors.E903.format(filename=filename, page=page, size=f"{width}x{height} = {width * height} pixels",
+                                              limit=limits.max_pixels))
+    return found, sizes
+
+
+def render(filename: str, media_type: str, data: bytes, limits: Limits) -> Iterator[PageImage]:
+    """The file's pages, one at a time (a caller stores each before the next is drawn: one page in memory at once);
+    the file was measured first."""
+    with _read(filename):
+        yield from (_pdf_pages(data, limits) if media_type == PDF else _image_pages(data))
+
+
+@contextmanager
+def _read(filename: str) -> Iterator[None]:
     try:
-        pages = _pdf_pages(filename, data, limits) if found == PDF else _image_pages(filename, data, limits)
+        yield
     except InvalidInput:
         raise
     except Exception as exc:  # truncated or corrupt bytes behind a valid signature
         raise _refused(Errors.E905.format(filename=filename, why=describe(exc, 200))) from None
-    if not pages:
-        raise _refused(Errors.E905.format(filename=filename, why="it has no pages"))
-    return found, pages
 
 
-def _image_pages(filename: str, data: bytes, limits: Limits) -> list[PageImage]:
-    from PIL import Image, ImageOps
+def _open_image(filename: str, data: bytes, limits: Limits) -> Any:
+    from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))  # reads the header only
+            return Image.open(io.BytesIO(data))  # reads the header only
     except Image.DecompressionBombError as exc:  # Pillow's own guard, at twice its limit: the size is in its message
         size = f"{m.group(1)} pixels" if (m := re.search(r"\((\d+) pixels\)", str(exc))) else "too many pixels"
         raise _refused(Errors.E903.format(filename=filename, page=1, size=size, limit=limits.max_pixels)) from None
+
+
+def _image_sizes(filename: str, data: bytes, limits: Limits) -> list[tuple[int, int]]:
+    """Each frame's size (EXIF orientation may swap its sides later, never its pixels)."""
+    image = _open_image(filename, data, limits)
     frames = getattr(image, "n_frames", 1)
     if frames > limits.max_pages:
         raise _refused(Errors.E904.format(filename=filename, pages=frames, limit=limits.max_pages))
-    pages = []
+    sizes = []
     for index in range(frames):
         image.seek(index)
-        _check_pixels(filename, index + 1, *image.size, limits)
-        upright = ImageOps.exif_transpose(image)
-        pages.append(_png(index + 1, upright))
-    return pages
+        width, height = image.size
+        sizes.append((width, height))
+    return sizes
 
 
-def _pdf_pages(filename: str, data: bytes, limits: Limits) -> list[PageImage]:
+def _image_pages(data: bytes) -> Iterator[PageImage]:
+    from PIL import Image, ImageOps
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data))
+    for index in range(getattr(image, "n_frames", 1)):
+        image.seek(index)
+        yield _png(index + 1, ImageOps.exif_transpose(image))
+
+
+def _pdf_sizes(filename: str, data: bytes, limits: Limits) -> list[tuple[int, int]]:
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(data)
@@ -97,22 +132,24 @@ def _pdf_pages(filename: str, data: bytes, limits: Limits) -> list[PageImage]:
         if len(pdf) > limits.max_pages:
             raise _refused(Errors.E904.format(filename=filename, pages=len(pdf), limit=limits.max_pages))
         scale = limits.pdf_dpi / 72
-        pages = []
-        for index in range(len(pdf)):
-            page = pdf[index]
-            width, height = (round(side * scale) for side in page.get_size())
-            _check_pixels(filename, index + 1, width, height, limits)
-            pages.append(_png(index + 1, page.render(scale=scale).to_pil()))
-            page.close()
-        return pages
+        return [tuple(round(side * scale) for side in pdf.get_page_size(index)) for index in range(len(pdf))]  # type: ignore[misc]
     finally:
         pdf.close()
 
 
-def _check_pixels(filename: str, page: int, width: int, height: int, limits: Limits) -> None:
-    if width * height > limits.max_pixels:
-        raise _refused(Errors.E903.format(filename=filename, page=page, size=f"{width}x{height} = {width * height} pixels",
-                                          limit=limits.max_pixels))
+def _pdf_pages(data: bytes, limits: Limits) -> Iterator[PageImage]:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(data)
+    try:
+        for index in range(len(pdf)):
+            page = pdf[index]
+            try:
+                yield _png(index + 1, page.render(scale=limits.pdf_dpi / 72).to_pil())
+            finally:
+                page.close()
+    finally:
+        pdf.close()
 
 
 def _png(page: int, image: Any) -> PageImage:

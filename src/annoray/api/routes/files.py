@@ -14,7 +14,7 @@ from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.tasks import import_tasks
 from annoray.platform.store.repositories import DocumentRepository
 from annoray.platform.store.tables import Document, Page
-from annoray.scheduler.documents import Upload, accept_documents, page_image, split_uploads
+from annoray.scheduler.documents import Upload, accept_documents, discard, page_image, split_uploads
 
 router = APIRouter(tags=["files"])
 
@@ -49,18 +49,19 @@ def upload(
     session.expunge(m.project)
     session.expunge(m.user)
     session.rollback()  # splitting pages takes a while: hold no write lock meanwhile
-    accepted = accept_documents(session, settings, m.project, m.user, split_uploads(settings, uploads))
+    split = split_uploads(settings, m.project.id, uploads)
     try:
+        documents = accept_documents(session, m.project, m.user, split)
         task_ids = import_tasks(session, m.project, config, m.user, [
-            {"data": {image_key: page_url(d.id, p.page)}} for d in accepted.documents for p in d.pages],
+            {"data": {image_key: page_url(d.id, p.page)}} for d in documents for p in d.pages],
             is_page=is_page_of(session, m.project.id)) if tasks else []
         session.commit()
     except BaseException:
         session.rollback()
-        accepted.discard(settings)
+        discard(settings, split)
         raise
     scheduler.wake()  # OCR the new pages
-    return FilesOut(items=[_out(d) for d in accepted.documents], task_ids=task_ids)
+    return FilesOut(items=[_out(d) for d in documents], task_ids=task_ids)
 
 
 @router.get("/api/projects/{pid}/files", response_model=list[FileOut])
