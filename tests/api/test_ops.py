@@ -31,6 +31,42 @@ def test_probes_say_what_is_missing(api: Api, settings, tmp_path) -> None:
         assert checks["migrations"].startswith(f"the schema is at 0011, this annoray needs {head_revision()}")
 
 
+def test_what_a_probe_and_a_conflict_tell_the_caller_is_general_and_the_log_has_the_detail(settings, engine, caplog) -> None:
+    from annoray.platform.store.db import create_db_engine
+    from sqlalchemy.exc import IntegrityError
+
+    nowhere = create_db_engine("postgresql+psycopg://annoray:secret-pw@127.0.0.1:9/annoray_db")
+    app = create_app(settings, engine=nowhere)
+
+    @app.post("/raced")
+    def raced() -> None:
+        raise IntegrityError("INSERT INTO users (username) VALUES (?)", ("olivia",), Exception("UNIQUE constraint failed: users.username"))
+
+    with caplog.at_level(logging.WARNING), BackgroundServer(app) as url:
+        ready = httpx.get(f"{url}/api/health/ready")
+        conflict = httpx.post(f"{url}/raced")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] == "unreachable: the API cannot reach its database (the log says why)"
+    assert conflict.status_code == 409 and conflict.json()["detail"].startswith("[E515]")
+    for said in (ready.text, conflict.text):
+        assert not any(word in said for word in ("psycopg", "127.0.0.1:9", "annoray_db", "users.username", "olivia"))
+    assert "127.0.0.1" in caplog.text and "users.username" in caplog.text, "the detail is in the log"
+    nowhere.dispose()
+
+
+def test_a_trusted_proxys_https_marks_the_session_cookie_secure_and_no_one_elses(settings, engine) -> None:
+    token = settings.admin_token_path.read_text().strip()
+    for proxies, secure in ((["127.0.0.1"], True), ([], False)):
+        behind = settings.model_copy(update={"api": settings.api.model_copy(update={"trusted_proxies": proxies})})
+        with BackgroundServer(create_app(behind, engine=engine)) as url, httpx.Client(base_url=url) as web:
+            forwarded = {"x-forwarded-proto": "https", "x-forwarded-for": "203.0.113.9"}
+            form = web.get("/ui/sign-in", headers=forwarded)
+            login = form.headers["set-cookie"].split(";")[0]  # sent back by hand: a Secure cookie never crosses plain HTTP
+            signed = web.post("/ui/sign-in", data={"token": token, "csrf": csrf_of(form.text)}, headers=forwarded | {"cookie": login})
+            cookie = next(v for k, v in signed.headers.multi_items() if k == "set-cookie" and v.startswith("annoray_session="))
+            assert ("; secure" in cookie.lower()) is secure, (proxies, cookie)
+
+
 def test_metrics_count_requests_by_route_template(api: Api) -> None:
     owner = api.user("olivia")
     pid = owner.post("/api/projects", json={"name": "p", "labeling_config": "<View/>"}).json()

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from sqlalchemy import Engine
 
 from annoray import __version__
@@ -78,6 +79,8 @@ def create_app(
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"], allow_headers=["Authorization", "Content-Type"])
     if settings.api.allowed_hosts != ["*"]:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.api.allowed_hosts)
+    if settings.api.trusted_proxies:  # outermost: every layer sees the client's scheme and address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.api.trusted_proxies)
     for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster, audit,
                    label_studio):
         app.include_router(module.router, responses=ERROR_RESPONSES)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,8 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from annoray.platform.errors import (
-    AnnorayError, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable,
+    AnnorayError, Conflict, Errors, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable,
 )
+
+logger = logging.getLogger(__name__)
 
 STATUS = {InvalidInput: 422, NotFound: 404, Forbidden: 403, Unauthorized: 401, Conflict: 409, Unavailable: 503}
 """The HTTP status of each kind of refusal: the only place the platform's errors meet HTTP."""
@@ -50,5 +53,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return refusal(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
-        return refusal(409, f"conflict with the current state: {exc.orig}")
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        """A write that raced another: the database's own words (tables, columns, values) stay in the log."""
+        logger.warning("%s %s conflicted with the database's state: %s", request.method, request.url.path, exc.orig)
+        return refusal(409, Errors.E515)

@@ -22,7 +22,8 @@ class BackgroundServer:
 
     def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int | None = None):
         self.host, self.port = host, port or free_port(host)
-        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on",
+                                                   proxy_headers=False))  # the app trusts its own proxies
         self.thread = threading.Thread(target=self.server.run, name="annoray-api", daemon=True)
 
     @property

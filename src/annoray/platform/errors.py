@@ -111,6 +111,8 @@ class Errors:
     E512 = "[E512] the request is not valid UTF-8 text (at byte {at}): send text encoded as UTF-8"
     E513 = ("[E513] {where} contains {what}, which annoray does not store: remove it (text may not hold NUL characters "
             "or unpaired UTF-16 surrogates)")
+    E515 = ("[E515] the request conflicts with a change made at the same moment (a name or an item taken meanwhile): "
+            "read the current state and send it again")
     E514 = "[E514] the JSON body is nested deeper than {limit} levels: flatten it"
 
     E601 = "[E601] engine '{engine}' has no {kind} trainer; available for {kind}: {available}"

@@ -24,6 +24,11 @@ class ApiSettings(BaseModel):
     allowed_hosts: list[str] = Field(
         ["*"], description="Host headers the API answers (others get 400), such as [\"annoray.example.org\"]; "
         "\"*.example.org\" allows subdomains. Set it in production: it stops DNS-rebinding and host-header attacks.")
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"], description="Addresses (or networks, `10.0.0.0/8`; `*` for any) of the "
+        "TLS-terminating proxies whose X-Forwarded-Proto and X-Forwarded-For the API believes: behind one, the "
+        "dashboard's session cookie is then marked Secure and the audit log records the client's address. Any other "
+        "sender's forwarded headers are ignored.")
     cors_origins: list[str] = Field(
         [], description="Browser origins allowed to call the API from their own pages (CORS); none by default.")
     log_format: Literal["text", "json"] = Field("text", description="How annoray's API process writes its log lines: "

@@ -85,7 +85,8 @@ def up(
     if (warning := exposure_warning(host, settings.api.allowed_hosts)) is not None:
         console.print(Text(warning, style="bold yellow"), soft_wrap=True)
     configure_logging(settings.api.log_format)
-    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info", log_config=None)
+    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info", log_config=None,
+                proxy_headers=False)  # the app believes its own ANNORAY_API__TRUSTED_PROXIES
 
 
 def exposure_warning(host: str, allowed_hosts: list[str]) -> str | None:

@@ -1,3 +1,5 @@
+import logging
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -9,6 +11,7 @@ from annoray.api.schemas import Health, Liveness, Readiness
 from annoray.platform.errors import describe
 from annoray.platform.store.db import schema_revision
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -35,8 +38,9 @@ def ready(request: Request, scheduler: SchedulerDep) -> Response:
         current, head = schema_revision(engine)
         if current != head:
             checks["migrations"] = f"the schema is at {current}, this annoray needs {head}: run `annoray up` once to migrate"
-    except Exception as exc:  # whatever the driver raises, the probe answers with it
-        checks["database"] = checks["migrations"] = f"unreachable: {describe(exc)}"
+    except Exception as exc:  # whatever the driver raises: general words to the caller, its own words to the log
+        logger.warning("readiness: the database does not answer: %s", describe(exc))
+        checks["database"] = checks["migrations"] = "unreachable: the API cannot reach its database (the log says why)"
     if (why := scheduler.unanswered()) is not None:
         checks["scheduler"] = why
     ok = all(v == "ok" for v in checks.values())
