@@ -1,5 +1,7 @@
 """Training requests through HTTP: checked whole before anything is queued; without a scheduler they wait."""
 
+import time
+
 import httpx
 import pytest
 
@@ -114,3 +116,33 @@ def test_sixty_log_followers_of_a_queued_training_leave_other_requests_answered(
     first, project, queued = asyncio.run(follow_and_ask())
     assert len(first) == 60 and all("queued" in text or "request" in text.lower() for text in first), first[0]
     assert project == 200 and queued
+
+
+def test_live_streams_are_capped_per_user_and_end_for_a_job_that_waits_for_ever(settings, engine, clinical_config: str,
+                                                                               clinical_tasks: list) -> None:
+    """No scheduler here: the training stays queued for ever, and each follow of its log ends at the stream's limit."""
+    from contextlib import ExitStack
+
+    from annoray.api.app import create_app
+    from annoray.api.server import BackgroundServer
+
+    capped = settings.model_copy(update={"api": settings.api.model_copy(update={"max_streams_per_user": 2, "max_stream_seconds": 3})})
+    with BackgroundServer(create_app(capped, engine=engine)) as url:
+        api = Api(url, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {settings.admin_token_path.read_text().strip()}"}),
+                  engine, settings=capped)
+        owner = api.user("olivia")
+        pid = owner.post("/api/projects", json={"name": "clinic", "labeling_config": clinical_config}).json()["id"]
+        owner.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks[:60])
+        job = owner.post(f"/api/projects/{pid}/trainings", json={"kinds": ["ner"]}).json()["jobs"][0]["id"]
+        log = f"/api/trainings/{job}/log"
+
+        with ExitStack() as held:
+            streams = [held.enter_context(owner.stream("GET", log, params={"follow": "true"})) for _ in range(2)]
+            assert [s.status_code for s in streams] == [200, 200]
+            third = owner.get(log, params={"follow": "true"})
+            assert third.status_code == 429 and third.json()["detail"].startswith("[E418] you have 2 live streams open")
+            ended = ["".join(s.iter_text()) for s in streams]  # returns only once the server ends each stream
+        assert all(ended), "each stream sent the log so far, then ended by itself though the job still waits"
+        assert owner.get(f"/api/trainings/{job}").json()["status"] == "queued"
+        with owner.stream("GET", log, params={"follow": "true"}) as again:
+            assert again.status_code == 200, "the slots came back when the streams ended"

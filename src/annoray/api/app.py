@@ -21,7 +21,7 @@ from annoray.api import web
 from annoray.api.audit import AuditTrail
 from annoray.api.errors import install_error_handlers
 from annoray.api.guard import InputGuard
-from annoray.api.ops import ApiMetrics, MetricsMiddleware, OneWriterAtATime, SecurityHeaders, WriteGate
+from annoray.api.ops import ApiMetrics, MetricsMiddleware, OneWriterAtATime, SecurityHeaders, StreamSlots, WriteGate
 from annoray.api.routes import (
     audit, cluster, docs, files, health, label_studio, licenses, models, projects, servers, tasks, training_setup, trainings,
     users,
@@ -64,6 +64,7 @@ def create_app(
     app.state.write_sessions = session_factory(engine, write=True)
     app.state.scheduler = scheduler or SchedulerClient(settings)
     app.state.metrics = ApiMetrics()
+    app.state.streams = StreamSlots(settings.api.max_streams_per_user, settings.api.max_stream_seconds)
     install_error_handlers(app)
     # Outermost last: hosts and CORS answer first, then headers, metrics and the audit see every answer, the guard
     # refuses hostile input before any route reads it.

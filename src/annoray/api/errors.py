@@ -14,12 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from annoray.platform.errors import (
-    AnnorayError, Conflict, Errors, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable,
+    AnnorayError, Conflict, Errors, Forbidden, InvalidInput, NotFound, TooMany, Unauthorized, Unavailable,
 )
 
 logger = logging.getLogger(__name__)
 
-STATUS = {InvalidInput: 422, NotFound: 404, Forbidden: 403, Unauthorized: 401, Conflict: 409, Unavailable: 503}
+STATUS = {InvalidInput: 422, NotFound: 404, Forbidden: 403, Unauthorized: 401, Conflict: 409, Unavailable: 503, TooMany: 429}
 """The HTTP status of each kind of refusal: the only place the platform's errors meet HTTP."""
 
 

@@ -6,11 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import Counter as Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from annoray.platform.errors import Errors, TooMany
 
 DASHBOARD_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -57,12 +63,12 @@ class ApiMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("annoray_http_requests", "HTTP requests answered", ("method", "route", "status"),
+        self.requests = Metric("annoray_http_requests", "HTTP requests answered", ("method", "route", "status"),
                                 registry=self.registry)
         self.latency = Histogram("annoray_http_request_duration_seconds", "Time to answer a request", ("method", "route"),
                                  registry=self.registry,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-        self.errors = Counter("annoray_http_errors", "Requests answered with a server error (5xx)", ("method", "route"),
+        self.errors = Metric("annoray_http_errors", "Requests answered with a server error (5xx)", ("method", "route"),
                               registry=self.registry)
 
 
@@ -153,3 +159,36 @@ def configure_logging(log_format: str) -> None:
         logger.propagate = False
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
+
+
+class StreamSlots:
+    """Live streams held open per user, at most ``per_user`` at once, each for at most ``seconds``: a stream is a
+    connection and a poll of the database every half second, so neither a user nor a job that waits for ever holds one
+    without end."""
+
+    def __init__(self, per_user: int, seconds: float):
+        self.per_user, self.seconds = per_user, seconds
+        self.open: Counter[int] = Counter()
+        self.lock = threading.Lock()
+
+    def stream(self, user_id: int, events: AsyncGenerator[str, None]) -> AsyncIterator[str]:
+        """Take a slot now (refused, E418, when the user has none left) and give it back when the stream ends."""
+        with self.lock:
+            if self.open[user_id] >= self.per_user:
+                raise TooMany(Errors.E418.format(count=self.open[user_id]))
+            self.open[user_id] += 1
+        return self._held(user_id, events)
+
+    async def _held(self, user_id: int, events: AsyncGenerator[str, None]) -> AsyncIterator[str]:
+        deadline = time.monotonic() + self.seconds
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                try:  # a stream that waits (a queued job's log) ends at its deadline too
+                    event = await asyncio.wait_for(anext(events), left)
+                except (StopAsyncIteration, TimeoutError):
+                    return
+                yield event
+        finally:
+            await events.aclose()
+            with self.lock:
+                self.open[user_id] -= 1

@@ -91,6 +91,8 @@ class Errors:
     E412 = "[E412] a token of scope '{scope}' cannot be made {why}"
     E413 = "[E413] '{username}' is a service account: it signs in nowhere, its pipelines send its API tokens"
     E414 = "[E414] token {token_id} is not yours; only an admin may see or revoke another user's tokens"
+    E418 = ("[E418] you have {count} live streams open (training logs, progress pages), the most one user may at once "
+            "(ANNORAY_API__MAX_STREAMS_PER_USER): close one first")
     E415 = "[E415] user '{username}' is disabled: an admin enables it again (PATCH /api/users/{username})"
     E416 = "[E416] an admin cannot disable their own account: another admin does"
     E417 = ("[E417] a user's own token is replaced with that token itself (or from the dashboard), never with a named "
@@ -289,6 +291,10 @@ class Conflict(AnnorayError):
 
 class Unavailable(AnnorayError):
     """A part the request needs is not running."""
+
+
+class TooMany(AnnorayError):
+    """The caller holds as many of something as one may at once."""
 
 
 def describe(exc: BaseException, limit: int = 300) -> str:

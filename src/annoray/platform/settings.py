@@ -24,6 +24,10 @@ class ApiSettings(BaseModel):
     allowed_hosts: list[str] = Field(
         ["*"], description="Host headers the API answers (others get 400), such as [\"annoray.example.org\"]; "
         "\"*.example.org\" allows subdomains. Set it in production: it stops DNS-rebinding and host-header attacks.")
+    max_streams_per_user: int = Field(8, ge=1, description="Live streams (a followed training log, a page's progress "
+                                      "events) one user may hold open at once; more are refused (429).")
+    max_stream_seconds: float = Field(3600, gt=0, description="How long one stream stays open: a job that waits for "
+                                      "ever does not hold it for ever (a browser's page reconnects; follow again).")
     trusted_proxies: list[str] = Field(
         default_factory=lambda: ["127.0.0.1"], description="Addresses (or networks, `10.0.0.0/8`; `*` for any) of the "
         "TLS-terminating proxies whose X-Forwarded-Proto and X-Forwarded-For the API believes: behind one, the "

@@ -2,7 +2,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
@@ -100,6 +100,7 @@ def cancel_training(t: TrainingDep, session: SessionDep, writes: WriteSessionsDe
     responses={200: {"content": {"text/plain": {}, "application/json": {}}}},
 )
 def training_log(
+    request: Request,
     t: TrainingDep,
     session: SessionDep,
     sessions: SessionsDep,
@@ -114,7 +115,8 @@ def training_log(
     if not follow:
         return PlainTextResponse(log_text(lines), headers={"Content-Disposition": f'attachment; filename="{filename}"'})
     session.close()  # the stream reads through sessions of its own: the request's connection goes back to the pool now
-    return StreamingResponse(_follow(sessions, t.job.id), media_type="text/plain; charset=utf-8")
+    events = request.app.state.streams.stream(t.membership.user.id, _follow(sessions, t.job.id))
+    return StreamingResponse(events, media_type="text/plain; charset=utf-8")
 
 
 async def _follow(sessions: sessionmaker[Session], job_id: int) -> AsyncIterator[str]:

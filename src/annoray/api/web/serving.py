@@ -87,7 +87,7 @@ def start(request: Request, v: VisitorDep, session: SessionDep, scheduler: Sched
 
 
 @router.get("/preannotations/{jid}/events")
-async def preannotation_events(v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: Id) -> StreamingResponse:
+async def preannotation_events(request: Request, v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: Id) -> StreamingResponse:
     """A pre-annotation job's progress bar, live (server-sent events) until the job ends."""
     await run_in_threadpool(servers.get_preannotation, jid, v.user, session)  # members of its project only
     await run_in_threadpool(session.close)
@@ -95,7 +95,7 @@ async def preannotation_events(v: VisitorDep, session: SessionDep, sessions: Ses
     def render(reads: Session) -> tuple[str, bool]:
         job = servers.preannotation_out(PreannotationJobRepository(reads).get(jid))
         return templates.get_template("preannotation.html").render(job=job), job.status in ENDED
-    return event_stream(live_fragments(sessions, render))
+    return event_stream(request.app.state.streams.stream(v.user.id, live_fragments(sessions, render)))
 
 
 # --- Clusters -------------------------------------------------------------------------------------------------------

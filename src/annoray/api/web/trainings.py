@@ -176,12 +176,13 @@ def chart(epochs: list[dict[str, Any]], width: int = 480, height: int = 160) -> 
 
 
 @router.get("/trainings/{jid}/events")
-async def training_events(v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: Id, after: Offset = 0) -> StreamingResponse:
+async def training_events(request: Request, v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: Id,
+                          after: Offset = 0) -> StreamingResponse:
     """Server-sent events: the job's progress whenever it changes, new log lines, then ``end``. The stream reads
     the database (so it works behind several API replicas) on a thread only while reading, and holds none while waiting."""
     await run_in_threadpool(_access, session, v, jid)
     await run_in_threadpool(session.close)
-    return event_stream(_events(sessions, jid, after))
+    return event_stream(request.app.state.streams.stream(v.user.id, _events(sessions, jid, after)))
 
 
 async def _events(sessions: sessionmaker[Session], jid: int, after: int) -> AsyncIterator[str]:
@@ -221,10 +222,10 @@ def cancel(v: VisitorDep, session: SessionDep, writes: WriteSessionsDep, schedul
 
 
 @router.get("/trainings/{jid}/log")
-def training_log_file(v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: Id,
+def training_log_file(request: Request, v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: Id,
                       format: str = "text") -> Response:
     """A training's log as a file, text or JSON (members of its project only)."""
-    return trainings.training_log(_access(session, v, jid), session, sessions, follow=False,
+    return trainings.training_log(request, _access(session, v, jid), session, sessions, follow=False,
                                   format="json" if format == "json" else "text")
 
 
