@@ -47,8 +47,8 @@ def spark_pipeline(path: Path, *stages: str) -> Path:
         (folder / "metadata" / "part-00000").write_text(json.dumps({"class": cls, "paramMap": {}}) + "\n")
 
     metadata(path, "org.apache.spark.ml.PipelineModel")
-    for i, stage in enumerate(stages):
-        metadata(path / "stages" / f"{i}_{stage}_1a2b", f"com.johnsnowlabs.nlp.{stage}")
+    for i, stage in enumerate(stages):  # a name with a dot is a class of its own (a Python stage's module.Class)
+        metadata(path / "stages" / f"{i}_{stage.rsplit('.', 1)[-1]}_1a2b", stage if "." in stage else f"com.johnsnowlabs.nlp.{stage}")
     return path
 
 
@@ -106,6 +106,8 @@ def test_what_annoray_cannot_serve_is_refused_with_the_reason_and_nothing_kept(a
             (str(alien), "spacy", "it needs the spaCy factories fancy_ner"),
             (str(no_labels), "spacy", "its meta.json lists no labels for 'disease_ner'"),
             (str(pipeline), "sparknlp", "it is not a saved Spark ML PipelineModel folder"),
+            (str(spark_pipeline(tmp_path / "python", "DocumentAssembler", "payload.Run", "NerDLModel", "NerConverter")), "sparknlp",
+             "it names Python classes (payload.Run), which loading it would import and run"),
             (str(spark_pipeline(tmp_path / "spark", "DocumentAssembler", "Tokenizer", "NerDLModel")), "sparknlp",
              "its NerDLModel is not followed by a NerConverter"),
             (str(spark_pipeline(tmp_path / "spark_ok", "DocumentAssembler", "SentenceDetector", "Tokenizer", "WordEmbeddingsModel",

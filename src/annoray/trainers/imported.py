@@ -91,11 +91,28 @@ SPARK_KINDS = {"NerDLModel": ModelKind.NER, "ClassifierDLModel": ModelKind.CLASS
                "MultiClassifierDLModel": ModelKind.CLASSIFICATION, "AssertionDLModel": ModelKind.ASSERTION}
 
 
-def _spark_class(folder: Path) -> str:
+JVM_CLASSES = ("org.apache.spark.", "com.johnsnowlabs.")
+"""What a stage of a served Spark NLP pipeline may be: pyspark loads any other class by importing the Python module it
+names (a PipelineModel saved from Python stages), which would run code from the folder's say-so."""
+
+
+def _spark_metadata(folder: Path) -> dict[str, Any]:
     part = next((folder / "metadata").glob("part-*"), None)
     if part is None:
-        return ""
-    return str(json.loads(part.read_text(encoding="utf-8").splitlines()[0]).get("class", ""))
+        return {}
+    found = json.loads(part.read_text(encoding="utf-8").splitlines()[0])
+    return found if isinstance(found, dict) else {}
+
+
+def _spark_class(folder: Path) -> str:
+    return str(_spark_metadata(folder).get("class", ""))
+
+
+def _python_stages(path: Path, stages: list[Path]) -> list[str]:
+    """The classes a loader would import as Python: a pipeline saved from Python, or a stage not of Spark or Spark NLP."""
+    top = _spark_metadata(path)
+    python = [f"the pipeline ({top.get('class')})"] if (top.get("paramMap") or {}).get("language") == "Python" else []
+    return python + [name for name in map(_spark_class, stages) if not name.startswith(JVM_CLASSES)]
 
 
 def inspect_sparknlp(path: Path, settings: Any, language: str) -> ModelFacts:
@@ -111,6 +128,9 @@ def inspect_sparknlp(path: Path, settings: Any, language: str) -> ModelFacts:
         raise NotServable("it is not a saved Spark ML PipelineModel folder (metadata/part-00000 naming "
                           "org.apache.spark.ml.PipelineModel); save the whole pipeline, from a DocumentAssembler on")
     stages = sorted((p for p in (path / "stages").iterdir() if p.is_dir()), key=lambda p: int(p.name.split("_", 1)[0]))
+    if python := _python_stages(path, stages):
+        raise NotServable(f"it names Python classes ({', '.join(python)[:300]}), which loading it would import and run: "
+                          "annoray serves pipelines of Spark and Spark NLP stages only")
     classes = [_spark_class(stage).rsplit(".", 1)[-1] for stage in stages]
     if not classes or classes[0] != "DocumentAssembler":
         raise NotServable(f"its first stage is {classes[0] if classes else 'missing'}, not a DocumentAssembler: annoray sends raw text")
