@@ -174,9 +174,10 @@ def api_killed_during_import(work: Path, tasks: int = 50_000) -> Outcome:
             if landed == 0:  # nothing landed: the client sends it again
                 client.post(f"/api/projects/{pid}/tasks/import", content=body, headers={"content-type": "application/json"})
             final = client.get(f"/api/projects/{pid}/tasks", params={"page_size": 1}).json()["total"]
+            leaked = seats_left(client)
         faulted = time.monotonic() - started
         return Outcome("API killed during a %d-task import" % tasks, lost=tasks - final if final < tasks else 0,
-                       duplicated=max(0, final - tasks), seats_leaked=0, recover_s=recover, baseline_s=baseline,
+                       duplicated=max(0, final - tasks), seats_leaked=leaked, recover_s=recover, baseline_s=baseline,
                        faulted_s=faulted, note=f"{'partial' if landed not in (0, tasks) else 'all or nothing'}: {landed} had landed")
     finally:
         api.stop()
@@ -353,9 +354,9 @@ def scheduler_killed_during_deploy_and_preannotation(work: Path, tasks: int = 20
             if not faulted:
                 baseline_deploy = deployed
             else:
-                outcomes.append(Outcome("scheduler killed while a server deploys", lost=int(not ok), duplicated=max(0, seats_during - 1),
-                                        seats_leaked=0, recover_s=recover, baseline_s=baseline_deploy, faulted_s=deployed,
-                                        note=f"seats held while it runs: {seats_during} (1 expected)"))
+                deploy = Outcome("scheduler killed while a server deploys", lost=int(not ok), duplicated=max(0, seats_during - 1),
+                                 seats_leaked=-1, recover_s=recover, baseline_s=baseline_deploy, faulted_s=deployed,
+                                 note=f"seats held while it runs: {seats_during} (1 expected)")  # leaked: once it is deleted
             started = time.monotonic()
             job = client.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"], "task_ids": ids}).json()
             if faulted:
@@ -369,9 +370,11 @@ def scheduler_killed_during_deploy_and_preannotation(work: Path, tasks: int = 20
             if not faulted:
                 baseline_job = took
                 continue
+            deploy.seats_leaked = leaked = seats_left(client)  # the faulted server and its job are gone: none should be held
+            outcomes.append(deploy)
             outcomes.append(Outcome("scheduler killed during a %d-task pre-annotation" % tasks,
                                     lost=sum(c == 0 for c in counts), duplicated=sum(max(0, c - 1) for c in counts),
-                                    seats_leaked=seats_left(client),
+                                    seats_leaked=leaked,
                                     recover_s=recover, baseline_s=baseline_job, faulted_s=took,
                                     note=f"job {end['status']}"))  # type: ignore[index]
         return outcomes

@@ -431,3 +431,37 @@ def tiny_models() -> dict[str, Path]:
             pass
         out[kind] = work / MODEL_DIR
     return out
+
+
+NAMES = {"ner": "ner_clinic", "assertion": "assertion_clinic", "classification": "classification_clinic"}
+
+
+def register_models(api: Api) -> None:
+    """Put the tiny models in the model store and the catalog, as a finished training would."""
+    from sqlalchemy.orm import Session
+
+    from annoray.platform.store.tables import CatalogModel
+    from annoray.trainers.store import ModelStore
+
+    store = ModelStore(api.settings.resolved_model_store)
+    labels = {"ner": ["Drug"], "assertion": ["present", "absent"], "classification": ["cardiology", "neurology"]}
+    with Session(api.engine) as session:
+        for kind, path in tiny_models().items():
+            uri = store.put(path, NAMES[kind])
+            session.add(CatalogModel(name=NAMES[kind], kind=kind, labels=labels[kind], language="en", engine=f"spacy.{kind}.v1",
+                                     source="manual", uri=uri, metrics={}))
+        session.commit()
+
+
+def clinic(api: Api, name: str, *, rules: str = "", model_type: str = "open_source", annotated: int = 2, copies: int = 1) -> int:
+    config = CLINICAL_CONFIG.format(rules=rules, **NAMES)
+    pid = api.admin.post("/api/projects", json={"name": name, "labeling_config": config, "model_type": model_type}).json()["id"]
+    tasks = []
+    for i, (text_, start, end, _, _) in enumerate(clinical_sentences() * copies):
+        task = {"data": {"text": text_}}
+        if i < annotated:
+            task["annotations"] = [{"result": [{"from_name": "label", "to_name": "text", "type": "labels", "value": {
+                "start": start, "end": end, "text": text_[start:end], "labels": ["Drug"]}}]}]
+        tasks.append(task)
+    assert api.admin.post(f"/api/projects/{pid}/tasks/import", json=tasks).status_code == 201
+    return pid

@@ -17,8 +17,7 @@ from sqlalchemy import create_engine, text
 from annoray.api.server import free_port
 from annoray.platform.settings import Settings
 
-from ..conftest import ENDED, Api, german_project, wait_for_trainings
-from ..serve_apps.test_servers_on_ray import clinic, register_models
+from ..conftest import ENDED, Api, clinic, german_project, register_models, wait_for_trainings
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]

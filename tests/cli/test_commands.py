@@ -17,8 +17,7 @@ from annoray.api.cli import app
 from annoray.api.server import free_port
 from annoray.platform.store.tables import CatalogModel
 
-from ..conftest import GERMAN, NER_CONFIG, SECRET, Api, clinical_sentences, license_document, span_task
-from ..serve_apps.test_servers_on_ray import NAMES, clinic
+from ..conftest import GERMAN, NAMES, NER_CONFIG, SECRET, Api, clinic, clinical_sentences, license_document, span_task
 
 runner = CliRunner()
 

@@ -41,7 +41,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Label Studio server of this module's own; the tests skip, saying why, when it cannot start here."""
+    """A Label Studio server of this module's own; the tests skip when it is not installed, and fail when it is but
+    cannot start (a broken install must not pass as a skip)."""
     binary = shutil.which("label-studio", path=str(Path(sys.executable).parent)) or shutil.which("label-studio")
     if binary is None:
         pytest.skip("Label Studio is not installed (pip install -e '.[dev]' installs it)")
@@ -64,7 +65,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = (data / "label-studio.log").read_text()[-1500:]
-                pytest.skip(f"Label Studio did not start on this machine (exit {process.poll()}): {tail}")
+                pytest.fail(f"Label Studio is installed but did not start (exit {process.poll()}): {tail}")
             time.sleep(1)
         yield url
     finally:

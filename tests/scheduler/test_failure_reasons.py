@@ -1,11 +1,9 @@
 """A failed training is explained in words a user can act on, from the error Ray Train raised."""
 
-import pytest
+from ray import exceptions as ray_exceptions
+from ray.train.v2.api import exceptions as train_exceptions  # what production explains: its move must fail here
 
 from annoray.scheduler.runner import explain_failure
-
-ray_exceptions = pytest.importorskip("ray.exceptions")
-train_exceptions = pytest.importorskip("ray.train.v2.api.exceptions")
 
 
 def worker_group_error(worker_error: Exception) -> Exception:

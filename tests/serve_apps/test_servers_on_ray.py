@@ -9,46 +9,13 @@ from sqlalchemy.orm import Session
 from annoray.platform.store.repositories import TaskRepository
 
 from ..conftest import (
-    CLINICAL_CONFIG, Api, clinical_sentences, license_document, live_api, refused, scheduler_settings, shutdown_ray, tiny_models,
-    wait_for,
+    NAMES, Api, clinic, clinical_sentences, license_document, live_api, refused, register_models, scheduler_settings,
+    shutdown_ray, tiny_models, wait_for,
 )
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402  (a dependency of annoray's own: never skipped)
+
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
-
-NAMES = {"ner": "ner_clinic", "assertion": "assertion_clinic", "classification": "classification_clinic"}
-
-
-def register_models(api: Api) -> None:
-    """Put the tiny models in the model store and the catalog, as a finished training would."""
-    from sqlalchemy.orm import Session
-
-    from annoray.platform.store.tables import CatalogModel
-    from annoray.trainers.store import ModelStore
-
-    store = ModelStore(api.settings.resolved_model_store)
-    labels = {"ner": ["Drug"], "assertion": ["present", "absent"], "classification": ["cardiology", "neurology"]}
-    with Session(api.engine) as session:
-        for kind, path in tiny_models().items():
-            uri = store.put(path, NAMES[kind])
-            session.add(CatalogModel(name=NAMES[kind], kind=kind, labels=labels[kind], language="en", engine=f"spacy.{kind}.v1",
-                                     source="manual", uri=uri, metrics={}))
-        session.commit()
-
-
-def clinic(api: Api, name: str, *, rules: str = "", model_type: str = "open_source", annotated: int = 2, copies: int = 1) -> int:
-    config = CLINICAL_CONFIG.format(rules=rules, **NAMES)
-    pid = api.admin.post("/api/projects", json={"name": name, "labeling_config": config, "model_type": model_type}).json()["id"]
-    tasks = []
-    for i, (text_, start, end, _, _) in enumerate(clinical_sentences() * copies):
-        task = {"data": {"text": text_}}
-        if i < annotated:
-            task["annotations"] = [{"result": [{"from_name": "label", "to_name": "text", "type": "labels", "value": {
-                "start": start, "end": end, "text": text_[start:end], "labels": ["Drug"]}}]}]
-        tasks.append(task)
-    assert api.admin.post(f"/api/projects/{pid}/tasks/import", json=tasks).status_code == 201
-    return pid
-
 
 @pytest.fixture
 def serving(ray_session, tmp_path: Path):
