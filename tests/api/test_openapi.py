@@ -30,6 +30,8 @@ ROUTES = [
     ("post", "/api/projects/{pid}/files"),
     ("get", "/api/files/{fid}"),
     ("get", "/api/files/{fid}/pages/{n}"),
+    ("patch", "/api/users/{username}"),
+    ("post", "/api/users/me/token"),
 ]
 
 

@@ -97,12 +97,17 @@ def test_sixty_log_followers_of_a_queued_training_leave_other_requests_answered(
 
     pid = german_project(api.admin)
     job = api.admin.post(f"/api/projects/{pid}/trainings", json={}).json()["jobs"][0]["id"]  # no scheduler: it stays queued
-    headers = dict(api.admin.headers)
+    followers = []  # ten members following six times each: within the streams one user may hold
+    for i in range(10):
+        api.user(f"reader{i}")
+        assert api.admin.post(f"/api/projects/{pid}/members", json={"username": f"reader{i}", "role": "annotator"}).status_code == 201
+        followers += [api.clients[f"reader{i}"].headers["Authorization"]] * 6
 
     async def follow_and_ask() -> tuple[list[str], int, int]:
-        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60,
+        async with httpx.AsyncClient(base_url=api.url, headers=dict(api.admin.headers), timeout=60,
                                      limits=httpx.Limits(max_connections=100)) as client:
-            streams = [client.stream("GET", f"/api/trainings/{job}/log", params={"follow": "true"}) for _ in range(60)]
+            streams = [client.stream("GET", f"/api/trainings/{job}/log", params={"follow": "true"}, headers={"Authorization": who})
+                       for who in followers]
             responses = [await stream.__aenter__() for stream in streams]
             try:
                 first = [await anext(response.aiter_text()) for response in responses]

@@ -187,7 +187,8 @@ def test_engines_an_imported_model_and_an_owners_training_config_from_the_cli(ap
     cardio = api.admin.post("/api/projects", json={"name": "ner", "labeling_config": NER_CONFIG.format(label="Drug")}).json()["id"]
     api.admin.post(f"/api/projects/{cardio}/tasks/import", json=[span_task("Took aspirin daily.", "aspirin", "Drug")] * 4)
 
-    assert "spacy.visual_ner.v1" in ok(annoray(api, "engines")) and "yes" in ok(annoray(api, "engines"))
+    listed = ok(annoray(api, "engines"))
+    assert "spacy.visual_ner.v1" in listed and "yes" in listed and "30 epochs, batch 4, lr 0.002" in listed
     out = ok(annoray(api, "models", "disease_outside", "--import", str(outside_pipeline(tmp_path / "outside"))))
     assert "model disease_outside: ner, language en" in out and "from imported" in out and "Disease" in out, out
     (tmp_path / "wide.cfg").write_text(spacy_ner_config().replace("width = 96", "width = 128"))

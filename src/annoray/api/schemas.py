@@ -261,7 +261,9 @@ class TrainingCreate(BaseModel):
     kinds: list[ModelKind] | None = Field(None, description="Kinds to train; default: every kind the labeling config has.")
     engine: str = Field("spacy", description="Engine family: spacy (built in), or spacy_words (Visual NER on the words alone, to measure what the layout brings).")
     embeddings: str | None = Field(None, description="Catalog name of registered static vectors; default: none (hash embeddings).")
-    params: TrainingParams = Field(default_factory=TrainingParams)
+    params: TrainingParams = Field(default_factory=TrainingParams, description=(
+        "Training parameters; each one left out takes the engine's default (GET /api/engines lists them: the text "
+        "kinds as below, Visual NER 30 epochs of batches of 4 at learning rate 0.002)."))
     split: SplitMethod = Field(SplitMethod.RANDOM, description="random (by validation_split, seeded) or tags (train/test task tags).")
     task_tags: list[str] = Field(default_factory=list, description="Train on tasks with any of these tags; default: all tasks.")
     reviewed_only: bool = Field(False, description="Only completions a reviewer accepted.")
@@ -278,6 +280,8 @@ class EngineOut(BaseModel):
     languages: list[str]
     available: bool
     reason: str | None = Field(description="Why it cannot train here, when it cannot.")
+    defaults: dict[str, Any] = Field(description="The training parameters a request that gives none trains this engine "
+                                     "with (a request's own parameters take their place one by one).")
 
 
 class TrainingConfigCreate(BaseModel):

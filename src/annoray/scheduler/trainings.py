@@ -174,14 +174,15 @@ def request_trainings(
     for kind in kinds:
         warnings = data.kind_warnings(kind)
         resources = settings.training.spec(kind.value, engine_name(request.engine, kind))
+        params = ENGINES[engine_name(request.engine, kind)].params(request.params)
         job = repo.add(TrainingJob(
             project_id=project.id, kind=kind.value, engine=engine_name(request.engine, kind), source=request.source,
             status=JobStatus.QUEUED, reason="queued for the scheduler",
-            params=request.params.model_dump(), embeddings=request.embeddings, deploy=request.deploy or request.force_deploy,
+            params=params.model_dump(), embeddings=request.embeddings, deploy=request.deploy or request.force_deploy,
             deploy_forced=request.force_deploy,
             selection={"task_tags": list(request.task_tags), "reviewed_only": request.reviewed_only, "split": request.split.value},
             data_summary=data.kind_summary(kind), warnings=warnings,
-            resources=resources.model_dump(), scopes=list(scopes[kind]), progress={"epoch": 0, "epochs": request.params.epochs, "percent": 0.0},
+            resources=resources.model_dump(), scopes=list(scopes[kind]), progress={"epoch": 0, "epochs": params.epochs, "percent": 0.0},
             requested_by=user.id if user else None, custom=custom if kind is ModelKind.NER else None,
             request_key=request.request_key,
         ))
@@ -199,10 +200,11 @@ def request_trainings(
 
 
 def engines_here(settings: Settings) -> list[dict]:
-    """Every training engine: its family, kind and languages, and whether it can train here (if not, why)."""
+    """Every training engine: its family, kind and languages, its default training parameters, and whether it can train
+    here (if not, why)."""
     out = []
     for name, cls in sorted(ENGINES.items()):
         why = cls.unavailable(settings)
         out.append({"name": name, "family": cls.family, "kinds": [cls.kind.value], "languages": list(cls.languages),
-                    "available": why is None, "reason": why})
+                    "available": why is None, "reason": why, "defaults": cls.params(TrainingParams()).model_dump()})
     return out

@@ -57,9 +57,16 @@ class TrainingEngine(ABC):
     kind: ClassVar[ModelKind]
     languages: ClassVar[tuple[str, ...]]
     Config: ClassVar[type[EngineConfig]] = EngineConfig
+    defaults: ClassVar[dict[str, Any]] = {}
+    """Training parameters whose default differs for this engine from `TrainingParams`' (set from measurement)."""
 
     def __init__(self, config: EngineConfig):
         self.config = config
+
+    @classmethod
+    def params(cls, given: TrainingParams) -> TrainingParams:
+        """What a job of this engine trains with: the parameters the request gave, this engine's defaults for the rest."""
+        return TrainingParams(**(cls.defaults | given.model_dump(exclude_unset=True)))
 
     @classmethod
     def unavailable(cls, settings: Settings) -> str | None:

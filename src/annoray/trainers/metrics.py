@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from annoray.platform.labeling.datasets import AssertionExample, ClassificationExample, Example, NerExample
+from annoray.platform.labeling.datasets import AssertionExample, ClassificationExample, Example, NerExample, VisualNerExample
 
 Span = tuple[int, int, str]
 
@@ -88,6 +88,8 @@ def reference(train: Sequence[Example], dev: Sequence[Example], labels: Sequence
     """
     if not train or not dev:
         return None
+    if isinstance(train[0], VisualNerExample):
+        return _word_lexicon(train, dev, labels)  # type: ignore[arg-type]
     if isinstance(train[0], NerExample):
         seen: dict[str, Counter] = {}
         for e in train:
@@ -111,6 +113,30 @@ def reference(train: Sequence[Example], dev: Sequence[Example], labels: Sequence
         scores = classification_metrics([g[0] for g in gold], [majority] * len(dev), labels)
         return {"name": f"the most frequent label, '{majority}', for every example", **_averages(scores)}
     return None
+
+
+def _word_lexicon(train: Sequence[VisualNerExample], dev: Sequence[VisualNerExample], labels: Sequence[str]) -> dict[str, Any] | None:
+    """Visual NER's guess: the entities of the training pages as runs of words, found again on each held-out page's
+    words (longest first) and given the label they had most often."""
+    seen: dict[tuple[str, ...], Counter] = {}
+    for e in train:
+        for start, end, label in e.spans:
+            seen.setdefault(tuple(w[0] for w in e.words[start:end]), Counter())[label] += 1
+    lexicon = {words: counts.most_common(1)[0][0] for words, counts in seen.items()}
+    if not lexicon:
+        return None
+    longest = max(map(len, lexicon))
+    predicted = []
+    for e in dev:
+        texts, found, i = [w[0] for w in e.words], [], 0
+        while i < len(texts):
+            n = next((n for n in range(min(longest, len(texts) - i), 0, -1) if tuple(texts[i:i + n]) in lexicon), 0)
+            if n:
+                found.append((i, i + n, lexicon[tuple(texts[i:i + n])]))
+            i += n or 1
+        predicted.append(found)
+    scores = ner_metrics([e.spans for e in dev], predicted, labels)
+    return {"name": f"the {len(lexicon)} entities of the training pages, as runs of words matched exactly", **_averages(scores)}
 
 
 def _averages(scores: dict[str, Any]) -> dict[str, Any]:

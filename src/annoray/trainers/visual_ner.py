@@ -56,6 +56,9 @@ class SpacyVisualNer(SpacyEngine):
     name = "spacy.visual_ner.v1"
     kind = ModelKind.VISUAL_NER
     text_only = False
+    defaults = {"epochs": 30, "batch_size": 4, "learning_rate": 0.002, "dropout": 0.2}
+    """A page is one example, so a project has few: batches of 32 over 10 epochs made about 40 updates and learned
+    nothing (micro F1 0.076 on 149 EC-FUNSD forms); `benchmarks/visual_ner.py` measured these."""
 
     def _pipe_name(self) -> str:
         return "ner"

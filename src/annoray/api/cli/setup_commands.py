@@ -242,11 +242,16 @@ def training_configs(project_id: ProjectArg,
 
 @app.command(rich_help_panel=PANEL)
 def engines(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
-    """The training engines, their kinds and languages, and whether each can train here."""
+    """The training engines, their kinds and languages, their default parameters, and whether each can train here."""
     with connect(url, token) as client:
         found = client.get("/api/engines")
-    emit(found, as_json, lambda items: console.print(table(("engine", "family", "kinds", "languages", "here"), (
-        (e["name"], e["family"], e["kinds"], e["languages"], "yes" if e["available"] else e["reason"]) for e in items), "engines")))
+    emit(found, as_json, lambda items: console.print(table(("engine", "family", "kinds", "languages", "defaults", "here"), (
+        (e["name"], e["family"], e["kinds"], e["languages"], _defaults(e["defaults"]), "yes" if e["available"] else e["reason"])
+        for e in items), "engines")))
+
+
+def _defaults(params: dict[str, Any]) -> str:
+    return f"{params['epochs']} epochs, batch {params['batch_size']}, lr {params['learning_rate']:g}, dropout {params['dropout']:g}"
 
 
 @app.command("training-data", rich_help_panel=PANEL)

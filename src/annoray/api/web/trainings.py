@@ -59,10 +59,12 @@ def _train_context(session: Session, settings: Any, v: Visitor, pid: int, chosen
             busy[job.kind] = job
     kinds = [(kind, busy.get(kind), kind in chosen if chosen else kind not in busy) for kind in project.kinds]
     free = [kind for kind, job, _ in kinds if job is None]
-    return {"project": project, "can_train": m.member.role in OWNER_MANAGER, "kinds": kinds,
+    engines = training_setup.list_engines(v.user, settings)
+    defaults = {e.kinds[0]: e.defaults for e in engines if e.family == "spacy" and e.kinds[0] in project.kinds}
+    return {"project": project, "can_train": m.member.role in OWNER_MANAGER, "kinds": kinds, "defaults": defaults,
             "blocked": None if free else "every kind of this project is training now: " + ", ".join(
                 f"{kind} (training {job.id}, {job.status.value})" for kind, job in busy.items()),
-            "engines": _families(training_setup.list_engines(v.user, settings), set(project.kinds)),
+            "engines": _families(engines, set(project.kinds)),
             "embeddings": [e.name for e in ModelRepository(session).all("embeddings")],
             "configs": training_setup.list_training_configs(m, session), "al": project.active_learning}
 
@@ -83,9 +85,9 @@ def train(request: Request, v: VisitorDep, session: SessionDep, sessions: Sessio
           scheduler: SchedulerDep, pid: Id, csrf: Annotated[str, Form()] = "",
           kinds: Annotated[list[str] | None, Form()] = None, engine: Annotated[str, Form()] = "spacy",
           embeddings: Annotated[str, Form()] = "", config: Annotated[str, Form()] = "",
-          epochs: Annotated[str, Form()] = "10", learning_rate: Annotated[str, Form()] = "0.001",
-          decay: Annotated[str, Form()] = "0", dropout: Annotated[str, Form()] = "0.1",
-          batch_size: Annotated[str, Form()] = "32", split: Annotated[str, Form()] = "random",
+          epochs: Annotated[str, Form()] = "", learning_rate: Annotated[str, Form()] = "",
+          decay: Annotated[str, Form()] = "", dropout: Annotated[str, Form()] = "",
+          batch_size: Annotated[str, Form()] = "", split: Annotated[str, Form()] = "random",
           validation_split: Annotated[str, Form()] = "0.2", task_tags: Annotated[str, Form()] = "",
           reviewed_only: Annotated[bool, Form()] = False, deploy: Annotated[str, Form()] = "no",
           al_enabled: Annotated[bool, Form()] = False, al_every: Annotated[str, Form()] = "50",
@@ -103,8 +105,8 @@ def train(request: Request, v: VisitorDep, session: SessionDep, sessions: Sessio
             kinds=kinds or [], engine=engine, embeddings=embeddings or None, config=int(config) if config else None,
             split=split, task_tags=[t.strip() for t in task_tags.split(",") if t.strip()], reviewed_only=reviewed_only,
             deploy={"no": False, "yes": True}.get(deploy, deploy),
-            params={"epochs": epochs, "learning_rate": learning_rate, "decay": decay, "dropout": dropout,
-                    "batch_size": batch_size, "validation_split": validation_split})
+            params={k: v for k, v in {"epochs": epochs, "learning_rate": learning_rate, "decay": decay, "dropout": dropout,
+                                      "batch_size": batch_size, "validation_split": validation_split}.items() if v.strip()})
         learning = ActiveLearningIn(enabled=al_enabled, every=al_every, deploy=al_deploy, gate=al_gate,  # type: ignore[arg-type]
                                     metric=m.project.deploy_metric)
         if not body.kinds:

@@ -60,7 +60,7 @@ def configure(session: Session, project: Project, *, enabled: bool, every: int, 
     if metric not in METRICS:
         errors.append(ErrorDetail(Errors.E614.format(metric=metric, allowed=", ".join(METRICS)), field="metric"))
     try:
-        checked = TrainingParams(**(params or {})).model_dump()
+        checked = TrainingParams(**(params or {})).model_dump(exclude_unset=True)  # the rest: each engine's defaults
     except ValueError as exc:
         errors += [ErrorDetail(e["msg"], field="params." + ".".join(str(p) for p in e["loc"])) for e in exc.errors()]  # type: ignore[attr-defined]
     if errors:
