@@ -91,20 +91,85 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that needs a database gets SQLite; one marked ``both_databases`` (the store's own behaviour is under
+    test) runs on a real PostgreSQL too. A test may also parametrize ``database_url`` itself."""
+    if "database_url" not in metafunc.fixturenames:
+        return
+    if any("database_url" in marker.args[0] for marker in metafunc.definition.iter_markers("parametrize")):
+        return
+    both = metafunc.definition.get_closest_marker("both_databases") is not None
+    metafunc.parametrize("database_url", BOTH if both else ["sqlite"], indirect=True)
+
+
+def _admin_dsn(server: PostgresServer) -> str:
+    return f"host={server.host} port={server.port} user=postgres dbname=postgres"
+
+
+@functools.cache
+def sqlite_template() -> Path:
+    """A SQLite database migrated to the head once per session, which each test's database starts as a copy of."""
+    from annoray.platform.store.db import create_db_engine, migrate
+
+    root = Path(tempfile.mkdtemp(prefix="annoray-template-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    engine = create_db_engine(f"sqlite:///{root / 'template.db'}")
+    migrate(engine)
+    engine.dispose()
+    return root / "template.db"
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """A PostgreSQL database migrated to the head once per session: each test's database is made from it (TEMPLATE)."""
+    import psycopg
+
+    from annoray.platform.store.db import create_db_engine, migrate
+
+    with psycopg.connect(_admin_dsn(postgres_server), autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "annoray_template"')
+    engine = create_db_engine(postgres_server.url("annoray_template"))
+    migrate(engine)
+    engine.dispose()
+    return "annoray_template"
+
+
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own (see `migrated`)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'annoray.db'}"
         return
     import psycopg
 
     server: PostgresServer = request.getfixturevalue("postgres_server")
+    request.getfixturevalue("postgres_template")  # made before any test database, while nobody is connected to it
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"host={server.host} port={server.port} user=postgres dbname=postgres", autocommit=True) as conn:
+    with psycopg.connect(_admin_dsn(server), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield server.url(name)
-    with psycopg.connect(f"host={server.host} port={server.port} user=postgres dbname=postgres", autocommit=True) as conn:
+    with psycopg.connect(_admin_dsn(server), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrated(url: str) -> None:
+    """Make the empty database at ``url`` a copy of the session's migrated template (a file copy on SQLite,
+    ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL) instead of running every migration again."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        shutil.copyfile(sqlite_template(), parsed.database)
+        return
+    import psycopg
+
+    dsn = f"host={parsed.host} port={parsed.port} user=postgres dbname=postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{parsed.database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{parsed.database}" TEMPLATE "annoray_template"')
 
 
 ISSUER = "annoray-test-issuer"
@@ -142,7 +207,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
+def engine(settings: Settings, database_url: str) -> Iterator[Engine]:
+    migrated(database_url)
     engine = init_home(settings)
     yield engine
     engine.dispose()
@@ -218,7 +284,7 @@ def ray_session(_ray_shutdown: None) -> None:
 
     A test that needs another shape (a multi-node cluster) shuts it down; the next test starts it again.
     """
-    ray = pytest.importorskip("ray")
+    import ray
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=16, _memory=64 * GIB, include_dashboard=False, log_to_driver=False,
                  namespace="annoray-tests")
@@ -243,6 +309,9 @@ def live_api(settings: Settings) -> Iterator[Api]:
     """A live API with its own scheduler actor on the connected Ray; both go when the block ends."""
     from annoray.scheduler.factory import start_scheduler, stop_scheduler
 
+    if settings.database_url is None and not (settings.home / "annoray.db").exists():  # from the migrated template
+        settings.home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sqlite_template(), settings.home / "annoray.db")
     engine = init_home(settings)
     start_scheduler(settings)
     token = settings.admin_token_path.read_text().strip()

@@ -7,11 +7,12 @@ state) is not a 401 or a 403, nor a 5xx (a bug, whoever sends it). The README's 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import time_machine
 from fastapi import FastAPI
 from starlette.routing import Route
 from sqlalchemy.orm import Session
@@ -170,10 +171,9 @@ def world(api: Api, clinical_config: str, clinical_tasks: list, tmp_path) -> dic
     token = owner.post("/api/tokens", json={"name": "matrix"}).json()["id"]
     assert owner.post("/ls/setup", json={"project": LS_UID, "schema": clinical_config}).status_code == 200  # links pid
 
-    expired = owner.post("/api/tokens", json={"name": "short", "expires_in_days": 1 / 86400}).json()["token"]
+    expired = owner.post("/api/tokens", json={"name": "short", "expires_in_days": 1 / 24}).json()["token"]  # an hour
     revoked = owner.post("/api/tokens", json={"name": "gone"}).json()
     assert owner.delete(f"/api/tokens/{revoked['id']}").status_code == 204
-    time.sleep(1.2)
     clients = {"none": httpx.Client(base_url=api.url, timeout=60), "bad": api.client("ar_not-a-token"),
                "expired": api.client(expired), "revoked": api.client(revoked["token"]), **users}
     ids = {"pid": pid, "tid": tids[0], "cid": completion["id"], "prid": prid, "fid": fid, "n": 1, "jid": job, "sid": sid,
@@ -220,26 +220,27 @@ def no_scheduler(response: httpx.Response) -> bool:
 def test_every_caller_gets_what_the_matrix_says(api: Api, world: dict) -> None:
     ids, clients = world["ids"], world["clients"]
     mismatches = []
-    for (method, template), allowed in MATRIX.items():
-        path = template.format(**{**ids, "cid": world["config_id"]} if "training-configs" in template else ids)
-        body = world["bodies"].get(template)
-        # Refused callers first: a destructive route let through would otherwise remove what the others address.
-        for who in sorted(CALLERS, key=lambda c: c in allowed):
-            if template == "/api/projects/{pid}/files" and method == "POST":
-                from .test_files import image_bytes
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=2), tick=True):  # the "expired" token has expired
+        for (method, template), allowed in MATRIX.items():
+            path = template.format(**{**ids, "cid": world["config_id"]} if "training-configs" in template else ids)
+            body = world["bodies"].get(template)
+            # Refused callers first: a destructive route let through would otherwise remove what the others address.
+            for who in sorted(CALLERS, key=lambda c: c in allowed):
+                if template == "/api/projects/{pid}/files" and method == "POST":
+                    from .test_files import image_bytes
 
-                response = clients[who].post(path, files=[("file", ("b.png", image_bytes(30, 20), "image/png"))])
-            else:
-                response = clients[who].request(method, path, json=body if method in ("POST", "PUT", "PATCH") else None)
-            if template == "/api/users/me/token" and response.status_code == 200:  # the old token stopped: use the new
-                clients[who].headers["Authorization"] = f"Bearer {response.json()['token']}"
-            expected = "through" if who in allowed else (401 if who in UNAUTHENTICATED else 403)
-            got = "through" if response.status_code not in (401, 403) else response.status_code
-            if response.status_code >= 500 and not no_scheduler(response):  # a 5xx is a bug, whoever sends the request
-                got = response.status_code
-            if got != expected:
-                mismatches.append(f"{method} {template} as {who}: expected {expected}, got {response.status_code} "
-                                  f"{response.text[:160]}")
+                    response = clients[who].post(path, files=[("file", ("b.png", image_bytes(30, 20), "image/png"))])
+                else:
+                    response = clients[who].request(method, path, json=body if method in ("POST", "PUT", "PATCH") else None)
+                if template == "/api/users/me/token" and response.status_code == 200:  # the old token stopped: use the new
+                    clients[who].headers["Authorization"] = f"Bearer {response.json()['token']}"
+                expected = "through" if who in allowed else (401 if who in UNAUTHENTICATED else 403)
+                got = "through" if response.status_code not in (401, 403) else response.status_code
+                if response.status_code >= 500 and not no_scheduler(response):  # a 5xx is a bug, whoever sends the request
+                    got = response.status_code
+                if got != expected:
+                    mismatches.append(f"{method} {template} as {who}: expected {expected}, got {response.status_code} "
+                                      f"{response.text[:160]}")
     assert not mismatches, "\n".join(mismatches)
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from ..conftest import Api, count_rows
 
+pytestmark = pytest.mark.both_databases  # the end-to-end flow on each database
+
 TEXT = "Patient denies chest pain."
 
 
@@ -44,6 +46,7 @@ def test_project_shows_its_derived_model_kinds(team) -> None:
 
 def test_import_sample_project_and_page_through_tasks(api: Api, team, clinical_tasks: list) -> None:
     pid, owner, *_ = team
+    clinical_tasks = clinical_tasks[:300]  # the quickstart (the README test) imports all 1,657
     r = owner.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks)
     assert r.status_code == 201, r.text
     assert r.json()["imported"] == len(clinical_tasks) == len(r.json()["task_ids"])
@@ -52,7 +55,7 @@ def test_import_sample_project_and_page_through_tasks(api: Api, team, clinical_t
     assert page["items"][0]["id"] == r.json()["task_ids"][50]
     assert count_rows(api.engine, "completions") == sum(1 for t in clinical_tasks if t.get("annotations"))
     summary = owner.get(f"/api/projects/{pid}/training-data").json()
-    assert summary["kinds"]["ner"]["label_counts"]["Condition"] > 1000
+    assert summary["kinds"]["ner"]["label_counts"]["Condition"] == 300
     assert set(summary["kinds"]) == {"ner", "assertion", "classification"}
 
 

@@ -11,6 +11,8 @@ from annoray.platform.labeling.tasks import MAX_TASK_TEXT
 
 from ..conftest import Api, csrf_of, refused, signed_in
 
+pytestmark = pytest.mark.both_databases  # what each database can store (NUL, ids past a column's range)
+
 
 @pytest.fixture
 def project(api: Api, clinical_config: str, clinical_tasks: list) -> tuple[int, httpx.Client, list[int]]:

@@ -6,6 +6,8 @@ import pytest
 
 from ..conftest import SECRET, Api, german_project, license_document, refused
 
+pytestmark = pytest.mark.both_databases  # seats are leased in transactions
+
 
 def test_an_admin_installs_lists_and_deletes_a_license_and_its_secret_never_comes_back(api: Api, caplog) -> None:
     caplog.set_level(logging.DEBUG)

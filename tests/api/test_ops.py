@@ -152,6 +152,7 @@ def test_the_grafana_dashboard_reads_metrics_annoray_exports(api: Api) -> None:
             assert re.sub(r"_(total|bucket)$", "", name) in exported, name
 
 
+@pytest.mark.both_databases  # concurrency is the store's
 def test_more_writers_than_threads_are_all_answered(settings, engine, clinical_config: str) -> None:
     """Forty completions sent at once to an API of two threads: on SQLite, writers once took every thread waiting
     for the write lock while its holder waited for a thread, and were answered 500 "database is locked"."""

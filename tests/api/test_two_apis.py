@@ -19,7 +19,7 @@ from annoray.platform.settings import Settings
 
 from ..conftest import ENDED, Api, clinic, german_project, register_models, wait_for_trainings
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402  (a dependency of annoray: never skipped)
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
 
 
@@ -42,9 +42,8 @@ def wait_ready(procs: list[subprocess.Popen], urls: list[str], timeout: float = 
             time.sleep(0.5)
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # several API processes need a database server
 def test_two_api_processes_share_one_database_and_one_scheduler(ray_session, database_url: str, tmp_path: Path) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("several API processes need PostgreSQL")
     from annoray.scheduler.factory import stop_scheduler
 
     home, name = tmp_path / "home", f"scheduler-{uuid.uuid4().hex[:8]}"

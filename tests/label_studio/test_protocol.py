@@ -16,6 +16,8 @@ from annoray.platform.store.home import init_home
 
 from ..conftest import Api, refused
 
+pytestmark = pytest.mark.both_databases  # idempotency rests on the store's unique indexes
+
 CONFIG = """<View>
   <Labels name="label" toName="text"><Label value="Drug"/><Label value="Condition"/></Labels>
   <Text name="text" value="$text"/>

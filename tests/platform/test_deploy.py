@@ -13,6 +13,8 @@ from annoray.platform.store.tables import (
     CatalogModel, JobStatus, LabelingConfigVersion, PreannotationServer, Project, ServerStatus, TrainingJob, User,
 )
 
+pytestmark = pytest.mark.both_databases  # deploys rewrite configs in one transaction
+
 MIXED = """<View>
   <!-- the clinic's config -->
   <Text name="text" value="$text"/>

@@ -9,6 +9,8 @@ from annoray.platform.store.db import migrate, session_factory
 from annoray.platform.store.repositories import PredictionRepository, TaskRepository
 from annoray.platform.store.tables import Base, Prediction, Project, User
 
+pytestmark = pytest.mark.both_databases  # the store itself
+
 
 def test_migrations_build_exactly_the_models(engine: Engine) -> None:
     with engine.connect() as conn:

@@ -4,7 +4,7 @@ import pytest
 
 from ..conftest import DRUGS, Api, scheduler_settings, wait_for, wait_for_trainings
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402  (a dependency of annoray: never skipped)
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 
 CONFIG = """<View>

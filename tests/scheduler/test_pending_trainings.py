@@ -12,6 +12,8 @@ from annoray.platform.store.repositories import TrainingJobRepository
 from annoray.platform.store.tables import Project, TrainingJob, User
 from annoray.scheduler.training_runs import PendingTrainings
 
+pytestmark = pytest.mark.both_databases  # the kept queue against the database's own order
+
 
 def whole_queue(session: Session) -> list[int]:
     jobs = session.scalars(select(TrainingJob).where(TrainingJob.status.in_(PENDING))).all()

@@ -10,7 +10,7 @@ from ..conftest import (
     GIB, Api, german_project, license_document, live_api, refused, scheduler_settings, shutdown_ray, wait_for_trainings,
 )
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402  (a dependency of annoray: never skipped)
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 
 VISUAL_SIZED = {"cpus": 16, "memory_gb": 64}

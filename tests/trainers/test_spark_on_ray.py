@@ -9,7 +9,7 @@ import pytest
 
 from ..conftest import Api, wait_for_trainings
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402  (a dependency of annoray: never skipped)
 pytest.importorskip("raydp", reason="the spark extra is not installed (pip install 'annoray[spark]')")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600)]
 

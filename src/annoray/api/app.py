@@ -37,8 +37,7 @@ async def threads_at_once(threads: int, _app: FastAPI) -> AsyncIterator[None]:
     """The thread pool of the synchronous routes holds ``threads``, which the database pool is sized for."""
     anyio.to_thread.current_default_thread_limiter().total_tokens = threads
     yield
-    if (webhooks := getattr(_app.state, "ls_webhooks", None)) is not None:
-        webhooks.close()
+    _app.state.ls_webhooks.close()
 
 
 def create_app(
@@ -65,6 +64,7 @@ def create_app(
     app.state.scheduler = scheduler or SchedulerClient(settings)
     app.state.metrics = ApiMetrics()
     app.state.streams = StreamSlots(settings.api.max_streams_per_user, settings.api.max_stream_seconds)
+    app.state.ls_webhooks = label_studio.Webhooks(app.state.write_sessions, settings.label_studio.webhook_workers)
     install_error_handlers(app)
     # Outermost last: hosts and CORS answer first, then headers, metrics and the audit see every answer, the guard
     # refuses hostile input before any route reads it.

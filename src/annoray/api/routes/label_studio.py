@@ -152,7 +152,7 @@ def setup(body: LsSetup, request: Request, user: LsUser, session: SessionDep, se
     if not settings.label_studio.allowed_urls:
         answer["webhook"] = Errors.E1015
     elif not link.webhook_ready and base is not None and body.access_token:
-        webhooks(request).secure(WebhookJob(link.id, link.ls_project_id, base, body.access_token,
+        request.app.state.ls_webhooks.secure(WebhookJob(link.id, link.ls_project_id, base, body.access_token,
                                             request.url.path.rsplit("/", 1)[0] + "/webhook",
                                             request.headers.get("authorization", "")))
     return answer
@@ -225,16 +225,6 @@ class Webhooks:
         return bool(mine)
 
 
-def webhooks(request: Request) -> Webhooks:
-    """The app's webhook pool, made on first use."""
-    state = request.app.state
-    with _made_once:
-        if getattr(state, "ls_webhooks", None) is None:
-            state.ls_webhooks = Webhooks(state.write_sessions, state.settings.label_studio.webhook_workers)
-    return state.ls_webhooks
-
-
-_made_once = threading.Lock()
 _slots: dict[int, threading.BoundedSemaphore] = {}
 
 
