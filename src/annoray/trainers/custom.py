@@ -22,6 +22,8 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
+from annoray.platform.errors import Errors
+
 NER_FACTORIES = ("ner", "beam_ner")
 KEPT_SECTIONS = ("paths", "system", "nlp", "components")
 CODE_FILE = "annoray_code.py"  # beside a model trained with code: run before the model is loaded
@@ -103,8 +105,6 @@ def ner_pipeline(text: str, *, language: str, labels: list[str], code: str | Non
 def _unsafe(config: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """What in an uploaded config would read from this machine's disk (another project's pipeline, say) or ask for more
     memory than a training may take, as (where, why)."""
-    from annoray.platform.errors import Errors
-
     for key, value in config.items():
         here = f"{path}.{key}" if path else str(key)
         if isinstance(value, dict):

@@ -74,7 +74,7 @@ def render(filename: str, media_type: str, data: bytes, limits: Limits) -> Itera
     """The file's pages, one at a time (a caller stores each before the next is drawn: one page in memory at once);
     the file was measured first."""
     with _read(filename):
-        yield from (_pdf_pages(data, limits) if media_type == PDF else _image_pages(data))
+        yield from (_pdf_pages(data, limits) if media_type == PDF else _image_pages(_open_image(filename, data, limits)))
 
 
 @contextmanager
@@ -108,17 +108,13 @@ def _image_sizes(filename: str, data: bytes, limits: Limits) -> list[tuple[int, 
     sizes = []
     for index in range(frames):
         image.seek(index)
-        width, height = image.size
-        sizes.append((width, height))
+        sizes.append(image.size)
     return sizes
 
 
-def _image_pages(data: bytes) -> Iterator[PageImage]:
-    from PIL import Image, ImageOps
+def _image_pages(image: Any) -> Iterator[PageImage]:
+    from PIL import ImageOps
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        image = Image.open(io.BytesIO(data))
     for index in range(getattr(image, "n_frames", 1)):
         image.seek(index)
         yield _png(index + 1, ImageOps.exif_transpose(image))

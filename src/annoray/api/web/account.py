@@ -10,10 +10,10 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from annoray.api.deps import Id, SessionDep, SettingsDep
-from annoray.api.web.common import COOKIE, Visitor, VisitorDep, check_csrf, page, same, set_cookie
+from annoray.api.deps import Id, SessionDep, SettingsDep, get_admin
+from annoray.api.web.common import COOKIE, VisitorDep, check_csrf, page, same, set_cookie
 from annoray.platform.access.tokens import Caller, revoke_token, rotate_own_token, set_active
-from annoray.platform.errors import Errors, Forbidden
+from annoray.platform.errors import Errors
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import ApiTokenRepository, AuditRepository, UserRepository, WebSessionRepository
 from annoray.platform.store.tables import TokenScope
@@ -111,7 +111,7 @@ def rotate_token(request: Request, v: VisitorDep, session: SessionDep, csrf: Ann
 @router.get("/admin", response_class=HTMLResponse)
 def admin_page(request: Request, v: VisitorDep, session: SessionDep, notice: str = "") -> HTMLResponse:
     """Users (disable, enable), every named token (revoke) and the newest audit events. Admins."""
-    _require_admin(v)
+    get_admin(v.user)
     events, total = AuditRepository(session).page(limit=AUDIT_ROWS)
     return page(request, "admin.html", v, users=UserRepository(session).all(), tokens=ApiTokenRepository(session).of_user(None),
                 events=events, total=total, notice=notice)
@@ -121,7 +121,7 @@ def admin_page(request: Request, v: VisitorDep, session: SessionDep, notice: str
 def set_user_active(v: VisitorDep, session: SessionDep, username: Annotated[str, Path(max_length=150)],
                     active: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
-    _require_admin(v)
+    get_admin(v.user)
     enable = active == "true"
     set_active(session, v.user, username, enable, datetime.now(UTC))
     session.commit()
@@ -131,12 +131,9 @@ def set_user_active(v: VisitorDep, session: SessionDep, username: Annotated[str,
 @router.post("/admin/tokens/{tid}/revoke")
 def revoke(v: VisitorDep, session: SessionDep, tid: Id, csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
-    _require_admin(v)
+    get_admin(v.user)
     revoke_token(session, Caller(v.user, None, TokenScope.ADMIN), tid, datetime.now(UTC))
     session.commit()
     return RedirectResponse(f"/ui/admin?notice=token+{tid}+revoked", status_code=303)
 
 
-def _require_admin(v: Visitor) -> None:
-    if not v.user.is_admin:
-        raise Forbidden(Errors.E403.format(action="manage users and tokens"))
