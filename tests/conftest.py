@@ -306,7 +306,8 @@ def training_settings(tmp_path: Path) -> Settings:
 
 @contextmanager
 def live_api(settings: Settings) -> Iterator[Api]:
-    """A live API with its own scheduler actor on the connected Ray; both go when the block ends."""
+    """A live API with its own scheduler actor on the connected Ray; both, and the servers it deployed, go when the block
+    ends (a replica left running would hold its CPU into the next test)."""
     from annoray.scheduler.factory import start_scheduler, stop_scheduler
 
     if settings.database_url is None and not (settings.home / "annoray.db").exists():  # from the migrated template
@@ -322,7 +323,18 @@ def live_api(settings: Settings) -> Iterator[Api]:
             admin.close()
     finally:
         stop_scheduler(settings)
+        _delete_serve_apps()
         engine.dispose()
+
+
+def _delete_serve_apps() -> None:
+    from ray import serve
+    from ray.serve.context import _get_global_client
+
+    if _get_global_client(raise_if_no_controller_running=False) is None:  # Serve never started on this Ray
+        return
+    for name in serve.status().applications:
+        serve.delete(name)
 
 
 @pytest.fixture
