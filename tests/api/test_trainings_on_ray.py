@@ -1,7 +1,7 @@
-"""Training on Ray through HTTP: three models in one request, another language, versions, cancel, a crash."""
+"""Training on Ray through HTTP: another language, versions, cancel, a crash, an owner's config (three models in one
+request, with the defaults: `test_defaults_on_ray.py`)."""
 
 import os
-import threading
 import time
 
 import pytest
@@ -10,86 +10,6 @@ import spacy
 from ..conftest import GERMAN, Api, german_project, wait_for_trainings
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
-
-SAMPLE = 600  # annotated tasks of the clinical sample: every label of each kind, in a third of the time
-
-
-def test_the_mixed_project_trains_three_models_in_one_request(training_api: Api, clinical_config: str, clinical_tasks: list) -> None:
-    owner = training_api.admin
-    pid = owner.post("/api/projects", json={"name": "Clinical notes", "labeling_config": clinical_config}).json()["id"]
-    assert owner.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks[:SAMPLE]).status_code == 201  # the quickstart trains on all
-    created = owner.post(f"/api/projects/{pid}/trainings", json={"params": {"epochs": 3, "learning_rate": 0.002}})
-    assert created.status_code == 202, created.text
-    jobs = created.json()["jobs"]
-    assert [j["kind"] for j in jobs] == ["ner", "assertion", "classification"]
-    assert any("[E302] label 'Not particular'" in w for w in created.json()["warnings"])
-
-    followed: list[str] = []
-    follower = threading.Thread(target=lambda: followed.append(owner.get(f"/api/trainings/{jobs[0]['id']}/log", params={"follow": "true"}, timeout=900).text))
-    follower.start()
-    final, seen = wait_for_trainings(owner, [j["id"] for j in jobs], timeout=800)
-    follower.join(timeout=60)
-
-    for job, history in zip(final, seen, strict=True):
-        assert job["status"] == "succeeded", job
-        epochs = [s["progress"]["epoch"] for s in history]
-        assert epochs == sorted(epochs) and epochs[-1] == 3 and job["progress"]["percent"] == 100.0
-        model = owner.get(f"/api/models/{job['model']}").json()
-        assert model["training_job_id"] == job["id"] and model["metrics"] == job["metrics"]
-        assert set(model["metrics"]) >= {"micro", "macro", "per_label"}
-    ner, assertion, classification = final
-    assert ner["model"] == "ner_clinical_notes_annotation_manual"
-    assert assertion["model"] == "assertion_clinical_notes_annotation_manual"
-    assert classification["model"] == "classification_temporality_annotation_manual"
-    assert ner["metrics"]["micro"]["f1"] > 0  # learned: an untrained model scores 0 (3 epochs on 600 tasks once scored 0.06; all the data: the README test)
-    matrix = owner.get(f"/api/models/{classification['model']}").json()["metrics"]["confusion_matrix"]
-    assert matrix["labels"] == ["Recent", "Historical", "Not particular"]
-    assert sum(map(sum, matrix["matrix"])) == classification["data"]["test_examples"]
-
-    log = owner.get(f"/api/trainings/{ner['id']}/log").text
-    for expected in ("parameters: epochs=3, learning_rate=0.002", "versions: annoray", "spacy 3.8", f"data: {SAMPLE} tasks",
-                     "examples per label: Condition=", "epoch 1/3", "epoch 3/3", "final metrics on the held-out split",
-                     "model 'ner_clinical_notes_annotation_manual' saved"):
-        assert expected in log, expected
-    assert followed and followed[0] == log
-    twin = owner.get(f"/api/trainings/{classification['id']}/log", params={"format": "json"}).json()
-    assert [e["epoch"] for e in twin["epochs"]] == [1, 2, 3] and twin["metrics"]["metrics"] == classification["metrics"]
-    assert twin["request"]["params"]["epochs"] == 3 and twin["start"]["versions"]["ray"]
-    assert twin["data"]["label_counts"]["Recent"] > 0
-    history = owner.get(f"/api/projects/{pid}/trainings").json()
-    assert [(h["id"], h["source"], h["status"]) for h in history] == [(j["id"], "manual", "succeeded") for j in reversed(final)]
-    assert all(h["data"]["tasks_selected"] == SAMPLE and h["log"] == f"/api/trainings/{h['id']}/log" for h in history)
-
-    # the trained models pre-annotate, through HTTP alone
-    server = owner.post("/api/servers", json={"project_id": pid, "models": [j["model"] for j in final], "name": "clinical"})
-    assert server.status_code == 202, server.text
-    sid = server.json()["id"]
-    deadline = time.monotonic() + 180
-    while (state := owner.get(f"/api/servers/{sid}").json())["status"] != "running":
-        assert state["status"] in ("queued", "deploying") and time.monotonic() < deadline, state
-        time.sleep(0.5)
-    assert [m["labels"] for m in state["models"]][2] == ["Recent", "Historical", "Not particular"]
-    task_ids = [t["id"] for t in owner.get(f"/api/projects/{pid}/tasks", params={"page_size": 50}).json()["items"]]
-    job = owner.post(f"/api/projects/{pid}/preannotations", json={"server_id": sid, "task_ids": task_ids}).json()
-    deadline = time.monotonic() + 180
-    while (done := owner.get(f"/api/preannotations/{job['id']}").json())["status"] not in ("succeeded", "failed"):
-        assert time.monotonic() < deadline, done
-        time.sleep(0.5)
-    assert (done["status"], done["done"], done["total"]) == ("succeeded", 50, 50)
-    predictions = [p for t in task_ids for p in owner.get(f"/api/projects/{pid}/tasks/{t}/predictions").json()
-                   if p["model_version"].startswith("clinical:")]
-    assert len(predictions) == 50
-    spans = [r for p in predictions for r in p["result"] if r["type"] == "labels"]
-    assert spans and all(0 <= r["score"] <= 1 and r["value"]["text"] for r in spans)
-    assert any(" " in r["value"]["text"] for r in spans), "multi-token chunks come back as one region"
-    assert all(r["value"]["choices"][0] in ("Recent", "Historical", "Not particular") for p in predictions
-               for r in p["result"] if r["type"] == "choices")
-    first = predictions[0]
-    tid = next(t for t in task_ids if any(p["id"] == first["id"] for p in owner.get(f"/api/projects/{pid}/tasks/{t}/predictions").json()))
-    created = owner.post(f"/api/projects/{pid}/tasks/{tid}/completions/from-prediction/{first['id']}")
-    assert created.status_code == 201, created.text
-    assert owner.delete(f"/api/servers/{sid}").status_code == 204
-
 
 def test_german_training_works_the_same_way_versions_never_overwrite_and_a_small_project_deploys_only_by_force(
         training_api: Api, tmp_path) -> None:

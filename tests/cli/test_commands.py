@@ -21,6 +21,16 @@ from ..conftest import GERMAN, NAMES, NER_CONFIG, SECRET, Api, clinic, clinical_
 
 runner = CliRunner()
 
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's consoles read COLUMNS once, when their module is first imported (by whichever test came first): the
+    commands here print on 200 columns whatever ran before them."""
+    from annoray.api.cli import render
+
+    for console in (render.console, render.progress_console):
+        monkeypatch.setattr(console, "width", 200)
+
 LABELS = {"ner": ["Drug"], "assertion": ["present", "absent"], "classification": ["cardiology", "neurology"]}
 METRICS = {
     "ner": {},
