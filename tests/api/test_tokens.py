@@ -1,11 +1,11 @@
 """Named API tokens for automation: scopes that narrow, expiry, last use, revocation; service accounts."""
 
-import time
+import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import time_machine
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from ..conftest import Api, csrf_of, refused, signed_in
 
@@ -31,13 +31,7 @@ def test_a_service_account_runs_a_pipeline_with_scoped_tokens(api: Api, clinical
         assert exporter.get(f"/api/projects/{pid}/tasks").json()["total"] == 3
         body = refused(api, lambda: exporter.post(f"/api/projects/{pid}/tasks/import", json=clinical_tasks[:1]), 403)
         assert body["detail"].startswith("[E411]")
-        listed = {t["name"]: t for t in pipeline.get("/api/tokens").json()}
-        for _ in range(100):  # on SQLite a read records its use only when that waits for no writer: a later read does
-            if listed["nightly export"]["last_used_at"]:
-                break
-            exporter.get(f"/api/projects/{pid}/tasks")
-            time.sleep(0.05)
-            listed = {t["name"]: t for t in pipeline.get("/api/tokens").json()}
+        listed = {t["name"]: t for t in pipeline.get("/api/tokens").json()}  # a read's use too, noted out of band
         assert set(listed) == {"ci", "nightly export"} and "token" not in listed["ci"]
         assert listed["ci"]["last_used_at"] and listed["nightly export"]["last_used_at"]
 
@@ -135,3 +129,42 @@ def test_a_user_rotates_their_own_token_and_the_old_one_stops(api: Api) -> None:
     assert olivia.get("/api/users/me").status_code == 401
     with api.client(rotated.json()["token"]) as renewed:
         assert renewed.get("/api/users/me").json()["username"] == "olivia"
+
+
+def test_a_read_never_writes_and_a_tokens_last_use_is_written_out_of_band(api: Api, clinical_config: str) -> None:
+    """No statement a GET sends changes a row (the token's use is only noted), and the note reaches the database in
+    a transaction of its own."""
+    from annoray.api.ops import TokenUses
+    from annoray.platform.store.db import session_factory
+
+    pid = api.admin.post("/api/projects", json={"name": "clinic", "labeling_config": clinical_config}).json()["id"]
+    reader = make_token(api.admin, scope="read")
+    writes: list[str] = []
+
+    def seen(_conn, _cursor, statement: str, *_args) -> None:
+        if threading.current_thread().name == "annoray-token-uses" or "INSERT INTO audit_events" in statement:
+            return  # the token thread's own; the trail of the POST above, written after its answer
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(statement)
+
+    event.listen(api.engine, "before_cursor_execute", seen)
+    try:
+        with api.client(reader["token"]) as client:
+            for path in ("/api/projects", f"/api/projects/{pid}", f"/api/projects/{pid}/tasks", "/api/models", "/api/tokens",
+                         "/api/engines", "/api/health"):
+                assert client.get(path).status_code == 200, path
+            (listed,) = client.get("/api/tokens").json()
+    finally:
+        event.remove(api.engine, "before_cursor_execute", seen)
+    assert writes == [], writes
+    assert listed["last_used_at"], "the listing shows the use noted and not yet written"
+
+    uses = TokenUses(session_factory(api.engine, write=True))
+    used = datetime.now(UTC)
+    uses.note(reader["id"], used)
+    with api.engine.begin() as db:
+        db.execute(text("UPDATE api_tokens SET last_used_at = NULL WHERE id = :id"), {"id": reader["id"]})
+    uses.flush()
+    with api.engine.connect() as db:
+        stored = db.execute(text("SELECT last_used_at FROM api_tokens WHERE id = :id"), {"id": reader["id"]}).scalar_one()
+    assert stored is not None and uses.last(reader["id"], None) is None, "written once, and no longer pending"

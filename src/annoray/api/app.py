@@ -21,7 +21,7 @@ from annoray.api import web
 from annoray.api.audit import AuditTrail
 from annoray.api.errors import install_error_handlers
 from annoray.api.guard import InputGuard
-from annoray.api.ops import ApiMetrics, MetricsMiddleware, OneWriterAtATime, SecurityHeaders, StreamSlots, WriteGate
+from annoray.api.ops import ApiMetrics, MetricsMiddleware, OneWriterAtATime, SecurityHeaders, StreamSlots, TokenUses, WriteGate
 from annoray.api.routes import (
     audit, cluster, docs, files, health, label_studio, licenses, models, projects, servers, tasks, training_setup, trainings,
     users,
@@ -36,8 +36,10 @@ from annoray.scheduler import SchedulerClient
 async def threads_at_once(threads: int, _app: FastAPI) -> AsyncIterator[None]:
     """The thread pool of the synchronous routes holds ``threads``, which the database pool is sized for."""
     anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+    _app.state.token_uses.start()
     yield
     _app.state.ls_webhooks.close()
+    _app.state.token_uses.close()
 
 
 def create_app(
@@ -63,6 +65,7 @@ def create_app(
     app.state.write_sessions = session_factory(engine, write=True)
     app.state.scheduler = scheduler or SchedulerClient(settings)
     app.state.metrics = ApiMetrics()
+    app.state.token_uses = TokenUses(app.state.write_sessions)
     app.state.streams = StreamSlots(settings.api.max_streams_per_user, settings.api.max_stream_seconds)
     app.state.ls_webhooks = label_studio.Webhooks(app.state.write_sessions, settings.label_studio.webhook_workers)
     install_error_handlers(app)

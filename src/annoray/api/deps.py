@@ -11,10 +11,10 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.platform.access.tokens import TOUCH_EVERY, Caller, authenticate, check_scope
+from annoray.platform.access.tokens import Caller, authenticate, check_scope
 from annoray.platform.errors import Errors, Forbidden
 from annoray.platform.settings import Settings
-from annoray.platform.store.repositories import ApiTokenRepository, DocumentRepository, ProjectRepository, TrainingJobRepository
+from annoray.platform.store.repositories import DocumentRepository, ProjectRepository, TrainingJobRepository
 from annoray.platform.store.tables import MAX_ID, Document, Member, Project, TokenScope, TrainingJob, User
 from annoray.scheduler import SchedulerClient
 
@@ -85,14 +85,8 @@ def get_caller(request: Request, session: SessionDep,
     """
     now = datetime.now(UTC)
     caller = identify(request, session, credentials.credentials.strip() if credentials is not None else "", now)
-    gate = request.app.state.write_gate
-    if caller.token is not None and request.method in ("GET", "HEAD"):
-        if gate is not None and gate.busy:  # on SQLite, a read never waits for the writer: last use waits a read
-            return caller
-        with request.app.state.write_sessions.begin() as writes:
-            ApiTokenRepository(writes).touch(caller.token.id, now, TOUCH_EVERY)
-    elif caller.token is not None:  # the request's own session writes (on SQLite, a second one would wait for it)
-        ApiTokenRepository(session).touch(caller.token.id, now, TOUCH_EVERY)
+    if caller.token is not None:  # written out of band (ops.TokenUses): authentication never writes
+        request.app.state.token_uses.note(caller.token.id, now)
     return caller
 
 

@@ -14,9 +14,12 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as Metric
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from annoray.platform.access.tokens import TOUCH_EVERY
 from annoray.platform.errors import Errors, TooMany
+from annoray.platform.store.repositories import ApiTokenRepository
 
 DASHBOARD_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -106,10 +109,6 @@ class WriteGate:
         self.lock: asyncio.Lock | None = None  # made in the server's event loop, on first use
         self.writers = 0
 
-    @property
-    def busy(self) -> bool:
-        return self.writers > 0
-
 
 class OneWriterAtATime:
     """On SQLite, requests that may write go in one at a time; reads go in freely.
@@ -159,6 +158,61 @@ def configure_logging(log_format: str) -> None:
         logger.propagate = False
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
+
+
+class TokenUses:
+    """Each named token's last use, recorded out of band: a request notes it in memory, and a thread of its own writes
+    the notes every ``every_s`` seconds in one short transaction (at most one write per token per ``TOUCH_EVERY``).
+    A request, a read above all, never writes for it and never waits for a writer. What the listing shows is the later
+    of the stored time and the note not yet written."""
+
+    def __init__(self, sessions: sessionmaker[Session], every_s: float = 2.0):
+        self.sessions, self.every_s = sessions, every_s
+        self._noted: dict[int, datetime] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def note(self, token_id: int, at: datetime) -> None:
+        with self._lock:
+            if token_id not in self._noted or self._noted[token_id] < at:
+                self._noted[token_id] = at
+
+    def last(self, token_id: int, stored: datetime | None) -> datetime | None:
+        with self._lock:
+            noted = self._noted.get(token_id)
+        if noted is None or stored is None:
+            return noted or stored
+        return max(noted, stored.replace(tzinfo=stored.tzinfo or UTC))
+
+    def flush(self) -> None:
+        with self._lock:
+            noted, self._noted = self._noted, {}
+        if not noted:
+            return
+        try:
+            with self.sessions.begin() as session:
+                repository = ApiTokenRepository(session)
+                for token_id, at in noted.items():
+                    repository.touch(token_id, at, TOUCH_EVERY)
+        except Exception:  # kept for the next flush; a last-used time is never worth failing anything for
+            logging.getLogger(__name__).warning("could not record the last use of %d tokens; retrying", len(noted), exc_info=True)
+            for token_id, at in noted.items():
+                self.note(token_id, at)
+
+    def start(self) -> None:
+        def run() -> None:
+            while not self._stop.wait(self.every_s):
+                self.flush()
+
+        self._thread = threading.Thread(target=run, name="annoray-token-uses", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()
 
 
 class StreamSlots:

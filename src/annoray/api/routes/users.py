@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from annoray.api.deps import AdminUser, CallerDep, CurrentUser, Id, SessionDep
 from annoray.api.schemas import TokenCreate, TokenCreated, TokenOut, UserCreate, UserCreated, UserOut, UserUpdate
@@ -56,9 +56,9 @@ def update_user(username: Annotated[str, Path(max_length=150)], body: UserUpdate
     return UserOut.model_validate(user)
 
 
-def token_out(token: ApiToken, username: str) -> TokenOut:
+def token_out(token: ApiToken, username: str, last_used_at: datetime | None = None) -> TokenOut:
     return TokenOut(id=token.id, name=token.name, username=username, scope=token.scope, created_at=token.created_at,
-                    expires_at=token.expires_at, last_used_at=token.last_used_at, revoked_at=token.revoked_at)
+                    expires_at=token.expires_at, last_used_at=last_used_at, revoked_at=token.revoked_at)
 
 
 @router.post("/api/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
@@ -75,12 +75,14 @@ def create_api_token(body: TokenCreate, caller: CallerDep, session: SessionDep) 
 
 
 @router.get("/api/tokens", response_model=list[TokenOut])
-def list_api_tokens(caller: CallerDep, session: SessionDep,
+def list_api_tokens(request: Request, caller: CallerDep, session: SessionDep,
                     all_users: bool = Query(False, alias="all", description="Every user's tokens (admins only).")) -> list[TokenOut]:
     """The caller's named tokens, newest first (never their secrets)."""
     if all_users and not caller.user.is_admin:
         raise Forbidden(Errors.E403.format(action="list every user's tokens"))
-    return [token_out(t, name) for t, name in ApiTokenRepository(session).of_user(None if all_users else caller.user.id)]
+    uses = request.app.state.token_uses
+    return [token_out(t, name, uses.last(t.id, t.last_used_at))
+            for t, name in ApiTokenRepository(session).of_user(None if all_users else caller.user.id)]
 
 
 @router.delete("/api/tokens/{tid}", status_code=status.HTTP_204_NO_CONTENT)

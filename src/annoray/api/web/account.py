@@ -114,7 +114,7 @@ def admin_page(request: Request, v: VisitorDep, session: SessionDep, notice: str
     get_admin(v.user)
     events, total = AuditRepository(session).page(limit=AUDIT_ROWS)
     return page(request, "admin.html", v, users=UserRepository(session).all(), tokens=ApiTokenRepository(session).of_user(None),
-                events=events, total=total, notice=notice)
+                last_used=request.app.state.token_uses.last, events=events, total=total, notice=notice)
 
 
 @router.post("/admin/users/{username}")
