@@ -105,3 +105,12 @@ def test_the_platform_parts_import_only_the_parts_below_them(part: str) -> None:
             parts = name.split(".")
             if parts[:2] == ["annoray", "platform"] and len(parts) > 2 and parts[2] in PLATFORM_ALLOWED and parts[2] != part:
                 assert parts[2] in allowed, f"{path.relative_to(PACKAGE)} imports {name}"
+
+
+MAX_LINES = 400
+
+
+def test_no_module_is_longer_than_a_reader_holds() -> None:
+    """A module over 400 lines holds more than one concern: split it by part (as ``api/schemas/``, ``store/tables/``)."""
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}, long

@@ -21,6 +21,7 @@ from annoray.api import web
 from annoray.api.audit import AuditTrail
 from annoray.api.errors import install_error_handlers
 from annoray.api.guard import InputGuard
+from annoray.api.label_studio_webhooks import Webhooks
 from annoray.api.ops import ApiMetrics, MetricsMiddleware, OneWriterAtATime, SecurityHeaders, StreamSlots, TokenUses, WriteGate
 from annoray.api.routes import (
     audit, cluster, docs, files, health, label_studio, licenses, models, projects, servers, tasks, training_setup, trainings,
@@ -67,7 +68,7 @@ def create_app(
     app.state.metrics = ApiMetrics()
     app.state.token_uses = TokenUses(app.state.write_sessions)
     app.state.streams = StreamSlots(settings.api.max_streams_per_user, settings.api.max_stream_seconds)
-    app.state.ls_webhooks = label_studio.Webhooks(app.state.write_sessions, settings.label_studio.webhook_workers)
+    app.state.ls_webhooks = Webhooks(app.state.write_sessions, settings.label_studio.webhook_workers)
     install_error_handlers(app)
     # Outermost last: hosts and CORS answer first, then headers, metrics and the audit see every answer, the guard
     # refuses hostile input before any route reads it.
