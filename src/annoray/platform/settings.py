@@ -188,6 +188,8 @@ class SchedulerSettings(BaseModel):
     name: str = Field("annoray-scheduler", description="Name of the scheduler actor.")
     namespace: str = Field("annoray", description="Ray namespace of the scheduler and its jobs.")
     ray_address: str | None = Field(None, description="Ray cluster to join; none: start a local Ray.")
+    call_timeout_s: float = Field(60.0, gt=0, le=3600, description="How long the API waits for the scheduler to answer "
+                                  "a call (a cancel waits for its run to stop, up to 30 s) before it answers 503 E627.")
     autoscaler_node_types: list[dict[str, float]] = Field(
         default_factory=list,
         description="Worker node types the autoscaler can add ({cpus, memory_gb, gpus}); a job that fits one waits "

@@ -33,13 +33,17 @@ class SchedulerClient:
             return None
 
     def _call(self, actor: Any, method: str, *args: Any) -> Any:
-        """A method of the scheduler, waited for; its refusals come back as they were raised, and a scheduler that
-        died or failed under the call is a coded 503 (the database, not the actor, holds what the call changed)."""
+        """A method of the scheduler, waited for at most ``scheduler.call_timeout_s``; its refusals come back as they
+        were raised, and a scheduler that died, failed or did not answer in time is a coded 503 (the database, not the
+        actor, holds what the call changed)."""
         import ray
-        from ray.exceptions import RayActorError, RayTaskError
+        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
+        timeout = self.settings.scheduler.call_timeout_s
         try:
-            return ray.get(getattr(actor, method).remote(*args))
+            return ray.get(getattr(actor, method).remote(*args), timeout=timeout)
+        except GetTimeoutError as exc:
+            raise Unavailable(Errors.E627.format(why=f"no answer within {timeout:g} s")) from exc
         except RayTaskError as exc:
             if isinstance(exc.cause, AnnorayError):
                 raise exc.cause from None
