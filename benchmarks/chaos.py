@@ -239,7 +239,7 @@ def platform(home: Path, database_url: str | None = None, **training: object) ->
     from annoray.platform.access.licenses import public_key_text, sign_license
     from annoray.platform.settings import Settings
     from annoray.platform.store.home import init_home
-    from annoray.scheduler.factory import start_scheduler, stop_scheduler
+    from annoray.scheduler.start import start_scheduler, stop_scheduler
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()

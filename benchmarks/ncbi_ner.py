@@ -76,7 +76,7 @@ def platform_run(train: list[dict], devel: list[dict], epochs: int, work: Path, 
     import ray
 
     from annoray.platform.settings import ResourceSpec
-    from annoray.scheduler.factory import start_scheduler
+    from annoray.scheduler.start import start_scheduler
 
     settings = Settings(home=work / f"home-{cpus}")
     settings = settings.model_copy(update={"training": settings.training.model_copy(update={

@@ -229,7 +229,7 @@ def main() -> None:
 
     import ray
 
-    from annoray.scheduler.factory import start_scheduler
+    from annoray.scheduler.start import start_scheduler
 
     with tempfile.TemporaryDirectory(prefix="annoray-bench-") as tmp:
         root = Path(tmp)

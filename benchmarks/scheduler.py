@@ -116,7 +116,7 @@ def main() -> None:
 
     import ray
 
-    from annoray.scheduler.factory import start_scheduler
+    from annoray.scheduler.start import start_scheduler
 
     with tempfile.TemporaryDirectory(prefix="annoray-bench-") as tmp, ExitStack() as stack:
         database = stack.enter_context(chaos.postgres())[0] if args.database == "postgresql" else None

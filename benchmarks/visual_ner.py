@@ -173,7 +173,7 @@ def ocr_scaling(data: Path, names: list[str], cpus: list[int]) -> dict[int, floa
     """OCR pages per second, upload to the last page's words, on a fresh platform and local Ray of each CPU count."""
     import ray
 
-    from annoray.scheduler.factory import start_scheduler, stop_scheduler
+    from annoray.scheduler.start import start_scheduler, stop_scheduler
 
     rates = {}
     for count in cpus:
@@ -201,7 +201,7 @@ def main() -> None:
     import ray
 
     from annoray.platform.access.licenses import sign_license
-    from annoray.scheduler.factory import start_scheduler
+    from annoray.scheduler.start import start_scheduler
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/ec_funsd")

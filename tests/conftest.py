@@ -308,7 +308,7 @@ def training_settings(tmp_path: Path) -> Settings:
 def live_api(settings: Settings) -> Iterator[Api]:
     """A live API with its own scheduler actor on the connected Ray; both, and the servers it deployed, go when the block
     ends (a replica left running would hold its CPU into the next test)."""
-    from annoray.scheduler.factory import start_scheduler, stop_scheduler
+    from annoray.scheduler.start import start_scheduler, stop_scheduler
 
     if settings.database_url is None and not (settings.home / "annoray.db").exists():  # from the migrated template
         settings.home.mkdir(parents=True, exist_ok=True)

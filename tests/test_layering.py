@@ -114,3 +114,40 @@ def test_no_module_is_longer_than_a_reader_holds() -> None:
     """A module over 400 lines holds more than one concern: split it by part (as ``api/schemas/``, ``store/tables/``)."""
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}, long
+
+
+def module_of(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_import_circle_anywhere_counting_imports_inside_functions() -> None:
+    """Every ``import`` and ``from ... import`` of annoray's, at the top or inside a function, is an arrow from one
+    module to another (``from a import b`` to ``a.b`` when b is a module); no module reaches itself along the arrows."""
+    modules = {module_of(p): p for p in PACKAGE.rglob("*.py")}
+    arrows: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module for a in node.names}
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+        arrows[name] = {t for t in targets if t in modules and t != name}
+
+    circles = []
+    state: dict[str, int] = {}  # 1: on the path being walked, 2: done
+
+    def walk(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(arrows[name]):
+            if state.get(target) == 1:
+                circles.append(path[path.index(target):] + [target])
+            elif target not in state:
+                walk(target, path + [target])
+        state[name] = 2
+
+    for name in sorted(modules):
+        if name not in state:
+            walk(name, [name])
+    assert circles == [], "\n".join(" -> ".join(c) for c in circles)

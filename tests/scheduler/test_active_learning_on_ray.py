@@ -112,7 +112,7 @@ def test_completions_trigger_one_training_and_one_follow_up_whose_model_is_deplo
 
 
 def test_a_due_training_survives_a_scheduler_that_was_down_and_is_queued_once_it_is_back(training_api: Api) -> None:
-    from annoray.scheduler.factory import start_scheduler, stop_scheduler
+    from annoray.scheduler.start import start_scheduler, stop_scheduler
 
     api = training_api
     rows = drug_tasks()[:20]

@@ -32,6 +32,7 @@ def test_a_scheduler_that_does_not_answer_in_time_is_a_coded_503(ray_session, tm
     actor = StuckScheduler.options(name=settings.scheduler.name, namespace=settings.scheduler.namespace,
                                    max_concurrency=4).remote()
     try:
+        ray.get(actor.cluster_view.remote())  # started: the timeout below is the call's, not a cold worker's
         client = SchedulerClient(settings)
         assert client.cluster() == {"nodes": []}, "an answer in time comes back"
         with pytest.raises(Unavailable) as refused:

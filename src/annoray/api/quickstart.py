@@ -8,14 +8,12 @@ server is redeployed with the new models. Then Visual NER on the bundled sample 
 from __future__ import annotations
 
 import json
-import time
 from importlib import resources
-from typing import Any
 
-from rich.text import Text
 
-from annoray.api.cli.follow import follow_preannotation, follow_trainings
-from annoray.api.cli.render import console, deployments_table, judged, metric_rows, table
+from annoray.api import quickstart_visual as visual
+from annoray.api.cli.follow import follow_preannotation, follow_trainings, print_metrics, print_server, wait
+from annoray.api.cli.render import console, deployments_table, table
 from annoray.api.client import AnnorayClient
 from annoray.platform.settings import Settings
 
@@ -34,8 +32,6 @@ def sample_project() -> tuple[str, list[dict]]:
 
 def run(client: AnnorayClient, settings: Settings) -> list[dict]:
     """Every step in order; returns every training job it ran."""
-    from annoray.api import quickstart_visual as visual
-
     invoices, new_form = visual.upload(client)
     jobs = run_text(client)
     if any(job["status"] != "succeeded" for job in jobs):
@@ -105,16 +101,6 @@ def run_text(client: AnnorayClient) -> list[dict]:
     return manual + retrained
 
 
-def wait(client: AnnorayClient, path: str, until: Any, what: str, timeout: float = 600) -> dict:
-    deadline = time.monotonic() + timeout
-    with console.status(what):
-        while True:
-            state = client.get(path)
-            if until(state) or time.monotonic() > deadline:
-                return state
-            time.sleep(0.5)
-
-
 def print_training_data(summary: dict) -> None:
     split = summary["split"]
     console.print(
@@ -131,33 +117,6 @@ def print_training_data(summary: dict) -> None:
         console.print(f"[yellow]warning[/] {warning}")
     for error in summary["errors"]:
         console.print(f"[red]error[/] {error}")
-
-
-def print_metrics(jobs: list[dict]) -> None:
-    """Each model's scores, then what they can be judged by: the held-out size and a guess with no model."""
-    rows, judged_by = [], []
-    for job in jobs:
-        if job["status"] != "succeeded":
-            console.print(f"[red]training {job['id']} ({job['kind']}) {job['status']}[/]: {job['error']}")
-            continue
-        for i, row in enumerate(metric_rows(job["metrics"])):
-            rows.append((job["model"], job["kind"], *row) if i == 0 else ("", "", *row))
-        if line := judged(job["metrics"], job["data"].get("test_examples")):
-            judged_by.append(Text(f"{job['model']}: ").append(line))
-    console.print(table(("model", "kind", "label", "precision", "recall", "f1", "support"), rows,
-                        "trained models, scored on the held-out split"))
-    for line in judged_by:
-        console.print(line)
-
-
-def print_server(server: dict) -> None:
-    if server["status"] != "running":
-        console.print(f"[red]server {server['id']} {server['status']}[/]: {server.get('error') or server.get('reason')}")
-        return
-    console.print(f"server [bold]{server['name']}[/] (id {server['id']}) {server['status']} on node "
-                  f"{(server['node_id'] or '')[:12]}, serving:")
-    for model in server["models"]:
-        console.print(f"  {model['name']} ({model['kind']}): {', '.join(model['labels'])}")
 
 
 def print_predictions(client: AnnorayClient, pid: int, count: int = 5) -> None:

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from annoray.api.cli.follow import follow_preannotation, follow_trainings
+from annoray.api.cli.follow import follow_preannotation, follow_trainings, print_metrics, print_server, wait
 from annoray.api.cli.render import console, deployments_table, table
 from annoray.api.client import AnnorayClient
 from annoray.platform.settings import ResourceSpec, Settings, TrainingSettings
@@ -71,7 +71,6 @@ def upload(client: AnnorayClient) -> tuple[int, int]:
 
 def run(client: AnnorayClient, settings: Settings, pid: int, task_id: int) -> list[dict]:
     """License, train, serve and pre-annotate the new form; returns the training job."""
-    from annoray.api.quickstart import print_metrics, print_server, wait
     from annoray.platform.access.licenses import sign_license
 
     fields = {"id": "quickstart-ocr", "issuer": ISSUER, "licensee": "this quickstart's home", "scopes": ["ocr:training", "ocr:inference"],

@@ -18,16 +18,14 @@ def connect_ray(settings: Settings) -> None:
                  include_dashboard=False, log_to_driver=False)
 
 
-def start_scheduler(settings: Settings) -> Any:
-    """The named, detached scheduler actor: reconnects to a running one or starts it; returns its handle."""
+def scheduler_actor(scheduler: type, settings: Settings) -> Any:
+    """The named, detached scheduler actor of class ``scheduler`` (``start.start_scheduler`` gives it): reconnects to
+    a running one or starts it; returns its handle."""
     import ray
-
-    from annoray.scheduler.scheduler import Scheduler
-
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     connect_ray(settings)
-    actor = ray.remote(Scheduler).options(
+    actor = ray.remote(scheduler).options(
         name=settings.scheduler.name, namespace=settings.scheduler.namespace, lifetime="detached",
         get_if_exists=True, max_restarts=-1, max_task_retries=-1, max_concurrency=64, num_cpus=0,
         scheduling_strategy=NodeAffinitySchedulingStrategy(head_node_id(), soft=False),

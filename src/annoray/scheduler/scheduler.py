@@ -17,9 +17,9 @@ from annoray.platform.store.repositories import (
 from annoray.scheduler.active_learning import queue_due_trainings
 from annoray.scheduler.cluster_view import cluster_view
 from annoray.scheduler.ledger import SchedulerState, ray_nodes
+from annoray.scheduler.ocr_dispatch import OcrDispatch
 from annoray.scheduler.placement import Node, Outcome, Pending, Placement, Planner, place, place_replicas
-from annoray.scheduler.documents import OcrDispatch
-from annoray.scheduler.preannotation import PreannotationDispatch
+from annoray.scheduler.preannotation_dispatch import PreannotationDispatch
 from annoray.scheduler.recovery import Recovery
 from annoray.scheduler.serving import ServerDeployments, replica_of, undeploy
 from annoray.scheduler.training_runs import TrainingRuns

@@ -15,7 +15,7 @@ from annoray.platform.store.repositories import SERVER, LicenseRepository, Model
 from annoray.platform.store.tables import PreannotationServer, ServerStatus
 from annoray.scheduler.ledger import Allocation, SchedulerState
 from annoray.scheduler.placement import Outcome, Pending, Placement
-from annoray.scheduler.preannotation import PreannotationDispatch
+from annoray.scheduler.preannotation_dispatch import PreannotationDispatch
 
 logger = logging.getLogger(__name__)
 

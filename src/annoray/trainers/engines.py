@@ -337,7 +337,3 @@ class SpacyClassification(_SpacyTextcat):
 
     def _gold(self, example: Example) -> list[str]:
         return list(example.labels)  # type: ignore[union-attr]
-
-
-
-from annoray.trainers import sparknlp, visual_ner  # noqa: E402, F401  (register the engines that build on the ones above)

@@ -58,7 +58,7 @@ def up(
     from annoray.api.app import create_app
     from annoray.api.ops import configure_logging
     from annoray.platform.store.home import init_home
-    from annoray.scheduler.factory import start_scheduler
+    from annoray.scheduler.start import start_scheduler
 
     settings = _settings(home, port=port, host=host)
     if address or cluster_config:
@@ -116,7 +116,7 @@ def quickstart(home: HomeOption = None) -> None:
     from annoray.api.client import AnnorayClient
     from annoray.api.server import BackgroundServer
     from annoray.platform.store.home import init_home
-    from annoray.scheduler.factory import start_scheduler
+    from annoray.scheduler.start import start_scheduler
 
     from annoray.api.quickstart_visual import quickstart_settings
 
