@@ -11,6 +11,7 @@ from ..conftest import GERMAN, Api, german_project, wait_for_trainings
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 
+
 def test_german_training_works_the_same_way_versions_never_overwrite_and_a_small_project_deploys_only_by_force(
         training_api: Api, tmp_path) -> None:
     owner = training_api.admin
