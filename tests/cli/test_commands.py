@@ -31,6 +31,7 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     for console in (render.console, render.progress_console):
         monkeypatch.setattr(console, "width", 200)
 
+
 LABELS = {"ner": ["Drug"], "assertion": ["present", "absent"], "classification": ["cardiology", "neurology"]}
 METRICS = {
     "ner": {},

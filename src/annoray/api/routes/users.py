@@ -56,7 +56,7 @@ def update_user(username: Annotated[str, Path(max_length=150)], body: UserUpdate
     return UserOut.model_validate(user)
 
 
-def token_out(token: ApiToken, username: str, last_used_at: datetime | None = None) -> TokenOut:
+def token_out(token: ApiToken, username: str, last_used_at: datetime | None) -> TokenOut:
     return TokenOut(id=token.id, name=token.name, username=username, scope=token.scope, created_at=token.created_at,
                     expires_at=token.expires_at, last_used_at=last_used_at, revoked_at=token.revoked_at)
 
@@ -71,7 +71,7 @@ def create_api_token(body: TokenCreate, caller: CallerDep, session: SessionDep) 
     expires_at = datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days is not None else None
     token, secret = create_token(session, caller, owner, name=body.name, scope=body.scope, expires_at=expires_at)
     session.commit()
-    return TokenCreated(**token_out(token, owner.username).model_dump(), token=secret)
+    return TokenCreated(**token_out(token, owner.username, None).model_dump(), token=secret)
 
 
 @router.get("/api/tokens", response_model=list[TokenOut])
