@@ -92,6 +92,7 @@ PLATFORM_ALLOWED = {  # inside the platform, arrows point one way too: models ->
     "labeling": {"store"},
     "access": {"store"},
     "models": {"store", "labeling", "access"},
+    "services": {"store", "labeling", "access", "models"},
 }
 
 
@@ -151,3 +152,41 @@ def test_no_import_circle_anywhere_counting_imports_inside_functions() -> None:
         if name not in state:
             walk(name, [name])
     assert circles == [], "\n".join(" -> ".join(c) for c in circles)
+
+
+def _api_sources() -> dict[str, str]:
+    return {str(p.relative_to(PACKAGE)): p.read_text() for p in (PACKAGE / "api").rglob("*.py")}
+
+
+def test_the_api_sees_one_face_of_the_scheduler() -> None:
+    """The API (routes, pages, CLI) imports the names ``annoray.scheduler`` exports, never its modules."""
+    reaching = {path: sorted(n for n in imports_of(PACKAGE / path) if n.startswith("annoray.scheduler."))
+                for path in _api_sources()}
+    assert {path: names for path, names in reaching.items() if names} == {}
+
+
+def test_no_request_holds_a_transaction_of_its_own_making() -> None:
+    """Writes are short transactions of the service functions (``platform/services``, the scheduler's request
+    services): the API never commits, rolls back or detaches by hand, and no middleware queues writers."""
+    found = {path: [w for w in (".commit(", ".rollback(", ".expunge(", "OneWriterAtATime", "write_gate") if w in text]
+             for path, text in _api_sources().items()}
+    assert {path: words for path, words in found.items() if words} == {}
+
+
+def test_a_page_never_calls_a_route_function() -> None:
+    """Dashboard pages call the service functions and the routes' plain helpers, never an endpoint (which would run a
+    route for its checks and commit on the page's behalf)."""
+    import importlib
+
+    endpoints = {}
+    for path in (PACKAGE / "api/routes").glob("*.py"):
+        module = importlib.import_module(module_of(path))
+        if hasattr(module, "router"):
+            endpoints[path.stem] = {route.endpoint.__name__ for route in module.router.routes}
+    calls = []
+    for path in (PACKAGE / "api/web").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in endpoints
+                    and node.attr in endpoints[node.value.id]):
+                calls.append(f"{path.name}: {node.value.id}.{node.attr}")
+    assert calls == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -22,7 +23,7 @@ from annoray.api.audit import AuditTrail
 from annoray.api.errors import install_error_handlers
 from annoray.api.guard import InputGuard
 from annoray.api.label_studio_webhooks import Webhooks
-from annoray.api.ops import ApiMetrics, MetricsMiddleware, OneWriterAtATime, SecurityHeaders, StreamSlots, TokenUses, WriteGate
+from annoray.api.ops import ApiMetrics, MetricsMiddleware, SecurityHeaders, StreamSlots, TokenUses
 from annoray.api.routes import (
     audit, cluster, docs, files, health, label_studio, licenses, models, projects, servers, tasks, training_setup, trainings,
     users,
@@ -62,21 +63,19 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = session_factory(engine)
+    app.state.sessions = session_factory(engine, read_only=True)
     app.state.write_sessions = session_factory(engine, write=True)
     app.state.scheduler = scheduler or SchedulerClient(settings)
     app.state.metrics = ApiMetrics()
     app.state.token_uses = TokenUses(app.state.write_sessions)
     app.state.streams = StreamSlots(settings.api.max_streams_per_user, settings.api.max_stream_seconds)
     app.state.ls_webhooks = Webhooks(app.state.write_sessions, settings.label_studio.webhook_workers)
+    app.state.ls_predictions = threading.BoundedSemaphore(settings.label_studio.max_concurrent_predictions)
     install_error_handlers(app)
     # Outermost last: hosts and CORS answer first, then headers, metrics and the audit see every answer, the guard
     # refuses hostile input before any route reads it.
     app.add_middleware(InputGuard, max_body_bytes=settings.api.max_body_bytes)
     app.add_middleware(AuditTrail, sessions=app.state.write_sessions)
-    app.state.write_gate = WriteGate() if engine.dialect.name == "sqlite" else None
-    if app.state.write_gate is not None:  # the audit's own write is inside: it is part of the request's writing
-        app.add_middleware(OneWriterAtATime, gate=app.state.write_gate)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeaders)
     if settings.api.cors_origins:

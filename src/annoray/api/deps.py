@@ -32,13 +32,10 @@ def get_write_sessions(request: Request) -> sessionmaker[Session]:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """A session per request; routes commit what they change, anything else is rolled back.
-
-    Requests that may write get a write session (on SQLite it holds the write lock from its first
-    statement); reads never wait for writers.
-    """
-    factory = request.app.state.sessions if request.method in ("GET", "HEAD") else request.app.state.write_sessions
-    with factory() as session:
+    """A read-only session per request: authentication, checks and reads. What a request changes is a short
+    transaction of the service function that owns the rule (``WritesDep``), never this session's, so no request holds
+    a write lock while it authenticates, checks or waits, and none waits for another's."""
+    with request.app.state.sessions() as session:
         yield session
 
 
@@ -53,7 +50,8 @@ PageNumber = Annotated[int, Path(ge=1, le=1_000_000, description="Page number, f
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SchedulerDep = Annotated[SchedulerClient, Depends(get_scheduler)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
-WriteSessionsDep = Annotated[sessionmaker[Session], Depends(get_write_sessions)]
+WritesDep = Annotated[sessionmaker[Session], Depends(get_write_sessions)]
+"""Short write transactions (``with writes.begin() as session``), for the service functions that own the rules."""
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
@@ -116,6 +114,10 @@ class Membership:
     user: User
     project: Project
     member: Member
+
+    def project_in(self, session: Session) -> Project:
+        """The project again, read inside ``session`` (a write transaction): a rule changes what it reads there."""
+        return ProjectRepository(session).get(self.project.id)
 
 
 def membership_of(session: Session, user: User, pid: int) -> Membership:

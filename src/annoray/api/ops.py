@@ -102,40 +102,6 @@ class MetricsMiddleware:
                 self.metrics.errors.labels(method, route).inc()
 
 
-class WriteGate:
-    """Write requests in flight or waiting to go in (read by threads; a stale read is harmless)."""
-
-    def __init__(self) -> None:
-        self.lock: asyncio.Lock | None = None  # made in the server's event loop, on first use
-        self.writers = 0
-
-
-class OneWriterAtATime:
-    """On SQLite, requests that may write go in one at a time; reads go in freely.
-
-    SQLite has one writer, and a write request holds its write lock from its first statement (``db.py``). A write
-    request runs its dependencies and its route on threads of the API's pool, taken one at a time; if every thread
-    were held by other write requests waiting for that lock, the holder would wait for a thread and they for it,
-    until SQLite's busy timeout answered them "database is locked". Held here, before any thread is taken, waiting
-    writers hold nothing. PostgreSQL locks rows, not the database: there every request goes in freely.
-    """
-
-    def __init__(self, app: ASGIApp, gate: WriteGate):
-        self.app, self.gate = app, gate
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        self.gate.lock = self.gate.lock or asyncio.Lock()
-        self.gate.writers += 1
-        try:
-            async with self.gate.lock:
-                await self.app(scope, receive, send)
-        finally:
-            self.gate.writers -= 1
-
-
 class JsonFormatter(logging.Formatter):
     """One JSON object per log line: time, level, logger, message, and the exception when there is one."""
 

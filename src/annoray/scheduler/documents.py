@@ -15,12 +15,15 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import ErrorDetail, Errors, InvalidInput, describe
+from annoray.platform.labeling.pages import is_page_of, page_url
+from annoray.platform.labeling.projects import project_config
+from annoray.platform.labeling.tasks import import_tasks
 from annoray.platform.lifecycle import OcrStatus
 from annoray.platform.settings import Settings
-from annoray.platform.store.repositories import DocumentRepository
+from annoray.platform.store.repositories import DocumentRepository, ProjectRepository
 from annoray.platform.store.tables import Document, Page, Project, User
 from annoray.trainers.documents import Limits, measure, render
 from annoray.trainers.store import FileStore
@@ -107,6 +110,25 @@ def accept_documents(session: Session, project: Project, user: User, split: list
     for document in documents:
         session.refresh(document)
     return documents
+
+
+def store_documents(writes: sessionmaker[Session], settings: Settings, project_id: int, user: User, split: list[Split],
+                    *, image_key: str | None) -> tuple[list[Document], list[int]]:
+    """The rows of split uploads, and with ``image_key`` one unannotated task per page, in one short transaction; when
+    it does not commit, their pages leave the file store. The caller wakes the scheduler (their OCR is queued)."""
+    try:
+        with writes.begin() as session:
+            project = ProjectRepository(session).get(project_id)
+            documents = accept_documents(session, project, user, split)
+            task_ids = import_tasks(session, project, project_config(project), user, [
+                {"data": {image_key: page_url(d.id, p.page)}} for d in documents for p in d.pages],
+                is_page=is_page_of(session, project.id)) if image_key else []
+            for document in documents:
+                document.pages  # noqa: B018 (loaded now: the caller shows them after the session closes)
+            return documents, task_ids
+    except BaseException:
+        discard(settings, split)
+        raise
 
 
 def page_image(settings: Settings, page: Page) -> bytes:

@@ -3,7 +3,7 @@ entered with ``source: imported``, to be named in any project's config, deployed
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, InvalidInput
 from annoray.platform.settings import Settings
@@ -13,7 +13,7 @@ from annoray.trainers.imported import INSPECTORS, NotServable, local_copy
 from annoray.trainers.store import ModelStore
 
 
-def import_model(session: Session, settings: Settings, *, name: str, uri: str, engine: str, language: str = "en") -> CatalogModel:
+def import_model(writes: sessionmaker[Session], settings: Settings, *, name: str, uri: str, engine: str, language: str = "en") -> CatalogModel:
     """Inspect the folder at ``uri``, copy it into the model store under ``name`` and catalog it; refused with the reason,
     and nothing kept, when annoray could not serve it. ``language`` is a Spark NLP pipeline's (a spaCy one says its own)."""
     inspect = INSPECTORS.get(engine)
@@ -34,12 +34,14 @@ def import_model(session: Session, settings: Settings, *, name: str, uri: str, e
         raise InvalidInput(message, [ErrorDetail(message, field="uri")]) from None
     except FileExistsError:
         raise Conflict(Errors.E508.format(name=name)) from None
-    repo = ModelRepository(session)  # the database only now: no lock is held while the folder is read and copied
-    try:
-        if repo.by_name(name) is not None:
-            raise Conflict(Errors.E508.format(name=name))
-        return repo.add(CatalogModel(name=name, kind=facts.kind.value, labels=facts.labels, language=facts.language,
-                                     embeddings=facts.vectors, engine=facts.engine, source="imported", uri=stored, metrics={}))
+    try:  # the database only now: no transaction is open while the folder is read and copied
+        with writes.begin() as session:
+            repo = ModelRepository(session)
+            if repo.by_name(name) is not None:
+                raise Conflict(Errors.E508.format(name=name))
+            return repo.add(CatalogModel(name=name, kind=facts.kind.value, labels=facts.labels, language=facts.language,
+                                         embeddings=facts.vectors, engine=facts.engine, source="imported", uri=stored,
+                                         metrics={}))
     except BaseException:
         store.delete(name)
         raise

@@ -17,14 +17,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.errors import Errors, describe
 from annoray.platform.labeling.config import LabelingConfig
 from annoray.platform.labeling.pages import page_of
 from annoray.platform.lifecycle import OcrStatus
-from annoray.platform.labeling.predictions import label_studio_result
+from annoray.platform.labeling.predictions import keep_predictions, label_studio_result, task_text
 from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.selection import has_no_completion
 from annoray.platform.settings import Settings
@@ -41,14 +41,6 @@ IN_FLIGHT_PER_REPLICA = 4  # requests a job keeps waiting on each replica the se
 WRITE_BATCH = 256
 RETRIES = 4
 KEPT_FAILURES = 100
-
-
-def task_text(config: LabelingConfig, data: dict[str, Any]) -> str:
-    """The text a server reads from a task: the object the config's text labels point at."""
-    group = config.ner or config.assertion or config.classification
-    key = config.data_key(group.to_name) if group else next(iter(data), "text")
-    value = data.get(key, "")
-    return value if isinstance(value, str) else str(value)
 
 
 class TaskInputs:
@@ -112,12 +104,6 @@ def pending_tasks(reads: sessionmaker[Session], project_id: int, job_id: int, ta
         after = page[-1].id
 
 
-def uncertainty(result: list[dict[str, Any]]) -> float | None:
-    """1 - the lowest confidence among a prediction's regions; None when the models found nothing."""
-    scores = [r["score"] for r in result if r.get("score") is not None]
-    return round(1.0 - min(scores), 4) if scores else None
-
-
 def database_unreachable(exc: BaseException) -> bool:
     """Whether an error is the database being away (stopped, restarting, the network), not the job's own fault."""
     from sqlalchemy.exc import OperationalError
@@ -145,14 +131,7 @@ class Writer:
         if not self.rows and not self.failed:
             return
         with self.sessions.begin() as session:
-            ids = [r["task_id"] for r in self.rows]
-            seen = set(session.scalars(select(Prediction.task_id).where(
-                Prediction.preannotation_job_id == self.job_id, Prediction.task_id.in_(ids)))) if ids else set()
-            fresh = [r for r in self.rows if r["task_id"] not in seen]
-            session.add_all(Prediction(project_id=self.project_id, task_id=r["task_id"], result=r["result"], score=r["score"],
-                                       model_version=self.model_version, preannotation_job_id=self.job_id) for r in fresh)
-            if fresh:  # annotators can take the tasks the models are least sure of first
-                session.execute(update(Task), [{"id": r["task_id"], "uncertainty": uncertainty(r["result"])} for r in fresh])
+            fresh = keep_predictions(session, self.project_id, self.rows, self.model_version, job_id=self.job_id)
             repo = PreannotationJobRepository(session)
             job = repo.get(self.job_id)
             failures = (job.failures or []) + self.failed

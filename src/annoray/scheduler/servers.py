@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.access.licenses import missing_scope, needed_scopes
-from annoray.platform.access.roles import may_serve
+from annoray.platform.access.roles import may_serve, require_server_of
 from annoray.platform.errors import Conflict, ErrorDetail, Errors, Forbidden, InvalidInput
 from annoray.platform.labeling.config import ModelKind
 from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.selection import has_no_completion
 from annoray.platform.models.catalog import EMBEDDINGS
 from annoray.platform.settings import ResourceSpec, Settings
-from annoray.platform.store.repositories import ModelRepository, RuleRepository, ServerRepository
+from annoray.platform.store.repositories import ModelRepository, ProjectRepository, RuleRepository, ServerRepository
 from annoray.platform.store.tables import JobStatus, PreannotationJob, PreannotationServer, Project, ServerStatus, Task, User
 from annoray.trainers.engines import ENGINES
 
@@ -152,3 +152,34 @@ def request_preannotation(session: Session, project: Project, server: Preannotat
     session.flush()
     return job
 
+
+
+def deploy_server(writes: sessionmaker[Session], settings: Settings, user: User | None, project_id: int | None,
+                  request: ServerRequest, *, why_never: Callable[..., str | None] = lambda resources, replicas=0: None,
+                  ) -> PreannotationServer:
+    """``request_server`` as a service, in a short transaction of its own (the project read again inside it). The
+    caller wakes the scheduler."""
+    with writes.begin() as session:
+        project = ProjectRepository(session).get(project_id) if project_id is not None else None
+        return request_server(session, settings, user, replace(request, project=project), why_never=why_never)
+
+
+def start_preannotation(writes: sessionmaker[Session], user: User, project_id: int, server_id: int,
+                        task_ids: list[int] | None) -> PreannotationJob:
+    """Queue a pre-annotation job with a server the project may use (its own or a shared one), in a short transaction
+    of its own. The caller wakes the scheduler."""
+    with writes.begin() as session:
+        server = ServerRepository(session).get(server_id)
+        require_server_of(user, project_id, server)
+        return request_preannotation(session, ProjectRepository(session).get(project_id), server, task_ids, user)
+
+
+def deploy_for_label_studio(session: Session, settings: Settings, user: User, project: Project, *,
+                            why_never: Callable[..., str | None] = lambda resources, replicas=0: None) -> PreannotationServer:
+    """A server queued from the project's config, in the caller's transaction, when Label Studio asks a project with none
+    for predictions (the seeds' Deploy button); refused (E1006) when the config names no model yet."""
+    if not project_config(project).models:
+        raise Conflict(Errors.E1006.format(project_id=project.id))
+    server = request_server(session, settings, user, ServerRequest(project=project), why_never=why_never)
+    session.flush()
+    return server

@@ -102,7 +102,7 @@ def own_config(session: Session, project: Project, request: TrainingRequest,
     return {"id": found.id, "name": found.name, "text": found.text, "code": found.code}, None
 
 
-def add_training_config(session: Session, settings: Settings, project: Project, user: User, *, name: str, text: str,
+def add_training_config(writes: sessionmaker[Session], settings: Settings, project: Project, user: User, *, name: str, text: str,
                         code: str | None) -> TrainingConfig:
     """Check an owner's NER training config by building and training it one step (with its code, only where the
     operator allows code and an admin sends it), then keep it."""
@@ -110,17 +110,19 @@ def add_training_config(session: Session, settings: Settings, project: Project, 
 
     if code is not None and not (settings.training.allow_custom_code and user.is_admin):
         raise Forbidden(Errors.E621)
-    try:  # before the database (the caller holds no lock meanwhile), in a process of its own held to a memory budget
+    try:  # before the database (no transaction is open meanwhile), in a process of its own held to a memory budget
         checked_apart(text, language=project.language, code=code, memory_mb=settings.training.config_check_memory_mb,
                       timeout_s=settings.training.config_check_timeout_s)
     except BadConfig as exc:
         errors = [ErrorDetail(why if why.startswith("[E") else Errors.E620.format(where=where or "config", why=why),
                               field=where or "config") for where, why in exc.problems]
         raise InvalidInput(errors[0].message, errors) from None
-    if TrainingConfigRepository(session).by_name(project.id, name) is not None:
-        raise Conflict(Errors.E624.format(name=name))
-    return TrainingConfigRepository(session).add(TrainingConfig(project_id=project.id, name=name, kind=ModelKind.NER.value,
-                                                                text=text, code=code, created_by=user.id))
+    with writes.begin() as session:
+        repo = TrainingConfigRepository(session)
+        if repo.by_name(project.id, name) is not None:
+            raise Conflict(Errors.E624.format(name=name))
+        return repo.add(TrainingConfig(project_id=project.id, name=name, kind=ModelKind.NER.value, text=text, code=code,
+                                       created_by=user.id))
 
 
 def request_trainings(
@@ -197,6 +199,16 @@ def request_trainings(
             log.append(job.id, "warning", f"warning: {warning}", {"message": warning})
         jobs.append(job)
     return jobs, [w.message for w in data.warnings]
+
+
+def queue_trainings(
+    writes: sessionmaker[Session], reads: sessionmaker[Session], settings: Settings, project: Project, user: User | None,
+    request: TrainingRequest, *, why_never: Callable[[dict[str, float]], str | None] = lambda resources: None,
+) -> tuple[list[TrainingJob], list[str]]:
+    """``request_trainings`` as a service: the request checked through read sessions, then the jobs inserted in one
+    short transaction (it begins only at the first insert). The caller wakes the scheduler."""
+    with writes.begin() as session:
+        return request_trainings(session, reads, settings, project, user, request, why_never=why_never)
 
 
 def engines_here(settings: Settings) -> list[dict]:

@@ -32,16 +32,10 @@ def _settings(home: Path | None, **api: object) -> Settings:
 
 def admin_sign_in_link(settings: Settings, engine: Any) -> str:
     """A one-time dashboard sign-in link for the admin (the token's owner)."""
-    from annoray.api.web import sign_in_link
+    from annoray.platform.services.access import sign_in_link
     from annoray.platform.store.db import session_factory
-    from annoray.platform.store.repositories import UserRepository
 
-    with session_factory(engine, write=True)() as session:
-        admin = UserRepository(session).by_token(settings.admin_token_path.read_text().strip())
-        assert admin is not None, "init_home wrote the admin token"
-        link = sign_in_link(session, admin.id)
-        session.commit()
-    return link
+    return sign_in_link(session_factory(engine, write=True), settings.admin_token_path.read_text().strip())
 
 
 @app.command()
@@ -58,7 +52,7 @@ def up(
     from annoray.api.app import create_app
     from annoray.api.ops import configure_logging
     from annoray.platform.store.home import init_home
-    from annoray.scheduler.start import start_scheduler
+    from annoray.scheduler import start_scheduler
 
     settings = _settings(home, port=port, host=host)
     if address or cluster_config:
@@ -116,7 +110,7 @@ def quickstart(home: HomeOption = None) -> None:
     from annoray.api.client import AnnorayClient
     from annoray.api.server import BackgroundServer
     from annoray.platform.store.home import init_home
-    from annoray.scheduler.start import start_scheduler
+    from annoray.scheduler import start_scheduler
 
     from annoray.api.quickstart_visual import quickstart_settings
 

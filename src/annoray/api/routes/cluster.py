@@ -13,5 +13,4 @@ def cluster(user: CurrentUser, session: SessionDep, scheduler: SchedulerDep) -> 
     """Nodes with free/total CPU, memory and GPU as the scheduler allocates them, running trainings, and the queue with
     reasons: for admins and the owners of some project."""
     require_cluster_viewer(session, user)
-    session.rollback()
     return scheduler.cluster()

@@ -4,17 +4,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.api.deps import DocumentDep, PageNumber, MembershipDep, SchedulerDep, SessionDep, SettingsDep
+from annoray.api.deps import Membership, DocumentDep, PageNumber, MembershipDep, SchedulerDep, SessionDep, SettingsDep, WritesDep
 from annoray.api.schemas import FileOut, FilesOut, OcrWordOut, PageOcrOut, PageOut, PageWordsIn
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
 from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
-from annoray.platform.labeling.pages import is_page_of, page_url, replace_words
+from annoray.platform.labeling.pages import page_url
 from annoray.platform.labeling.projects import project_config
-from annoray.platform.labeling.tasks import import_tasks
+from annoray.platform.services import labeling
+from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import DocumentRepository
 from annoray.platform.store.tables import Document, Page
-from annoray.scheduler.documents import Upload, accept_documents, discard, page_image, split_uploads
+from annoray.scheduler import SchedulerClient, Upload, page_image, split_uploads, store_documents
 
 router = APIRouter(tags=["files"])
 
@@ -25,7 +27,7 @@ def _page(document_id: int, page: Page) -> dict:
             "seconds": page.ocr_seconds, "word_count": len(page.ocr_words) if page.ocr_words is not None else None}
 
 
-def _out(document: Document) -> FileOut:
+def file_out(document: Document) -> FileOut:
     return FileOut(id=document.id, project_id=document.project_id, filename=document.filename, media_type=document.media_type,
                    size=document.size, sha256=document.sha256, created_at=document.created_at,
                    pages=[PageOut(**_page(document.id, p)) for p in document.pages])
@@ -33,52 +35,53 @@ def _out(document: Document) -> FileOut:
 
 @router.post("/api/projects/{pid}/files", response_model=FilesOut, status_code=status.HTTP_201_CREATED)
 def upload(
-    m: MembershipDep, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
+    m: MembershipDep, writes: WritesDep, settings: SettingsDep, scheduler: SchedulerDep,
     file: Annotated[list[UploadFile] | None, File(description="PNG, JPEG, TIFF or PDF; repeat the part for several files.")] = None,
     tasks: Annotated[bool, Query(description="Also create one unannotated task per page, its image the page's url.")] = False,
 ) -> FilesOut:
     """Store documents as pages (one per image, per PDF page, per TIFF frame) and queue their OCR. The upload is
     checked whole: one bad file refuses it all, and nothing is stored."""
+    return upload_documents(m, writes, settings, scheduler, file or [], tasks=tasks)
+
+
+def upload_documents(m: Membership, writes: sessionmaker[Session], settings: Settings, scheduler: SchedulerClient,
+                     files: list[UploadFile], *, tasks: bool) -> FilesOut:
     require_role(m.member.role, OWNER_MANAGER, "upload documents")
     config = project_config(m.project)
     image_key = next((key for tag, key in config.objects.values() if tag == "Image"), None)
     if tasks and image_key is None:
         raise InvalidInput(Errors.E206.format(key="image"), [ErrorDetail("the labeling config has no <Image> to make tasks for",
                                                                            field="tasks")])
-    uploads = [Upload(f.filename or "upload", f.content_type, f.file.read()) for f in file or []]
-    session.expunge(m.project)
-    session.expunge(m.user)
-    session.rollback()  # splitting pages takes a while: hold no write lock meanwhile
-    split = split_uploads(settings, m.project.id, uploads)
-    try:
-        documents = accept_documents(session, m.project, m.user, split)
-        task_ids = import_tasks(session, m.project, config, m.user, [
-            {"data": {image_key: page_url(d.id, p.page)}} for d in documents for p in d.pages],
-            is_page=is_page_of(session, m.project.id)) if tasks else []
-        session.commit()
-    except BaseException:
-        session.rollback()
-        discard(settings, split)
-        raise
+    uploads = [Upload(f.filename or "upload", f.content_type, f.file.read()) for f in files]
+    split = split_uploads(settings, m.project.id, uploads)  # no transaction is open meanwhile
+    documents, task_ids = store_documents(writes, settings, m.project.id, m.user, split, image_key=image_key if tasks else None)
     scheduler.wake()  # OCR the new pages
-    return FilesOut(items=[_out(d) for d in documents], task_ids=task_ids)
+    return FilesOut(items=[file_out(d) for d in documents], task_ids=task_ids)
+
+
+def files_of(session: Session, project_id: int) -> list[FileOut]:
+    return [file_out(d) for d in session.scalars(select(Document).where(Document.project_id == project_id).order_by(Document.id))]
 
 
 @router.get("/api/projects/{pid}/files", response_model=list[FileOut])
 def list_files(m: MembershipDep, session: SessionDep) -> list[FileOut]:
     require_role(m.member.role, ANY_MEMBER, "list documents")
-    return [_out(d) for d in session.scalars(select(Document).where(Document.project_id == m.project.id).order_by(Document.id))]
+    return files_of(session, m.project.id)
 
 
 @router.get("/api/files/{fid}", response_model=FileOut)
 def get_file(f: DocumentDep) -> FileOut:
-    return _out(f.document)
+    return file_out(f.document)
 
 
 @router.get("/api/files/{fid}/pages/{n}", response_class=Response,
             responses={200: {"content": {"image/png": {}}, "description": "The page image, upright."}})
 def get_page_image(f: DocumentDep, session: SessionDep, settings: SettingsDep, n: PageNumber) -> Response:
-    page = DocumentRepository(session).page(f.document.id, n)
+    return page_png(session, settings, f.document.id, n)
+
+
+def page_png(session: Session, settings: Settings, document_id: int, n: int) -> Response:
+    page = DocumentRepository(session).page(document_id, n)
     return Response(page_image(settings, page), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
@@ -89,14 +92,11 @@ def get_page_ocr(f: DocumentDep, session: SessionDep, n: PageNumber) -> PageOcrO
 
 
 @router.put("/api/files/{fid}/pages/{n}/ocr", response_model=PageOcrOut)
-def put_page_ocr(f: DocumentDep, session: SessionDep, n: PageNumber, body: PageWordsIn) -> PageOcrOut:
+def put_page_ocr(f: DocumentDep, writes: WritesDep, n: PageNumber, body: PageWordsIn) -> PageOcrOut:
     """Give a page the words of an OCR of your own (or of a data set's transcription), in reading order: they replace
     what the page had, its OCR is done, and its tasks train and pre-annotate on them. Owner or manager."""
     require_role(f.membership.member.role, OWNER_MANAGER, "set a page's words")
-    page = DocumentRepository(session).page(f.document.id, n)
-    replace_words(session, page, [[w.text, *w.box, w.block, w.line] for w in body.words])
-    session.commit()
-    session.refresh(page)
+    page = labeling.replace_page_words(writes, f.document.id, n, [[w.text, *w.box, w.block, w.line] for w in body.words])
     return _ocr_out(f.document.id, page)
 
 

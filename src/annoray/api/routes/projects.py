@@ -3,7 +3,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
-from annoray.api.deps import CurrentUser, MembershipDep, SchedulerDep, SessionDep, SessionsDep, SettingsDep, TaskTagsDep
+from sqlalchemy.orm import Session, sessionmaker
+
+from annoray.api.deps import Membership, CurrentUser, MembershipDep, SchedulerDep, SessionDep, SessionsDep, SettingsDep, TaskTagsDep, WritesDep
 from annoray.api.schemas import (
     ActiveLearningIn,
     ActiveLearningOut,
@@ -17,12 +19,13 @@ from annoray.api.schemas import (
 from annoray.platform.access.roles import ANY_MEMBER, OWNER, OWNER_MANAGER, require_role
 from annoray.platform.labeling.config import LabelingConfig, ModelKind
 from annoray.platform.labeling.datasets import SplitMethod
-from annoray.platform.labeling.projects import add_member, create_project, project_config, update_labeling_config
+from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.training_data import SelectionQuery, build_training_data, export_selection
 from annoray.platform.models import active_learning
-from annoray.platform.models.deploy import retarget_servers
+from annoray.platform.services import labeling
+from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import ProjectRepository
-from annoray.platform.store.tables import Project, Role
+from annoray.platform.store.tables import Project, Role, User
 
 router = APIRouter(tags=["projects"])
 
@@ -40,47 +43,54 @@ def _out(project: Project, config: LabelingConfig, role: Role | None) -> Project
 
 
 @router.post("/api/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
-def create(body: ProjectCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> ProjectOut:
-    project, config = create_project(
-        session, settings, user, name=body.name, labeling_config=body.labeling_config,
-        language=body.language, model_type=body.model_type,
-    )
-    session.commit()
+def create(body: ProjectCreate, user: CurrentUser, writes: WritesDep, settings: SettingsDep) -> ProjectOut:
+    project, config = labeling.create_project(writes, settings, user, name=body.name, labeling_config=body.labeling_config,
+                                              language=body.language, model_type=body.model_type)
     return _out(project, config, Role.OWNER)
 
 
-@router.get("/api/projects", response_model=list[ProjectOut])
-def list_projects(user: CurrentUser, session: SessionDep) -> list[ProjectOut]:
+def projects_of(session: Session, user: User) -> list[ProjectOut]:
     repo = ProjectRepository(session)
     return [_out(p, project_config(p), repo.member(p.id, user.id).role) for p in repo.for_user(user.id)]  # type: ignore[union-attr]
 
 
-@router.get("/api/projects/{pid}", response_model=ProjectOut)
-def get_project(m: MembershipDep) -> ProjectOut:
+def project_view(m: Membership) -> ProjectOut:
     return _out(m.project, project_config(m.project), m.member.role)
 
 
+def members_of(session: Session, project_id: int) -> list[MemberOut]:
+    return [MemberOut(user_id=x.user_id, username=x.user.username, role=x.role, priority=x.priority)
+            for x in ProjectRepository(session).members(project_id)]
+
+
+@router.get("/api/projects", response_model=list[ProjectOut])
+def list_projects(user: CurrentUser, session: SessionDep) -> list[ProjectOut]:
+    return projects_of(session, user)
+
+
+@router.get("/api/projects/{pid}", response_model=ProjectOut)
+def get_project(m: MembershipDep) -> ProjectOut:
+    return project_view(m)
+
+
 @router.put("/api/projects/{pid}/labeling-config", response_model=ProjectOut)
-def put_labeling_config(body: LabelingConfigUpdate, m: MembershipDep, session: SessionDep, settings: SettingsDep,
+def put_labeling_config(body: LabelingConfigUpdate, m: MembershipDep, writes: WritesDep, settings: SettingsDep,
                         scheduler: SchedulerDep) -> ProjectOut:
     """Save a new version of the config (422 with every error); the project's servers then serve the models it names."""
     require_role(m.member.role, OWNER_MANAGER, "change the labeling config")
-    config = update_labeling_config(session, settings, m.project, body.labeling_config)
-    retargeted = retarget_servers(session, m.project, config) if config.models else []
-    session.commit()
+    project, config, retargeted = labeling.update_labeling_config(writes, settings, m.project.id, body.labeling_config)
     if retargeted:  # the project's servers follow the models it names: a deploy on demand
         scheduler.wake()
-    return _out(m.project, config, m.member.role)
+    return _out(project, config, m.member.role)
 
 
 @router.put("/api/projects/{pid}/active-learning", response_model=ActiveLearningOut)
-def put_active_learning(body: ActiveLearningIn, m: MembershipDep, session: SessionDep) -> ActiveLearningOut:
+def put_active_learning(body: ActiveLearningIn, m: MembershipDep, writes: WritesDep) -> ActiveLearningOut:
     """Every `every` newly eligible completions train the project's kinds (source `active_learning`), deploying
     them when `deploy`; triggers while one of its trainings runs coalesce into one follow-up."""
     require_role(m.member.role, OWNER_MANAGER, "configure active learning")
-    project = active_learning.configure(session, m.project, enabled=body.enabled, every=body.every, deploy=body.deploy,
-                                        gate=body.gate, metric=body.metric, params=body.params)
-    session.commit()
+    project = labeling.configure_active_learning(writes, m.project.id, enabled=body.enabled, every=body.every,
+                                                 deploy=body.deploy, gate=body.gate, metric=body.metric, params=body.params)
     return ActiveLearningOut(**active_learning.view(project))
 
 
@@ -90,20 +100,16 @@ def get_active_learning(m: MembershipDep) -> ActiveLearningOut:
 
 
 @router.post("/api/projects/{pid}/members", response_model=MemberOut, status_code=status.HTTP_201_CREATED)
-def post_member(body: MemberCreate, m: MembershipDep, session: SessionDep) -> MemberOut:
+def post_member(body: MemberCreate, m: MembershipDep, writes: WritesDep) -> MemberOut:
     require_role(m.member.role, OWNER, "add members")
-    member = add_member(session, m.project, username=body.username, role=body.role, priority=body.priority)
-    session.commit()
+    member = labeling.add_member(writes, m.project.id, username=body.username, role=body.role, priority=body.priority)
     return MemberOut(user_id=member.user_id, username=body.username, role=member.role, priority=member.priority)
 
 
 @router.get("/api/projects/{pid}/members", response_model=list[MemberOut])
 def list_members(m: MembershipDep, session: SessionDep) -> list[MemberOut]:
     require_role(m.member.role, ANY_MEMBER, "list members")
-    return [
-        MemberOut(user_id=x.user_id, username=x.user.username, role=x.role, priority=x.priority)
-        for x in ProjectRepository(session).members(m.project.id)
-    ]
+    return members_of(session, m.project.id)
 
 
 @router.get("/api/projects/{pid}/training-data", response_model=TrainingDataOut)
@@ -119,6 +125,12 @@ def training_data(
     seed: int = 0,
 ) -> TrainingDataOut:
     """What a training would use: the selection, the split and per-label counts, with warnings and errors."""
+    return training_data_summary(m, sessions, settings, tags, kinds, reviewed_only, split, validation_split, seed)
+
+
+def training_data_summary(m: Membership, sessions: sessionmaker[Session], settings: Settings, tags: tuple[str, ...],
+                          kinds: list[ModelKind] | None, reviewed_only: bool, split: SplitMethod, validation_split: float,
+                          seed: int) -> TrainingDataOut:
     require_role(m.member.role, OWNER_MANAGER, "inspect training data")
     data = build_training_data(
         sessions, m.project.id, project_config(m.project), language=m.project.language, kinds=kinds,

@@ -1,21 +1,22 @@
 from fastapi import APIRouter, status
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.api.deps import (
-    CurrentUser, Id, MembershipDep, SchedulerDep, SessionDep, SettingsDep, WriteSessionsDep, get_membership,
+    Membership, CurrentUser, Id, MembershipDep, SchedulerDep, SessionDep, SettingsDep, WritesDep, get_membership,
 )
 from annoray.api.schemas import (
     LeaseOut, PreannotationCreate, PreannotationOut, RuleCreate, RuleOut, ServedModelOut, ServerCreate, ServerOut,
 )
 from annoray.platform.access.roles import (
-    ANY_MEMBER, OWNER_MANAGER, require_manager_somewhere, require_role, require_server_manager, require_server_of,
+    ANY_MEMBER, OWNER_MANAGER, require_manager_somewhere, require_role, require_server_manager,
 )
-from annoray.platform.labeling.rules import create_rule
+from annoray.platform.services import labeling
+from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import (
     SERVER, LicenseRepository, PreannotationJobRepository, ProjectRepository, RuleRepository, ServerRepository,
 )
-from annoray.platform.store.tables import PreannotationJob, PreannotationServer
-from annoray.scheduler.servers import ServerRequest, request_preannotation, request_server, server_models
+from annoray.platform.store.tables import PreannotationJob, PreannotationServer, User
+from annoray.scheduler import SchedulerClient, ServerRequest, deploy_server as queue_server, server_models, start_preannotation
 
 router = APIRouter(tags=["pre-annotation"])
 AUTOSCALING = ("target_ongoing_requests", "upscale_delay_s", "downscale_delay_s")  # Serve's names, as the request has them
@@ -35,18 +36,21 @@ def server_out(session: Session, server: PreannotationServer) -> ServerOut:
 
 
 @router.post("/api/servers", response_model=ServerOut, status_code=status.HTTP_202_ACCEPTED)
-def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep) -> ServerOut:
+def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, writes: WritesDep, settings: SettingsDep,
+                  scheduler: SchedulerDep) -> ServerOut:
     """Queue a pre-annotation server; 422 with every reason (no model, over five, unknown models or rules), 409
     when the cluster or the licenses can never hold it. Nothing is deployed then."""
-    project = None
+    return deploy(session, writes, settings, scheduler, user, body)
+
+
+def deploy(session: Session, writes: sessionmaker[Session], settings: Settings, scheduler: SchedulerClient, user: User,
+           body: ServerCreate) -> ServerOut:
     if body.project_id is not None:
         require_role(get_membership(user, session, body.project_id).member.role, OWNER_MANAGER, "deploy servers")
-        project = ProjectRepository(session).get(body.project_id)
-    server = request_server(session, settings, user, ServerRequest(
-        project=project, models=body.models, name=body.name, replicas=body.replicas, max_replicas=body.max_replicas,
+    server = queue_server(writes, settings, user, body.project_id, ServerRequest(
+        models=body.models, name=body.name, replicas=body.replicas, max_replicas=body.max_replicas,
         autoscaling={k: v for k in AUTOSCALING if (v := getattr(body, k)) is not None},
     ), why_never=scheduler.never_reason)
-    session.commit()
     scheduler.wake()
     return server_out(session, server)
 
@@ -55,6 +59,10 @@ def deploy_server(body: ServerCreate, user: CurrentUser, session: SessionDep, se
 def list_servers(user: CurrentUser, session: SessionDep) -> list[ServerOut]:
     """The servers the caller may use (an admin: every one): its projects' and the shared ones, with status, models
     and the labels each predicts, resources and seats."""
+    return servers_for(session, user)
+
+
+def servers_for(session: Session, user: User) -> list[ServerOut]:
     servers = ServerRepository(session).all()
     if not user.is_admin:
         mine = {p.id for p in ProjectRepository(session).for_user(user.id)}
@@ -68,11 +76,14 @@ def get_server(sid: Id, user: CurrentUser, session: SessionDep) -> ServerOut:
 
 
 @router.delete("/api/servers/{sid}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_server(sid: Id, user: CurrentUser, session: SessionDep, sessions: WriteSessionsDep, scheduler: SchedulerDep) -> None:
+def delete_server(sid: Id, user: CurrentUser, session: SessionDep, writes: WritesDep, scheduler: SchedulerDep) -> None:
     """Delete the server: its Serve app goes, its resources and license seats come back, its running jobs fail."""
+    remove_server(session, writes, scheduler, user, sid)
+
+
+def remove_server(session: Session, writes: sessionmaker[Session], scheduler: SchedulerClient, user: User, sid: int) -> None:
     require_server_manager(session, user, ServerRepository(session).get(sid))
-    session.rollback()  # the scheduler writes; hold no lock while it does
-    scheduler.delete_server(sessions, sid)
+    scheduler.delete_server(writes, sid)
 
 
 def preannotation_out(job: PreannotationJob) -> PreannotationOut:
@@ -86,13 +97,14 @@ def preannotation_out(job: PreannotationJob) -> PreannotationOut:
 
 
 @router.post("/api/projects/{pid}/preannotations", response_model=PreannotationOut, status_code=status.HTTP_202_ACCEPTED)
-def preannotate(body: PreannotationCreate, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> PreannotationOut:
+def preannotate(body: PreannotationCreate, m: MembershipDep, writes: WritesDep, scheduler: SchedulerDep) -> PreannotationOut:
     """Pre-annotate the given tasks (default: those with no completion) with a server."""
+    return start(m, writes, scheduler, body)
+
+
+def start(m: Membership, writes: sessionmaker[Session], scheduler: SchedulerClient, body: PreannotationCreate) -> PreannotationOut:
     require_role(m.member.role, OWNER_MANAGER, "pre-annotate")
-    server = ServerRepository(session).get(body.server_id)
-    require_server_of(m.user, m.project.id, server)
-    job = request_preannotation(session, m.project, server, body.task_ids, m.user)
-    session.commit()
+    job = start_preannotation(writes, m.user, m.project.id, body.server_id, body.task_ids)
     scheduler.wake()
     return preannotation_out(job)
 
@@ -100,17 +112,21 @@ def preannotate(body: PreannotationCreate, m: MembershipDep, session: SessionDep
 @router.get("/api/preannotations/{jid}", response_model=PreannotationOut)
 def get_preannotation(jid: Id, user: CurrentUser, session: SessionDep) -> PreannotationOut:
     """``{status, total, done, failed, progress}`` and the first failed tasks."""
+    return preannotation_of(session, user, jid)
+
+
+def preannotation_of(session: Session, user: User, jid: int) -> PreannotationOut:
     job = PreannotationJobRepository(session).get(jid)
     require_role(get_membership(user, session, job.project_id).member.role, ANY_MEMBER, "see pre-annotation jobs")
     return preannotation_out(job)
 
 
 @router.post("/api/rules", response_model=RuleOut, status_code=status.HTTP_201_CREATED)
-def add_rule(body: RuleCreate, user: CurrentUser, session: SessionDep) -> RuleOut:
+def add_rule(body: RuleCreate, user: CurrentUser, session: SessionDep, writes: WritesDep) -> RuleOut:
     """A regex or dictionary rule, reusable by every project whose config opts in (`<Labels rules="name,...">`)."""
     require_manager_somewhere(session, user)
-    rule = create_rule(session, name=body.name, label=body.label, kind=body.kind, pattern=body.pattern, terms=body.terms, user=user)
-    session.commit()
+    rule = labeling.create_rule(writes, user, name=body.name, label=body.label, kind=body.kind, pattern=body.pattern,
+                                terms=body.terms)
     return RuleOut.model_validate(rule)
 
 

@@ -2,8 +2,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, status
 from sqlalchemy.orm import Session
-
-from annoray.api.deps import Id, MembershipDep, SchedulerDep, SessionDep, SettingsDep, TaskTagsDep
+from annoray.api.deps import Id, MembershipDep, SchedulerDep, SessionDep, SettingsDep, TaskTagsDep, WritesDep
 from annoray.api.schemas import (
     CompletionCreate,
     CompletionEdit,
@@ -16,19 +15,8 @@ from annoray.api.schemas import (
     TaskOut,
 )
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, REVIEWERS, require_role
-from annoray.platform.labeling.pages import is_page_of
-from annoray.platform.labeling.projects import project_config
-from annoray.platform.labeling.tasks import (
-    completion_from_prediction,
-    create_completion,
-    edit_completion,
-    import_tasks,
-    review_completion,
-)
-from annoray.platform.models.active_learning import count_eligible
+from annoray.platform.services import labeling
 from annoray.platform.store.repositories import CompletionRepository, PredictionRepository, TaskRepository
-from annoray.platform.store.tables import Project
-from annoray.scheduler.client import SchedulerClient
 
 router = APIRouter(tags=["tasks"])
 
@@ -36,23 +24,16 @@ router = APIRouter(tags=["tasks"])
 @router.post("/api/projects/{pid}/tasks/import", response_model=ImportOut, status_code=status.HTTP_201_CREATED)
 def import_(
     m: MembershipDep,
-    session: SessionDep,
+    writes: WritesDep,
     scheduler: SchedulerDep,
     tasks: Annotated[Any, Body(description="A Label Studio JSON list of tasks: data, annotations, predictions, meta.tags.")],
 ) -> ImportOut:
     """Import tasks all or nothing: one bad item refuses the whole import and is named in `errors`."""
     require_role(m.member.role, OWNER_MANAGER, "import tasks")
-    ids = import_tasks(session, m.project, project_config(m.project), m.user, tasks, is_page=is_page_of(session, m.project.id))
-    _commit_counting(session, m.project, ids, scheduler)
-    return ImportOut(imported=len(ids), task_ids=ids)
-
-
-def _commit_counting(session: Session, project: Project, task_ids: list[int], scheduler: SchedulerClient) -> None:
-    """Commit with active learning's count of the newly eligible tasks; wake the scheduler when a training is due."""
-    due = count_eligible(session, project, task_ids)
-    session.commit()
-    if due:
+    ids, due = labeling.import_tasks(writes, m.project.id, m.user, tasks)
+    if due:  # active learning's training is due
         scheduler.wake()
+    return ImportOut(imported=len(ids), task_ids=ids)
 
 
 @router.get("/api/projects/{pid}/tasks", response_model=Page[TaskOut])
@@ -68,13 +49,17 @@ def list_tasks(
     completed: Annotated[bool | None, Query(description="Only tasks with (true) or without (false) a completion.")] = None,
 ) -> Page[TaskOut]:
     require_role(m.member.role, ANY_MEMBER, "list tasks")
-    page_size = min(page_size, settings.api.max_page_size)
+    return task_page(session, m.project.id, tags, page, min(page_size, settings.api.max_page_size), order, completed)
+
+
+def task_page(session: Session, project_id: int, tags: tuple[str, ...], page: int, page_size: int, order: str,
+              completed: bool | None) -> Page[TaskOut]:
     tag_list = list(tags) or None
     repo = TaskRepository(session)
-    items = repo.page(m.project.id, tags=tag_list, offset=(page - 1) * page_size, limit=page_size,
+    items = repo.page(project_id, tags=tag_list, offset=(page - 1) * page_size, limit=page_size,
                       by_uncertainty=order == "uncertainty", completed=completed)
     return Page[TaskOut](
-        items=[TaskOut.model_validate(t) for t in items], total=repo.count(m.project.id, tags=tag_list, completed=completed),
+        items=[TaskOut.model_validate(t) for t in items], total=repo.count(project_id, tags=tag_list, completed=completed),
         page=page, page_size=page_size,
     )
 
@@ -90,30 +75,29 @@ def get_task(tid: Id, m: MembershipDep, session: SessionDep) -> TaskDetail:
 
 
 @router.post("/api/projects/{pid}/tasks/{tid}/completions", response_model=CompletionOut, status_code=status.HTTP_201_CREATED)
-def post_completion(tid: Id, body: CompletionCreate, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
+def post_completion(tid: Id, body: CompletionCreate, m: MembershipDep, writes: WritesDep, scheduler: SchedulerDep) -> CompletionOut:
     require_role(m.member.role, ANY_MEMBER, "annotate")
-    completion = create_completion(
-        session, m.project, project_config(m.project), m.user, tid, result=body.result, status=body.status
-    )
-    _commit_counting(session, m.project, [completion.task_id], scheduler)
+    completion, due = labeling.submit_completion(writes, m.project.id, m.user, tid, result=body.result, status=body.status)
+    if due:
+        scheduler.wake()
     return CompletionOut.model_validate(completion)
 
 
 @router.patch("/api/projects/{pid}/completions/{cid}", response_model=CompletionOut)
-def patch_completion(cid: Id, body: CompletionEdit, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
+def patch_completion(cid: Id, body: CompletionEdit, m: MembershipDep, writes: WritesDep, scheduler: SchedulerDep) -> CompletionOut:
     """Edit your own completion (its result, or submit a draft) until it is reviewed."""
-    completion = edit_completion(
-        session, m.project, project_config(m.project), m.user, cid, result=body.result, status=body.status
-    )
-    _commit_counting(session, m.project, [completion.task_id], scheduler)
+    completion, due = labeling.edit_completion(writes, m.project.id, m.user, cid, result=body.result, status=body.status)
+    if due:
+        scheduler.wake()
     return CompletionOut.model_validate(completion)
 
 
 @router.post("/api/projects/{pid}/completions/{cid}/review", response_model=CompletionOut)
-def review(cid: Id, body: ReviewIn, m: MembershipDep, session: SessionDep, scheduler: SchedulerDep) -> CompletionOut:
+def review(cid: Id, body: ReviewIn, m: MembershipDep, writes: WritesDep, scheduler: SchedulerDep) -> CompletionOut:
     require_role(m.member.role, REVIEWERS, "review completions")
-    completion = review_completion(session, m.project, m.user, cid, body.status)
-    _commit_counting(session, m.project, [completion.task_id], scheduler)
+    completion, due = labeling.review_completion(writes, m.project.id, m.user, cid, body.status)
+    if due:
+        scheduler.wake()
     return CompletionOut.model_validate(completion)
 
 
@@ -127,8 +111,7 @@ def list_predictions(tid: Id, m: MembershipDep, session: SessionDep) -> list[Pre
     "/api/projects/{pid}/tasks/{tid}/completions/from-prediction/{prid}",
     response_model=CompletionOut, status_code=status.HTTP_201_CREATED,
 )
-def from_prediction(tid: Id, prid: Id, m: MembershipDep, session: SessionDep) -> CompletionOut:
+def from_prediction(tid: Id, prid: Id, m: MembershipDep, writes: WritesDep) -> CompletionOut:
     """A new draft completion copied from a prediction, to edit; the prediction itself never changes."""
-    completion = completion_from_prediction(session, m.project, project_config(m.project), m.user, tid, prid)
-    session.commit()
+    completion = labeling.completion_from_prediction(writes, m.project.id, m.user, tid, prid)
     return CompletionOut.model_validate(completion)

@@ -4,17 +4,19 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.api.deps import (
+    Membership,
     MembershipDep,
     SchedulerDep,
     SessionDep,
     SessionsDep,
     SettingsDep,
+    TrainingAccess,
     TrainingDep,
-    WriteSessionsDep,
+    WritesDep,
 )
 from annoray.api.schemas import TrainingCreate, TrainingCreated, TrainingJobRef, TrainingOut, TrainingProgress
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
@@ -22,8 +24,9 @@ from annoray.platform.errors import Conflict, Errors
 from annoray.platform.lifecycle import ENDED
 from annoray.platform.models.training_log import log_document, log_text
 from annoray.platform.store.repositories import TrainingJobRepository, TrainingLogRepository
+from annoray.platform.settings import Settings
 from annoray.platform.store.tables import TrainingJob
-from annoray.scheduler import TrainingRequest, request_trainings
+from annoray.scheduler import SchedulerClient, TrainingRequest, queue_trainings
 
 router = APIRouter(tags=["trainings"])
 
@@ -48,7 +51,7 @@ def training_out(job: TrainingJob) -> TrainingOut:
 
 @router.post("/api/projects/{pid}/trainings", response_model=TrainingCreated, status_code=status.HTTP_202_ACCEPTED)
 def create_trainings(
-    body: TrainingCreate, m: MembershipDep, session: SessionDep, sessions: SessionsDep, settings: SettingsDep,
+    body: TrainingCreate, m: MembershipDep, writes: WritesDep, sessions: SessionsDep, settings: SettingsDep,
     scheduler: SchedulerDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=100, description=(
         "Any unique text: a request sent again with the same key (its answer lost) gets the jobs the first one "
@@ -56,17 +59,18 @@ def create_trainings(
 ) -> TrainingCreated:
     """Queue one training job per kind; 422 with every reason when the request cannot train, 409 when the
     cluster can never hold it (nothing is queued either way)."""
+    return queue(body, m, writes, sessions, settings, scheduler, idempotency_key)
+
+
+def queue(body: TrainingCreate, m: Membership, writes: sessionmaker[Session], sessions: sessionmaker[Session],
+          settings: Settings, scheduler: SchedulerClient, idempotency_key: str | None) -> TrainingCreated:
     require_role(m.member.role, OWNER_MANAGER, "train models")
-    session.expunge(m.project)
-    session.expunge(m.user)
-    session.rollback()  # checking the data takes a while: hold no write lock until the jobs are inserted
     request = TrainingRequest(
         kinds=body.kinds, engine=body.engine, embeddings=body.embeddings, params=body.params, split=body.split,
         task_tags=tuple(body.task_tags), reviewed_only=body.reviewed_only, deploy=body.deploy is True, force_deploy=body.deploy == "force",
         config=body.config, request_key=idempotency_key,
     )
-    jobs, warnings = request_trainings(session, sessions, settings, m.project, m.user, request, why_never=scheduler.never_reason)
-    session.commit()
+    jobs, warnings = queue_trainings(writes, sessions, settings, m.project, m.user, request, why_never=scheduler.never_reason)
     scheduler.wake()
     return TrainingCreated(jobs=[TrainingJobRef(id=j.id, kind=j.kind, status=j.status) for j in jobs], warnings=warnings)
 
@@ -75,7 +79,11 @@ def create_trainings(
 def training_history(m: MembershipDep, session: SessionDep) -> list[TrainingOut]:
     """Every training of the project, newest first: source, data used, dates, status, parameters, metrics, log."""
     require_role(m.member.role, ANY_MEMBER, "see the training history")
-    return [training_out(j) for j in TrainingJobRepository(session).for_project(m.project.id)]
+    return trainings_of(session, m.project.id)
+
+
+def trainings_of(session: Session, project_id: int) -> list[TrainingOut]:
+    return [training_out(j) for j in TrainingJobRepository(session).for_project(project_id)]
 
 
 @router.get("/api/trainings/{jid}", response_model=TrainingOut)
@@ -84,15 +92,18 @@ def get_training(t: TrainingDep) -> TrainingOut:
 
 
 @router.post("/api/trainings/{jid}/cancel", response_model=TrainingOut)
-def cancel_training(t: TrainingDep, session: SessionDep, writes: WriteSessionsDep, scheduler: SchedulerDep) -> TrainingOut:
+def cancel_training(t: TrainingDep, writes: WritesDep, reads: SessionsDep, scheduler: SchedulerDep) -> TrainingOut:
     """Cancel a queued or running training; its Ray Train run stops and its resources come back."""
+    cancel(t, writes, scheduler)
+    with reads() as session:  # what the scheduler wrote, after this request's own reads began
+        return training_out(TrainingJobRepository(session).get(t.job.id))
+
+
+def cancel(t: TrainingAccess, writes: sessionmaker[Session], scheduler: SchedulerClient) -> None:
     require_role(t.membership.member.role, OWNER_MANAGER, "cancel trainings")
     if t.job.status in ENDED:
         raise Conflict(Errors.E507.format(job_id=t.job.id, status=t.job.status.value))
-    job_id, username = t.job.id, t.membership.user.username
-    session.rollback()  # hold no lock while the scheduler writes the cancellation
-    scheduler.cancel(writes, job_id, username)
-    return training_out(TrainingJobRepository(session).get(job_id))
+    scheduler.cancel(writes, t.job.id, t.membership.user.username)
 
 
 @router.get(
@@ -108,15 +119,20 @@ def training_log(
     format: Annotated[Literal["text", "json"], Query(description="text, or json for the log's JSON twin")] = "text",
 ):
     """The training log: parameters, versions, data used, each epoch, final metrics; ``follow`` streams it live."""
-    lines = TrainingLogRepository(session).lines(t.job.id)
-    filename = f"training-{t.job.id}.log"
-    if format == "json":
-        return JSONResponse(log_document(t.job, lines), headers={"Content-Disposition": f'attachment; filename="{filename}.json"'})
-    if not follow:
-        return PlainTextResponse(log_text(lines), headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    if format == "json" or not follow:
+        return log_file(session, t.job, format)
     session.close()  # the stream reads through sessions of its own: the request's connection goes back to the pool now
     events = request.app.state.streams.stream(t.membership.user.id, _follow(sessions, t.job.id))
     return StreamingResponse(events, media_type="text/plain; charset=utf-8")
+
+
+def log_file(session: Session, job: TrainingJob, format: str) -> Response:
+    """The training log as a download: text, or its JSON twin."""
+    lines = TrainingLogRepository(session).lines(job.id)
+    filename = f"training-{job.id}.log"
+    if format == "json":
+        return JSONResponse(log_document(job, lines), headers={"Content-Disposition": f'attachment; filename="{filename}.json"'})
+    return PlainTextResponse(log_text(lines), headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 async def _follow(sessions: sessionmaker[Session], job_id: int) -> AsyncIterator[str]:

@@ -1,29 +1,23 @@
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from annoray.api.deps import AdminUser, CallerDep, CurrentUser, Id, SessionDep
+from annoray.api.deps import AdminUser, CallerDep, CurrentUser, Id, SessionDep, WritesDep
 from annoray.api.schemas import TokenCreate, TokenCreated, TokenOut, UserCreate, UserCreated, UserOut, UserUpdate
-from annoray.platform.access.tokens import create_token, revoke_token, rotate_own_token, set_active
-from annoray.platform.errors import Conflict, Errors, Forbidden, NotFound
+from annoray.platform.errors import Errors, Forbidden
+from annoray.platform.services import access
 from annoray.platform.store.repositories import ApiTokenRepository, UserRepository
 from annoray.platform.store.tables import ApiToken
-from annoray.platform.store.tokens import new_token
 
 router = APIRouter(tags=["users"])
 
 
 @router.post("/api/users", response_model=UserCreated, status_code=status.HTTP_201_CREATED)
-def create_user(body: UserCreate, session: SessionDep, _: AdminUser) -> UserCreated:
+def create_user(body: UserCreate, writes: WritesDep, _: AdminUser) -> UserCreated:
     """A user, or with ``service`` a service account for pipelines; its own API token is shown this once."""
-    repo = UserRepository(session)
-    if repo.by_username(body.username) is not None:
-        raise Conflict(Errors.E501.format(username=body.username))
-    token = new_token()
-    user = repo.add(body.username, token, is_service=body.service)
-    session.commit()
+    user, token = access.create_user(writes, body.username, service=body.service)
     return UserCreated(id=user.id, username=user.username, is_admin=user.is_admin, is_service=user.is_service, token=token)
 
 
@@ -39,20 +33,18 @@ def me(user: CurrentUser) -> UserOut:
 
 
 @router.post("/api/users/me/token", response_model=UserCreated)
-def rotate_my_token(caller: CallerDep, session: SessionDep) -> UserCreated:
+def rotate_my_token(caller: CallerDep, writes: WritesDep) -> UserCreated:
     """Replace your own API token: the old one stops at once, the new one is shown this once. Send it with the token
     it replaces (a named token may not)."""
-    user, secret = rotate_own_token(session, caller)
-    session.commit()
+    user, secret = access.rotate_own_token(writes, caller)
     return UserCreated(**UserOut.model_validate(user).model_dump(), token=secret)
 
 
 @router.patch("/api/users/{username}", response_model=UserOut)
-def update_user(username: Annotated[str, Path(max_length=150)], body: UserUpdate, session: SessionDep, admin: AdminUser) -> UserOut:
+def update_user(username: Annotated[str, Path(max_length=150)], body: UserUpdate, writes: WritesDep, admin: AdminUser) -> UserOut:
     """Disable a user (``active: false``: every token and dashboard session of theirs stops at once) or enable them
     again (with no token: make them one with POST /api/tokens). Admin."""
-    user = set_active(session, admin, username, body.active, datetime.now(UTC))
-    session.commit()
+    user = access.set_active(writes, admin, username, body.active)
     return UserOut.model_validate(user)
 
 
@@ -62,16 +54,12 @@ def token_out(token: ApiToken, username: str, last_used_at: datetime | None) -> 
 
 
 @router.post("/api/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
-def create_api_token(body: TokenCreate, caller: CallerDep, session: SessionDep) -> TokenCreated:
+def create_api_token(body: TokenCreate, caller: CallerDep, writes: WritesDep) -> TokenCreated:
     """A named token for automation, shown this once: a scope no wider than the token this request came with, an
     expiry (default 90 days). Admins may make one for another user, such as a service account."""
-    owner = caller.user if body.username is None else UserRepository(session).by_username(body.username)
-    if owner is None:
-        raise NotFound("user", body.username)
-    expires_at = datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days is not None else None
-    token, secret = create_token(session, caller, owner, name=body.name, scope=body.scope, expires_at=expires_at)
-    session.commit()
-    return TokenCreated(**token_out(token, owner.username, None).model_dump(), token=secret)
+    token, secret, owner = access.create_token(writes, caller, body.username, name=body.name, scope=body.scope,
+                                               expires_in_days=body.expires_in_days)
+    return TokenCreated(**token_out(token, owner, None).model_dump(), token=secret)
 
 
 @router.get("/api/tokens", response_model=list[TokenOut])
@@ -86,7 +74,6 @@ def list_api_tokens(request: Request, caller: CallerDep, session: SessionDep,
 
 
 @router.delete("/api/tokens/{tid}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_api_token(tid: Id, caller: CallerDep, session: SessionDep) -> None:
+def revoke_api_token(tid: Id, caller: CallerDep, writes: WritesDep) -> None:
     """Revoke a token at once (its requests get 401 from now on); the token stays listed, revoked."""
-    revoke_token(session, caller, tid, datetime.now(UTC))
-    session.commit()
+    access.revoke_token(writes, caller, tid)

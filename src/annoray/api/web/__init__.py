@@ -12,11 +12,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from annoray.api.errors import STATUS
 from annoray.api.web import account, projects, serving, trainings
-from annoray.api.web.account import sign_in_link
 from annoray.api.web.common import NotSignedIn, page
 from annoray.platform.errors import AnnorayError
 
-__all__ = ["install", "sign_in_link"]
+__all__ = ["install"]
 
 
 def install(app: Any) -> None:

@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.api.deps import Id, SessionDep, SettingsDep, get_admin
+from annoray.api.deps import Id, SessionDep, SettingsDep, WritesDep, get_admin
 from annoray.api.web.common import COOKIE, VisitorDep, check_csrf, page, same, set_cookie
-from annoray.platform.access.tokens import Caller, revoke_token, rotate_own_token, set_active
+from annoray.platform.access.tokens import Caller
 from annoray.platform.errors import Errors
+from annoray.platform.services import access
 from annoray.platform.settings import Settings
-from annoray.platform.store.repositories import ApiTokenRepository, AuditRepository, UserRepository, WebSessionRepository
+from annoray.platform.store.repositories import ApiTokenRepository, AuditRepository, UserRepository
 from annoray.platform.store.tables import TokenScope
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 LOGIN_CSRF = "annoray_login_csrf"  # double-submit token of the sign-in form (there is no session yet)
-LINK_MINUTES = 60
 AUDIT_ROWS = 50  # the newest audit events on the admin page (the API and `annoray audit` filter and page them all)
-
-
-def sign_in_link(session: Session, user_id: int) -> str:
-    """A path that signs ``user_id`` in once, within the hour; the store keeps only its hash."""
-    code = secrets.token_urlsafe(32)
-    WebSessionRepository(session).add(code, user_id, "", datetime.now(UTC) + timedelta(minutes=LINK_MINUTES), one_time=True)
-    return f"/ui/sign-in/{code}"
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
@@ -45,7 +37,7 @@ def _sign_in_form(request: Request, error: str | None = None, status_code: int =
 
 
 @router.post("/sign-in")
-def sign_in(request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str, Form()] = "",
+def sign_in(request: Request, session: SessionDep, writes: WritesDep, settings: SettingsDep, token: Annotated[str, Form()] = "",
             csrf: Annotated[str, Form()] = "") -> Response:
     """A user's own API token opens a session (a named automation token does not, nor a service account's);
     anything else shows the form again with the reason."""
@@ -56,25 +48,20 @@ def sign_in(request: Request, session: SessionDep, settings: SettingsDep, token:
         return _sign_in_form(request, Errors.E407, 401)
     if user.is_service:
         return _sign_in_form(request, Errors.E413.format(username=user.username), 403)
-    return _open_session(request, session, settings, user.id)
+    return _open_session(request, writes, settings, user.id)
 
 
 @router.get("/sign-in/{code}")
-def sign_in_once(request: Request, session: SessionDep, settings: SettingsDep, code: str) -> Response:
+def sign_in_once(request: Request, writes: WritesDep, settings: SettingsDep, code: str) -> Response:
     """A one-time sign-in link: it opens a session and is gone; used again, or after its hour, it shows the form."""
-    user_id = WebSessionRepository(session).redeem(code, datetime.now(UTC))
+    user_id = access.redeem_sign_in_link(writes, code)
     if user_id is None:
-        session.rollback()
         return _sign_in_form(request, Errors.E409, 401)
-    return _open_session(request, session, settings, user_id)
+    return _open_session(request, writes, settings, user_id)
 
 
-def _open_session(request: Request, session: Session, settings: Settings, user_id: int) -> Response:
-    key, now = secrets.token_urlsafe(32), datetime.now(UTC)
-    sessions = WebSessionRepository(session)
-    sessions.end_expired(now)
-    sessions.add(key, user_id, secrets.token_urlsafe(32), now + timedelta(hours=settings.api.session_hours))
-    session.commit()
+def _open_session(request: Request, writes: sessionmaker[Session], settings: Settings, user_id: int) -> Response:
+    key = access.open_web_session(writes, user_id, settings.api.session_hours)
     response = RedirectResponse("/ui/", status_code=303)
     set_cookie(request, response, COOKIE, key, int(settings.api.session_hours * 3600))
     response.delete_cookie(LOGIN_CSRF, path="/")
@@ -82,10 +69,9 @@ def _open_session(request: Request, session: Session, settings: Settings, user_i
 
 
 @router.post("/sign-out")
-def sign_out(v: VisitorDep, session: SessionDep, csrf: Annotated[str, Form()] = "") -> Response:
+def sign_out(v: VisitorDep, writes: WritesDep, csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
-    WebSessionRepository(session).end(v.key)
-    session.commit()
+    access.end_web_session(writes, v.key)
     response = RedirectResponse("/ui/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -100,11 +86,10 @@ def account_page(request: Request, v: VisitorDep) -> HTMLResponse:
 
 
 @router.post("/account/token", response_class=HTMLResponse)
-def rotate_token(request: Request, v: VisitorDep, session: SessionDep, csrf: Annotated[str, Form()] = "") -> HTMLResponse:
+def rotate_token(request: Request, v: VisitorDep, writes: WritesDep, csrf: Annotated[str, Form()] = "") -> HTMLResponse:
     """A new own token, shown this once on the page; the old one stops at once (the session goes on)."""
     check_csrf(v, csrf)
-    _, secret = rotate_own_token(session, Caller(v.user, None, TokenScope.ADMIN if v.user.is_admin else TokenScope.WRITE))
-    session.commit()
+    _, secret = access.rotate_own_token(writes, Caller(v.user, None, TokenScope.ADMIN if v.user.is_admin else TokenScope.WRITE))
     return page(request, "account.html", v, token=secret)
 
 
@@ -118,22 +103,20 @@ def admin_page(request: Request, v: VisitorDep, session: SessionDep, notice: str
 
 
 @router.post("/admin/users/{username}")
-def set_user_active(v: VisitorDep, session: SessionDep, username: Annotated[str, Path(max_length=150)],
+def set_user_active(v: VisitorDep, writes: WritesDep, username: Annotated[str, Path(max_length=150)],
                     active: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
     get_admin(v.user)
     enable = active == "true"
-    set_active(session, v.user, username, enable, datetime.now(UTC))
-    session.commit()
+    access.set_active(writes, v.user, username, enable)
     return RedirectResponse(f"/ui/admin?notice={username}+{'enabled' if enable else 'disabled'}", status_code=303)
 
 
 @router.post("/admin/tokens/{tid}/revoke")
-def revoke(v: VisitorDep, session: SessionDep, tid: Id, csrf: Annotated[str, Form()] = "") -> Response:
+def revoke(v: VisitorDep, writes: WritesDep, tid: Id, csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
     get_admin(v.user)
-    revoke_token(session, Caller(v.user, None, TokenScope.ADMIN), tid, datetime.now(UTC))
-    session.commit()
+    access.revoke_token(writes, Caller(v.user, None, TokenScope.ADMIN), tid)
     return RedirectResponse(f"/ui/admin?notice=token+{tid}+revoked", status_code=303)
 
 

@@ -11,15 +11,16 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from annoray.api.deps import DocumentAccess, Id, PageNumber, SchedulerDep, SessionDep, SessionsDep, SettingsDep
+from annoray.api.deps import Id, PageNumber, SchedulerDep, SessionDep, SessionsDep, SettingsDep, WritesDep
 from annoray.api.routes import files, projects, tasks
 from annoray.api.schemas import MemberCreate, ProjectCreate
 from annoray.api.web.common import VisitorDep, check_csrf, page
-from annoray.platform.access.roles import OWNER, OWNER_MANAGER
+from annoray.platform.access.roles import ANY_MEMBER, OWNER, OWNER_MANAGER, require_role
 from annoray.platform.errors import AnnorayError, ErrorDetail, InvalidInput
 from annoray.platform.labeling.config import ModelKind, region_labels
 from annoray.platform.labeling.datasets import LANGUAGES, SplitMethod
 from annoray.platform.labeling.projects import MODEL_TYPES, project_config
+from annoray.platform.services import labeling
 from annoray.platform.store.repositories import DocumentRepository, PredictionRepository
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -41,7 +42,7 @@ def projects_page(request: Request, v: VisitorDep, session: SessionDep) -> HTMLR
 
 def _projects(request: Request, v: Any, session: Any, form: dict[str, str] | None = None,
               refusal: AnnorayError | None = None) -> HTMLResponse:
-    listed = projects.list_projects(v.user, session)
+    listed = projects.projects_of(session, v.user)
     form = form or {"name": "", "labeling_config": "", "language": "en", "model_type": "open_source"}
     lines = form["labeling_config"].splitlines() if refusal else []
     at_line = {}
@@ -52,7 +53,7 @@ def _projects(request: Request, v: Any, session: Any, form: dict[str, str] | Non
 
 
 @router.post("/projects", response_class=HTMLResponse)
-def create_project(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep,
+def create_project(request: Request, v: VisitorDep, session: SessionDep, writes: WritesDep, settings: SettingsDep,
                    name: Annotated[str, Form()] = "", labeling_config: Annotated[str, Form()] = "",
                    language: Annotated[str, Form()] = "en", model_type: Annotated[str, Form()] = "open_source",
                    csrf: Annotated[str, Form()] = "") -> Response:
@@ -60,11 +61,12 @@ def create_project(request: Request, v: VisitorDep, session: SessionDep, setting
     check_csrf(v, csrf)
     form = {"name": name, "labeling_config": labeling_config, "language": language, "model_type": model_type}
     try:
-        created = projects.create(ProjectCreate(**form), v.user, session, settings)
+        body = ProjectCreate(**form)
+        created, _ = labeling.create_project(writes, settings, v.user, name=body.name, labeling_config=body.labeling_config,
+                                             language=body.language, model_type=body.model_type)
     except ValidationError as exc:
         return _projects(request, v, session, form, invalid(exc))
     except InvalidInput as exc:
-        session.rollback()
         return _projects(request, v, session, form, exc)
     return RedirectResponse(f"/ui/projects/{created.id}", status_code=303)
 
@@ -77,8 +79,8 @@ def project_page(request: Request, v: VisitorDep, session: SessionDep, pid: Id, 
 def _project(request: Request, v: Any, session: Any, pid: int, status_code: int = 200, **context: Any) -> HTMLResponse:
     m = v.member(session, pid)
     config = project_config(m.project)
-    return page(request, "project.html", v, status_code, project=projects.get_project(m), role=m.member.role,
-                members=projects.list_members(m, session), documents=files.list_files(m, session),
+    return page(request, "project.html", v, status_code, project=projects.project_view(m), role=m.member.role,
+                members=projects.members_of(session, m.project.id), documents=files.files_of(session, m.project.id),
                 manages=m.member.role in OWNER_MANAGER, owns=m.member.role in OWNER, roles=["owner", "manager", "reviewer", "annotator"],
                 takes_images=any(tag == "Image" for tag, _ in config.objects.values()), **context)
 
@@ -89,45 +91,57 @@ def _act(request: Request, v: Any, session: Any, pid: int, do: Any) -> Response:
     try:
         notice = do()
     except ValidationError as exc:
-        session.rollback()
         return _project(request, v, session, pid, 422, refusal=invalid(exc))
     except InvalidInput as exc:
-        session.rollback()
         return _project(request, v, session, pid, 422, refusal=exc)
     return RedirectResponse(f"/ui/projects/{pid}?{urlencode({'notice': notice})}", status_code=303)
 
 
 @router.post("/projects/{pid}/members", response_class=HTMLResponse)
-def add_member(request: Request, v: VisitorDep, session: SessionDep, pid: Id, username: Annotated[str, Form()] = "",
+def add_member(request: Request, v: VisitorDep, session: SessionDep, writes: WritesDep, pid: Id,
+               username: Annotated[str, Form()] = "",
                role: Annotated[str, Form()] = "annotator", priority: Annotated[int, Form()] = 0,
                csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
     m = v.member(session, pid)
-    return _act(request, v, session, pid, lambda: "added " + projects.post_member(
-        MemberCreate(username=username, role=role, priority=priority), m, session).username)  # type: ignore[arg-type]
+    require_role(m.member.role, OWNER, "add members")
+
+    def add() -> str:
+        body = MemberCreate(username=username, role=role, priority=priority)  # type: ignore[arg-type]
+        labeling.add_member(writes, pid, username=body.username, role=body.role, priority=body.priority)
+        return "added " + body.username
+    return _act(request, v, session, pid, add)
 
 
 @router.post("/projects/{pid}/import", response_class=HTMLResponse)
-def import_tasks(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, pid: Id,
+def import_tasks(request: Request, v: VisitorDep, session: SessionDep, writes: WritesDep, scheduler: SchedulerDep, pid: Id,
                  file: Annotated[UploadFile, File()], csrf: Annotated[str, Form()] = "") -> Response:
     """Import a Label Studio JSON file of tasks, all or nothing, as the API's import does."""
     check_csrf(v, csrf)
     m = v.member(session, pid)
+    require_role(m.member.role, OWNER_MANAGER, "import tasks")
     try:
         body = json.loads(file.file.read())
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return _project(request, v, session, pid, 422, refusal=InvalidInput(
             "the file is not JSON", [ErrorDetail(f"{file.filename}: {exc}", field="file")]))
-    return _act(request, v, session, pid, lambda: f"{tasks.import_(m, session, scheduler, body).imported} tasks imported")
+
+    def import_() -> str:
+        ids, due = labeling.import_tasks(writes, pid, m.user, body)
+        if due:
+            scheduler.wake()
+        return f"{len(ids)} tasks imported"
+    return _act(request, v, session, pid, import_)
 
 
 @router.post("/projects/{pid}/files", response_class=HTMLResponse)
-def upload_documents(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
+def upload_documents(request: Request, v: VisitorDep, session: SessionDep, writes: WritesDep, settings: SettingsDep,
+                     scheduler: SchedulerDep,
                      pid: Id, file: Annotated[list[UploadFile], File()], csrf: Annotated[str, Form()] = "") -> Response:
     """Upload documents for Visual NER: pages, their OCR queued, one task per page."""
     check_csrf(v, csrf)
     m = v.member(session, pid)
-    return _act(request, v, session, pid, lambda: f"{len(files.upload(m, session, settings, scheduler, file, tasks=True).task_ids)} "
+    return _act(request, v, session, pid, lambda: f"{len(files.upload_documents(m, writes, settings, scheduler, file, tasks=True).task_ids)} "
                 "pages uploaded, one task each; their OCR is queued")
 
 
@@ -135,7 +149,8 @@ def upload_documents(request: Request, v: VisitorDep, session: SessionDep, setti
 def page_image(v: VisitorDep, session: SessionDep, settings: SettingsDep, fid: Id, n: PageNumber) -> Response:
     """A page image for the pages that draw predictions over it (the API's image, behind the session)."""
     document = DocumentRepository(session).get(fid)
-    return files.get_page_image(DocumentAccess(document, v.member(session, document.project_id)), session, settings, n)
+    v.member(session, document.project_id)  # members of its project only
+    return files.page_png(session, settings, document.id, n)
 
 
 @router.get("/projects/{pid}/tasks", response_class=HTMLResponse)
@@ -146,9 +161,9 @@ def tasks_page(request: Request, v: VisitorDep, session: SessionDep, settings: S
     m = v.member(session, pid)
     config = project_config(m.project)
     done = {"yes": True, "no": False}.get(completed)
-    listed = tasks.list_tasks(m, session, settings, tuple(t.strip() for t in tags.split(",") if t.strip()),
-                              page=max(page_number, 1), page_size=TASKS_PER_PAGE,
-                              order="uncertainty" if order == "uncertainty" else "id", completed=done)
+    require_role(m.member.role, ANY_MEMBER, "list tasks")
+    listed = tasks.task_page(session, pid, tuple(t.strip() for t in tags.split(",") if t.strip()), max(page_number, 1),
+                             TASKS_PER_PAGE, "uncertainty" if order == "uncertainty" else "id", done)
     predictions = PredictionRepository(session)
     rows = []
     for task in listed.items:
@@ -198,9 +213,8 @@ def training_data_part(request: Request, v: VisitorDep, session: SessionDep, ses
     """What a training would use, with its warnings (the Train page loads it beside the form)."""
     m = v.member(session, pid)
     try:
-        summary = projects.training_data(m, sessions, settings, tuple(t.strip() for t in tags.split(",") if t.strip()),
-                                         kinds=None, reviewed_only=reviewed_only, split=SplitMethod(split),
-                                         validation_split=min(max(validation_split, 0.0), 0.95), seed=0)
+        summary = projects.training_data_summary(m, sessions, settings, tuple(t.strip() for t in tags.split(",") if t.strip()),
+                                                 None, reviewed_only, SplitMethod(split), min(max(validation_split, 0.0), 0.95), 0)
     except (ValueError, AnnorayError) as exc:
         return page(request, "training_data.html", v, summary=None, problem=str(exc))
     return page(request, "training_data.html", v, summary=summary, problem=None, kinds=[k.value for k in ModelKind])

@@ -13,26 +13,26 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from annoray.api.routes import models, projects, servers
-from annoray.api.deps import Id, SchedulerDep, SessionDep, SessionsDep, SettingsDep, WriteSessionsDep
+from annoray.api.deps import Id, SchedulerDep, SessionDep, SessionsDep, SettingsDep, WritesDep
 from annoray.api.schemas import PreannotationCreate, ServerCreate
 from annoray.api.web.common import VisitorDep, check_csrf, event_stream, live_fragments, page, templates
 from annoray.api.web.projects import invalid
 from annoray.platform.access.roles import OWNER_MANAGER, may_serve
 from annoray.platform.errors import AnnorayError, Errors, Forbidden, Unavailable
 from annoray.platform.lifecycle import ENDED
-from annoray.platform.store.repositories import PreannotationJobRepository
+from annoray.platform.store.repositories import ModelRepository, PreannotationJobRepository
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 @router.get("/models", response_class=HTMLResponse)
 def models_page(request: Request, v: VisitorDep, session: SessionDep) -> HTMLResponse:
-    return page(request, "models.html", v, models=models.list_models(v.user, session))
+    return page(request, "models.html", v, models=models.models_for(session, v.user))
 
 
 @router.get("/models/{name}", response_class=HTMLResponse)
 def model_page(request: Request, v: VisitorDep, session: SessionDep, name: str) -> HTMLResponse:
-    return page(request, "model.html", v, model=models.get_model(name, v.user, session))
+    return page(request, "model.html", v, model=models.model_out(ModelRepository(session).get(name), v.user))
 
 
 # --- Pre-annotate ---------------------------------------------------------------------------------------------------
@@ -45,43 +45,42 @@ def preannotate_page(request: Request, v: VisitorDep, session: SessionDep, pid: 
 
 def _preannotate(request: Request, v: Any, session: Any, pid: int, status_code: int = 200, **context: Any) -> HTMLResponse:
     m = v.member(session, pid)
-    project = projects.get_project(m)
-    catalog = [x for x in models.list_models(v.user, session) if x.kind != "embeddings" and x.stored and may_serve(v.user, pid, x)]
-    usable = [s for s in servers.list_servers(v.user, session) if s.project_id in (None, pid)]
+    project = projects.project_view(m)
+    catalog = [x for x in models.models_for(session, v.user) if x.kind != "embeddings" and x.stored and may_serve(v.user, pid, x)]
+    usable = [s for s in servers.servers_for(session, v.user) if s.project_id in (None, pid)]
     return page(request, "preannotate.html", v, status_code, project=project, servers=usable,
                 manages=m.member.role in OWNER_MANAGER, catalog=catalog, **context)
 
 
 @router.post("/projects/{pid}/servers", response_class=HTMLResponse)
-def deploy(request: Request, v: VisitorDep, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep, pid: Id,
+def deploy(request: Request, v: VisitorDep, session: SessionDep, writes: WritesDep, settings: SettingsDep,
+           scheduler: SchedulerDep, pid: Id,
            models_: Annotated[list[str] | None, Form(alias="models")] = None, replicas: Annotated[str, Form()] = "1",
            csrf: Annotated[str, Form()] = "") -> Response:
     """Deploy a server for the project: the models its config names, or those chosen from the catalog."""
     check_csrf(v, csrf)
     try:
-        server = servers.deploy_server(ServerCreate(project_id=pid, models=models_ or None, replicas=replicas),  # type: ignore[arg-type]
-                                       v.user, session, settings, scheduler)
+        server = servers.deploy(session, writes, settings, scheduler, v.user,
+                                ServerCreate(project_id=pid, models=models_ or None, replicas=replicas))  # type: ignore[arg-type]
     except ValidationError as exc:
         return _preannotate(request, v, session, pid, 422, refusal=invalid(exc))
     except AnnorayError as exc:
         if isinstance(exc, Forbidden):
             raise
-        session.rollback()
         return _preannotate(request, v, session, pid, 422, refusal=exc)
     return RedirectResponse(f"/ui/projects/{pid}/preannotate?deployed={server.id}", status_code=303)
 
 
 @router.post("/projects/{pid}/preannotations", response_class=HTMLResponse)
-def start(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, pid: Id,
+def start(request: Request, v: VisitorDep, session: SessionDep, writes: WritesDep, scheduler: SchedulerDep, pid: Id,
           server_id: Annotated[int, Form()], csrf: Annotated[str, Form()] = "") -> Response:
     """Pre-annotate the project's tasks with no completion on the chosen server."""
     check_csrf(v, csrf)
     try:
-        job = servers.preannotate(PreannotationCreate(server_id=server_id), v.member(session, pid), session, scheduler)
+        job = servers.start(v.member(session, pid), writes, scheduler, PreannotationCreate(server_id=server_id))
     except AnnorayError as exc:
         if isinstance(exc, Forbidden):
             raise
-        session.rollback()
         return _preannotate(request, v, session, pid, 422, refusal=exc)
     return RedirectResponse(f"/ui/projects/{pid}/preannotate?job={job.id}", status_code=303)
 
@@ -89,7 +88,7 @@ def start(request: Request, v: VisitorDep, session: SessionDep, scheduler: Sched
 @router.get("/preannotations/{jid}/events")
 async def preannotation_events(request: Request, v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: Id) -> StreamingResponse:
     """A pre-annotation job's progress bar, live (server-sent events) until the job ends."""
-    await run_in_threadpool(servers.get_preannotation, jid, v.user, session)  # members of its project only
+    await run_in_threadpool(servers.preannotation_of, session, v.user, jid)  # members of its project only
     await run_in_threadpool(session.close)
 
     def render(reads: Session) -> tuple[str, bool]:
@@ -118,8 +117,8 @@ def clusters_page(request: Request, v: VisitorDep, session: SessionDep, schedule
 
 
 @router.post("/servers/{sid}/delete")
-def delete_server(v: VisitorDep, session: SessionDep, writes: WriteSessionsDep, scheduler: SchedulerDep, sid: Id,
+def delete_server(v: VisitorDep, session: SessionDep, writes: WritesDep, scheduler: SchedulerDep, sid: Id,
                   csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
-    servers.delete_server(sid, v.user, session, writes, scheduler)
+    servers.remove_server(session, writes, scheduler, v.user, sid)
     return RedirectResponse(f"/ui/clusters?notice=server+{sid}+deleted", status_code=303)

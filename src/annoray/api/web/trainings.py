@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from annoray.api.deps import Id, Offset, SchedulerDep, SessionDep, SessionsDep, SettingsDep, TrainingAccess, WriteSessionsDep
+from annoray.api.deps import Id, Offset, SchedulerDep, SessionDep, SessionsDep, SettingsDep, TrainingAccess, WritesDep
 from annoray.api.routes import projects, training_setup, trainings
 from annoray.api.schemas import ActiveLearningIn, TrainingCreate, TrainingOut
 from annoray.api.web.common import LIVE_POLL_SECONDS, Visitor, VisitorDep, check_csrf, event_stream, page
@@ -22,6 +22,7 @@ from annoray.api.web.projects import invalid
 from annoray.platform.access.roles import OWNER_MANAGER, require_role
 from annoray.platform.errors import AnnorayError, InvalidInput, Unavailable
 from annoray.platform.lifecycle import ENDED, UNDER_WAY
+from annoray.platform.services import labeling
 from annoray.platform.store.repositories import ModelRepository, TrainingJobRepository, TrainingLogRepository
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -52,21 +53,21 @@ def train_kinds(request: Request, v: VisitorDep, session: SessionDep, settings: 
 
 def _train_context(session: Session, settings: Any, v: Visitor, pid: int, chosen: list[str] | None = None) -> dict[str, Any]:
     m = v.member(session, pid)
-    project = projects.get_project(m)
+    project = projects.project_view(m)
     busy = {}
     for job in TrainingJobRepository(session).for_project(pid):
         if job.status in UNDER_WAY and job.kind not in busy:
             busy[job.kind] = job
     kinds = [(kind, busy.get(kind), kind in chosen if chosen else kind not in busy) for kind in project.kinds]
     free = [kind for kind, job, _ in kinds if job is None]
-    engines = training_setup.list_engines(v.user, settings)
+    engines = training_setup.engines(settings)
     defaults = {e.kinds[0]: e.defaults for e in engines if e.family == "spacy" and e.kinds[0] in project.kinds}
     return {"project": project, "can_train": m.member.role in OWNER_MANAGER, "kinds": kinds, "defaults": defaults,
             "blocked": None if free else "every kind of this project is training now: " + ", ".join(
                 f"{kind} (training {job.id}, {job.status.value})" for kind, job in busy.items()),
             "engines": _families(engines, set(project.kinds)),
             "embeddings": [e.name for e in ModelRepository(session).all("embeddings")],
-            "configs": training_setup.list_training_configs(m, session), "al": project.active_learning}
+            "configs": training_setup.configs_of(session, pid), "al": project.active_learning}
 
 
 def _families(engines: list[Any], kinds: set[str]) -> list[dict[str, Any]]:
@@ -81,7 +82,7 @@ def _families(engines: list[Any], kinds: set[str]) -> list[dict[str, Any]]:
 
 
 @router.post("/projects/{pid}/trainings", response_class=HTMLResponse)
-def train(request: Request, v: VisitorDep, session: SessionDep, sessions: SessionsDep, settings: SettingsDep,
+def train(request: Request, v: VisitorDep, session: SessionDep, sessions: SessionsDep, writes: WritesDep, settings: SettingsDep,
           scheduler: SchedulerDep, pid: Id, csrf: Annotated[str, Form()] = "",
           kinds: Annotated[list[str] | None, Form()] = None, engine: Annotated[str, Form()] = "spacy",
           embeddings: Annotated[str, Form()] = "", config: Annotated[str, Form()] = "",
@@ -111,17 +112,17 @@ def train(request: Request, v: VisitorDep, session: SessionDep, sessions: Sessio
                                     metric=m.project.deploy_metric)
         if not body.kinds:
             raise InvalidInput("choose what to train", [])
-        created = trainings.create_trainings(body, m, session, sessions, settings, scheduler)
+        created = trainings.queue(body, m, writes, sessions, settings, scheduler, None)
         queued, warnings = created.jobs, created.warnings
-        projects.put_active_learning(learning, v.member(session, pid), session)
+        labeling.configure_active_learning(writes, pid, **learning.model_dump())
     except ValidationError as exc:
         refusal = invalid(exc)
     except ValueError as exc:
         refusal = InvalidInput(f"the form has errors: {exc}", [])
     except AnnorayError as exc:  # refused whole, nothing queued: the page says why
         refusal = exc
-    session.rollback()
-    context = _train_context(session, settings, v, pid)
+    with sessions() as fresh:  # what this request queued (its own reads began before)
+        context = _train_context(fresh, settings, v, pid)
     return page(request, "train_result.html", v, 422 if refusal else 200, refusal=refusal, queued=queued,
                 warnings=warnings, **context)
 
@@ -132,7 +133,7 @@ def train(request: Request, v: VisitorDep, session: SessionDep, sessions: Sessio
 @router.get("/trainings/{jid}", response_class=HTMLResponse)
 def training_page(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, jid: Id) -> HTMLResponse:
     t = _access(session, v, jid)
-    job = trainings.get_training(t)
+    job = trainings.training_out(t.job)
     lines = TrainingLogRepository(session).lines(jid)
     return page(request, "training.html", v, job=job, project=t.membership.project,
                 can_cancel=t.membership.member.role in OWNER_MANAGER and job.status not in ENDED,
@@ -155,7 +156,7 @@ def _result(session: Session, job: TrainingOut) -> dict[str, Any]:
 @router.get("/trainings/{jid}/result", response_class=HTMLResponse)
 def training_result(request: Request, v: VisitorDep, session: SessionDep, jid: Id) -> HTMLResponse:
     """The chart and the benchmark table, as the page reloads them when an epoch ends and when the training ends."""
-    job = trainings.get_training(_access(session, v, jid))
+    job = trainings.training_out(_access(session, v, jid).job)
     return page(request, "training_result.html", v, job=job, **_result(session, job))
 
 
@@ -216,10 +217,10 @@ def _read(sessions: sessionmaker[Session], jid: int, after: int) -> tuple[dict[s
 
 
 @router.post("/trainings/{jid}/cancel")
-def cancel(v: VisitorDep, session: SessionDep, writes: WriteSessionsDep, scheduler: SchedulerDep, jid: Id,
+def cancel(v: VisitorDep, session: SessionDep, writes: WritesDep, scheduler: SchedulerDep, jid: Id,
            csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(v, csrf)
-    trainings.cancel_training(_access(session, v, jid), session, writes, scheduler)
+    trainings.cancel(_access(session, v, jid), writes, scheduler)
     return RedirectResponse(f"/ui/trainings/{jid}", status_code=303)
 
 
@@ -227,8 +228,7 @@ def cancel(v: VisitorDep, session: SessionDep, writes: WriteSessionsDep, schedul
 def training_log_file(request: Request, v: VisitorDep, session: SessionDep, sessions: SessionsDep, jid: Id,
                       format: str = "text") -> Response:
     """A training's log as a file, text or JSON (members of its project only)."""
-    return trainings.training_log(request, _access(session, v, jid), session, sessions, follow=False,
-                                  format="json" if format == "json" else "text")
+    return trainings.log_file(session, _access(session, v, jid).job, "json" if format == "json" else "text")
 
 
 # --- History and compare -----------------------------------------------------------------------------------------
@@ -237,7 +237,7 @@ def training_log_file(request: Request, v: VisitorDep, session: SessionDep, sess
 @router.get("/projects/{pid}/history", response_class=HTMLResponse)
 def history(request: Request, v: VisitorDep, session: SessionDep, pid: Id) -> HTMLResponse:
     m = v.member(session, pid)
-    return page(request, "history.html", v, project=m.project, jobs=trainings.training_history(m, session))
+    return page(request, "history.html", v, project=m.project, jobs=trainings.trainings_of(session, pid))
 
 
 @router.get("/projects/{pid}/trainings", response_class=HTMLResponse)
@@ -245,7 +245,7 @@ def trainings_part(request: Request, v: VisitorDep, session: SessionDep, pid: Id
                    job: Annotated[list[int] | None, Query()] = None) -> HTMLResponse:
     """The history's table, as the page polls it (keeping the runs chosen to compare)."""
     m = v.member(session, pid)
-    return page(request, "trainings.html", v, project=m.project, jobs=trainings.training_history(m, session), chosen=job or [])
+    return page(request, "trainings.html", v, project=m.project, jobs=trainings.trainings_of(session, pid), chosen=job or [])
 
 
 @router.get("/projects/{pid}/compare", response_class=HTMLResponse)
@@ -253,7 +253,7 @@ def compare(request: Request, v: VisitorDep, session: SessionDep, pid: Id,
             job: Annotated[list[int] | None, Query()] = None) -> HTMLResponse:
     """Two or more runs side by side: the parameters that differ, per-label P/R/F1, and F1 across active-learning rounds."""
     m = v.member(session, pid)
-    history_ = trainings.training_history(m, session)
+    history_ = trainings.trainings_of(session, m.project.id)
     chosen = [j for j in history_ if j.id in set(job or [])]
     keys = sorted({k for j in chosen for k in (j.params | {"engine": j.engine, "source": j.source, "kind": j.kind})})
     params = [(k, [(j.params | {"engine": j.engine, "source": j.source, "kind": j.kind}).get(k) for j in chosen]) for k in keys]

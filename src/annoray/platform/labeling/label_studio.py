@@ -105,12 +105,17 @@ def link_project(session: Session, settings: Settings, user: User, *, uid: str, 
     return link, project
 
 
-def linked(session: Session, uid: str) -> tuple[LabelStudioLink, Project]:
-    """The link of a Label Studio project uid, and its project; refused when Label Studio never called setup for it."""
+def linked(session: Session, uid: str, user: User) -> tuple[LabelStudioLink, Project]:
+    """The link of a Label Studio project uid, and its project, for one of its owners or managers; refused when Label
+    Studio never called setup for it (E1002), or for anyone else (E1003)."""
     link = session.scalar(select(LabelStudioLink).where(LabelStudioLink.uid == uid))
     if link is None:
         raise Conflict(Errors.E1002.format(uid=uid))
-    return link, ProjectRepository(session).get(link.project_id)
+    project = ProjectRepository(session).get(link.project_id)
+    member = ProjectRepository(session).member(project.id, user.id)
+    if member is None or member.role not in MANAGERS:
+        raise Forbidden(Errors.E1003.format(uid=uid, project_id=project.id))
+    return link, project
 
 
 def mirror_tasks(session: Session, project: Project, config: LabelingConfig, ls_tasks: Iterable[dict[str, Any]]) -> dict[int, Task]:

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
 from annoray.platform.labeling.config import CHOSEN_FROM, LabelGroup, LabelingConfig
+from annoray.platform.store.tables import Prediction, Task
 
 
 def _span(group: LabelGroup, item: dict[str, Any], score: float) -> dict[str, Any]:
@@ -79,3 +83,38 @@ def _page_regions(config: LabelingConfig, group: LabelGroup, page: dict[str, Any
                 items.append(shared | {"from_name": textarea, "type": "textarea", "value": box | {"text": [line["text"]]}})
             out += items
     return out
+
+
+def task_text(config: LabelingConfig, data: dict[str, Any]) -> str:
+    """The text a server reads from a task: the object the config's text labels point at."""
+    group = config.ner or config.assertion or config.classification
+    key = config.data_key(group.to_name) if group else next(iter(data), "text")
+    value = data.get(key, "")
+    return value if isinstance(value, str) else str(value)
+
+
+def uncertainty(result: list[dict[str, Any]]) -> float | None:
+    """1 - the lowest confidence among a prediction's regions; None when the models found nothing."""
+    scores = [r["score"] for r in result if r.get("score") is not None]
+    return round(1.0 - min(scores), 4) if scores else None
+
+
+def keep_predictions(session: Session, project_id: int, rows: list[dict[str, Any]], model_version: str, *,
+                     job_id: int | None = None) -> list[dict[str, Any]]:
+    """Keep predictions (``task_id``, ``result``, ``score``) once per task and pre-annotation job (without a job: per
+    model version), each task's uncertainty with them, so annotators can take the tasks the models are least sure of
+    first. Answers the rows kept: a task seen before is not written again."""
+    ids = [r["task_id"] for r in rows]
+    same = Prediction.preannotation_job_id == job_id if job_id is not None else Prediction.model_version == model_version
+    seen = set(session.scalars(select(Prediction.task_id).where(
+        Prediction.project_id == project_id, same, Prediction.task_id.in_(ids)))) if ids else set()
+    fresh = []
+    for r in rows:
+        if r["task_id"] not in seen:
+            seen.add(r["task_id"])
+            fresh.append(r)
+    session.add_all(Prediction(project_id=project_id, task_id=r["task_id"], result=r["result"], score=r["score"],
+                               model_version=model_version, preannotation_job_id=job_id) for r in fresh)
+    if fresh:
+        session.execute(update(Task), [{"id": r["task_id"], "uncertainty": uncertainty(r["result"])} for r in fresh])
+    return fresh

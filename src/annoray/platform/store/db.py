@@ -50,9 +50,33 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
-def session_factory(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
-    """Sessions; ``write`` ones take SQLite's write lock when they begin, so reading then writing never fails."""
-    return sessionmaker(engine.execution_options(**{WRITE_OPTION: True}) if write else engine, expire_on_commit=False)
+def session_factory(engine: Engine, *, write: bool = False, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions; ``write`` ones take SQLite's write lock when they begin, so reading then writing never fails;
+    ``read_only`` ones refuse to write (a request's: its writes are short transactions of their own)."""
+    return sessionmaker(engine.execution_options(**{WRITE_OPTION: True}) if write else engine, expire_on_commit=False,
+                        class_=ReadOnlySession if read_only else Session)
+
+
+class WriteThroughRead(RuntimeError):
+    """A write sent through a read-only session: a bug of the code that sent it."""
+
+
+class ReadOnlySession(Session):
+    """A session that reads and never writes: a flush with changes, or an INSERT, UPDATE or DELETE, raises.
+
+    Every request reads through one; what it changes is a short transaction of a service function (``writes.begin()``),
+    so no request holds a write lock while it authenticates, checks or waits."""
+
+    def flush(self, objects: object = None) -> None:
+        if self.new or self.dirty or self.deleted:
+            raise WriteThroughRead(f"a read-only session was asked to write {[*self.new, *self.dirty, *self.deleted][:3]}")
+        super().flush(objects)  # type: ignore[arg-type]
+
+
+@event.listens_for(ReadOnlySession, "do_orm_execute")
+def _refuse_writes(state) -> None:  # type: ignore[no-untyped-def]
+    if state.is_insert or state.is_update or state.is_delete:
+        raise WriteThroughRead(f"a read-only session was asked to run {state.statement}")
 
 
 def _alembic_config(url: str):  # type: ignore[no-untyped-def]

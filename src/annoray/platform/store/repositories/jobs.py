@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, load_only
 
+from annoray.platform.errors import NotFound
 from annoray.platform.lifecycle import HOLDING, PENDING, UNDER_WAY
 from annoray.platform.store.repositories.access import LicenseRepository
 from annoray.platform.store.repositories.base import move_status, RowRepository
@@ -86,6 +87,13 @@ class TrainingConfigRepository(RowRepository[TrainingConfig]):
 
     def by_name(self, project_id: int, name: str) -> TrainingConfig | None:
         return self.session.scalar(select(TrainingConfig).where(TrainingConfig.project_id == project_id, TrainingConfig.name == name))
+
+    def of_project(self, project_id: int, config_id: int) -> TrainingConfig:
+        """A config of the project (404 for another project's, as for none)."""
+        config = self.session.get(TrainingConfig, config_id)
+        if config is None or config.project_id != project_id:
+            raise NotFound(self.noun, config_id)
+        return config
 
 
 class TrainingLogRepository:
