@@ -103,3 +103,23 @@ def test_migration_0006_renames_columns_and_moves_the_node_out_of_resources_keep
     resources = job[2] if isinstance(job[2], dict) else json.loads(job[2])  # JSONB comes back parsed, SQLite's JSON text
     assert (job[0], job[1], resources) == ("ner_p", "n1", {"cpus": 1, "memory_gb": 2, "gpus": 0})
     engine.dispose()
+
+
+def test_a_read_only_session_reads_and_refuses_every_write(engine: Engine, project: int) -> None:
+    """A request's session (``read_only``) reads; a change flushed through it, or an UPDATE sent through it, raises and
+    leaves the store as it was: a route that wrote through it would fail its tests, not hold a write lock."""
+    from sqlalchemy import update
+
+    from annoray.platform.store.db import WriteThroughRead
+
+    with session_factory(engine, read_only=True)() as session:
+        found = session.get(Project, project)
+        assert found is not None
+        found.name = "renamed"
+        with pytest.raises(WriteThroughRead):
+            session.flush()
+        session.expire_all()
+        with pytest.raises(WriteThroughRead):
+            session.execute(update(Project).where(Project.id == project).values(name="renamed"))
+    with session_factory(engine)() as session:
+        assert session.get(Project, project).name != "renamed"
