@@ -18,7 +18,8 @@ from starlette.routing import Route
 from sqlalchemy.orm import Session
 
 from annoray.api.app import create_app
-from annoray.platform.store.tables import PreannotationServer
+from annoray.platform.lifecycle import JobStatus
+from annoray.platform.store.tables import PreannotationServer, WorkJob
 
 from ..conftest import Api, license_document
 
@@ -101,6 +102,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/servers/{sid}"): SERVER_MANAGER,
     ("POST", "/api/projects/{pid}/preannotations"): OWNER_MANAGER,
     ("GET", "/api/preannotations/{jid}"): MEMBER,
+    ("GET", "/api/work/{wid}"): TOKEN_OWNER,  # the work under test is the owner's
     ("GET", "/api/rules"): USER,
     ("POST", "/api/rules"): MANAGER_SOMEWHERE,
     ("GET", "/api/licenses"): ADMIN,
@@ -163,8 +165,11 @@ def world(api: Api, clinical_config: str, clinical_tasks: list, tmp_path) -> dic
     with Session(api.engine) as session:
         server = PreannotationServer(name="matrix", project_id=pid, models=[], requested_by=None)
         session.add(server)
+        work = WorkJob(kind="upload", project_id=pid, requested_by=owner.get("/api/users/me").json()["id"],
+                       status=JobStatus.SUCCEEDED, result={})
+        session.add(work)
         session.commit()
-        sid = server.id
+        sid, wid = server.id, work.id
     pre = owner.post(f"/api/projects/{pid}/preannotations", json={"server_id": sid, "task_ids": tids[:1]})
     assert pre.status_code == 202, pre.text
     license_id = api.admin.post("/api/licenses", json=license_document(["healthcare:*"])).json()["id"]
@@ -177,7 +182,7 @@ def world(api: Api, clinical_config: str, clinical_tasks: list, tmp_path) -> dic
     clients = {"none": httpx.Client(base_url=api.url, timeout=60), "bad": api.client("ar_not-a-token"),
                "expired": api.client(expired), "revoked": api.client(revoked["token"]), **users}
     ids = {"pid": pid, "tid": tids[0], "cid": completion["id"], "prid": prid, "fid": fid, "n": 1, "jid": job, "sid": sid,
-           "license_id": license_id, "name": "nope", "username": "nobody"}
+           "license_id": license_id, "name": "nope", "username": "nobody", "wid": wid}
     bodies = {
         "/api/projects/{pid}/labeling-config": {"labeling_config": clinical_config},
         "/api/projects/{pid}/active-learning": {"enabled": False},

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from annoray.api.client import AnnorayClient
 from annoray.api.server import free_port
 
 ANNORAY = [sys.executable, "-m", "annoray.api.cli"]
@@ -54,9 +55,9 @@ def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: 
         pipeline = tmp_path / "plain-ner"
         subprocess.run([sys.executable, "-c", "import spacy, sys; nlp = spacy.blank('en'); nlp.add_pipe('ner').add_label('Drug'); "
                         "nlp.initialize(); nlp.to_disk(sys.argv[1])", str(pipeline)], check=True, timeout=120)
-        imported = httpx.post(f"http://127.0.0.1:{port}/api/models/import", json={"name": "plain-ner", "uri": str(pipeline)},
-                              headers={"Authorization": f"Bearer {token}"}, timeout=120)
-        assert imported.status_code == 201 and imported.json()["labels"] == ["Drug"], imported.text
+        imported = AnnorayClient(f"http://127.0.0.1:{port}", token).post(  # follows the import's work, if it is slow
+            "/api/models/import", {"name": "plain-ner", "uri": str(pipeline)})
+        assert imported["labels"] == ["Drug"], imported
         r = httpx.post(f"http://127.0.0.1:{port}/api/users", json={"username": "ann"}, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 201
         cluster = httpx.get(f"http://127.0.0.1:{port}/api/cluster", headers={"Authorization": f"Bearer {token}"}, timeout=60)

@@ -26,9 +26,10 @@ from annoray.api.label_studio_webhooks import Webhooks
 from annoray.api.ops import ApiMetrics, MetricsMiddleware, SecurityHeaders, StreamSlots, TokenUses
 from annoray.api.routes import (
     audit, cluster, docs, files, health, label_studio, licenses, models, projects, servers, tasks, training_setup, trainings,
-    users,
+    users, work,
 )
 from annoray.api.schemas import ERROR_RESPONSES
+from annoray.api.work import Works
 from annoray.platform.settings import Settings
 from annoray.platform.store.db import create_db_engine, session_factory
 from annoray.scheduler import SchedulerClient
@@ -41,6 +42,7 @@ async def threads_at_once(threads: int, _app: FastAPI) -> AsyncIterator[None]:
     _app.state.token_uses.start()
     yield
     _app.state.ls_webhooks.close()
+    _app.state.works.close()
     _app.state.token_uses.close()
 
 
@@ -70,6 +72,7 @@ def create_app(
     app.state.token_uses = TokenUses(app.state.write_sessions)
     app.state.streams = StreamSlots(settings.api.max_streams_per_user, settings.api.max_stream_seconds)
     app.state.ls_webhooks = Webhooks(app.state.write_sessions, settings.label_studio.webhook_workers)
+    app.state.works = Works(app.state.write_sessions, settings.api.work_threads, settings.api.work_wait_s)
     app.state.ls_predictions = threading.BoundedSemaphore(settings.label_studio.max_concurrent_predictions)
     install_error_handlers(app)
     # Outermost last: hosts and CORS answer first, then headers, metrics and the audit see every answer, the guard
@@ -86,7 +89,7 @@ def create_app(
     if settings.api.trusted_proxies:  # outermost: every layer sees the client's scheme and address
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.api.trusted_proxies)
     for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster, audit,
-                   label_studio):
+                   label_studio, work):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(docs.router)
     web.install(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,15 @@ import httpx
 
 
 class ApiError(Exception):
-    def __init__(self, response: httpx.Response):
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"detail": response.text}
-        self.status = response.status_code
+    def __init__(self, response: httpx.Response | None, *, status: int = 0, body: dict[str, Any] | None = None):
+        if response is not None:
+            status = response.status_code
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"detail": response.text}
+        body = body or {}
+        self.status = status
         self.detail = body.get("detail", "")
         self.errors = body.get("errors", [])
         super().__init__(f"{self.status}: {self.detail}")
@@ -44,10 +48,21 @@ class AnnorayClient:
         response = self.http.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise ApiError(response)
+        if response.status_code == 202 and response.headers.get("location", "").startswith("/api/work/"):
+            return self.finished(response.headers["location"])
         if not response.content:  # 204 No Content
             return None
         ctype = response.headers.get("content-type", "")
         return response.json() if ctype.startswith("application/json") else response.text
+
+    def finished(self, work: str, poll_s: float = 0.5) -> Any:
+        """Slow work a request handed off, once it has ended: its result (what the request would have answered), or
+        its refusal raised as the request's own."""
+        while (state := self.get(work))["status"] in ("queued", "running"):
+            time.sleep(poll_s)
+        if state["status"] == "failed":
+            raise ApiError(None, status=state["error"]["status"], body=state["error"])
+        return state["result"]
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)

@@ -116,6 +116,9 @@ class Errors:
     E515 = ("[E515] the request conflicts with a change made at the same moment (a name or an item taken meanwhile): "
             "read the current state and send it again")
     E514 = "[E514] the JSON body is nested deeper than {limit} levels: flatten it"
+    E516 = ("[E516] work {work_id} ({kind}) never ended: the API process that ran it stopped; nothing of it was kept, "
+            "send the request again")
+    E517 = "[E517] work {work_id} ({kind}) failed unexpectedly (the API's log has why); send the request again"
 
     E601 = "[E601] engine '{engine}' has no {kind} trainer; available for {kind}: {available}"
     E602 = "[E602] engine '{engine}' is not available here: {why}"

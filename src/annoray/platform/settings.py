@@ -39,6 +39,13 @@ class ApiSettings(BaseModel):
                                                 "text, or one JSON object per line for a log pipeline.")
     threads: int = Field(24, ge=1, le=512, description="Requests an API process works on at once (its thread pool; "
                          "more wait their turn). Its database pool opens up to 2 x threads + 4 connections.")
+    work_threads: int = Field(2, ge=1, le=64, description="Slow work (splitting uploads into pages, checking training "
+                              "configs, importing models) an API process does at once, off its request threads; more "
+                              "waits its turn.")
+    work_wait_s: float = Field(1.0, ge=0, le=60, description="How long a request waits for its slow work: done by then, "
+                               "it answers as ever; else 202 with the work to poll (GET /api/work/{id}).")
+    work_lost_after_s: float = Field(3600, gt=0, description="Work still under way this long after it was asked for "
+                                     "is reported failed (E516): the API process that ran it stopped.")
 
     @property
     def db_connections(self) -> int:

@@ -1,14 +1,15 @@
 """Documents for Visual NER: uploads split into pages, the page images, their OCR words."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.api.deps import Membership, DocumentDep, PageNumber, MembershipDep, SchedulerDep, SessionDep, SettingsDep, WritesDep
-from annoray.api.schemas import FileOut, FilesOut, OcrWordOut, PageOcrOut, PageOut, PageWordsIn
+from annoray.api.schemas import WORK_ACCEPTED, FileOut, FilesOut, OcrWordOut, PageOcrOut, PageOut, PageWordsIn
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
+from annoray.api.work import Outcome, Works
 from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
 from annoray.platform.labeling.pages import page_url
 from annoray.platform.labeling.projects import project_config
@@ -33,19 +34,23 @@ def file_out(document: Document) -> FileOut:
                    pages=[PageOut(**_page(document.id, p)) for p in document.pages])
 
 
-@router.post("/api/projects/{pid}/files", response_model=FilesOut, status_code=status.HTTP_201_CREATED)
+@router.post("/api/projects/{pid}/files", response_model=FilesOut, status_code=status.HTTP_201_CREATED,
+             responses=WORK_ACCEPTED)
 def upload(
+    request: Request,
     m: MembershipDep, writes: WritesDep, settings: SettingsDep, scheduler: SchedulerDep,
     file: Annotated[list[UploadFile] | None, File(description="PNG, JPEG, TIFF or PDF; repeat the part for several files.")] = None,
     tasks: Annotated[bool, Query(description="Also create one unannotated task per page, its image the page's url.")] = False,
 ) -> FilesOut:
     """Store documents as pages (one per image, per PDF page, per TIFF frame) and queue their OCR. The upload is
-    checked whole: one bad file refuses it all, and nothing is stored."""
-    return upload_documents(m, writes, settings, scheduler, file or [], tasks=tasks)
+    checked whole: one bad file refuses it all, and nothing is stored. Pages are drawn off the request: an upload that
+    takes more than a moment answers 202 with the work to poll (its result is this answer)."""
+    done = upload_documents(m, request.app.state.works, writes, settings, scheduler, file or [], tasks=tasks)
+    return FilesOut(**done.result) if done.result is not None else done.accepted()
 
 
-def upload_documents(m: Membership, writes: sessionmaker[Session], settings: Settings, scheduler: SchedulerClient,
-                     files: list[UploadFile], *, tasks: bool) -> FilesOut:
+def upload_documents(m: Membership, works: Works, writes: sessionmaker[Session], settings: Settings,
+                     scheduler: SchedulerClient, files: list[UploadFile], *, tasks: bool) -> Outcome:
     require_role(m.member.role, OWNER_MANAGER, "upload documents")
     config = project_config(m.project)
     image_key = next((key for tag, key in config.objects.values() if tag == "Image"), None)
@@ -53,10 +58,15 @@ def upload_documents(m: Membership, writes: sessionmaker[Session], settings: Set
         raise InvalidInput(Errors.E206.format(key="image"), [ErrorDetail("the labeling config has no <Image> to make tasks for",
                                                                            field="tasks")])
     uploads = [Upload(f.filename or "upload", f.content_type, f.file.read()) for f in files]
-    split = split_uploads(settings, m.project.id, uploads)  # no transaction is open meanwhile
-    documents, task_ids = store_documents(writes, settings, m.project.id, m.user, split, image_key=image_key if tasks else None)
-    scheduler.wake()  # OCR the new pages
-    return FilesOut(items=[file_out(d) for d in documents], task_ids=task_ids)
+    user, project_id = m.user, m.project.id
+
+    def store() -> dict[str, Any]:
+        split = split_uploads(settings, project_id, uploads)  # no transaction is open meanwhile
+        documents, task_ids = store_documents(writes, settings, project_id, user, split,
+                                              image_key=image_key if tasks else None)
+        scheduler.wake()  # OCR the new pages
+        return FilesOut(items=[file_out(d) for d in documents], task_ids=task_ids).model_dump(mode="json")
+    return works.run("upload", user.id, project_id, store)
 
 
 def files_of(session: Session, project_id: int) -> list[FileOut]:

@@ -1,8 +1,10 @@
-from fastapi import APIRouter, status
+from typing import Any
+
+from fastapi import APIRouter, Request, status
 from sqlalchemy.orm import Session
 
 from annoray.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep, WritesDep
-from annoray.api.schemas import ModelImport, ModelOut, ModelRegister, ModelShare
+from annoray.api.schemas import WORK_ACCEPTED, ModelImport, ModelOut, ModelRegister, ModelShare
 from annoray.platform.services import models
 from annoray.platform.store.repositories import ModelRepository
 from annoray.platform.store.tables import CatalogModel, User
@@ -47,9 +49,11 @@ def register_model(body: ModelRegister, admin: AdminUser, writes: WritesDep) -> 
                      admin)
 
 
-@router.post("/api/models/import", response_model=ModelOut, status_code=status.HTTP_201_CREATED)
-def import_pretrained(body: ModelImport, admin: AdminUser, writes: WritesDep, settings: SettingsDep) -> ModelOut:
+@router.post("/api/models/import", response_model=ModelOut, status_code=status.HTTP_201_CREATED, responses=WORK_ACCEPTED)
+def import_pretrained(body: ModelImport, request: Request, admin: AdminUser, writes: WritesDep, settings: SettingsDep) -> Any:
     """Bring a model trained elsewhere (a spaCy pipeline folder, a Spark NLP PipelineModel) into the catalog: its kind and
-    labels are read from its own files, it is copied into the model store, and any project's config may name it. Admin."""
-    model = import_model(writes, settings, name=body.name, uri=body.uri, engine=body.engine, language=body.language)
-    return model_out(model, admin)
+    labels are read from its own files, it is copied into the model store, and any project's config may name it. Admin.
+    The copy runs off the request: one that takes more than a moment answers 202 with the work to poll."""
+    done = request.app.state.works.run("model-import", admin.id, None, lambda: model_out(import_model(
+        writes, settings, name=body.name, uri=body.uri, engine=body.engine, language=body.language), admin).model_dump(mode="json"))
+    return ModelOut(**done.result) if done.result is not None else done.accepted()

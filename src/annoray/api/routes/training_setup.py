@@ -1,12 +1,15 @@
 """How models train: the engines there are, and a project's own NER training configs (uploaded, checked by building
 and training them one step, listed, deleted)."""
 
-from fastapi import APIRouter, Response, status
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.orm import Session
 
 from annoray.api.deps import CurrentUser, Id, MembershipDep, SessionDep, SettingsDep, WritesDep
-from annoray.api.schemas import EngineOut, TrainingConfigCreate, TrainingConfigOut
+from annoray.api.schemas import WORK_ACCEPTED, EngineOut, TrainingConfigCreate, TrainingConfigOut
 from annoray.platform.access.roles import ANY_MEMBER, OWNER, require_role
+from annoray.platform.errors import Conflict, Errors
 from annoray.platform.services import labeling
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import TrainingConfigRepository
@@ -21,12 +24,20 @@ def _out(config: TrainingConfig) -> TrainingConfigOut:
                              code=config.code is not None, created_at=config.created_at)
 
 
-@router.post("/api/projects/{pid}/training-configs", response_model=TrainingConfigOut, status_code=status.HTTP_201_CREATED)
-def upload_training_config(body: TrainingConfigCreate, m: MembershipDep, writes: WritesDep, settings: SettingsDep) -> TrainingConfigOut:
+@router.post("/api/projects/{pid}/training-configs", response_model=TrainingConfigOut, status_code=status.HTTP_201_CREATED,
+             responses=WORK_ACCEPTED)
+def upload_training_config(body: TrainingConfigCreate, request: Request, m: MembershipDep, session: SessionDep,
+                           writes: WritesDep, settings: SettingsDep) -> Any:
     """Keep a spaCy NER training config for this project, after building it and training it one step (errors name the
-    section and key); a training request with ``"config": id`` trains NER with it. Owner."""
+    section and key); a training request with ``"config": id`` trains NER with it. Owner. The check runs off the
+    request: one that takes more than a moment answers 202 with the work to poll (its result is this answer)."""
     require_role(m.member.role, OWNER, "upload training configs")
-    return _out(add_training_config(writes, settings, m.project, m.user, name=body.name, text=body.config, code=body.code))
+    if TrainingConfigRepository(session).by_name(m.project.id, body.name) is not None:  # at once (and again when kept)
+        raise Conflict(Errors.E624.format(name=body.name))
+    project, user = m.project, m.user
+    done = request.app.state.works.run("training-config", user.id, project.id, lambda: _out(add_training_config(
+        writes, settings, project, user, name=body.name, text=body.config, code=body.code)).model_dump(mode="json"))
+    return TrainingConfigOut(**done.result) if done.result is not None else done.accepted()
 
 
 @router.get("/api/projects/{pid}/training-configs", response_model=list[TrainingConfigOut])

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from annoray.platform.lifecycle import JobStatus
 from annoray.platform.store.tables import MAX_ID
 
 
@@ -73,3 +74,33 @@ class Liveness(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(description="database, migrations, scheduler: 'ok', or what is wrong.")
+
+
+class WorkAccepted(BaseModel):
+    """Slow work still under way when the request's wait ended: poll ``url`` (also the ``Location`` header)."""
+
+    id: int
+    kind: str
+    status: str
+    url: str
+
+
+class WorkOut(BaseModel):
+    """Slow work a request handed off: once ``succeeded``, ``result`` is what the request would have answered; once
+    ``failed``, ``error`` is its refusal (``status``, ``detail``, ``errors``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str = Field(description="upload, training-config or model-import")
+    project_id: int | None
+    status: JobStatus
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+
+
+WORK_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {"model": WorkAccepted, "description": "Still under way after a moment: poll the work (`Location`)."}}

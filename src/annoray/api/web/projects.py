@@ -141,8 +141,13 @@ def upload_documents(request: Request, v: VisitorDep, session: SessionDep, write
     """Upload documents for Visual NER: pages, their OCR queued, one task per page."""
     check_csrf(v, csrf)
     m = v.member(session, pid)
-    return _act(request, v, session, pid, lambda: f"{len(files.upload_documents(m, writes, settings, scheduler, file, tasks=True).task_ids)} "
-                "pages uploaded, one task each; their OCR is queued")
+
+    def upload() -> str:
+        done = files.upload_documents(m, request.app.state.works, writes, settings, scheduler, file, tasks=True)
+        if done.result is None:
+            return f"the pages are being drawn (work {done.work_id}): they appear here, one task each, when it is done"
+        return f"{len(done.result['task_ids'])} pages uploaded, one task each; their OCR is queued"
+    return _act(request, v, session, pid, upload)
 
 
 @router.get("/files/{fid}/pages/{n}")
