@@ -88,6 +88,18 @@ def task(doc: dict, url: str, entities: list[tuple[str, tuple]], tag: str) -> di
     return {"data": {"ocr": url}, "annotations": [{"result": result}], "meta": {"tags": [tag]}}
 
 
+def uploaded(client: httpx.Client, response: httpx.Response) -> dict:
+    """An upload's answer, following its work when the pages took longer than the request's wait (202)."""
+    response.raise_for_status()
+    if response.status_code != 202:
+        return response.json()
+    while (state := client.get(response.headers["location"]).json())["status"] in ("queued", "running"):
+        time.sleep(0.5)
+    if state["status"] != "succeeded":
+        raise RuntimeError(f"the upload failed: {state['error']}")
+    return state["result"]
+
+
 def project(client: httpx.Client, data: Path, names: list[str], cut: int, gold: bool) -> tuple[int, list[dict]]:
     """Upload the forms, give each its gold words when ``gold``, import the entities; wait until every page has its
     words. Returns the project and its pages (with their gold words)."""
@@ -98,7 +110,7 @@ def project(client: httpx.Client, data: Path, names: list[str], cut: int, gold: 
         batch = [(name, *load_form(data, name)) for name in names[start:start + 10]]
         files = [("file", (doc["img"]["fname"].rsplit("/", 1)[-1], (data / doc["img"]["fname"]).read_bytes(), "image/png"))
                  for _, doc, _, _ in batch]
-        items = client.post(f"/api/projects/{pid}/files", files=files).raise_for_status().json()["items"]
+        items = uploaded(client, client.post(f"/api/projects/{pid}/files", files=files))["items"]
         for i, ((name, doc, words, entities), item) in enumerate(zip(batch, items, strict=True)):
             url = item["pages"][0]["url"]
             if gold:

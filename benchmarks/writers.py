@@ -94,20 +94,29 @@ async def submissions(url: str, pid: int, seats: list[tuple[str, list[int]]], ea
     return latencies, statuses
 
 
+def ended(http: httpx.Client, response: httpx.Response) -> int:
+    """The status a request ends with, following its work (202) to the end when it handed the work off."""
+    if response.status_code != 202:
+        return response.status_code
+    while (state := http.get(response.headers["location"]).json())["status"] in ("queued", "running"):
+        time.sleep(0.2)
+    return 201 if state["status"] == "succeeded" else state["error"]["status"]
+
+
 def slow_work(url: str, token: str, documents: int, pages: bytes, config: str, stop: threading.Event) -> dict[str, int]:
     """Upload the PDF and check the config, again and again until ``stop``: how many of each ran, and their 5xx."""
     done = {"uploads": 0, "config checks": 0, "5xx": 0}
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600) as http:
         while not stop.is_set():
-            answer = http.post(f"/api/projects/{documents}/files", files={"file": ("form.pdf", pages, "application/pdf")})
+            answer = ended(http, http.post(f"/api/projects/{documents}/files", files={"file": ("form.pdf", pages, "application/pdf")}))
             done["uploads"] += 1
-            done["5xx"] += answer.status_code >= 500
+            done["5xx"] += answer >= 500
             if stop.is_set():
                 break
-            answer = http.post(f"/api/projects/{documents}/training-configs",
-                               json={"name": f"c{uuid.uuid4().hex[:6]}", "config": config})
+            answer = ended(http, http.post(f"/api/projects/{documents}/training-configs",
+                                           json={"name": f"c{uuid.uuid4().hex[:6]}", "config": config}))
             done["config checks"] += 1
-            done["5xx"] += answer.status_code >= 500
+            done["5xx"] += answer >= 500
     return done
 
 

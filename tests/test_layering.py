@@ -190,3 +190,44 @@ def test_a_page_never_calls_a_route_function() -> None:
                     and node.attr in endpoints[node.value.id]):
                 calls.append(f"{path.name}: {node.value.id}.{node.attr}")
     assert calls == []
+
+
+def _blocking(call: ast.Call) -> bool:
+    """A call that waits on Ray or the clock: ``ray.get``/``ray.wait`` (but a poll, ``timeout=0``), a sleep, waiting for
+    a runner to go, or ending a run with ``abort=True`` (which waits up to 30 s for its controller)."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "ray" and func.attr in ("get", "wait"):
+        return not any(k.arg == "timeout" and isinstance(k.value, ast.Constant) and k.value.value == 0 for k in call.keywords)
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return name in ("sleep", "_wait_until_gone") or any(
+        k.arg == "abort" and isinstance(k.value, ast.Constant) and k.value.value is True for k in call.keywords)
+
+
+def test_the_scheduler_never_waits_on_ray_while_it_holds_its_lock() -> None:
+    """Every ``with ... lock:`` block of the scheduler, and every scheduler function it calls (by name, transitively),
+    makes no blocking call: it takes a snapshot under the lock and calls Ray outside it."""
+    sources = {p.name: ast.parse(p.read_text()) for p in (PACKAGE / "scheduler").glob("*.py")}
+    functions: dict[str, list[tuple[str, ast.FunctionDef]]] = {}
+    for name, tree in sources.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                functions.setdefault(node.name, []).append((name, node))
+
+    def reached(node: ast.AST, seen: frozenset[str], path: list[str], found: list[str]) -> None:
+        for call in (n for n in ast.walk(node) if isinstance(n, ast.Call)):
+            if _blocking(call):
+                found.append(" -> ".join([*path, ast.unparse(call)[:70]]))
+            func = call.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if isinstance(func, ast.Attribute) and ast.unparse(func.value) == "ray":
+                continue  # Ray's own (ray.cancel, ray.kill), not the scheduler's
+            if name in functions and name not in seen:
+                for where, definition in functions[name]:
+                    reached(definition, seen | {name}, [*path, f"{where}:{name}"], found)
+
+    found: list[str] = []
+    for name, tree in sources.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.With) and any(ast.unparse(i.context_expr).endswith("lock") for i in node.items):
+                reached(node, frozenset(), [f"{name}:{node.lineno}"], found)
+    assert found == [], "\n".join(found)

@@ -40,25 +40,30 @@ def runner_name(settings: Settings, job_id: int) -> str:
 
 
 def start_training_runner(settings: Settings, job_id: int, progress: Any, node_id: str) -> Any:
-    """Start the detached actor that runs one training job, on this (the scheduler's) node, and return its handle.
-
-    A runner left by an earlier launch of the same job is ended first: the job is being launched now, so it is stale.
-    """
+    """Start the detached actor that runs one training job, on this (the scheduler's) node, and return its handle
+    (``end_stale_runner`` said none of an earlier launch is left)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from annoray.scheduler.runner import TrainingRunner
 
-    stale = find_training_runner(settings, job_id)
-    if stale is not None:
-        ray.kill(stale, no_restart=True)
-        _wait_until_gone(settings, job_id)
     # The runner (and the Train controller it starts) stay on the scheduler's node; only the worker moves.
     return ray.remote(TrainingRunner).options(
         name=runner_name(settings, job_id), namespace=settings.scheduler.namespace, lifetime="detached",
         num_cpus=0, max_restarts=0, max_concurrency=4,
         scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
     ).remote(settings, job_id, progress, node_id)
+
+
+def end_stale_runner(settings: Settings, job_id: int) -> bool:
+    """Kill a runner an earlier launch of the job left, without waiting for it to go (its name is taken until then);
+    whether there was one. The job is launched on a later pass, once Ray has let it go."""
+    import ray
+
+    stale = find_training_runner(settings, job_id)
+    if stale is not None:
+        ray.kill(stale, no_restart=True)
+    return stale is not None
 
 
 def find_training_runner(settings: Settings, job_id: int) -> Any | None:

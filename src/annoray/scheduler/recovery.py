@@ -4,6 +4,7 @@ jobs, the ledger and Ray's own view in agreement, and runs lost with a node."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from annoray.platform.errors import Errors
 from annoray.platform.models.training_jobs import requeue_or_fail
@@ -22,6 +23,7 @@ class Recovery:
     def __init__(self, state: SchedulerState, runs: TrainingRuns):
         self.state, self.runs = state, runs
         self.watch_at = 0.0
+        self.strays: list[tuple[int, Any]] = []  # runners to end once the pass has let go of the lock
 
     def reattach(self) -> None:
         """Ledger again every running job whose runner is alive, with its seats, and return every other seat; the
@@ -44,8 +46,8 @@ class Recovery:
 
     def watch(self, running: list[TrainingJob]) -> set[int]:
         """The watchdog, under the lock at the start of a pass: a running job with no live runner in Ray's own view
-        is queued again within its budget (or fails), a live runner whose job this scheduler does not hold is ended,
-        and placement groups that dead runs left behind go back to Ray. Returns the ids of the jobs it took back
+        is queued again within its budget (or fails), a live runner whose job this scheduler does not hold is noted
+        for ``end_strays`` (outside the lock: an abort may take 30 s), and placement groups that dead runs left behind go back to Ray. Returns the ids of the jobs it took back
         (none when it looked less than ``WATCH_SECONDS`` ago)."""
         import time
 
@@ -66,14 +68,20 @@ class Recovery:
                             {"node_id": allocation.node_id if allocation else None})
         for job_id in live - set(ledger):
             if (runner := find_training_runner(self.state.settings, job_id)) is not None:
-                logger.warning("ending the runner of training %s: this scheduler does not hold that job", job_id)
-                self.runs.end(job_id, Allocation("", Resources(), runner=runner), abort=True)
+                self.strays.append((job_id, runner))
         for orphan in remove_orphaned_reservations():
             logger.warning("gave back %s on node %s: its run died without removing it",
                            orphan.describe(), ", ".join(orphan.node_ids) or "none")
         if lost:
             self.state.kick.set()
         return {job.id for job in lost}
+
+    def end_strays(self) -> None:
+        """End the runners the watchdog found holding no job of this scheduler's; called with the lock let go."""
+        strays, self.strays = self.strays, []
+        for job_id, runner in strays:
+            logger.warning("ending the runner of training %s: this scheduler does not hold that job", job_id)
+            self.runs.end(job_id, Allocation("", Resources(), runner=runner), abort=True)
 
     def lost_nodes(self, alive: set[str]) -> None:
         """Runs on a node that left the cluster go back to the queue while their retry budget lasts, else fail."""

@@ -183,6 +183,7 @@ class Scheduler:
 
                     request_resources(bundles=[d.to_ray() for d in asks])
             self._measure()
+        self.recovery.end_strays()  # Ray's slow calls, with the lock let go
 
     def _return_stray_seats(self) -> None:
         """Return the seats of trainings and servers this scheduler does not run (they ended without returning them);

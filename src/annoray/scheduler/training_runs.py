@@ -131,9 +131,12 @@ class TrainingRuns:
     def launch(self, job: TrainingJob, placement: Placement, demand: Resources, progress: Any) -> bool:
         """Move the job to running with its seats in one transaction, then start its runner (``progress`` is the
         scheduler's own handle, which the run reports to)."""
-        from annoray.scheduler.factory import start_training_runner
+        from annoray.scheduler.factory import end_stale_runner, start_training_runner
 
         node_id = placement.node_id or ""
+        if end_stale_runner(self.state.settings, job.id):  # an earlier launch's: gone by a later pass, never waited for
+            self.pending.recheck()
+            return False
         with self.state.sessions.begin() as session:
             now = datetime.now(UTC)
             moved = TrainingJobRepository(session).transition(
