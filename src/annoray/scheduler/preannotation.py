@@ -12,8 +12,8 @@ A task the models cannot take comes back as an error for itself alone and is rec
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -144,6 +144,49 @@ class Writer:
         self.rows, self.failed = [], []
 
 
+class Requests:
+    """A job's requests to its server, at most ``limit`` in flight: a thread of its own waits on each answer (Serve has
+    no public wait over many responses), and answers are taken in the order they come, whichever request was first."""
+
+    def __init__(self, handle: Any, limit: int, answered: Callable[[list[Any], list[dict[str, Any]]], None],
+                 failed: Callable[[Any, Exception], None]):
+        self.handle, self.limit, self.answered, self.failed = handle, limit, answered, failed
+        self.waiters = ThreadPoolExecutor(limit, thread_name_prefix="annoray-preannotation")
+        self.in_flight: dict[Future[Any], tuple[list[Any], list[Any], int]] = {}
+
+    def send(self, tasks: list[Any], inputs: list[Any], attempt: int = 0) -> None:
+        while len(self.in_flight) >= self.limit:
+            self.settle_first()
+        self.in_flight[self.waiters.submit(self.handle.remote(inputs).result, timeout_s=600)] = (tasks, inputs, attempt)
+
+    def settle_first(self) -> None:
+        """Take the answers that came first; a failed request is sent again, then each of its tasks alone, then each
+        task is recorded failed."""
+        done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
+        for future in done:
+            tasks, inputs, attempt = self.in_flight.pop(future)
+            try:
+                outputs = future.result()
+            except Exception as exc:  # a replica died
+                if attempt < RETRIES:
+                    time.sleep(min(2.0 ** attempt, 10.0))
+                    self.send(tasks, inputs, attempt + 1)
+                elif len(tasks) > 1:
+                    for task, one in zip(tasks, inputs, strict=True):
+                        self.send([task], [one], RETRIES)
+                else:
+                    self.failed(tasks[0], exc)
+                continue
+            self.answered(tasks, outputs)
+
+    def drain(self) -> None:
+        while self.in_flight:
+            self.settle_first()
+
+    def close(self) -> None:
+        self.waiters.shutdown(wait=False, cancel_futures=True)
+
+
 def run_preannotation_job(settings: Settings, job_id: int) -> None:
     """Pre-annotate the job's tasks with its server; the scheduler has already moved the job to ``running``."""
     from ray import serve
@@ -162,22 +205,10 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
         config = project_config(project)
         handle = serve.get_app_handle(app_name(server.id))
         writer = Writer(sessions, job_id, project.id, f"{server.name}:{'+'.join(server.models)}")
-        in_flight: deque[tuple[list[Task], list[Any], Any, int]] = deque()
         read = TaskInputs(settings, sessions, project.id, config)
+        in_flight_limit = max(8, IN_FLIGHT_PER_REPLICA * server.max_replicas)
 
-        def settle(tasks: list[Task], inputs: list[Any], response: Any, attempt: int) -> None:
-            try:
-                outputs = response.result(timeout_s=600)
-            except Exception as exc:  # a replica died: send again, then each task alone, then record
-                if attempt < RETRIES:
-                    time.sleep(min(2.0 ** attempt, 10.0))
-                    in_flight.append((tasks, inputs, handle.remote(inputs), attempt + 1))
-                elif len(tasks) > 1:
-                    for task, one in zip(tasks, inputs, strict=True):
-                        in_flight.append(([task], [one], handle.remote([one]), RETRIES))
-                else:
-                    writer.fail(tasks[0].id, describe(exc))
-                return
+        def answered(tasks: list[Task], outputs: list[dict[str, Any]]) -> None:
             for task, output in zip(tasks, outputs, strict=True):
                 if "error" in output:
                     writer.fail(task.id, output["error"])
@@ -185,24 +216,24 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
                 result, score = label_studio_result(config, output)
                 writer.add(task.id, result, score, output.get("replica"))
 
-        in_flight_limit = max(8, IN_FLIGHT_PER_REPLICA * server.max_replicas)
-        for page in pending_tasks(reads, project.id, job_id, job.task_ids):
-            size = request_size(len(page), in_flight_limit)
-            for at in range(0, len(page), size):
-                chunk, inputs = [], []
-                for task in page[at:at + size]:
-                    try:
-                        inputs.append(read(task))
-                        chunk.append(task)
-                    except Exception as exc:  # its page is not one of the project's, or its OCR failed
-                        writer.fail(task.id, describe(exc) if not str(exc).startswith("[E") else str(exc))
-                if not chunk:
-                    continue
-                while len(in_flight) >= in_flight_limit:
-                    settle(*in_flight.popleft())
-                in_flight.append((chunk, inputs, handle.remote(inputs), 0))
-        while in_flight:
-            settle(*in_flight.popleft())
+        requests = Requests(handle, in_flight_limit, answered, lambda task, exc: writer.fail(task.id, describe(exc)))
+        try:
+            for page in pending_tasks(reads, project.id, job_id, job.task_ids):
+                size = request_size(len(page), in_flight_limit)
+                for at in range(0, len(page), size):
+                    chunk, inputs = [], []
+                    for task in page[at:at + size]:
+                        try:
+                            inputs.append(read(task))
+                            chunk.append(task)
+                        except Exception as exc:  # its page is not one of the project's, or its OCR failed
+                            writer.fail(task.id, describe(exc) if not str(exc).startswith("[E") else str(exc))
+                    if not chunk:
+                        continue
+                    requests.send(chunk, inputs)
+            requests.drain()
+        finally:
+            requests.close()
         writer.flush()
         with sessions.begin() as session:
             PreannotationJobRepository(session).transition(job_id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, reason=None,
