@@ -167,8 +167,9 @@ def test_the_api_sees_one_face_of_the_scheduler() -> None:
 
 def test_no_request_holds_a_transaction_of_its_own_making() -> None:
     """Writes are short transactions of the service functions (``platform/services``, the scheduler's request
-    services): the API never commits, rolls back or detaches by hand, and no middleware queues writers."""
-    found = {path: [w for w in (".commit(", ".rollback(", ".expunge(", "OneWriterAtATime", "write_gate") if w in text]
+    services): the API never opens a transaction, commits, rolls back or detaches by hand, and no middleware queues
+    writers."""
+    found = {path: [w for w in (".begin(", ".commit(", ".rollback(", ".expunge(", "OneWriterAtATime", "write_gate") if w in text]
              for path, text in _api_sources().items()}
     assert {path: words for path, words in found.items() if words} == {}
 

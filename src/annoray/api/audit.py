@@ -13,7 +13,7 @@ from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from annoray.platform.store.tables import AuditEvent
+from annoray.platform.services.access import record_audit
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,7 @@ class AuditTrail:
 
     def _write(self, event: dict[str, Any]) -> None:
         try:
-            with self.sessions.begin() as session:
-                session.add(AuditEvent(**event))
+            record_audit(self.sessions, event)
         except Exception:  # the request has been answered; the trail must not turn it into a failure
             logger.exception("could not write the audit event of %s %s", event["method"], event["path"])
 

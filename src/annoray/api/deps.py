@@ -51,7 +51,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SchedulerDep = Annotated[SchedulerClient, Depends(get_scheduler)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 WritesDep = Annotated[sessionmaker[Session], Depends(get_write_sessions)]
-"""Short write transactions (``with writes.begin() as session``), for the service functions that own the rules."""
+"""The factory of short write transactions, handed to the service functions that own the rules (never opened here)."""
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
@@ -114,10 +114,6 @@ class Membership:
     user: User
     project: Project
     member: Member
-
-    def project_in(self, session: Session) -> Project:
-        """The project again, read inside ``session`` (a write transaction): a rule changes what it reads there."""
-        return ProjectRepository(session).get(self.project.id)
 
 
 def membership_of(session: Session, user: User, pid: int) -> Membership:

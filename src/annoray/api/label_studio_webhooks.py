@@ -1,6 +1,7 @@
 """Calls annoray makes to a Label Studio: only to the base URLs the operator listed, never following a redirect; the
 webhook Label Studio made for a linked project gets the backend's Authorization header from a bounded pool of this
-API process (``Webhooks``, made with the app and closed with it)."""
+API process (``Webhooks``, made with the app and closed with it), through Label Studio's own client
+(label-studio-sdk, the ``labelstudio`` extra that ``annoray ls sync`` uses too)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.platform.labeling import label_studio as ls
 from annoray.platform.settings import Settings
-from annoray.platform.store.tables import LabelStudioLink
+from annoray.platform.services.label_studio import webhook_secured
 
 logger = logging.getLogger(__name__)
+
+
+def client_installed() -> bool:
+    """Whether Label Studio's own client (the ``labelstudio`` extra) is here to secure webhooks with."""
+    import importlib.util
+
+    return importlib.util.find_spec("label_studio_sdk") is not None
 
 
 def allowed_label_studio(settings: Settings, hostname: str) -> str | None:
@@ -74,21 +82,22 @@ class Webhooks:
                 self.busy.discard(job.link_id)
 
     def _try(self, job: WebhookJob) -> bool:
-        headers = {"Authorization": f"Token {job.access_token}"}
+        from label_studio_sdk import LabelStudio
+        from label_studio_sdk.core.api_error import ApiError
+
         try:  # redirects are never followed: annoray calls the listed address and no other
-            with httpx.Client(base_url=job.base, headers=headers, timeout=10, follow_redirects=False) as client:
-                found = client.get("/api/webhooks/", params={"project": job.ls_project_id})
-                found.raise_for_status()
-                mine = [h for h in found.json() if isinstance(h, dict) and urlsplit(str(h.get("url", ""))).path.rstrip("/") == job.path]
+            with httpx.Client(timeout=10, follow_redirects=False) as http:
+                client = LabelStudio(base_url=job.base, api_key=job.access_token, httpx_client=http)
+                mine = [h for h in client.webhooks.list(project=str(job.ls_project_id))
+                        if urlsplit(str(h.url or "")).path.rstrip("/") == job.path]
                 for hook in mine:
-                    if (hook.get("headers") or {}).get("Authorization") != job.authorization:
-                        client.patch(f"/api/webhooks/{int(hook['id'])}/", json={
-                            "headers": {**(hook.get("headers") or {}), "Authorization": job.authorization}}).raise_for_status()
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                    headers = dict(hook.headers or {}) if isinstance(hook.headers, dict) else {}
+                    if headers.get("Authorization") != job.authorization:
+                        client.webhooks.update(int(hook.id), headers={**headers, "Authorization": job.authorization})  # type: ignore[arg-type]
+        except (httpx.HTTPError, ApiError, ValueError, KeyError, TypeError) as exc:
             logger.warning("Label Studio project %s: cannot set its webhook's credentials yet: %s", job.ls_project_id, exc)
             return False
         if mine:
-            with self.sessions.begin() as session:
-                session.get(LabelStudioLink, job.link_id).webhook_ready = True  # type: ignore[union-attr]
+            webhook_secured(self.sessions, job.link_id)
             logger.info("Label Studio project %s: its webhook %s now carries the backend's credentials", job.ls_project_id, job.path)
         return bool(mine)

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from annoray.platform.access.tokens import TOUCH_EVERY
 from annoray.platform.errors import Errors, TooMany
-from annoray.platform.store.repositories import ApiTokenRepository
+from annoray.platform.services.access import note_token_uses
 
 DASHBOARD_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -157,10 +157,7 @@ class TokenUses:
         if not noted:
             return
         try:
-            with self.sessions.begin() as session:
-                repository = ApiTokenRepository(session)
-                for token_id, at in noted.items():
-                    repository.touch(token_id, at, TOUCH_EVERY)
+            note_token_uses(self.sessions, noted, TOUCH_EVERY)
         except Exception:  # kept for the next flush; a last-used time is never worth failing anything for
             logging.getLogger(__name__).warning("could not record the last use of %d tokens; retrying", len(noted), exc_info=True)
             for token_id, at in noted.items():

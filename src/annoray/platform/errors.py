@@ -236,6 +236,8 @@ class Errors:
              "(ANNORAY_LABEL_STUDIO__MAX_LINKS_PER_USER): delete unused ones, or ask the operator to raise it")
     E1015 = ("[E1015] webhook registration is off: annoray calls no Label Studio until the operator lists its address in "
              "ANNORAY_LABEL_STUDIO__ALLOWED_URLS; add the header Authorization to the project's webhook by hand")
+    E1016 = ("[E1016] webhook registration is off: Label Studio's client is not installed (pip install "
+             "'annoray[labelstudio]'); add the header Authorization to the project's webhook by hand")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.api.deps import SchedulerDep, SessionsDep, SettingsDep, WritesDep, identify
-from annoray.api.label_studio_webhooks import WebhookJob, allowed_label_studio
+from annoray.api.label_studio_webhooks import WebhookJob, allowed_label_studio, client_installed
 from annoray.platform.errors import Errors, Forbidden, InvalidInput, Unauthorized, Unavailable
 from annoray.platform.labeling import label_studio as ls
 from annoray.platform.labeling.predictions import label_studio_result, task_text
@@ -123,6 +123,8 @@ def setup(body: LsSetup, request: Request, user: LsUser, writes: WritesDep, sett
     answer = {"model_version": _model_version(server)}
     if not settings.label_studio.allowed_urls:
         answer["webhook"] = Errors.E1015
+    elif not client_installed():
+        answer["webhook"] = Errors.E1016
     elif not link.webhook_ready and base is not None and body.access_token:
         request.app.state.ls_webhooks.secure(WebhookJob(link.id, link.ls_project_id, base, body.access_token,
                                             request.url.path.rsplit("/", 1)[0] + "/webhook",

@@ -10,8 +10,8 @@ from annoray.platform.access import licenses, tokens
 from annoray.platform.access.tokens import Caller
 from annoray.platform.errors import Conflict, Errors, NotFound
 from annoray.platform.services import Writes
-from annoray.platform.store.repositories import UserRepository, WebSessionRepository
-from annoray.platform.store.tables import ApiToken, TokenScope, User
+from annoray.platform.store.repositories import ApiTokenRepository, UserRepository, WebSessionRepository
+from annoray.platform.store.tables import ApiToken, AuditEvent, TokenScope, User
 from annoray.platform.store.tokens import new_token
 
 
@@ -100,3 +100,17 @@ def install_license(writes: Writes, document: Any, issuers: dict[str, str]) -> d
 def uninstall_license(writes: Writes, license_id: int) -> None:
     with writes.begin() as session:
         licenses.uninstall_license(session, license_id)
+
+
+def note_token_uses(writes: Writes, uses: dict[int, datetime], every: timedelta) -> None:
+    """The last uses of tokens the API noted in memory, written at most once per ``every`` per token."""
+    with writes.begin() as session:
+        repository = ApiTokenRepository(session)
+        for token_id, at in uses.items():
+            repository.touch(token_id, at, every)
+
+
+def record_audit(writes: Writes, event: dict[str, Any]) -> None:
+    """One request's line of the audit trail (who, what, the answer)."""
+    with writes.begin() as session:
+        session.add(AuditEvent(**event))

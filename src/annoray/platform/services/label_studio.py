@@ -47,6 +47,12 @@ def linked(reads: Writes, uid: str, user: User) -> Project:
         return ls.linked(session, uid, user)[1]
 
 
+def webhook_secured(writes: Writes, link_id: int) -> None:
+    """The link's webhook in Label Studio now carries the backend's credentials."""
+    with writes.begin() as session:
+        session.get(LabelStudioLink, link_id).webhook_ready = True  # type: ignore[union-attr]
+
+
 def keep(writes: Writes, project_id: int, task_ids: list[int], results: list[dict[str, Any]], version: str) -> None:
     """Keep the predictions annoray made for Label Studio, once per task and model version, as a job would."""
     with writes.begin() as session:
