@@ -190,7 +190,7 @@ def test_a_node_that_leaves_takes_its_run_back_to_the_queue_then_fails_beyond_th
         (failed,), _ = wait_for_trainings(owner, [job], timeout=120)
         assert failed["status"] == "failed"
         assert failed["error"] == (f"[E613] the node {other} running this training left the cluster; "
-                                   "failure 2 is beyond the retry budget of 1")
+                                   "failure 2 is beyond the retry budget of 1"), owner.get(f"/api/trainings/{job}/log").text
         assert ray.get(scheduler_of(api).ledger_view.remote()) == {}
 
 
