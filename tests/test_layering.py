@@ -232,3 +232,15 @@ def test_the_scheduler_never_waits_on_ray_while_it_holds_its_lock() -> None:
             if isinstance(node, ast.With) and any(ast.unparse(i.context_expr).endswith("lock") for i in node.items):
                 reached(node, frozenset(), [f"{name}:{node.lineno}"], found)
     assert found == [], "\n".join(found)
+
+
+def test_a_route_or_page_never_builds_sql() -> None:
+    """Queries live in the store's repositories; routes and pages call them (the readiness probe's ``SELECT 1`` aside)."""
+    builders = {"select", "insert", "update", "delete", "func", "and_", "or_"}
+    found = {}
+    for path in [*(PACKAGE / "api/routes").glob("*.py"), *(PACKAGE / "api/web").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "sqlalchemy":
+                if used := sorted({a.name for a in node.names} & builders):
+                    found[path.name] = used
+    assert found == {}

@@ -3,7 +3,6 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from annoray.api.deps import Membership, DocumentDep, PageNumber, MembershipDep, SchedulerDep, SessionDep, SettingsDep, WritesDep
@@ -70,7 +69,7 @@ def upload_documents(m: Membership, works: Works, writes: sessionmaker[Session],
 
 
 def files_of(session: Session, project_id: int) -> list[FileOut]:
-    return [file_out(d) for d in session.scalars(select(Document).where(Document.project_id == project_id).order_by(Document.id))]
+    return [file_out(d) for d in DocumentRepository(session).for_project(project_id)]
 
 
 @router.get("/api/projects/{pid}/files", response_model=list[FileOut])

@@ -16,6 +16,9 @@ from annoray.platform.store.tables import Document, Page
 class DocumentRepository(RowRepository[Document]):
     row, noun = Document, "file"
 
+    def for_project(self, project_id: int) -> Sequence[Document]:
+        return self.session.scalars(select(Document).where(Document.project_id == project_id).order_by(Document.id)).all()
+
     def page(self, document_id: int, number: int) -> Page:
         found = self.session.scalar(select(Page).where(Page.document_id == document_id, Page.page == number))
         if found is None:
