@@ -28,7 +28,7 @@ class Collector:
             os.kill(report["worker"]["pid"], signal.SIGKILL)
             self.killed.append(report["worker"]["pid"])
 
-    def worker_failed(self, name: str, error: str) -> None:
+    def worker_failed(self, name: str, error: str, node_id: str | None = None) -> None:
         self.failures.append(error)
 
     def all(self) -> dict:

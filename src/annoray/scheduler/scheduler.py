@@ -218,9 +218,9 @@ class Scheduler:
         """A training worker finished an epoch (called by Ray Train's controller)."""
         self.runs.epoch(run, report)
 
-    def worker_failed(self, run: str, error: str) -> None:
+    def worker_failed(self, run: str, error: str, node_id: str | None = None) -> None:
         """A training worker died or raised; Ray Train restarts it from the last checkpoint while the budget lasts."""
-        self.runs.worker_failed(run, error)
+        self.runs.worker_failed(run, error, node_id)
 
     def delete_server(self, server_id: int) -> None:
         """Stop the server's pre-annotation jobs, delete its Serve app, return its resources and seats, forget it."""

@@ -190,18 +190,21 @@ class TrainingRuns:
                 jobs.set(job_id, progress=progress)
             log.append(job_id, "epoch", epoch_text(report), report)
 
-    def worker_failed(self, run: str, error: str) -> None:
+    def worker_failed(self, run: str, error: str, node_id: str | None = None) -> None:
         """A training worker died or raised; Ray Train restarts it from the last checkpoint while the budget lasts.
 
         A worker that died with its node is not a failure of its own: the node's loss is, and the pass that sees
         the node gone counts it once (E613) and queues the run again. Nor is one whose run the scheduler already
-        took down (a lost node seen first, a cancel).
+        took down (a lost node seen first, a cancel), nor one of an earlier launch on another node (``node_id``: where
+        the reporting launch placed its worker), whose report reached the scheduler after the job was launched again.
         """
         job_id = job_of_run(run)
         with self.state.lock:
             allocation = self.state.ledger.trainings.get(job_id)
-        if allocation is None or allocation.node_id not in {n["NodeID"] for n in ray_nodes()}:
-            where = f"with its node {allocation.node_id}" if allocation else "after its run was taken down"
+        earlier = allocation is not None and node_id is not None and bool(allocation.node_id) and node_id != allocation.node_id
+        if allocation is None or earlier or allocation.node_id not in {n["NodeID"] for n in ray_nodes()}:
+            where = (f"of an earlier launch, on node {node_id}" if earlier else f"with its node {allocation.node_id}"
+                     if allocation else "after its run was taken down")
             with self.state.sessions.begin() as session:
                 TrainingLogRepository(session).append(job_id, "worker_lost", f"worker lost {where} ({error})")
             self.state.kick.set()

@@ -104,8 +104,8 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner:
 
     Args:
         progress: an actor handle whose ``epoch.remote(run_name, report)`` receives each epoch's
-            `EpochReport` as a dict and ``worker_failed.remote(run_name, error)`` each failure of a
-            worker; Ray Train calls them from its controller process, not this one.
+            `EpochReport` as a dict and ``worker_failed.remote(run_name, error, node_id)`` each failure of a
+            worker (with the node this launch placed it on); Ray Train calls them from its controller process, not this one.
         owner: an actor handle whose ``attach_controller.remote(controller)`` receives the run's Train controller
             as soon as it starts, so that whoever owns the run can abort it (Ray Train then removes its placement group).
 
@@ -126,7 +126,7 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner:
 
         def after_exception(self, run_context: Any, worker_exceptions: dict[int, Exception]) -> None:
             for rank, error in worker_exceptions.items():
-                progress.worker_failed.remote(run.name, f"worker {rank}: {describe(error, 1000)}")
+                progress.worker_failed.remote(run.name, f"worker {rank}: {describe(error, 1000)}", run.node_id)
 
     class Owner(ControllerCallback):
         # Ray Train's public callbacks see no controller; this developer hook runs inside it once it has started.
