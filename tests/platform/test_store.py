@@ -123,3 +123,30 @@ def test_a_read_only_session_reads_and_refuses_every_write(engine: Engine, proje
             session.execute(update(Project).where(Project.id == project).values(name="renamed"))
     with session_factory(engine)() as session:
         assert session.get(Project, project).name != "renamed"
+
+
+def test_sqlite_writers_take_turns_and_every_ending_gives_the_turn_back(tmp_path) -> None:
+    """This process's SQLite write transactions queue on a lock held only while one runs; a commit, a rollback, an
+    error and a session closed mid-transaction each give the turn back (a leaked turn would stall every writer)."""
+    from sqlalchemy import text
+
+    from annoray.platform.store.db import WRITERS, create_db_engine
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+    writes, turn = session_factory(engine, write=True), WRITERS[engine].lock
+    with writes.begin() as session:
+        session.execute(text("CREATE TABLE t (x INTEGER)"))
+        assert turn.locked(), "held while the transaction runs"
+    assert not turn.locked()
+    with pytest.raises(ZeroDivisionError), writes.begin() as session:
+        session.execute(text("INSERT INTO t VALUES (1)"))
+        1 / 0
+    assert not turn.locked()
+    session = writes()
+    session.execute(text("INSERT INTO t VALUES (2)"))
+    session.close()  # never committed
+    assert not turn.locked()
+    with session_factory(engine)() as reading:
+        reading.execute(text("SELECT count(*) FROM t"))
+        assert not turn.locked(), "a read takes no turn"
+    engine.dispose()

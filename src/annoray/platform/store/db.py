@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,12 +34,51 @@ def create_db_engine(url: str, connections: int = 30) -> Engine:
         # with the driver in autocommit, SQLAlchemy's "begin" emits BEGIN itself (SQLAlchemy's recipe).
         # A write session begins IMMEDIATE: in WAL mode a read transaction cannot be upgraded to a
         # write once another connection has committed, and that failure skips the busy timeout.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(
-            "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN"))
+        writers = WRITERS[engine] = WriterQueue()
+        event.listen(engine, "begin", writers.begin)
+        event.listen(engine, "commit", writers.end)
+        event.listen(engine, "rollback", writers.end)
+        event.listen(engine.pool, "checkin", lambda _dbapi, record: writers.give_back(record.info))
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
     return create_engine(url, pool_pre_ping=True, pool_size=min(connections, 10), max_overflow=max(0, connections - 10))
+
+
+class WriterQueue:
+    """SQLite has one writer. This process's write transactions wait their turn on a lock, each held only while its
+    short transaction runs, instead of polling the database file: SQLite's busy handler sleeps up to 100 ms between
+    tries, so under many writers some waited seconds behind later ones. Other processes (the scheduler, OCR tasks)
+    still meet the busy timeout. A turn not had within the busy timeout is taken anyway (SQLite then decides), and a
+    connection back in the pool gives its turn back however its transaction ended."""
+
+    KEY = "annoray_writer"
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def begin(self, conn: Connection) -> None:
+        if not conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if self.lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            conn.info[self.KEY] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.end(conn)
+            raise
+
+    def end(self, conn: Connection) -> None:
+        self.give_back(conn.info)
+
+    def give_back(self, info: dict) -> None:
+        if info.pop(self.KEY, False):
+            self.lock.release()
+
+
+WRITERS: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
+"""Each SQLite engine's queue of writers."""
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
