@@ -30,7 +30,7 @@ def import_(
 ) -> ImportOut:
     """Import tasks all or nothing: one bad item refuses the whole import and is named in `errors`."""
     require_role(m.member.role, OWNER_MANAGER, "import tasks")
-    ids, due = labeling.import_tasks(writes, m.project.id, m.user, tasks)
+    ids, due = labeling.import_tasks(writes, m.project, m.user, tasks)
     if due:  # active learning's training is due
         scheduler.wake()
     return ImportOut(imported=len(ids), task_ids=ids)
@@ -77,7 +77,7 @@ def get_task(tid: Id, m: MembershipDep, session: SessionDep) -> TaskDetail:
 @router.post("/api/projects/{pid}/tasks/{tid}/completions", response_model=CompletionOut, status_code=status.HTTP_201_CREATED)
 def post_completion(tid: Id, body: CompletionCreate, m: MembershipDep, writes: WritesDep, scheduler: SchedulerDep) -> CompletionOut:
     require_role(m.member.role, ANY_MEMBER, "annotate")
-    completion, due = labeling.submit_completion(writes, m.project.id, m.user, tid, result=body.result, status=body.status)
+    completion, due = labeling.submit_completion(writes, m.project, m.user, tid, result=body.result, status=body.status)
     if due:
         scheduler.wake()
     return CompletionOut.model_validate(completion)
@@ -86,7 +86,7 @@ def post_completion(tid: Id, body: CompletionCreate, m: MembershipDep, writes: W
 @router.patch("/api/projects/{pid}/completions/{cid}", response_model=CompletionOut)
 def patch_completion(cid: Id, body: CompletionEdit, m: MembershipDep, writes: WritesDep, scheduler: SchedulerDep) -> CompletionOut:
     """Edit your own completion (its result, or submit a draft) until it is reviewed."""
-    completion, due = labeling.edit_completion(writes, m.project.id, m.user, cid, result=body.result, status=body.status)
+    completion, due = labeling.edit_completion(writes, m.project, m.user, cid, result=body.result, status=body.status)
     if due:
         scheduler.wake()
     return CompletionOut.model_validate(completion)
@@ -95,7 +95,7 @@ def patch_completion(cid: Id, body: CompletionEdit, m: MembershipDep, writes: Wr
 @router.post("/api/projects/{pid}/completions/{cid}/review", response_model=CompletionOut)
 def review(cid: Id, body: ReviewIn, m: MembershipDep, writes: WritesDep, scheduler: SchedulerDep) -> CompletionOut:
     require_role(m.member.role, REVIEWERS, "review completions")
-    completion, due = labeling.review_completion(writes, m.project.id, m.user, cid, body.status)
+    completion, due = labeling.review_completion(writes, m.project, m.user, cid, body.status)
     if due:
         scheduler.wake()
     return CompletionOut.model_validate(completion)
@@ -113,5 +113,5 @@ def list_predictions(tid: Id, m: MembershipDep, session: SessionDep) -> list[Pre
 )
 def from_prediction(tid: Id, prid: Id, m: MembershipDep, writes: WritesDep) -> CompletionOut:
     """A new draft completion copied from a prediction, to edit; the prediction itself never changes."""
-    completion = labeling.completion_from_prediction(writes, m.project.id, m.user, tid, prid)
+    completion = labeling.completion_from_prediction(writes, m.project, m.user, tid, prid)
     return CompletionOut.model_validate(completion)

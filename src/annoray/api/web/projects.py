@@ -127,7 +127,7 @@ def import_tasks(request: Request, v: VisitorDep, session: SessionDep, writes: W
             "the file is not JSON", [ErrorDetail(f"{file.filename}: {exc}", field="file")]))
 
     def import_() -> str:
-        ids, due = labeling.import_tasks(writes, pid, m.user, body)
+        ids, due = labeling.import_tasks(writes, m.project, m.user, body)
         if due:
             scheduler.wake()
         return f"{len(ids)} tasks imported"

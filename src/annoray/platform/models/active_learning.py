@@ -49,7 +49,8 @@ def count_eligible(session: Session, project: Project, task_ids: Iterable[int]) 
         update(Project).where(Project.id == project.id, Project.active_learning_enabled, Project.active_learning_counter >= Project.active_learning_every)
         .values(active_learning_counter=Project.active_learning_counter % Project.active_learning_every, active_learning_pending=True)
         .execution_options(synchronize_session=False)).rowcount
-    session.expire(project)
+    if project in session:  # the caller may hold a copy read before (its counters are the database's to move)
+        session.expire(project)
     return bool(due)
 
 

@@ -1,7 +1,9 @@
 """Projects, members, tasks, completions, page words and rules: each write a short transaction of its own.
 
 A service that makes tasks eligible for training answers whether active learning is now due, so the adapter can wake
-the scheduler once the transaction is committed."""
+the scheduler once the transaction is committed. Those that add tasks and completions take the project as the caller
+read it (they change no column of it: its counters move by UPDATE statements inside the transaction); those that
+change the project read it again inside their transaction."""
 
 from __future__ import annotations
 
@@ -47,48 +49,41 @@ def add_member(writes: Writes, project_id: int, *, username: str, role: Role, pr
 
 
 def _counted(session: Any, project: Project, task_ids: list[int]) -> bool:
-    due = active_learning.count_eligible(session, project, task_ids)
-    session.refresh(project)
-    return due
+    return active_learning.count_eligible(session, project, task_ids)
 
 
-def import_tasks(writes: Writes, project_id: int, importer: User, items: Any) -> tuple[list[int], bool]:
+def import_tasks(writes: Writes, project: Project, importer: User, items: Any) -> tuple[list[int], bool]:
     """Import tasks all or nothing: their ids, and whether active learning is due."""
     with writes.begin() as session:
-        project = ProjectRepository(session).get(project_id)
         ids = tasks.import_tasks(session, project, project_config(project), importer, items, is_page=is_page_of(session, project.id))
         return ids, _counted(session, project, ids)
 
 
-def submit_completion(writes: Writes, project_id: int, author: User, task_id: int, *, result: Any,
+def submit_completion(writes: Writes, project: Project, author: User, task_id: int, *, result: Any,
                       status: Any) -> tuple[Completion, bool]:
     with writes.begin() as session:
-        project = ProjectRepository(session).get(project_id)
         completion = tasks.create_completion(session, project, project_config(project), author, task_id, result=result,
                                              status=status)
         return completion, _counted(session, project, [completion.task_id])
 
 
-def edit_completion(writes: Writes, project_id: int, author: User, completion_id: int, *, result: Any,
+def edit_completion(writes: Writes, project: Project, author: User, completion_id: int, *, result: Any,
                     status: Any) -> tuple[Completion, bool]:
     with writes.begin() as session:
-        project = ProjectRepository(session).get(project_id)
         completion = tasks.edit_completion(session, project, project_config(project), author, completion_id, result=result,
                                            status=status)
         return completion, _counted(session, project, [completion.task_id])
 
 
-def review_completion(writes: Writes, project_id: int, reviewer: User, completion_id: int,
+def review_completion(writes: Writes, project: Project, reviewer: User, completion_id: int,
                       status: ReviewStatus) -> tuple[Completion, bool]:
     with writes.begin() as session:
-        project = ProjectRepository(session).get(project_id)
         completion = tasks.review_completion(session, project, reviewer, completion_id, status)
         return completion, _counted(session, project, [completion.task_id])
 
 
-def completion_from_prediction(writes: Writes, project_id: int, author: User, task_id: int, prediction_id: int) -> Completion:
+def completion_from_prediction(writes: Writes, project: Project, author: User, task_id: int, prediction_id: int) -> Completion:
     with writes.begin() as session:
-        project = ProjectRepository(session).get(project_id)
         return tasks.completion_from_prediction(session, project, project_config(project), author, task_id, prediction_id)
 
 
