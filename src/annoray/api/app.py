@@ -23,7 +23,7 @@ from annoray.api.audit import AuditTrail
 from annoray.api.errors import install_error_handlers
 from annoray.api.guard import InputGuard
 from annoray.api.label_studio_webhooks import Webhooks
-from annoray.api.ops import ApiMetrics, MetricsMiddleware, SecurityHeaders, StreamSlots, TokenUses
+from annoray.api.ops import Admission, ApiMetrics, MetricsMiddleware, SecurityHeaders, StreamSlots, TokenUses
 from annoray.api.routes import (
     audit, cluster, docs, files, health, label_studio, licenses, models, projects, servers, tasks, training_setup, trainings,
     users, work,
@@ -79,6 +79,7 @@ def create_app(
     # refuses hostile input before any route reads it.
     app.add_middleware(InputGuard, max_body_bytes=settings.api.max_body_bytes)
     app.add_middleware(AuditTrail, sessions=app.state.write_sessions)
+    app.add_middleware(Admission, limit=settings.api.threads)  # a request waits for its turn before it reads anything
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeaders)
     if settings.api.cors_origins:

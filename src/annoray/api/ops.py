@@ -178,6 +178,42 @@ class TokenUses:
         self.flush()
 
 
+class Admission:
+    """At most ``limit`` requests at work at once (the API's threads); more wait their turn here, holding nothing.
+
+    A request holds up to two database connections (its read session, and a service's short write transaction) from
+    its first read until its answer starts. Requests waiting for a thread would otherwise hold their read connection
+    meanwhile, and enough of them empty the pool that the requests at work need for their writes. Admitted at most
+    ``limit`` at once, they never hold more than the pool's ``2 x threads + 4``. A request's turn ends when its answer
+    starts, so a live stream, which answers at once, never holds one for its length.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app, self.limit = app, limit
+        self.turns: asyncio.Semaphore | None = None  # made in the server's event loop, on first use
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.turns = self.turns or asyncio.Semaphore(self.limit)
+        await self.turns.acquire()
+        held = True
+
+        async def started(message: Message) -> None:
+            nonlocal held
+            if held and message["type"] == "http.response.start":
+                held = False
+                self.turns.release()  # type: ignore[union-attr]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, started)
+        finally:
+            if held:
+                self.turns.release()
+
+
 class StreamSlots:
     """Live streams held open per user, at most ``per_user`` at once, each for at most ``seconds``: a stream is a
     connection and a poll of the database every half second, so neither a user nor a job that waits for ever holds one
