@@ -156,3 +156,10 @@ def test_labels_without_label_and_duplicate_values_are_refused() -> None:
 
 def test_root_must_be_view() -> None:
     assert "[E104]" in errors_of('<Text name="t" value="$t"/>')[0]["message"]
+
+
+def test_label_studios_relations_tag_needs_no_name() -> None:
+    """Label Studio writes ``<Relations>`` with no name or toName; a config of its relation template is accepted."""
+    config = parse_labeling_config('<View><Text name="t" value="$t"/><Labels name="l" toName="t"><Label value="drug"/>'
+                                   '</Labels><Relations><Relation value="effect"/></Relations></View>')
+    assert config.kinds == [ModelKind.NER]

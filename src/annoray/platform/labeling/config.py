@@ -145,6 +145,10 @@ def region_labels(value: dict) -> list:
 GROUP_KEYS = {ModelKind.NER: "ner", ModelKind.ASSERTION: "assertion", ModelKind.VISUAL_NER: "visual"}
 
 
+UNNAMED_CONTROLS = frozenset({"Relations"})
+"""Controls Label Studio writes with no ``name`` or ``toName``: ``<Relations>`` joins the regions of the others."""
+
+
 def hardened_parser(*, keep_comments: bool = False) -> etree.XMLParser:
     """The one XML parser for labeling configs: no entities, no network, no DTD, no huge trees, no processing
     instructions; comments dropped unless a rewrite must keep them."""
@@ -235,7 +239,7 @@ class _Validator:
         objects: dict[str, tuple[str, str]] = {}
         first_line: dict[str, int] = {}
         for el in elements:
-            if el.tag not in OBJECT_TAGS and el.tag not in CONTROL_TAGS:
+            if (el.tag not in OBJECT_TAGS and el.tag not in CONTROL_TAGS) or el.tag in UNNAMED_CONTROLS:
                 continue
             name = el.get("name")
             if not name:
@@ -256,7 +260,7 @@ class _Validator:
     def _controls(self, elements: list[etree._Element], objects: Mapping[str, tuple[str, str]]) -> dict[str, str]:
         controls: dict[str, str] = {}
         for el in elements:
-            if el.tag not in CONTROL_TAGS or not el.get("name"):
+            if el.tag not in CONTROL_TAGS or not el.get("name") or el.tag in UNNAMED_CONTROLS:
                 continue
             controls[el.get("name")] = el.tag
             to_name = el.get("toName")
