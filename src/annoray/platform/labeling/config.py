@@ -3,7 +3,8 @@
 The platform's own attributes: ``model`` (the catalog model that predicts a label or a
 ``Choices`` group), ``assertion="true"`` (an assertion status label, predicted on NER
 chunks over the same span), ``choice="single"|"multiple"`` and ``train="true"`` on
-``Choices``.
+``Choices``, ``directed="false"`` on ``Relations`` (relations without a direction; Label Studio's default is a
+direction, from the first region to the second).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ CHILD_TAGS = {"Label": ("Labels", "RectangleLabels"), "Choice": ("Choices", "Tax
 LAYOUT_TAGS = frozenset({"View", "Header", "Style", "Filter", "Collapse"})
 KNOWN_TAGS = OBJECT_TAGS | CONTROL_TAGS | LAYOUT_TAGS | frozenset(CHILD_TAGS)
 TEXT_OBJECTS = frozenset({"Text", "HyperText"})
+NO_RELATION = "no relation"
+"""The class a relation model predicts for two entities that no relation joins."""
 CHOSEN_FROM = 0.5
 """In a multiple-choice group, a choice is chosen when its class score is at least this (training and serving alike)."""
 
@@ -33,6 +36,7 @@ class ModelKind(StrEnum):
     ASSERTION = "assertion"
     CLASSIFICATION = "classification"
     VISUAL_NER = "visual_ner"
+    RELATION = "relation"
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class LabelGroup:
     name: str | None = None  # the Choices name for classification
     multiple: bool = False
     label_from: Mapping[str, str] = field(default_factory=dict)  # label -> the control tag that holds it
+    directed: bool = True  # relations: from the first region to the second, or either way
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class LabelingConfig:
     controls: Mapping[str, str]  # control name -> tag
     rules: Mapping[str, str] = field(default_factory=dict)  # rule name -> the <Labels> that opted into it (rules="a,b")
     targets: Mapping[str, str] = field(default_factory=dict)  # control name -> the object it labels (toName)
+    relation: LabelGroup | None = None  # <Relations>: the labels of relations between the NER group's entities
 
     @property
     def classification(self) -> LabelGroup | None:
@@ -96,6 +102,7 @@ class LabelingConfig:
             ModelKind.ASSERTION: self.assertion,
             ModelKind.CLASSIFICATION: self.classification,
             ModelKind.VISUAL_NER: self.visual_ner,
+            ModelKind.RELATION: self.relation,
         }[kind]
 
     @property
@@ -110,6 +117,8 @@ class LabelingConfig:
             if group:
                 seen.update((m, None) for m in group.models.values() if m)
         seen.update((g.model, None) for g in self.classification_groups if g.model)
+        if self.relation:
+            seen.update((m, None) for m in self.relation.models.values() if m)
         return list(seen)
 
     def control(self, tag: str, to_name: str) -> str | None:
@@ -127,6 +136,8 @@ class LabelingConfig:
             g = self.group(kind)
             assert g is not None
             entry: dict[str, object] = {"labels": list(g.labels), "to_name": g.to_name, "from_names": list(g.from_names)}
+            if kind is ModelKind.RELATION:
+                entry["directed"] = g.directed
             if kind is ModelKind.CLASSIFICATION:
                 entry.update(name=g.name, choice="multiple" if g.multiple else "single")
                 entry["groups"] = [
@@ -213,13 +224,14 @@ class _Validator:
         controls = self._controls(elements, objects)
         ner, assertion, visual = self._label_groups(elements, objects)
         classification = self._classification_groups(elements, objects)
+        relation = self._relation_group(elements, ner)
         if not any((ner, assertion, visual, classification)) and not any(
             el.tag in CONTROL_TAGS for el in elements
         ):
             self.error(root, Errors.E120)
         config = LabelingConfig(
             xml=self.xml, objects=objects, ner=ner, assertion=assertion, visual_ner=visual,
-            classification_groups=tuple(classification), controls=controls,
+            classification_groups=tuple(classification), controls=controls, relation=relation,
             rules={rule.strip(): el.get("name") for el in elements if el.tag == "Labels" and el.get("rules")
                    for rule in el.get("rules").split(",") if rule.strip()},
             targets={el.get("name"): el.get("toName") for el in elements if el.tag in CONTROL_TAGS and el.get("name")},
@@ -358,6 +370,24 @@ class _Validator:
             self.error(el, Errors.E117.format(names=", ".join(trained)))
         return groups
 
+    def _relation_group(self, elements: list[etree._Element], ner: LabelGroup | None) -> LabelGroup | None:
+        """The relation labels of ``<Relations>`` (one such tag), between the entities of the NER group; a
+        ``<Relations>`` with no ``<Relation>`` lets annotators draw unlabeled relations, which train nothing."""
+        tags = [el for el in elements if el.tag == "Relations"]
+        if len(tags) > 1:
+            self.error(tags[1], Errors.E125.format(count=len(tags)))
+        if not tags or not [c for c in tags[0] if c.tag == "Relation"]:
+            return None
+        el = tags[0]
+        relations = self._children(el, "Relation")
+        undirected = el.get("directed") is not None and not self._bool_attr(el, "directed")
+        if ner is None:
+            self.error(el, Errors.E124)
+            return None
+        labels = {r.get("value"): r.get("model") for r in relations}
+        return LabelGroup(ModelKind.RELATION, (el.get("name") or "relations",), ner.to_name, tuple(labels), labels,
+                          name=el.get("name"), directed=not undirected)
+
     def _check_models(self, config: LabelingConfig, elements: list[etree._Element]) -> None:
         def where(model: str) -> etree._Element:
             return next(e for e in elements if e.get("model") == model)
@@ -380,6 +410,8 @@ class _Validator:
             if group:
                 expected += [(label, model, group.kind) for label, model in group.models.items()]
         expected += [(g.name, g.model, ModelKind.CLASSIFICATION) for g in config.classification_groups]
+        if config.relation:
+            expected += [(label, model, ModelKind.RELATION) for label, model in config.relation.models.items()]
         for label, model, kind in expected:
             if not model:
                 continue
