@@ -158,8 +158,30 @@ def test_root_must_be_view() -> None:
     assert "[E104]" in errors_of('<Text name="t" value="$t"/>')[0]["message"]
 
 
-def test_label_studios_relations_tag_needs_no_name() -> None:
-    """Label Studio writes ``<Relations>`` with no name or toName; a config of its relation template is accepted."""
-    config = parse_labeling_config('<View><Text name="t" value="$t"/><Labels name="l" toName="t"><Label value="drug"/>'
-                                   '</Labels><Relations><Relation value="effect"/></Relations></View>')
-    assert config.kinds == [ModelKind.NER]
+RELATIONS = """<View>
+  <Text name="text" value="$text"/>
+  <Labels name="label" toName="text"><Label value="drug"/><Label value="brand"/></Labels>
+  <Relations{attrs}>
+    <Relation value="effect"/>
+    <Relation value="mechanism" model="ddi_relations"/>
+  </Relations>
+</View>"""
+
+
+def test_relations_are_a_kind_between_the_ner_entities_directed_unless_said() -> None:
+    config = parse_labeling_config(RELATIONS.format(attrs=""))
+    assert ModelKind.RELATION in config.kinds and config.relation.labels == ("effect", "mechanism")
+    assert config.relation.directed and config.relation.to_name == "text"
+    assert config.summary()["relation"]["directed"] is True and "ddi_relations" in config.models
+    assert not parse_labeling_config(RELATIONS.format(attrs=' directed="false"')).relation.directed
+    unlabeled = parse_labeling_config('<View><Text name="t" value="$t"/><Labels name="l" toName="t"><Label value="a"/>'
+                                      '</Labels><Relations/></View>')
+    assert unlabeled.relation is None, "unlabeled relations train nothing"
+
+
+def test_relations_without_entities_or_twice_or_repeated_are_refused_at_their_line() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_labeling_config('<View><Text name="t" value="$t"/><Choices name="c" toName="t"><Choice value="x"/></Choices>\n'
+                              '<Relations><Relation value="r"/><Relation value="r"/></Relations>\n<Relations/></View>')
+    messages = [(e.line, e.message[:6]) for e in refused.value.errors]
+    assert (2, "[E124]") in messages and (2, "[E110]") in messages and (3, "[E125]") in messages, messages

@@ -36,6 +36,9 @@ class Errors:
     E122 = "[E122] language '{language}' is not supported; use one of: {languages}"
     E123 = "[E123] model_type '{model_type}' is not one of: {model_types}"
 
+    E124 = ("[E124] <Relations> needs entities to join: add NER labels (<Labels> with <Label> values) on the same text "
+            "object")
+    E125 = "[E125] the config has {count} <Relations> tags; keep one (its <Relation> values are the relation labels)"
     E201 = "[E201] item {index}: {msg}"
     E202 = "[E202] result item {index}: from_name '{from_name}' is not a control tag of the labeling config"
     E203 = "[E203] result item {index}: label '{label}' is not defined in <{tag} name=\"{name}\">"
@@ -59,11 +62,16 @@ class Errors:
     E220 = ("[E220] '{key}' is {length} characters; a task's text may have at most {limit} (spaCy's own max_length): "
             "split the document into several tasks")
 
+    E221 = ("[E221] result[{index}]: a relation joins regions by their 'id': '{region}' is not the id of a region of this "
+            "result")
+    E222 = "[E222] result[{index}]: relation label '{label}' is not one of the config's <Relation> values: {allowed}"
     E301 = "[E301] label '{label}' has no training example"
     E302 = "[E302] label '{label}' has only {count} training examples; at least {minimum} are recommended"
     E303 = "[E303] the project's labeling config has no {kind} labels to train"
     E304 = "[E304] no completion is eligible for training (tags {tags}, reviewed only: {reviewed_only})"
     E305 = "[E305] task {task_id}: span {start}-{end} '{text}' does not align with token boundaries (nearest tokens: '{expanded}'); the span is left out"
+    E318 = ("[E318] task {task_id}: relation {label} joins region '{from_id}' and '{to_id}', which are not both entities of "
+            "the selected completion; it is left out")
     E306 = "[E306] task {task_id}: span {start}-{end} '{text}' ({label}) overlaps another entity; the span is left out"
     E307 = "[E307] task {task_id}: assertion label '{label}' at {start}-{end} has no NER chunk on the same span; it is left out"
     E308 = "[E308] task {task_id}: single-choice group '{name}' has {count} choices selected; the example is left out"

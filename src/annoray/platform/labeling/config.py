@@ -3,146 +3,25 @@
 The platform's own attributes: ``model`` (the catalog model that predicts a label or a
 ``Choices`` group), ``assertion="true"`` (an assertion status label, predicted on NER
 chunks over the same span), ``choice="single"|"multiple"`` and ``train="true"`` on
-``Choices``.
+``Choices``, ``directed="false"`` on ``Relations`` (relations without a direction; Label Studio's default is a
+direction, from the first region to the second).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from lxml import etree
 
 from annoray.platform.errors import ErrorDetail, Errors, InvalidInput
-
-OBJECT_TAGS = frozenset({"Text", "HyperText", "Image", "Paragraphs", "Table"})
-CONTROL_TAGS = frozenset(
-    {"Labels", "RectangleLabels", "Rectangle", "Choices", "Relations", "TextArea", "Rating", "Number", "DateTime", "Taxonomy"}
+from annoray.platform.labeling.kinds import (  # noqa: F401 (every name of the config's parsed form is here too)
+    CHILD_TAGS, CHOSEN_FROM, CONTROL_TAGS, GROUP_KEYS, KNOWN_TAGS, LAYOUT_TAGS, NO_RELATION, OBJECT_TAGS, TEXT_OBJECTS,
+    ClassificationGroup, LabelGroup, LabelingConfig, ModelKind, region_labels,
 )
-CHILD_TAGS = {"Label": ("Labels", "RectangleLabels"), "Choice": ("Choices", "Taxonomy"), "Relation": ("Relations",)}
-LAYOUT_TAGS = frozenset({"View", "Header", "Style", "Filter", "Collapse"})
-KNOWN_TAGS = OBJECT_TAGS | CONTROL_TAGS | LAYOUT_TAGS | frozenset(CHILD_TAGS)
-TEXT_OBJECTS = frozenset({"Text", "HyperText"})
-CHOSEN_FROM = 0.5
-"""In a multiple-choice group, a choice is chosen when its class score is at least this (training and serving alike)."""
 
 
-class ModelKind(StrEnum):
-    NER = "ner"
-    ASSERTION = "assertion"
-    CLASSIFICATION = "classification"
-    VISUAL_NER = "visual_ner"
-
-
-@dataclass(frozen=True)
-class LabelGroup:
-    """The labels of one kind read from a config: what a model of that kind learns and predicts."""
-
-    kind: ModelKind
-    from_names: tuple[str, ...]
-    to_name: str
-    labels: tuple[str, ...]
-    models: Mapping[str, str | None] = field(default_factory=dict)  # label -> model attribute
-    name: str | None = None  # the Choices name for classification
-    multiple: bool = False
-    label_from: Mapping[str, str] = field(default_factory=dict)  # label -> the control tag that holds it
-
-
-@dataclass(frozen=True)
-class ClassificationGroup:
-    name: str
-    to_name: str
-    choices: tuple[str, ...]
-    multiple: bool
-    train: bool
-    model: str | None
-
-
-@dataclass(frozen=True)
-class LabelingConfig:
-    """A validated labeling config and what it implies for training and pre-annotation."""
-
-    xml: str
-    objects: Mapping[str, tuple[str, str]]  # name -> (tag, data key read from "$key")
-    ner: LabelGroup | None
-    assertion: LabelGroup | None
-    visual_ner: LabelGroup | None
-    classification_groups: tuple[ClassificationGroup, ...]
-    controls: Mapping[str, str]  # control name -> tag
-    rules: Mapping[str, str] = field(default_factory=dict)  # rule name -> the <Labels> that opted into it (rules="a,b")
-    targets: Mapping[str, str] = field(default_factory=dict)  # control name -> the object it labels (toName)
-
-    @property
-    def classification(self) -> LabelGroup | None:
-        """The one Choices group trained per run: the one with train="true", else the alphabetically first."""
-        if not self.classification_groups:
-            return None
-        chosen = next((g for g in self.classification_groups if g.train), None)
-        chosen = chosen or min(self.classification_groups, key=lambda g: g.name)
-        return LabelGroup(
-            kind=ModelKind.CLASSIFICATION,
-            from_names=(chosen.name,),
-            to_name=chosen.to_name,
-            labels=chosen.choices,
-            models={c: chosen.model for c in chosen.choices},
-            name=chosen.name,
-            multiple=chosen.multiple,
-        )
-
-    def group(self, kind: ModelKind) -> LabelGroup | None:
-        return {
-            ModelKind.NER: self.ner,
-            ModelKind.ASSERTION: self.assertion,
-            ModelKind.CLASSIFICATION: self.classification,
-            ModelKind.VISUAL_NER: self.visual_ner,
-        }[kind]
-
-    @property
-    def kinds(self) -> list[ModelKind]:
-        return [k for k in ModelKind if self.group(k) is not None]
-
-    @property
-    def models(self) -> list[str]:
-        """Every distinct model the config references, in order of appearance."""
-        seen: dict[str, None] = {}
-        for group in (self.ner, self.assertion, self.visual_ner):
-            if group:
-                seen.update((m, None) for m in group.models.values() if m)
-        seen.update((g.model, None) for g in self.classification_groups if g.model)
-        return list(seen)
-
-    def control(self, tag: str, to_name: str) -> str | None:
-        """The name of the first ``tag`` control on the object ``to_name`` (e.g. the <Rectangle> or <TextArea> of an
-        image), or None."""
-        return next((name for name, t in self.controls.items() if t == tag and self.targets.get(name) == to_name), None)
-
-    def data_key(self, to_name: str) -> str:
-        return self.objects[to_name][1]
-
-    def summary(self) -> dict[str, object]:
-        """The derived model kinds, as the API shows them."""
-        out: dict[str, object] = {}
-        for kind in self.kinds:
-            g = self.group(kind)
-            assert g is not None
-            entry: dict[str, object] = {"labels": list(g.labels), "to_name": g.to_name, "from_names": list(g.from_names)}
-            if kind is ModelKind.CLASSIFICATION:
-                entry.update(name=g.name, choice="multiple" if g.multiple else "single")
-                entry["groups"] = [
-                    {"name": c.name, "choice": "multiple" if c.multiple else "single", "choices": list(c.choices)}
-                    for c in self.classification_groups
-                ]
-            out[kind.value] = entry
-        return out
-
-
-def region_labels(value: dict) -> list:
-    """The labels a Label Studio region carries, whichever control made it (Labels, RectangleLabels, Choices)."""
-    return value.get("labels") or value.get("rectanglelabels") or value.get("choices") or []
-
-
-GROUP_KEYS = {ModelKind.NER: "ner", ModelKind.ASSERTION: "assertion", ModelKind.VISUAL_NER: "visual"}
+UNNAMED_CONTROLS = frozenset({"Relations"})
+"""Controls Label Studio writes with no ``name`` or ``toName``: ``<Relations>`` joins the regions of the others."""
 
 
 UNNAMED_CONTROLS = frozenset({"Relations"})
@@ -217,13 +96,14 @@ class _Validator:
         controls = self._controls(elements, objects)
         ner, assertion, visual = self._label_groups(elements, objects)
         classification = self._classification_groups(elements, objects)
+        relation = self._relation_group(elements, ner)
         if not any((ner, assertion, visual, classification)) and not any(
             el.tag in CONTROL_TAGS for el in elements
         ):
             self.error(root, Errors.E120)
         config = LabelingConfig(
             xml=self.xml, objects=objects, ner=ner, assertion=assertion, visual_ner=visual,
-            classification_groups=tuple(classification), controls=controls,
+            classification_groups=tuple(classification), controls=controls, relation=relation,
             rules={rule.strip(): el.get("name") for el in elements if el.tag == "Labels" and el.get("rules")
                    for rule in el.get("rules").split(",") if rule.strip()},
             targets={el.get("name"): el.get("toName") for el in elements if el.tag in CONTROL_TAGS and el.get("name")},
@@ -362,6 +242,24 @@ class _Validator:
             self.error(el, Errors.E117.format(names=", ".join(trained)))
         return groups
 
+    def _relation_group(self, elements: list[etree._Element], ner: LabelGroup | None) -> LabelGroup | None:
+        """The relation labels of ``<Relations>`` (one such tag), between the entities of the NER group; a
+        ``<Relations>`` with no ``<Relation>`` lets annotators draw unlabeled relations, which train nothing."""
+        tags = [el for el in elements if el.tag == "Relations"]
+        if len(tags) > 1:
+            self.error(tags[1], Errors.E125.format(count=len(tags)))
+        if not tags or not [c for c in tags[0] if c.tag == "Relation"]:
+            return None
+        el = tags[0]
+        relations = self._children(el, "Relation")
+        undirected = el.get("directed") is not None and not self._bool_attr(el, "directed")
+        if ner is None:
+            self.error(el, Errors.E124)
+            return None
+        labels = {r.get("value"): r.get("model") for r in relations}
+        return LabelGroup(ModelKind.RELATION, (el.get("name") or "relations",), ner.to_name, tuple(labels), labels,
+                          name=el.get("name"), directed=not undirected)
+
     def _check_models(self, config: LabelingConfig, elements: list[etree._Element]) -> None:
         def where(model: str) -> etree._Element:
             return next(e for e in elements if e.get("model") == model)
@@ -384,6 +282,8 @@ class _Validator:
             if group:
                 expected += [(label, model, group.kind) for label, model in group.models.items()]
         expected += [(g.name, g.model, ModelKind.CLASSIFICATION) for g in config.classification_groups]
+        if config.relation:
+            expected += [(label, model, ModelKind.RELATION) for label, model in config.relation.models.items()]
         for label, model, kind in expected:
             if not model:
                 continue

@@ -48,8 +48,13 @@ def validate_result(config: LabelingConfig, data: Mapping[str, Any], result: Any
     for g in config.classification_groups:
         label_sets[g.name] = set(g.choices)
     errors = []
+    region_ids = {str(item["id"]) for item in result if isinstance(item, dict) and item.get("id") is not None
+                  and item.get("type") != "relation"}
     for i, item in enumerate(result):
         field = f"{where}[{i}]"
+        if isinstance(item, dict) and item.get("type") == "relation":
+            errors += _relation_problems(config, item, i, field, region_ids)
+            continue
         if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
             errors.append(ErrorDetail(Errors.E209.format(index=i), field=field))
             continue
@@ -84,6 +89,22 @@ def validate_result(config: LabelingConfig, data: Mapping[str, Any], result: Any
                 errors.append(ErrorDetail(
                     Errors.E205.format(index=i, given=value["text"], actual=text[start:end], start=start, end=end), field=field
                 ))
+    return errors
+
+
+def _relation_problems(config: LabelingConfig, item: Mapping[str, Any], index: int, field: str,
+                       region_ids: set[str]) -> list[ErrorDetail]:
+    """What is wrong with a Label Studio relation (``from_id`` and ``to_id``: ids of regions of the same result; its
+    ``labels``, if any: the config's relation values)."""
+    errors = [ErrorDetail(Errors.E221.format(index=index, region=str(item.get(end))[:40]), field=field)
+              for end in ("from_id", "to_id") if str(item.get(end)) not in region_ids]
+    labels = item.get("labels") or []
+    allowed = config.relation.labels if config.relation else ()
+    if not isinstance(labels, list):
+        errors.append(ErrorDetail(Errors.E210.format(index=index), field=field))
+        labels = []
+    errors += [ErrorDetail(Errors.E222.format(index=index, label=str(label)[:60], allowed=", ".join(allowed) or "none"), field=field)
+               for label in labels if label not in allowed]
     return errors
 
 
