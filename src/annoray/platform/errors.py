@@ -72,6 +72,8 @@ class Errors:
     E305 = "[E305] task {task_id}: span {start}-{end} '{text}' does not align with token boundaries (nearest tokens: '{expanded}'); the span is left out"
     E318 = ("[E318] task {task_id}: relation {label} joins region '{from_id}' and '{to_id}', which are not both entities of "
             "the selected completion; it is left out")
+    E319 = ("[E319] task {task_id}: relation {label} joins region '{from_id}' and '{to_id}', which are in different "
+            "sentences; relations are learnt within a sentence, so it is left out")
     E306 = "[E306] task {task_id}: span {start}-{end} '{text}' ({label}) overlaps another entity; the span is left out"
     E307 = "[E307] task {task_id}: assertion label '{label}' at {start}-{end} has no NER chunk on the same span; it is left out"
     E308 = "[E308] task {task_id}: single-choice group '{name}' has {count} choices selected; the example is left out"
@@ -200,6 +202,11 @@ class Errors:
     E822 = "[E822] a server without a project is shared by every project: only an admin deploys one; give project_id"
     E823 = ("[E823] server {server_id} belongs to project {owner}, not to project {project_id}: pre-annotate with one of "
             "this project's servers or a shared one")
+    E824 = ("[E824] project {project_id}'s labeling config has no <Relations>: 'entities_from: completion' proposes "
+            "relations between the entities annotators marked; add <Relations> with <Relation> values first")
+    E825 = ("[E825] server {server_id} holds no relation model ({models}): deploy one that does to propose relations "
+            "for marked entities")
+    E826 = "[E826] task {task_id} has no completion, so no marked entities to propose relations for"
 
     E901 = "[E901] file '{filename}' is not an image or a PDF annoray reads ({found}); upload PNG, JPEG, TIFF or PDF"
     E902 = "[E902] file '{filename}' says it is {declared} but its bytes are {found}"

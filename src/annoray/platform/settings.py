@@ -98,6 +98,7 @@ def _default_training_resources() -> dict[str, ResourceSpec]:
         "ner": ResourceSpec(cpus=1, memory_gb=2),
         "assertion": ResourceSpec(cpus=1, memory_gb=2),
         "classification": ResourceSpec(cpus=1, memory_gb=2),
+        "relation": ResourceSpec(cpus=1, memory_gb=2),
         "visual_ner": ResourceSpec(cpus=16, memory_gb=64),
         # Spark NLP: the driver (1 CPU / 2 GB, the Ray Train worker) and executors of the rest, on one node
         **{f"sparknlp.{kind}.v1": ResourceSpec(cpus=4, memory_gb=12) for kind in ("ner", "assertion", "classification")},

@@ -24,14 +24,14 @@ from annoray.platform.errors import Errors, describe
 from annoray.platform.labeling.config import LabelingConfig
 from annoray.platform.labeling.pages import page_of
 from annoray.platform.lifecycle import OcrStatus
-from annoray.platform.labeling.predictions import keep_predictions, label_studio_result, task_text
+from annoray.platform.labeling.predictions import keep_predictions, label_studio_result, marked_entities, task_text
 from annoray.platform.labeling.projects import project_config
 from annoray.platform.labeling.selection import has_no_completion
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import (
     DocumentRepository, PreannotationJobRepository, ProjectRepository, ServerRepository,
 )
-from annoray.platform.store.tables import JobStatus, Prediction, Task
+from annoray.platform.store.tables import Completion, JobStatus, Prediction, Task
 
 
 PAGE_SIZE = 1024
@@ -44,15 +44,26 @@ KEPT_FAILURES = 100
 
 
 class TaskInputs:
-    """What a server reads from each task: its text, or for a Visual NER project its page's OCR words and size. A page
-    not OCR'd yet is OCR'd first (here, when its OCR is still queued; one a task is OCR-ing is waited for)."""
+    """What a server reads from each task: its text (with the entities of its latest completion, when the job reads
+    them from there), or for a Visual NER project its page's OCR words and size. A page not OCR'd yet is OCR'd first
+    (here, when its OCR is still queued; one a task is OCR-ing is waited for)."""
 
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], project_id: int, config: LabelingConfig):
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], project_id: int, config: LabelingConfig,
+                 entities_from: str = "models", reads: sessionmaker[Session] | None = None):
         self.settings, self.sessions, self.project_id, self.config = settings, sessions, project_id, config
+        self.reads = reads or sessions
         self.key = config.data_key(config.visual_ner.to_name) if config.visual_ner else None
+        self.marked = entities_from == "completion"
 
     def __call__(self, task: Task) -> str | dict[str, Any]:
         """The task's input; raises with the reason when its page cannot be read."""
+        if self.marked:
+            with self.reads() as session:
+                result = session.scalars(select(Completion.result).where(Completion.task_id == task.id)
+                                         .order_by(Completion.updated_at.desc(), Completion.id.desc()).limit(1)).first()
+            if result is None:
+                raise ValueError(Errors.E826.format(task_id=task.id))
+            return {"text": task_text(self.config, task.data), "entities": marked_entities(self.config, result)}
         if self.key is None:
             return task_text(self.config, task.data)
         from annoray.scheduler.documents import run_ocr_page
@@ -85,8 +96,10 @@ def request_size(tasks: int, in_flight: int) -> int:
     return max(MIN_REQUEST_SIZE, min(REQUEST_SIZE, -(-tasks // in_flight)))
 
 
-def pending_tasks(reads: sessionmaker[Session], project_id: int, job_id: int, task_ids: list[int] | None) -> Iterator[list[Task]]:
-    """Pages of the job's tasks not yet predicted by it, by id (keyset), so memory does not grow with the project."""
+def pending_tasks(reads: sessionmaker[Session], project_id: int, job_id: int, task_ids: list[int] | None,
+                  marked: bool = False) -> Iterator[list[Task]]:
+    """Pages of the job's tasks not yet predicted by it, by id (keyset), so memory does not grow with the project.
+    Without ``task_ids``: the tasks with no completion, or with ``marked`` those with one."""
     after = 0
     while True:
         query = select(Task).where(Task.project_id == project_id, Task.id > after,
@@ -94,7 +107,7 @@ def pending_tasks(reads: sessionmaker[Session], project_id: int, job_id: int, ta
         if task_ids is not None:
             query = query.where(Task.id.in_(task_ids))
         else:
-            query = query.where(has_no_completion())
+            query = query.where(~has_no_completion() if marked else has_no_completion())
         with reads() as session:
             page = list(session.scalars(query.order_by(Task.id).limit(PAGE_SIZE)))
             session.expunge_all()
@@ -205,7 +218,7 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
         config = project_config(project)
         handle = serve.get_app_handle(app_name(server.id))
         writer = Writer(sessions, job_id, project.id, f"{server.name}:{'+'.join(server.models)}")
-        read = TaskInputs(settings, sessions, project.id, config)
+        read = TaskInputs(settings, sessions, project.id, config, job.entities_from, reads)
         in_flight_limit = max(8, IN_FLIGHT_PER_REPLICA * server.max_replicas)
 
         def answered(tasks: list[Task], outputs: list[dict[str, Any]]) -> None:
@@ -218,7 +231,7 @@ def run_preannotation_job(settings: Settings, job_id: int) -> None:
 
         requests = Requests(handle, in_flight_limit, answered, lambda task, exc: writer.fail(task.id, describe(exc)))
         try:
-            for page in pending_tasks(reads, project.id, job_id, job.task_ids):
+            for page in pending_tasks(reads, project.id, job_id, job.task_ids, job.entities_from == "completion"):
                 size = request_size(len(page), in_flight_limit)
                 for at in range(0, len(page), size):
                     chunk, inputs = [], []

@@ -116,7 +116,8 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
     if job.engine.startswith("sparknlp."):
         worker, spark = spark_share(settings, demand, node_id, embeddings)
     engine_config = EngineConfig(language=project.language, labels=list(dataset.group.labels),
-                                 multiple=dataset.group.multiple, embeddings=embeddings, custom=job.custom, spark=spark)
+                                 multiple=dataset.group.multiple, directed=dataset.group.directed, embeddings=embeddings,
+                                 custom=job.custom, spark=spark)
     baseline = None
     if job.deploy:  # the model a deploy would replace is scored on this run's held-out split too
         with reads() as session:

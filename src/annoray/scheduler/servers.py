@@ -131,21 +131,34 @@ def server_models(session: Session, server: PreannotationServer) -> list[dict[st
 
 
 def request_preannotation(session: Session, project: Project, server: PreannotationServer, task_ids: list[int] | None,
-                          user: User | None) -> PreannotationJob:
-    """Queue a pre-annotation job over the given tasks of the project (default: those with no completion)."""
+                          user: User | None, entities_from: str = "models") -> PreannotationJob:
+    """Queue a pre-annotation job over the given tasks of the project (default: those with no completion; with
+    ``entities_from="completion"``, those with one, whose latest completion's entities the server's relation model
+    reads)."""
     if server.status not in (ServerStatus.QUEUED, ServerStatus.DEPLOYING, ServerStatus.RUNNING):
         raise Conflict(Errors.E807.format(server_id=server.id, status=server.status.value))
+    marked = entities_from == "completion"
+    if marked:
+        kinds = ModelRepository(session).kinds()
+        if project_config(project).relation is None:
+            raise InvalidInput("cannot propose relations", [ErrorDetail(Errors.E824.format(project_id=project.id), field="entities_from")])
+        if ModelKind.RELATION.value not in {kinds.get(m) for m in server.models}:
+            raise InvalidInput("cannot propose relations", [ErrorDetail(
+                Errors.E825.format(server_id=server.id, models=", ".join(server.models)), field="server_id")])
     if task_ids is not None:
         found = set(session.scalars(select(Task.id).where(Task.project_id == project.id, Task.id.in_(task_ids))))
         errors = [ErrorDetail(Errors.E808.format(task_id=t, project_id=project.id), field="task_ids")
                   for t in dict.fromkeys(task_ids) if t not in found]
+        if marked and not errors:
+            unmarked = found - set(session.scalars(select(Task.id).where(Task.id.in_(found), ~has_no_completion())))
+            errors = [ErrorDetail(Errors.E826.format(task_id=t), field="task_ids") for t in sorted(unmarked)]
         if errors:
             raise InvalidInput("cannot pre-annotate these tasks", errors)
         total = len(found)
     else:
         total = session.scalar(select(func.count()).select_from(Task).where(
-            Task.project_id == project.id, has_no_completion())) or 0
-    job = PreannotationJob(project_id=project.id, server_id=server.id, status=JobStatus.QUEUED,
+            Task.project_id == project.id, ~has_no_completion() if marked else has_no_completion())) or 0
+    job = PreannotationJob(project_id=project.id, server_id=server.id, status=JobStatus.QUEUED, entities_from=entities_from,
                            reason="queued for the scheduler", task_ids=sorted(set(task_ids)) if task_ids is not None else None,
                            total=total, requested_by=user.id if user else None)
     session.add(job)
@@ -165,13 +178,14 @@ def deploy_server(writes: sessionmaker[Session], settings: Settings, user: User 
 
 
 def start_preannotation(writes: sessionmaker[Session], user: User, project_id: int, server_id: int,
-                        task_ids: list[int] | None) -> PreannotationJob:
+                        task_ids: list[int] | None, entities_from: str = "models") -> PreannotationJob:
     """Queue a pre-annotation job with a server the project may use (its own or a shared one), in a short transaction
     of its own. The caller wakes the scheduler."""
     with writes.begin() as session:
         server = ServerRepository(session).get(server_id)
         require_server_of(user, project_id, server)
-        return request_preannotation(session, ProjectRepository(session).get(project_id), server, task_ids, user)
+        return request_preannotation(session, ProjectRepository(session).get(project_id), server, task_ids, user,
+                                     entities_from)
 
 
 def deploy_for_label_studio(session: Session, settings: Settings, user: User, project: Project, *,

@@ -1,6 +1,7 @@
 """What a pre-annotation server computes: chunk-level entities with a confidence, assertion status on
-those chunks, document classes, and rule matches, for a batch of texts; and for document pages (their OCR words
-and size), the Visual NER entities with the words' boxes, one per line the entity spans.
+those chunks, the relations between them, document classes, and rule matches, for a batch of texts (or texts with
+their entities given, when an annotator marked them); and for document pages (their OCR words and size), the Visual
+NER entities with the words' boxes, one per line the entity spans.
 
 Plain Python over spaCy, so a Serve replica, a benchmark and a test run the same code. Entities are
 spaCy's own spans: the tokens of one entity are one region with character offsets. Their confidence
@@ -18,7 +19,8 @@ from annoray.platform.labeling.rules import compile_regex
 from annoray.serve_apps.confidence import pipe_with_confidence
 from annoray.serve_apps.spark_models import SparkNlpModel
 from annoray.trainers.custom import load_with_code
-from annoray.trainers.engines import mark_chunk
+from annoray.platform.labeling.config import NO_RELATION
+from annoray.trainers.engines import mark_chunk, mark_pair
 
 
 
@@ -27,7 +29,7 @@ class ServedModel:
     """A catalog model as a server loads it: its name, kind, labels, and the local folder holding it."""
 
     name: str
-    kind: str  # ner | assertion | classification | visual_ner
+    kind: str  # ner | assertion | classification | visual_ner | relation
     path: str
     labels: tuple[str, ...] = ()
     engine: str | None = None  # sparknlp.*: a Spark NLP pipeline, run on the replica's local Spark
@@ -49,7 +51,8 @@ class ServedRule:
 class TextPrediction:
     """The server's output for one text, before it is written as Label Studio JSON for a project."""
 
-    entities: list[dict[str, Any]] = field(default_factory=list)  # start, end, text, label, score, model
+    entities: list[dict[str, Any]] = field(default_factory=list)  # start, end, text, label, score, model (id: given)
+    relations: list[dict[str, Any]] = field(default_factory=list)  # from, to (indexes into entities), label, score, model
     assertions: list[dict[str, Any]] = field(default_factory=list)  # start, end, text, label, score, model
     classes: list[dict[str, Any]] = field(default_factory=list)  # model, multiple, scores {label: p}
     rules: list[dict[str, Any]] = field(default_factory=list)  # start, end, text, label, rule
@@ -57,7 +60,8 @@ class TextPrediction:
     regions: list[dict[str, Any]] = field(default_factory=list)  # a page's entities: label, score, model, text, lines
 
     def as_dict(self) -> dict[str, Any]:
-        out = {"entities": self.entities, "assertions": self.assertions, "classes": self.classes, "rules": self.rules}
+        out = {"entities": self.entities, "relations": self.relations, "assertions": self.assertions, "classes": self.classes,
+               "rules": self.rules}
         return out | ({"page": self.page, "regions": self.regions} if self.page is not None else {})
 
 
@@ -87,12 +91,18 @@ class Predictor:
             self.rule_labels = {r.name: r.label for r in terms}
 
     def predict(self, items: list[str | dict[str, Any]]) -> list[TextPrediction]:
-        """Texts, and pages as ``{"words": [[text, x0, y0, x1, y1, block, line], ...], "width", "height"}``."""
+        """Texts; texts whose entities are given, as ``{"text", "entities": [{"start", "end", "label", "id"}, ...]}``
+        (no NER model runs on them: the other models read the given entities); and pages as
+        ``{"words": [[text, x0, y0, x1, y1, block, line], ...], "width", "height"}``."""
         out = [TextPrediction() for _ in items]
-        texts = [(item, prediction) for item, prediction in zip(items, out, strict=True) if isinstance(item, str)]
-        pages = [(item, prediction) for item, prediction in zip(items, out, strict=True) if isinstance(item, dict)]
+        texts = [(item, prediction) for item, prediction in zip(items, out, strict=True) if not isinstance(item, dict) or "text" in item]
+        pages = [(item, prediction) for item, prediction in zip(items, out, strict=True) if isinstance(item, dict) and "text" not in item]
+        for item, prediction in texts:
+            if isinstance(item, dict):
+                prediction.entities = [_given(item["text"], e) for e in item.get("entities") or []]
         if texts:
-            self._texts([t for t, _ in texts], [p for _, p in texts])
+            self._texts([t if isinstance(t, str) else t["text"] for t, _ in texts], [p for _, p in texts],
+                        given=[isinstance(t, dict) for t, _ in texts])
         if pages:
             self._pages([p for p, _ in pages], [p for _, p in pages])
         return out
@@ -112,15 +122,18 @@ class Predictor:
                     prediction.regions.append({"label": ent.label_, "score": score, "model": model.name,
                                                "text": " ".join(str(w[0]) for w in words), "lines": _lines(words)})
 
-    def _texts(self, texts: list[str], out: list[TextPrediction]) -> None:
+    def _texts(self, texts: list[str], out: list[TextPrediction], given: list[bool]) -> None:
+        found = [(text, prediction) for text, prediction, g in zip(texts, out, given, strict=True) if not g]
         for model, nlp in self.models:
-            if model.kind == "ner":
-                self._entities(model, nlp, texts, out)
+            if model.kind == "ner" and found:
+                self._entities(model, nlp, [t for t, _ in found], [p for _, p in found])
             elif model.kind == "classification":
                 self._classes(model, nlp, texts, out)
         for model, nlp in self.models:
             if model.kind == "assertion":
                 self._assertions(model, nlp, texts, out)
+            elif model.kind == "relation":
+                self._relations(model, nlp, texts, out)
         if self.regexes or self.dictionary is not None:
             self._rules(texts, out)
 
@@ -169,6 +182,33 @@ class Predictor:
             prediction.assertions.append({"start": ent["start"], "end": ent["end"], "text": ent["text"], "label": label,
                                           "score": round(float(score), 4), "model": model.name})
 
+    def _relations(self, model: ServedModel, nlp: Any, texts: list[str], out: list[TextPrediction]) -> None:
+        """The relation of every pair of entities in one sentence (both orders, when the model learnt directed
+        relations); pairs it finds unrelated are left out."""
+        directed = nlp.meta.get("annoray", {}).get("directed", True)
+        asks: list[tuple[TextPrediction, int, int]] = []
+        marked: list[str] = []
+        for text, prediction in zip(texts, out, strict=True):
+            if len(prediction.entities) < 2:
+                continue
+            doc = self.sentences(text)
+            sentences: dict[tuple[int, int], list[int]] = {}
+            for i, ent in sorted(enumerate(prediction.entities), key=lambda item: (item[1]["start"], item[1]["end"])):
+                sentences.setdefault(sentence_around(doc, ent["start"], ent["end"]), []).append(i)
+            for (s, e), members in sentences.items():
+                spans = [(prediction.entities[i]["start"] - s, prediction.entities[i]["end"] - s, prediction.entities[i]["label"])
+                         for i in members]
+                for a in range(len(members)):
+                    for b in range(len(members)):
+                        if a != b and (directed or a < b):
+                            marked.append(mark_pair(text[s:e], spans, a, b))
+                            asks.append((prediction, members[a], members[b]))
+        for (prediction, head, tail), doc in zip(asks, nlp.pipe(marked, batch_size=self.batch_size), strict=True):
+            label, score = max(doc.cats.items(), key=lambda kv: kv[1])
+            if label != NO_RELATION:
+                prediction.relations.append({"from": head, "to": tail, "label": label, "score": round(float(score), 4),
+                                             "model": model.name, "directed": directed})
+
     def _rules(self, texts: list[str], out: list[TextPrediction]) -> None:
         for text, prediction in zip(texts, out, strict=True):
             for rule, regex in self.regexes:
@@ -182,6 +222,13 @@ class Predictor:
                     span, name = doc[start:end], self.sentences.vocab.strings[match_id]
                     prediction.rules.append({"start": span.start_char, "end": span.end_char, "text": span.text,
                                              "label": self.rule_labels[name], "rule": name})
+
+
+def _given(text: str, entity: dict[str, Any]) -> dict[str, Any]:
+    """An entity an annotator marked, as the server's own: it has no score, and keeps its region id."""
+    start, end = int(entity["start"]), int(entity["end"])
+    return {"start": start, "end": end, "text": text[start:end], "label": entity["label"], "score": None, "model": None,
+            "id": entity.get("id")}
 
 
 def _load(model: ServedModel) -> Any:

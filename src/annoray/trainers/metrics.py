@@ -12,7 +12,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from annoray.platform.labeling.datasets import AssertionExample, ClassificationExample, Example, NerExample, VisualNerExample
+from annoray.platform.labeling.config import NO_RELATION
+from annoray.platform.labeling.datasets import (
+    AssertionExample, ClassificationExample, Example, NerExample, RelationExample, VisualNerExample,
+)
 
 Span = tuple[int, int, str]
 
@@ -64,6 +67,21 @@ def classification_metrics(gold: Sequence[str], predicted: Sequence[str], labels
     return out
 
 
+def relation_metrics(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    """Relations: P/R/F1 per relation label, micro and macro over the relation labels alone (a pair rightly left
+    unrelated is no hit, one wrongly related a false positive), accuracy and the confusion matrix with `NO_RELATION`."""
+    classes = [*[label for label in labels if label != NO_RELATION], NO_RELATION]
+    out = classification_metrics(gold, predicted, classes)
+    tp, fp, fn = Counter(), Counter(), Counter()
+    for g, p in zip(gold, predicted, strict=True):
+        if g == p:
+            tp[g] += g != NO_RELATION
+        else:
+            fp[p] += p != NO_RELATION
+            fn[g] += g != NO_RELATION
+    return {**out, **_summarise(classes[:-1], tp, fp, fn)}
+
+
 def multilabel_metrics(gold: Sequence[Iterable[str]], predicted: Sequence[Iterable[str]], labels: Sequence[str]) -> dict[str, Any]:
     """Multi-label: each label a binary decision per example; per-label, micro and macro P/R/F1."""
     tp, fp, fn = Counter(), Counter(), Counter()
@@ -102,6 +120,13 @@ def reference(train: Sequence[Example], dev: Sequence[Example], labels: Sequence
         predicted = [[(m.start(), m.end(), lexicon[m.group()]) for m in pattern.finditer(e.text)] for e in dev]
         scores = ner_metrics([e.spans for e in dev], predicted, labels)  # type: ignore[union-attr]
         return {"name": f"the {len(lexicon)} entity strings of the training split, matched exactly", **_averages(scores)}
+    if isinstance(train[0], RelationExample):
+        counts = Counter(e.label for e in train if e.label != NO_RELATION)  # type: ignore[union-attr]
+        if not counts:
+            return None
+        frequent = counts.most_common(1)[0][0]
+        scores = relation_metrics([e.label for e in dev], [frequent] * len(dev), labels)  # type: ignore[union-attr]
+        return {"name": f"the most frequent relation, '{frequent}', for every pair", **_averages(scores)}
     if isinstance(train[0], AssertionExample | ClassificationExample):
         gold = [[e.label] if isinstance(e, AssertionExample) else list(e.labels) for e in dev]  # type: ignore[union-attr]
         counts = Counter(label for e in train for label in ([e.label] if isinstance(e, AssertionExample) else e.labels))  # type: ignore[union-attr]

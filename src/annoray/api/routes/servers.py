@@ -89,7 +89,7 @@ def remove_server(session: Session, writes: sessionmaker[Session], scheduler: Sc
 def preannotation_out(job: PreannotationJob) -> PreannotationOut:
     progress = round((job.done + job.failed) / job.total, 4) if job.total else (1.0 if job.finished_at else 0.0)
     return PreannotationOut(
-        id=job.id, project_id=job.project_id, server_id=job.server_id, status=job.status, reason=job.reason, error=job.error,
+        id=job.id, project_id=job.project_id, server_id=job.server_id, entities_from=job.entities_from, status=job.status, reason=job.reason, error=job.error,
         total=job.total, done=job.done, failed=job.failed, progress=progress, failures=job.failures or [],
         replicas_used=job.replicas_used or {},
         created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
@@ -98,13 +98,14 @@ def preannotation_out(job: PreannotationJob) -> PreannotationOut:
 
 @router.post("/api/projects/{pid}/preannotations", response_model=PreannotationOut, status_code=status.HTTP_202_ACCEPTED)
 def preannotate(body: PreannotationCreate, m: MembershipDep, writes: WritesDep, scheduler: SchedulerDep) -> PreannotationOut:
-    """Pre-annotate the given tasks (default: those with no completion) with a server."""
+    """Pre-annotate the given tasks (default: those with no completion) with a server; with `entities_from:
+    completion`, propose relations between the entities of each task's latest completion."""
     return start(m, writes, scheduler, body)
 
 
 def start(m: Membership, writes: sessionmaker[Session], scheduler: SchedulerClient, body: PreannotationCreate) -> PreannotationOut:
     require_role(m.member.role, OWNER_MANAGER, "pre-annotate")
-    job = start_preannotation(writes, m.user, m.project.id, body.server_id, body.task_ids)
+    job = start_preannotation(writes, m.user, m.project.id, body.server_id, body.task_ids, body.entities_from)
     scheduler.wake()
     return preannotation_out(job)
 

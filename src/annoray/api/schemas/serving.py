@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -57,13 +57,19 @@ class ServerOut(BaseModel):
 
 class PreannotationCreate(BaseModel):
     server_id: RowId
-    task_ids: list[RowId] | None = Field(None, description="Tasks to pre-annotate; default: the project's tasks with no completion.")
+    task_ids: list[RowId] | None = Field(None, description="Tasks to pre-annotate; default: the project's tasks with no "
+                                         "completion (with `entities_from: completion`, those with one).")
+    entities_from: Literal["models", "completion"] = Field(
+        "models", description="Where the entities come from: the server's NER models, or each task's latest completion "
+                              "(what an annotator marked: the server's relation model proposes relations between them, "
+                              "and no entity is predicted again).")
 
 
 class PreannotationOut(BaseModel):
     id: int
     project_id: int
     server_id: int | None
+    entities_from: str = Field(description="models, or completion: the entities of each task's latest completion.")
     status: JobStatus
     reason: str | None
     error: str | None

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from annoray.platform.errors import ErrorDetail, Errors
-from annoray.platform.labeling.config import LabelGroup, LabelingConfig, ModelKind, region_labels
+from annoray.platform.labeling.config import NO_RELATION, LabelGroup, LabelingConfig, ModelKind, region_labels
 from annoray.platform.labeling.pages import PageWords, rectangle_pixels, tag_words
 from annoray.platform.lifecycle import OcrStatus
 
@@ -75,6 +75,20 @@ class ClassificationExample:
 
 
 @dataclass
+class RelationExample:
+    """Two entities of one sentence and the relation from ``head`` to ``tail`` (or `NO_RELATION`): ``text`` is the
+    sentence, ``spans`` every entity in it (offsets relative to it), ``head`` and ``tail`` indexes into them."""
+
+    task_id: int
+    completion_id: int
+    text: str
+    spans: list[tuple[int, int, str]]
+    head: int
+    tail: int
+    label: str
+
+
+@dataclass
 class VisualNerExample:
     """A document page as a sequence of OCR words in reading order, each tagged ``O``, ``B-<label>`` or ``I-<label>``."""
 
@@ -101,7 +115,7 @@ def bio_spans(tags: list[str]) -> list[tuple[int, int, str]]:
     return spans
 
 
-Example = NerExample | AssertionExample | ClassificationExample | VisualNerExample
+Example = NerExample | AssertionExample | ClassificationExample | VisualNerExample | RelationExample
 
 
 @dataclass
@@ -227,6 +241,8 @@ class DatasetBuilder:
             return self._assertion(group, s)
         if kind is ModelKind.CLASSIFICATION:
             return self.classification_examples(group, s)
+        if kind is ModelKind.RELATION:
+            return self._relations(group, s)
         return self._visual(group, s)
 
     def ner_examples(self, group: LabelGroup, s: SelectedCompletion) -> list[Example]:
@@ -281,6 +297,61 @@ class DatasetBuilder:
                     s.task_id, s.completion_id, text[sent_start:sent_end], start - sent_start, end - sent_start,
                     chunk_label, label,
                 ))
+        return out
+
+    def _relations(self, group: LabelGroup, s: SelectedCompletion) -> list[Example]:
+        """Every pair of the completion's entities in one sentence: the annotated pairs with their relation, the others
+        with `NO_RELATION`. Directed relations: both orders of a pair, each its own example (Label Studio's
+        ``direction``: ``right`` from ``from_id`` to ``to_id``, ``left`` back, ``bi`` both ways); undirected: each pair
+        once, in text order."""
+        assert self.config.ner is not None  # a relation group needs one (E124)
+        entities: dict[str, tuple[int, int, str]] = {}
+        for item in s.result:
+            if isinstance(item, dict) and item.get("id") is not None and item.get("from_name") in self.config.ner.from_names:
+                value = item.get("value") or {}
+                labels = [label for label in region_labels(value) if label in self.config.ner.labels]
+                if labels:
+                    entities[str(item["id"])] = (int(value.get("start", -1)), int(value.get("end", -1)), labels[0])
+        annotated: dict[tuple[str, str], str] = {}
+        for item in s.result:
+            if not isinstance(item, dict) or item.get("type") != "relation":
+                continue
+            labels = [label for label in item.get("labels") or [] if label in group.labels]
+            ends = (str(item.get("from_id")), str(item.get("to_id")))
+            if not labels:
+                continue
+            if not all(end in entities for end in ends):
+                self.issues.append(ErrorDetail(Errors.E318.format(task_id=s.task_id, label=labels[0], from_id=ends[0],
+                                                                  to_id=ends[1]), field="completions"))
+                continue
+            direction = item.get("direction", "right")
+            pairs = [ends[::-1]] if direction == "left" else [ends, ends[::-1]] if direction == "bi" else [ends]
+            for pair in pairs:
+                if not group.directed:
+                    pair = tuple(sorted(pair, key=lambda region: entities[region][:2]))
+                annotated[pair] = labels[0]  # type: ignore[index]
+        if not entities:
+            return []
+        text = self._text(group, s)
+        doc = self.nlp(text)
+        sentences: dict[tuple[int, int], list[str]] = {}
+        for region, (start, end, _) in sorted(entities.items(), key=lambda kv: kv[1][:2]):
+            sentences.setdefault(sentence_around(doc, start, end), []).append(region)
+        out: list[Example] = []
+        placed: set[tuple[str, str]] = set()
+        for (sent_start, sent_end), regions in sentences.items():
+            spans = [(entities[r][0] - sent_start, entities[r][1] - sent_start, entities[r][2]) for r in regions]
+            for i, a in enumerate(regions):
+                for j, b in enumerate(regions):
+                    if i == j or (j < i and not group.directed):
+                        continue
+                    placed.add((a, b))
+                    out.append(RelationExample(s.task_id, s.completion_id, text[sent_start:sent_end], spans, i, j,
+                                               annotated.get((a, b), NO_RELATION)))
+        for pair, label in annotated.items():
+            if pair not in placed:
+                self.issues.append(ErrorDetail(Errors.E319.format(task_id=s.task_id, label=label, from_id=pair[0],
+                                                                  to_id=pair[1]), field="completions"))
         return out
 
     def classification_examples(self, group: LabelGroup, s: SelectedCompletion) -> list[Example]:
@@ -339,6 +410,7 @@ class DatasetBuilder:
             counts = Counter({label: 0 for label in group.labels})
             for ex in examples:
                 counts.update(_labels_of(ex))
+            negatives = counts.pop(NO_RELATION, None) if kind is ModelKind.RELATION else None
             warnings, errors = [], []
             for label, count in counts.items():
                 if count == 0:
@@ -347,6 +419,8 @@ class DatasetBuilder:
                     warnings.append(ErrorDetail(
                         Errors.E302.format(label=label, count=count, minimum=min_examples), field=f"{kind.value}.{label}"
                     ))
+            if kind is ModelKind.RELATION:
+                counts[NO_RELATION] = negatives or 0  # the negatives: entity pairs of a sentence that no relation joins
             out[kind] = KindDataset(
                 kind=kind, group=group,
                 train=[e for e in examples if e.task_id in task_split.train_task_ids],
@@ -359,7 +433,7 @@ class DatasetBuilder:
 def _labels_of(example: Example) -> list[str]:
     if isinstance(example, NerExample):
         return [label for _, _, label in example.spans]
-    if isinstance(example, AssertionExample):
+    if isinstance(example, AssertionExample | RelationExample):
         return [example.label]
     if isinstance(example, ClassificationExample):
         return example.labels

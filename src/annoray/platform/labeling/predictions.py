@@ -1,7 +1,8 @@
 """A server's output for one task, written as a Label Studio prediction for one project's config.
 
-Entities go to the ``<Labels>`` that holds their label, assertion status to the assertion labels on
-the same span, document classes to the ``<Choices>`` bound to their model (or whose choices they
+Entities go to the ``<Labels>`` that holds their label (an entity an annotator marked keeps its region id), assertion
+status to the assertion labels on the same span, relations between entities to ``<Relations>`` as Label Studio
+relation items joining the entities' region ids (``bi`` when the config's relations are undirected), document classes to the ``<Choices>`` bound to their model (or whose choices they
 are), rule matches to the ``<Labels>`` that opted into the rule. A page's Visual NER entities become Label
 Studio OCR regions: per line of an entity, a rectangle, its label and its text sharing one region id, in percent
 of the page. Labels the config does not have are left out. The task's score is the mean of its regions' scores.
@@ -27,8 +28,12 @@ def _span(group: LabelGroup, item: dict[str, Any], score: float) -> dict[str, An
 def label_studio_result(config: LabelingConfig, output: dict[str, Any]) -> tuple[list[dict[str, Any]], float | None]:
     """The ``result`` list and the task ``score`` of a prediction for a project with ``config``."""
     result: list[dict[str, Any]] = []
+    regions: dict[int, dict[str, Any]] = {}  # entity index -> its item, for the relations that join them
     if config.ner:
-        result += [_span(config.ner, e, e["score"]) for e in output.get("entities", []) if e["label"] in config.ner.label_from]
+        for i, entity in enumerate(output.get("entities", [])):
+            if entity["label"] in config.ner.label_from:
+                regions[i] = _span(config.ner, entity, entity["score"]) | ({"id": entity["id"]} if entity.get("id") else {})
+        result += regions.values()
         for match in output.get("rules", []):
             holder = config.rules.get(match["rule"])
             if holder is not None and config.ner.label_from.get(match["label"]) == holder:
@@ -52,7 +57,13 @@ def label_studio_result(config: LabelingConfig, output: dict[str, Any]) -> tuple
             result.append({"from_name": group.name, "to_name": group.to_name, "type": "choices",
                            "value": {"choices": chosen}, "score": score})
     for i, item in enumerate(result):
-        item["id"] = f"r{i}"
+        item.setdefault("id", f"r{i}")
+    if config.relation:
+        direction = "right" if config.relation.directed else "bi"
+        result += [{"type": "relation", "from_id": regions[r["from"]]["id"], "to_id": regions[r["to"]]["id"],
+                    "direction": direction, "labels": [r["label"]], "score": r["score"]}
+                   for r in output.get("relations", [])
+                   if r["label"] in config.relation.labels and r["from"] in regions and r["to"] in regions]
     if config.visual_ner and output.get("page"):
         result += _page_regions(config, config.visual_ner, output["page"], output.get("regions", []))
     scores = [item["score"] for item in result if item.get("score") is not None]  # a model may give no confidence
@@ -82,6 +93,21 @@ def _page_regions(config: LabelingConfig, group: LabelGroup, page: dict[str, Any
             if textarea:
                 items.append(shared | {"from_name": textarea, "type": "textarea", "value": box | {"text": [line["text"]]}})
             out += items
+    return out
+
+
+def marked_entities(config: LabelingConfig, result: list[Any]) -> list[dict[str, Any]]:
+    """The NER entities of a completion's result, with their region ids, as a server takes them given."""
+    if config.ner is None:
+        return []
+    out = []
+    for i, item in enumerate(result):
+        if not isinstance(item, dict) or item.get("from_name") not in config.ner.from_names:
+            continue
+        value = item.get("value") or {}
+        labels = [label for label in value.get("labels") or [] if label in config.ner.labels]
+        if labels and isinstance(value.get("start"), int) and isinstance(value.get("end"), int):
+            out.append({"start": value["start"], "end": value["end"], "label": labels[0], "id": str(item.get("id") or f"c{i}")})
     return out
 
 

@@ -30,10 +30,14 @@ SERVING = (ServerStatus.QUEUED, ServerStatus.DEPLOYING, ServerStatus.RUNNING)
 
 def rewrite_config(xml: str, kind: ModelKind, model: str, *, own: Collection[str], choices: str | None = None) -> str:
     """``xml`` with ``model`` on every label of ``kind`` that is unbound or bound to one of ``own`` (or on the
-    ``Choices`` named ``choices``); comments and layout stay as they were."""
+    ``Choices`` named ``choices``, or on the ``<Relation>`` values); comments and layout stay as they were."""
     root = etree.fromstring(xml.encode(), hardened_parser(keep_comments=True))
     objects = {el.get("name"): el.tag for el in root.iter() if isinstance(el.tag, str) and el.tag in OBJECT_TAGS}
-    for el in root.iter("Choices", "Label"):
+    for el in root.iter("Choices", "Label", "Relation"):
+        if el.tag == "Relation":
+            if kind is ModelKind.RELATION and (el.get("model") is None or el.get("model") in own):
+                el.set("model", model)
+            continue
         if el.tag == "Choices":
             if kind is ModelKind.CLASSIFICATION and el.get("name") == choices:
                 el.set("model", model)

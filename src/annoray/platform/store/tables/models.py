@@ -153,6 +153,8 @@ class PreannotationJob(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     task_ids: Mapped[list[Any] | None] = mapped_column(JsonType, nullable=True)
+    # "models": the server's NER models find the entities; "completion": each task's latest completion holds them
+    entities_from: Mapped[str] = mapped_column(String(16), default="models", server_default="models")
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
