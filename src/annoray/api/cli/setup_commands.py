@@ -281,8 +281,10 @@ def export(project_id: ProjectArg,
            url: UrlOption = None, token: TokenOption = None) -> None:
     """Write the project's training selection to a file, streamed."""
     with connect(url, token) as client:
-        size = client.download(f"/api/projects/{project_id}/export", output, params={"format": format})
+        size, headers = client.download(f"/api/projects/{project_id}/export", output, params={"format": format})
     console.print(f"wrote {output} ({size:,} bytes, {format})")
+    if left_out := headers.get("Annoray-Left-Out"):
+        console.print(f"left out: {left_out}")
 
 
 @app.command("logs", rich_help_panel=PANEL)

@@ -152,13 +152,17 @@ def export(
     format: Annotated[str, Query(description="json, conll or spacy")] = "json",
     reviewed_only: bool = False,
 ) -> StreamingResponse:
-    """The training selection, streamed: Label Studio JSON, CoNLL-2003, or a tar of spaCy DocBin shards."""
+    """The training selection, streamed: Label Studio JSON, CoNLL-2003, or a tar of spaCy DocBin shards. CoNLL holds
+    entities alone: the `Annoray-Left-Out` header says what else the project's completions hold that it leaves out
+    (relations); Label Studio JSON keeps everything."""
     require_role(m.member.role, OWNER_MANAGER, "export training data")
+    config = project_config(m.project)
     chunks = export_selection(
-        sessions, m.project.id, project_config(m.project), language=m.project.language, fmt=format,
+        sessions, m.project.id, config, language=m.project.language, fmt=format,
         query=SelectionQuery(tags, reviewed_only), page_size=settings.dataset.export_page_size,
     )
     filename = f"project-{m.project.id}.{EXTENSIONS[format]}"
-    return StreamingResponse(
-        chunks, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": f'attachment; filename="{filename}"'}
-    )
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "conll" and config.relation is not None:
+        headers["Annoray-Left-Out"] = "relations: CoNLL holds entities alone; export json to keep them"
+    return StreamingResponse(chunks, media_type=MEDIA_TYPES[format], headers=headers)
