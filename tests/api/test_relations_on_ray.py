@@ -2,12 +2,17 @@
 imported, both kinds trained with the defaults and deployed, a server predicting entities and the relations between
 them in Label Studio's shape, relations proposed for the entities an annotator marked, and the export."""
 
+import json
 import random
+import re
 import time
 
 import pytest
+from typer.testing import CliRunner
 
-from ..conftest import Api, wait_for_trainings
+from annoray.api.cli import app
+
+from ..conftest import Api, signed_in, wait_for_trainings
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -118,12 +123,13 @@ def test_relations_are_imported_trained_deployed_served_proposed_for_marked_enti
     refused = owner.post(f"/api/projects/{pid}/preannotations", json={"server_id": sid, "entities_from": "completion",
                                                                       "task_ids": [fresh[0]["id"]]})
     assert refused.status_code == 422 and "[E826]" in refused.text, refused.text
-    job = owner.post(f"/api/projects/{pid}/preannotations", json={"server_id": sid, "entities_from": "completion",
-                                                                 "task_ids": [t["id"] for t in marked]}).json()
-    assert job["entities_from"] == "completion"
-    done = wait_until(owner, f"/api/preannotations/{job['id']}", lambda j: j["status"] in ("succeeded", "failed"))
-    assert (done["status"], done["done"]) == ("succeeded", 20), done
-    agree = 0
+    cli = ["--url", training_api.url, "--token", owner.headers["Authorization"][7:]]
+    ran = CliRunner().invoke(app, ["preannotate", str(pid), "--server", str(sid), "--entities-from", "completion", "--json",
+                                   *[arg for t in marked for arg in ("--task", str(t["id"]))], *cli])
+    assert ran.exit_code == 0, ran.output
+    done = json.loads(ran.stdout)
+    assert (done["status"], done["done"], done["entities_from"]) == ("succeeded", 20, "completion"), done
+    agree, related = 0, None
     for t in marked:
         completion = owner.get(f"/api/projects/{pid}/tasks/{t['id']}").json()["completions"][0]["result"]
         (prediction,) = owner.get(f"/api/projects/{pid}/tasks/{t['id']}/predictions").json()
@@ -131,8 +137,17 @@ def test_relations_are_imported_trained_deployed_served_proposed_for_marked_enti
         assert [(r["id"], r["value"]["start"], r["score"]) for r in entities] == [
             (r["id"], r["value"]["start"], None) for r in completion if r["type"] == "labels"], "the marked entities, as marked"
         gold = {(r["from_id"], r["to_id"], r["labels"][0]) for r in completion if r["type"] == "relation"}
-        agree += gold == {(r["from_id"], r["to_id"], r["labels"][0]) for r in prediction["result"] if r["type"] == "relation"}
+        proposed = {(r["from_id"], r["to_id"], r["labels"][0]) for r in prediction["result"] if r["type"] == "relation"}
+        agree += gold == proposed
+        related = t["id"] if gold and gold == proposed else related
     assert agree >= 14, f"{agree} of 20 tasks got exactly their annotated relations"
+
+    # the relations as people read them: the task list of the dashboard, and the CLI
+    page = signed_in(training_api, owner).get(f"/ui/projects/{pid}/tasks", params={"completed": "yes"}).text
+    listed = re.findall(r'<li class="relation" data-label="(\w+)">(\w+) <span class="arrow">→</span>', page)
+    assert listed and all(label in ("mechanism", "effect", "advise") for label, _ in listed), page[:2000]
+    shown = CliRunner().invoke(app, ["tasks", "show", str(pid), str(related), *cli], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and re.search(r"\w+ → (mechanism|effect|advise) → \w+ \([01]\.\d\d\)", shown.stdout), shown.output
 
     exported = owner.get(f"/api/projects/{pid}/export").json()
     assert sum(r["type"] == "relation" for t in exported for r in t["annotations"][0]["result"]) == sum(

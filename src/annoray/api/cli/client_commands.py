@@ -293,12 +293,16 @@ def preannotate(
     project_id: ProjectArg,
     server: Annotated[int, typer.Option(help="The server to pre-annotate with.", show_default=False)],
     task: Annotated[list[int] | None, typer.Option("--task", help="Pre-annotate this task; repeatable (default: the tasks with no completion).")] = None,
+    entities_from: Annotated[str, typer.Option(
+        "--entities-from", help="models: the server's NER models find the entities; completion: propose relations "
+                                "between the entities of each task's latest completion (default tasks: those with one).")] = "models",
     follow_job: Annotated[bool, typer.Option("--follow/--no-follow", help="Show a progress bar until the job ends.")] = True,
     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
 ) -> None:
     """Pre-annotate a project's tasks with a server."""
     with connect(url, token) as client:
-        job = client.post(f"/api/projects/{project_id}/preannotations", {"server_id": server, "task_ids": task or None})
+        job = client.post(f"/api/projects/{project_id}/preannotations",
+                          {"server_id": server, "task_ids": task or None, "entities_from": entities_from})
         if follow_job:
             job = follow_preannotation(client, job["id"], progress_console if as_json else console)
         emit(job, as_json, _print_preannotation)

@@ -186,6 +186,32 @@ def list_tasks(project_id: ProjectArg,
         f"tasks of project {project_id} (page {f['page']}, {f['total']} in all)")))
 
 
+@tasks.command("show")
+def show_task(project_id: ProjectArg, task_id: Annotated[int, typer.Argument(help="Task id.")],
+              url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """A task's text, and the entities, choices and relations of its completions and predictions."""
+    with connect(url, token) as client:
+        found = client.get(f"/api/projects/{project_id}/tasks/{task_id}")
+        found["predictions"] = client.get(f"/api/projects/{project_id}/tasks/{task_id}/predictions")
+    emit(found, as_json, _print_task)
+
+
+def _print_task(task: dict[str, Any]) -> None:
+    from annoray.platform.labeling.config import region_labels
+    from annoray.platform.labeling.predictions import relations_listed
+
+    console.print(Text(f"task {task['id']}: " + next((v for v in task["data"].values() if isinstance(v, str)), json.dumps(task["data"]))))
+    labeled = [(f"completion {c['id']}", c["result"]) for c in task["completions"]]
+    labeled += [(f"prediction {p['id']} ({p['model_version']})", p["result"]) for p in task["predictions"]]
+    for title, result in labeled:
+        console.print(table(("region", "label", "text", "score"), (
+            (r.get("id"), ", ".join(region_labels(r.get("value") or {})), (r.get("value") or {}).get("text"), r.get("score"))
+            for r in result if r.get("type") != "relation"), title))
+        for r in relations_listed(result):
+            score = f" ({r['score']:.2f})" if r["score"] is not None else ""
+            console.print(Text(f"  {r['from']} {r['arrow']} {r['label']} {r['arrow']} {r['to']}{score}"))
+
+
 def _preview(data: dict[str, Any]) -> str:
     text = next((v for v in data.values() if isinstance(v, str)), json.dumps(data))
     return text if len(text) <= 60 else text[:59] + "…"

@@ -19,6 +19,7 @@ from annoray.platform.access.roles import ANY_MEMBER, OWNER, OWNER_MANAGER, requ
 from annoray.platform.errors import AnnorayError, ErrorDetail, InvalidInput
 from annoray.platform.labeling.config import ModelKind, region_labels
 from annoray.platform.labeling.datasets import LANGUAGES, SplitMethod
+from annoray.platform.labeling.predictions import relations_listed
 from annoray.platform.labeling.projects import MODEL_TYPES, project_config
 from annoray.platform.services import labeling
 from annoray.platform.store.repositories import DocumentRepository, PredictionRepository
@@ -181,7 +182,7 @@ def tasks_page(request: Request, v: VisitorDep, session: SessionDep, settings: S
 
 def _drawn(config: Any, data: dict[str, Any], result: list[dict[str, Any]]) -> dict[str, Any]:
     """What a prediction looks like on its task: the text cut into plain and labeled pieces, the rectangles in percent
-    of the page, and the choices."""
+    of the page, the choices, and the relations between its entities."""
     text_key = next((key for tag, key in config.objects.values() if tag in ("Text", "HyperText")), None)
     image_key = next((key for tag, key in config.objects.values() if tag == "Image"), None)
     spans, boxes, choices, texts = [], [], [], {}
@@ -208,7 +209,7 @@ def _drawn(config: Any, data: dict[str, Any], result: list[dict[str, Any]]) -> d
     pieces.append((text[at:], None, None))
     image = str(data.get(image_key, "")) if image_key else ""
     return {"pieces": [p for p in pieces if p[0]], "image": image.replace("/api/files/", "/ui/files/", 1) if image else "",
-            "boxes": boxes, "choices": choices}
+            "boxes": boxes, "choices": choices, "relations": relations_listed(result)}
 
 
 @router.get("/projects/{pid}/training-data", response_class=HTMLResponse)

@@ -73,11 +73,16 @@ def deploy(request: Request, v: VisitorDep, session: SessionDep, writes: WritesD
 
 @router.post("/projects/{pid}/preannotations", response_class=HTMLResponse)
 def start(request: Request, v: VisitorDep, session: SessionDep, writes: WritesDep, scheduler: SchedulerDep, pid: Id,
-          server_id: Annotated[int, Form()], csrf: Annotated[str, Form()] = "") -> Response:
-    """Pre-annotate the project's tasks with no completion on the chosen server."""
+          server_id: Annotated[int, Form()], csrf: Annotated[str, Form()] = "",
+          entities_from: Annotated[str, Form()] = "models") -> Response:
+    """Pre-annotate the project's tasks with no completion on the chosen server; or propose relations between the
+    entities of the tasks' latest completions."""
     check_csrf(v, csrf)
     try:
-        job = servers.start(v.member(session, pid), writes, scheduler, PreannotationCreate(server_id=server_id))
+        job = servers.start(v.member(session, pid), writes, scheduler,
+                            PreannotationCreate(server_id=server_id, entities_from=entities_from))  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return _preannotate(request, v, session, pid, 422, refusal=invalid(exc))
     except AnnorayError as exc:
         if isinstance(exc, Forbidden):
             raise

@@ -96,6 +96,18 @@ def _page_regions(config: LabelingConfig, group: LabelGroup, page: dict[str, Any
     return out
 
 
+def relations_listed(result: list[Any]) -> list[dict[str, Any]]:
+    """The relation items of a result as people read them: the two entities' text, the label, the score, and an arrow
+    (``→``, ``←`` or ``↔`` after Label Studio's ``direction``)."""
+    texts = {str(r.get("id")): (r.get("value") or {}).get("text", "") for r in result
+             if isinstance(r, dict) and r.get("type") != "relation" and r.get("id") is not None}
+    arrows = {"right": "→", "left": "←", "bi": "↔"}
+    return [{"from": texts.get(str(r.get("from_id")), r.get("from_id")), "to": texts.get(str(r.get("to_id")), r.get("to_id")),
+             "label": ", ".join(r.get("labels") or []) or "related", "score": r.get("score"),
+             "arrow": arrows.get(r.get("direction", "right"), "→")}
+            for r in result if isinstance(r, dict) and r.get("type") == "relation"]
+
+
 def marked_entities(config: LabelingConfig, result: list[Any]) -> list[dict[str, Any]]:
     """The NER entities of a completion's result, with their region ids, as a server takes them given."""
     if config.ner is None:
