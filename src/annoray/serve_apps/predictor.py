@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from annoray.platform.labeling.datasets import sentence_around
+from annoray.platform.labeling.config import NO_RELATION
+from annoray.platform.labeling.datasets import sentence_around, sentence_pairs
 from annoray.platform.labeling.rules import compile_regex
 from annoray.serve_apps.confidence import pipe_with_confidence
 from annoray.serve_apps.spark_models import SparkNlpModel
 from annoray.trainers.custom import load_with_code
-from annoray.platform.labeling.config import NO_RELATION
 from annoray.trainers.engines import mark_chunk, mark_pair
 
 
@@ -191,18 +191,12 @@ class Predictor:
         for text, prediction in zip(texts, out, strict=True):
             if len(prediction.entities) < 2:
                 continue
-            doc = self.sentences(text)
-            sentences: dict[tuple[int, int], list[int]] = {}
-            for i, ent in sorted(enumerate(prediction.entities), key=lambda item: (item[1]["start"], item[1]["end"])):
-                sentences.setdefault(sentence_around(doc, ent["start"], ent["end"]), []).append(i)
-            for (s, e), members in sentences.items():
-                spans = [(prediction.entities[i]["start"] - s, prediction.entities[i]["end"] - s, prediction.entities[i]["label"])
-                         for i in members]
-                for a in range(len(members)):
-                    for b in range(len(members)):
-                        if a != b and (directed or a < b):
-                            marked.append(mark_pair(text[s:e], spans, a, b))
-                            asks.append((prediction, members[a], members[b]))
+            entities = prediction.entities
+            for (s, e), members, a, b in sentence_pairs(self.sentences(text), [(x["start"], x["end"]) for x in entities],
+                                                        directed=directed):
+                spans = [(entities[i]["start"] - s, entities[i]["end"] - s, entities[i]["label"]) for i in members]
+                marked.append(mark_pair(text[s:e], spans, a, b))
+                asks.append((prediction, members[a], members[b]))
         for (prediction, head, tail), doc in zip(asks, nlp.pipe(marked, batch_size=self.batch_size), strict=True):
             label, score = max(doc.cats.items(), key=lambda kv: kv[1])
             if label != NO_RELATION:

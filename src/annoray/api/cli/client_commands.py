@@ -47,7 +47,7 @@ def connect(url: str | None, token: str | None) -> Iterator[AnnorayClient]:
 def train(
     project_id: ProjectArg,
     kind: Annotated[list[str] | None, typer.Option(
-        "--kind", help="ner, assertion, classification or visual_ner; repeat for several (default: every kind of the config).")] = None,
+        "--kind", help="ner, assertion, classification, relation or visual_ner; repeat for several (default: every kind of the config).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training split.")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Initial learning rate.")] = None,
     decay: Annotated[float | None, typer.Option(help="Inverse-time learning-rate decay.")] = None,
@@ -181,7 +181,7 @@ def _print_training(job: dict[str, Any]) -> None:
 @app.command(rich_help_panel=PANEL)
 def models(
     name: Annotated[str | None, typer.Argument(help="Show this model with its per-label metrics.", show_default=False)] = None,
-    kind: Annotated[str | None, typer.Option(help="Only models of this kind (ner, assertion, classification, embeddings).")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only models of this kind (ner, assertion, classification, relation, visual_ner, embeddings).")] = None,
     import_from: Annotated[str | None, typer.Option("--import", help="Import the spaCy pipeline folder at this path or URI as NAME (admin).")] = None,
     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False,
 ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -43,6 +43,21 @@ def sentence_around(doc: Any, start: int, end: int) -> tuple[int, int]:
         if sent.start_char <= start < sent.end_char:
             return sent.start_char, max(sent.end_char, end)
     return 0, len(doc.text)
+
+
+def sentence_pairs(doc: Any, spans: Sequence[tuple[int, int]], *, directed: bool,
+                   ) -> Iterator[tuple[tuple[int, int], list[int], int, int]]:
+    """The pairs of entities (``spans``, character offsets in ``doc``, sentences set) that share a sentence: both
+    orders when ``directed``, else each pair once in text order. Yields the sentence's bounds, its entities (indexes
+    into ``spans``, in text order) and the pair as two positions in that list."""
+    sentences: dict[tuple[int, int], list[int]] = {}
+    for i in sorted(range(len(spans)), key=lambda i: spans[i]):
+        sentences.setdefault(sentence_around(doc, *spans[i]), []).append(i)
+    for bounds, members in sentences.items():
+        for a in range(len(members)):
+            for b in range(len(members)):
+                if a != b and (directed or a < b):
+                    yield bounds, members, a, b
 
 
 @dataclass
@@ -330,24 +345,16 @@ class DatasetBuilder:
                 if not group.directed:
                     pair = tuple(sorted(pair, key=lambda region: entities[region][:2]))
                 annotated[pair] = labels[0]  # type: ignore[index]
-        if not entities:
-            return []
         text = self._text(group, s)
-        doc = self.nlp(text)
-        sentences: dict[tuple[int, int], list[str]] = {}
-        for region, (start, end, _) in sorted(entities.items(), key=lambda kv: kv[1][:2]):
-            sentences.setdefault(sentence_around(doc, start, end), []).append(region)
+        regions = list(entities)
         out: list[Example] = []
         placed: set[tuple[str, str]] = set()
-        for (sent_start, sent_end), regions in sentences.items():
-            spans = [(entities[r][0] - sent_start, entities[r][1] - sent_start, entities[r][2]) for r in regions]
-            for i, a in enumerate(regions):
-                for j, b in enumerate(regions):
-                    if i == j or (j < i and not group.directed):
-                        continue
-                    placed.add((a, b))
-                    out.append(RelationExample(s.task_id, s.completion_id, text[sent_start:sent_end], spans, i, j,
-                                               annotated.get((a, b), NO_RELATION)))
+        for (start, end), members, a, b in sentence_pairs(self.nlp(text), [entities[r][:2] for r in regions],
+                                                           directed=group.directed):
+            pair = (regions[members[a]], regions[members[b]])
+            placed.add(pair)
+            spans = [(entities[regions[i]][0] - start, entities[regions[i]][1] - start, entities[regions[i]][2]) for i in members]
+            out.append(RelationExample(s.task_id, s.completion_id, text[start:end], spans, a, b, annotated.get(pair, NO_RELATION)))
         for pair, label in annotated.items():
             if pair not in placed:
                 self.issues.append(ErrorDetail(Errors.E319.format(task_id=s.task_id, label=label, from_id=pair[0],
