@@ -2,7 +2,7 @@
 
 from annoray.platform.labeling.config import NO_RELATION, ModelKind, parse_labeling_config
 from annoray.platform.labeling.tasks import validate_result
-from annoray.trainers.engines import mark_pair
+from annoray.trainers.relations import mark_pair
 from annoray.trainers.metrics import relation_metrics
 
 from .test_labeling_config import RELATIONS

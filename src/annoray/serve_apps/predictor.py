@@ -20,7 +20,8 @@ from annoray.platform.labeling.rules import compile_regex
 from annoray.serve_apps.confidence import pipe_with_confidence
 from annoray.serve_apps.spark_models import SparkNlpModel
 from annoray.trainers.custom import load_with_code
-from annoray.trainers.engines import mark_chunk, mark_pair
+from annoray.trainers.engines import mark_chunk
+from annoray.trainers.relations import mark_pair
 
 
 
