@@ -2,11 +2,13 @@
 imported, both kinds trained with the defaults and deployed, a server predicting entities and the relations between
 them in Label Studio's shape, relations proposed for the entities an annotator marked, and the export."""
 
+import base64
 import json
 import random
 import re
 import time
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -154,4 +156,14 @@ def test_relations_are_imported_trained_deployed_served_proposed_for_marked_enti
         counts[k] for k in ("mechanism", "effect", "advise"))
     conll = owner.get(f"/api/projects/{pid}/export", params={"format": "conll"})
     assert conll.status_code == 200 and conll.headers["Annoray-Left-Out"].startswith("relations")
+
+    ls = httpx.Client(base_url=training_api.url, timeout=60, headers={  # Label Studio's ML backend calls, as it sends them
+        "Authorization": "Basic " + base64.b64encode(f"labelstudio:{owner.headers['Authorization'][7:]}".encode()).decode()})
+    assert ls.post("/ls/setup", json={"project": "7.1764770000", "schema": CONFIG}).status_code == 200
+    text = "ketoconazole increases the plasma concentration of imatinib."  # a template it learnt
+    answer = ls.post("/ls/predict", json={"project": "7.1764770000", "tasks": [{"id": 1, "data": {"text": text}}]})
+    assert answer.status_code == 200, answer.text
+    (predicted,) = answer.json()["results"]
+    assert [(r["labels"], r["direction"]) for r in predicted["result"] if r["type"] == "relation"] == [(["mechanism"], "right")]
+    assert owner.get("/api/projects").json()[-1]["id"] == pid, "Label Studio's project is linked to this one"
     assert owner.delete(f"/api/servers/{sid}").status_code == 204
