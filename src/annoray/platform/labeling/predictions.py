@@ -2,14 +2,16 @@
 
 Entities go to the ``<Labels>`` that holds their label (an entity an annotator marked keeps its region id), assertion
 status to the assertion labels on the same span, relations between entities to ``<Relations>`` as Label Studio
-relation items joining the entities' region ids (``bi`` when the config's relations are undirected), document classes to the ``<Choices>`` bound to their model (or whose choices they
-are), rule matches to the ``<Labels>`` that opted into the rule. A page's Visual NER entities become Label
-Studio OCR regions: per line of an entity, a rectangle, its label and its text sharing one region id, in percent
-of the page. Labels the config does not have are left out. The task's score is the mean of its regions' scores.
+relation items joining the entities' region ids (``bi`` when the config's relations are undirected), document
+classes to the ``<Choices>`` bound to their model (or whose choices they are), rule matches to the ``<Labels>`` that
+opted into the rule. A page's Visual NER entities become Label Studio OCR regions: per line of an entity, a
+rectangle, its label and its text sharing one region id, in percent of the page. Labels the config does not have are
+left out. The task's score is the mean of its regions' scores.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from sqlalchemy import select, update
@@ -56,8 +58,11 @@ def label_studio_result(config: LabelingConfig, output: dict[str, Any]) -> tuple
         if chosen:
             result.append({"from_name": group.name, "to_name": group.to_name, "type": "choices",
                            "value": {"choices": chosen}, "score": score})
-    for i, item in enumerate(result):
-        item.setdefault("id", f"r{i}")
+    given = {item["id"] for item in result if "id" in item}  # a marked entity's own
+    fresh = (f"r{n}" for n in itertools.count() if f"r{n}" not in given)
+    for item in result:
+        if "id" not in item:
+            item["id"] = next(fresh)
     if config.relation:
         direction = "right" if config.relation.directed else "bi"
         result += [{"type": "relation", "from_id": regions[r["from"]]["id"], "to_id": regions[r["to"]]["id"],
