@@ -45,3 +45,12 @@ def test_members_use_only_their_projects_servers_and_models(api: Api) -> None:
     assert common.status_code == 202 and common.json()["project_id"] is None
     assert bob.post(f"/api/projects/{b}/preannotations", json={"server_id": common.json()["id"]}).status_code == 202
     assert {s["name"] for s in bob.get("/api/servers").json()} >= {"b-a", "common"}
+
+    # proposing relations for marked entities needs <Relations> in the project's config and a relation model on the server
+    common_id = common.json()["id"]
+    body = refused(api, lambda: bob.post(f"/api/projects/{b}/preannotations", json={"server_id": common_id, "entities_from": "completion"}), 422)
+    assert body["errors"][0]["message"].startswith(f"[E824] project {b}'s labeling config has no <Relations>"), body
+    related = NER_CONFIG.format(label="Drug").replace("</View>", '<Relations><Relation value="effect"/></Relations></View>')
+    c = bob.post("/api/projects", json={"name": "c", "labeling_config": related}).json()["id"]
+    body = refused(api, lambda: bob.post(f"/api/projects/{c}/preannotations", json={"server_id": common_id, "entities_from": "completion"}), 422)
+    assert body["errors"][0]["message"].startswith(f"[E825] server {common_id} holds no relation model (outside_ner)"), body
