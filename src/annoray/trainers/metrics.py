@@ -74,11 +74,11 @@ def relation_metrics(gold: Sequence[str], predicted: Sequence[str], labels: Sequ
     out = classification_metrics(gold, predicted, classes)
     tp, fp, fn = Counter(), Counter(), Counter()
     for g, p in zip(gold, predicted, strict=True):
-        if g == p:
-            tp[g] += g != NO_RELATION
-        else:
-            fp[p] += p != NO_RELATION
-            fn[g] += g != NO_RELATION
+        if g == p != NO_RELATION:
+            tp[g] += 1
+        elif g != p:
+            fp.update([p] if p != NO_RELATION else [])
+            fn.update([g] if g != NO_RELATION else [])
     return {**out, **_summarise(classes[:-1], tp, fp, fn)}
 
 

@@ -89,7 +89,8 @@ def remove_server(session: Session, writes: sessionmaker[Session], scheduler: Sc
 def preannotation_out(job: PreannotationJob) -> PreannotationOut:
     progress = round((job.done + job.failed) / job.total, 4) if job.total else (1.0 if job.finished_at else 0.0)
     return PreannotationOut(
-        id=job.id, project_id=job.project_id, server_id=job.server_id, entities_from=job.entities_from, status=job.status, reason=job.reason, error=job.error,
+        id=job.id, project_id=job.project_id, server_id=job.server_id, entities_from=job.entities_from, status=job.status,
+        reason=job.reason, error=job.error,
         total=job.total, done=job.done, failed=job.failed, progress=progress, failures=job.failures or [],
         replicas_used=job.replicas_used or {},
         created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
