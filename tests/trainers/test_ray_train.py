@@ -74,7 +74,8 @@ def test_a_killed_visual_ner_worker_is_restarted_resumes_from_its_last_checkpoin
     from annoray.trainers.ray_train import run_training
 
     collector = Collector.remote(kill_after=2)
-    metrics = run_training(run(tmp_path, 8, visual=True, cpus=3), tmp_path / "model", progress=collector).metrics
+    result = run_training(run(tmp_path, 8, visual=True, cpus=3), tmp_path / "model", progress=collector)
+    metrics = result.metrics
     seen = ray.get(collector.all.remote())
     epochs = [r["epoch"] for _, r in seen["reports"]]
     assert {name for name, _ in seen["reports"]} == {f"job-{tmp_path.name}"}
@@ -89,6 +90,8 @@ def test_a_killed_visual_ner_worker_is_restarted_resumes_from_its_last_checkpoin
     threads = seen["reports"][0][1]["worker"]["threads"]  # 3 CPUs allocated: as many threads, or the cores there are
     assert threads["allocated"] == 3 and threads["openblas"] == min(3, threads["cores"]), threads
     assert set(epochs) == set(range(1, 9)) and epochs[-1] == 8
+    # the result holds every report once, across the restart: what a scheduler down at the time missed is not lost
+    assert [r["epoch"] for r in result.epochs] == list(range(1, 9)) and all(r in [s for _, s in seen["reports"]] for r in result.epochs)
     assert (tmp_path / "model" / "ner").is_dir()
 
 

@@ -24,13 +24,13 @@ from annoray.platform.labeling.training_data import SelectionQuery, build_traini
 from annoray.platform.models.catalog import model_base_name, next_model_name
 from annoray.platform.models.deploy import deploy_trained_model, incumbent
 from annoray.platform.models.training import TrainingParams
-from annoray.platform.models.training_jobs import fail_job, log_line, requeue_or_fail
+from annoray.platform.models.training_jobs import fail_job, log_line, record_epoch, requeue_or_fail
 from annoray.platform.resources import Resources
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import ModelRepository, ProjectRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.store.tables import CatalogModel, JobStatus, Project, TrainingJob
 from annoray.trainers.engines import ENGINES, EngineConfig
-from annoray.trainers.log import data_text, deploy_text, library_versions, metrics_text, start_text
+from annoray.trainers.log import data_text, deploy_text, epoch_text, library_versions, metrics_text, start_text
 from annoray.trainers.ray_train import RunResult, TrainingRun, run_training
 from annoray.trainers.store import ModelNameTaken, ModelStore, resolve_filesystem
 
@@ -143,6 +143,8 @@ def _run(settings: Settings, sessions: sessionmaker[Session], reads: sessionmake
             if lost := run_lost(exc, start_timeout_s=settings.training.start_timeout_s):
                 raise RunLost(lost) from exc
             raise JobFailed(explain_failure(exc, kind=kind.value, budget=run.max_failures)) from exc
+        for report in result.epochs:  # those the scheduler missed, down when the controller sent them
+            record_epoch(sessions, job_id, report, epoch_text(report))
         log_line(sessions, job_id, "metrics", metrics_text(result.metrics), {"metrics": result.metrics})
         _register(settings, sessions, job, project.name, dataset.group, model_dir, result, engine_config, len(dataset.test))
     _drop_checkpoints(run)

@@ -4,7 +4,6 @@ their progress recorded, their ends taken out of the ledger, and runs cancelled 
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from typing import Any
 
 from annoray.platform.errors import Errors, describe
 from annoray.platform.lifecycle import PENDING, JobStatus
-from annoray.platform.models.training_jobs import cancel_job, fail_job, log_line, requeue_or_fail
+from annoray.platform.models.training_jobs import cancel_job, fail_job, log_line, record_epoch, requeue_or_fail
 from annoray.platform.resources import Resources
 from annoray.platform.store.repositories import TRAINING, LicenseRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.store.tables import TrainingJob
@@ -168,27 +167,8 @@ class TrainingRuns:
             return TrainingJobRepository(session).get(job_id).status.value
 
     def epoch(self, run: str, report: dict[str, Any]) -> None:
-        """A training worker finished an epoch (called by Ray Train's controller).
-
-        A report that arrives after its job was cancelled or failed is dropped: the run was being taken down, and
-        the job's log ends with why. One that arrives after the job succeeded is kept: the scheduler was down while
-        the run trained, and Ray delivers the calls it missed once it is back.
-        """
-        job_id = job_of_run(run)
-        progress = {"epoch": report["epoch"], "epochs": report["epochs"],
-                    "percent": round(100.0 * report["epoch"] / max(report["epochs"], 1), 1),
-                    "loss": report["loss"], "metrics": report.get("metrics", {})}
-        report = json.loads(json.dumps(report))  # as the log stores it
-        with self.state.sessions.begin() as session:
-            jobs, log = TrainingJobRepository(session), TrainingLogRepository(session)
-            job = session.get(TrainingJob, job_id, with_for_update=True)  # ordered with a cancel's update
-            if job is None or job.status in (JobStatus.CANCELLED, JobStatus.FAILED):
-                return
-            if any(line.data == report for line in log.lines(job_id, event="epoch")):
-                return  # the same report again: Ray delivers a call at least once across our restarts
-            if report["epoch"] >= (job.progress or {}).get("epoch", 0):  # reports may arrive out of order
-                jobs.set(job_id, progress=progress)
-            log.append(job_id, "epoch", epoch_text(report), report)
+        """A training worker finished an epoch (called by Ray Train's controller; see `record_epoch`)."""
+        record_epoch(self.state.sessions, job_of_run(run), report, epoch_text(report))
 
     def worker_failed(self, run: str, error: str, node_id: str | None = None) -> None:
         """A training worker died or raised; Ray Train restarts it from the last checkpoint while the budget lasts.

@@ -1,12 +1,15 @@
 """The Ray Train entry point: one `DataParallelTrainer` run per training job.
 
 The worker gets its examples in the run's config (it never touches the database), reports
-every epoch with a checkpoint, and ends with a checkpoint holding the trained model.
+every epoch with a checkpoint, and ends with a checkpoint holding the trained model. Every checkpoint holds the
+reports sent so far, and the run's result all of them: a report the scheduler missed (it was down when the run
+ended) is not lost.
 ``FailureConfig`` restarts a killed worker, which resumes from the last checkpoint.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -20,6 +23,7 @@ from annoray.trainers.engines import CHECKPOINT_DIR, MODEL_DIR, EngineConfig, ge
 from annoray.trainers.metrics import reference
 
 FINAL = "final"
+EPOCHS_FILE = "epochs.json"  # in every checkpoint: the epoch reports sent so far
 
 
 @dataclass
@@ -43,6 +47,7 @@ class TrainingRun:
 class RunResult:
     metrics: dict[str, Any]  # the trained model on the held-out split
     baseline: dict[str, Any] | None = None  # {model, metrics} or {model, error}: the baseline on the same split
+    epochs: list[dict[str, Any]] = field(default_factory=list)  # every epoch's report, as Ray Train's controller sent it
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -55,10 +60,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     threads = use_cpus(config.get("cpus", 1))
     work = Path(tempfile.mkdtemp(prefix="annoray-train-"))
     previous = ray.train.get_checkpoint()
+    reported: list[dict[str, Any]] = []
     if previous is not None:
         with previous.as_directory() as d:
             if (Path(d) / CHECKPOINT_DIR).exists():
                 shutil.copytree(Path(d) / CHECKPOINT_DIR, work / CHECKPOINT_DIR)
+            if (Path(d) / EPOCHS_FILE).exists():
+                reported = json.loads((Path(d) / EPOCHS_FILE).read_text())
     engine = get_engine(config["engine"])(EngineConfig(**config["engine_config"]))
     params = TrainingParams(**config["params"])
     metrics: dict[str, Any] = {}
@@ -70,7 +78,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             shutil.copytree(work / CHECKPOINT_DIR, Path(d) / CHECKPOINT_DIR)
             # the epoch as a user waits for it: training, scoring, and persisting its checkpoint
             wall = round(time.perf_counter() - began, 3)
-            ray.train.report(asdict(report) | {"worker": worker, "wall_seconds": wall}, checkpoint=Checkpoint.from_directory(d))
+            reported.append(asdict(report) | {"worker": worker, "wall_seconds": wall})
+            (Path(d) / EPOCHS_FILE).write_text(json.dumps(reported))
+            ray.train.report(reported[-1], checkpoint=Checkpoint.from_directory(d))
         began = time.perf_counter()
     if not metrics and config["dev"]:  # resumed after the last epoch's checkpoint: score the finished model
         metrics = engine.evaluate(work / MODEL_DIR, config["dev"])
@@ -79,7 +89,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     baseline = score_baseline(config["baseline"], config["engine_config"], config["dev"]) if config.get("baseline") else None
     with tempfile.TemporaryDirectory() as d:
         shutil.copytree(work / MODEL_DIR, Path(d) / MODEL_DIR)
-        ray.train.report({FINAL: True, "metrics": metrics, "baseline": baseline}, checkpoint=Checkpoint.from_directory(d))
+        (Path(d) / EPOCHS_FILE).write_text(json.dumps(reported))
+        ray.train.report({FINAL: True, "metrics": metrics, "baseline": baseline, "epochs": reported},
+                         checkpoint=Checkpoint.from_directory(d))
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -154,4 +166,4 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner:
     result = trainer.fit()
     with result.checkpoint.as_directory() as d:
         shutil.copytree(Path(d) / MODEL_DIR, model_dir, dirs_exist_ok=True)
-    return RunResult(dict(result.metrics.get("metrics") or {}), result.metrics.get("baseline"))
+    return RunResult(dict(result.metrics.get("metrics") or {}), result.metrics.get("baseline"), list(result.metrics.get("epochs") or []))

@@ -1,8 +1,10 @@
-"""Ending training jobs the ways the lifecycle allows, each with its log line and its seats returned in the same
-transaction: failed, cancelled, or queued again within the retry budget after a lost run."""
+"""Training jobs' progress and ends the ways the lifecycle allows, each with its log line (and its seats returned) in
+the same transaction: an epoch recorded once, failed, cancelled, or queued again within the retry budget after a lost
+run."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
@@ -12,11 +14,36 @@ from sqlalchemy.orm import Session, sessionmaker
 from annoray.platform.errors import Errors
 from annoray.platform.lifecycle import UNDER_WAY, JobStatus
 from annoray.platform.store.repositories import TrainingJobRepository, TrainingLogRepository
+from annoray.platform.store.tables import TrainingJob
 
 
 def log_line(sessions: sessionmaker[Session], job_id: int, event: str, text: str, data: dict[str, Any] | None = None) -> None:
     with sessions.begin() as session:
         TrainingLogRepository(session).append(job_id, event, text, data)
+
+
+def record_epoch(sessions: sessionmaker[Session], job_id: int, report: dict[str, Any], text: str) -> None:
+    """Log an epoch's report once and move the job's progress to it.
+
+    The same report may come twice (from the run's controller, at least once across scheduler restarts, and from the
+    run's result, which holds every report) and out of order: a report already logged is dropped, progress never goes
+    back. One that arrives after its job was cancelled or failed is dropped: the run was being taken down, and the
+    log ends with why. One that arrives after the job succeeded is kept.
+    """
+    report = json.loads(json.dumps(report))  # as the log stores it
+    progress = {"epoch": report["epoch"], "epochs": report["epochs"],
+                "percent": round(100.0 * report["epoch"] / max(report["epochs"], 1), 1),
+                "loss": report["loss"], "metrics": report.get("metrics", {})}
+    with sessions.begin() as session:
+        jobs, log = TrainingJobRepository(session), TrainingLogRepository(session)
+        job = session.get(TrainingJob, job_id, with_for_update=True)  # ordered with a cancel's update and the twin report
+        if job is None or job.status in (JobStatus.CANCELLED, JobStatus.FAILED):
+            return
+        if any(line.data == report for line in log.lines(job_id, event="epoch")):
+            return
+        if report["epoch"] >= (job.progress or {}).get("epoch", 0):
+            jobs.set(job_id, progress=progress)
+        log.append(job_id, "epoch", text, report)
 
 
 def fail_job(sessions: sessionmaker[Session], job_id: int, reason: str, among: Collection[JobStatus] = (JobStatus.RUNNING,)) -> bool:
