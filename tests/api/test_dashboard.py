@@ -6,6 +6,7 @@ compare, deploy, pre-annotate, delete the server); and the role, cookie and CSRF
 import json
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -160,17 +161,25 @@ def test_an_admin_disables_a_user_revokes_a_token_and_reads_the_audit_log_and_a_
     assert "active" in screen.inner_text("[data-user=olivia]")
 
 
+SAMPLE = 300  # annotated clinical sentences: every label of each kind (the quickstart trains on all 1,490)
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_the_seeds_loop_on_pages_config_import_train_watch_compare_deploy_preannotate_delete(
+def test_the_seeds_loop_on_pages_config_import_train_with_the_defaults_watch_compare_deploy_preannotate_delete(
         training_api: Api, clinical_config: str, clinical_tasks: list, screen, tmp_path: Path) -> None:
+    """Train is pressed without touching a parameter: the mixed project's three models, in one request with each
+    engine's defaults, each beat the guess that needs no model on the same split, then follow, log and serve like any
+    other. (Visual NER's defaults are proven the same way in its own loop, `scheduler/test_visual_ner_on_ray.py`.)"""
     api, page = training_api, screen
     owner = api.user("olivia")
+    engines = {e["name"]: e["defaults"] for e in owner.get("/api/engines").json()}
+    epochs = engines["spacy.ner.v1"]["epochs"]
     sign_in(page, api.url, owner)
 
     broken = clinical_config.replace('toName="text"', 'toName="txt"', 1)
-    page.fill("input[name=name]", "clinic")
+    page.fill("input[name=name]", "Clinical notes")
     page.fill("textarea[name=labeling_config]", broken)
     page.click("form[action='/ui/projects'] button[type=submit]")
     errors = page.locator(".line-error").all_inner_texts()
@@ -182,68 +191,110 @@ def test_the_seeds_loop_on_pages_config_import_train_watch_compare_deploy_preann
     page.wait_for_url(re.compile(r".*/ui/projects/\d+$"))
     pid = int(page.url.rsplit("/", 1)[1])
 
-    tasks = clinical_tasks[:200] + [{"data": t["data"]} for t in clinical_tasks[1490:1500]]  # ten without a completion
+    tasks = clinical_tasks[:SAMPLE] + [{"data": t["data"]} for t in clinical_tasks[1490:1500]]  # ten without a completion
     (tmp_path / "tasks.json").write_text(json.dumps(tasks))
     page.set_input_files("form[action$='/import'] input[type=file]", str(tmp_path / "tasks.json"))
     page.click("form[action$='/import'] button[type=submit]")
-    assert page.inner_text("[role=status]") == "210 tasks imported"
+    assert page.inner_text("[role=status]") == f"{SAMPLE + 10} tasks imported"
 
-    def train(kinds: list[str], epochs: int) -> list[int]:
+    def train(kinds: list[str], epochs: int | None = None) -> list[int]:
         page.goto(f"{api.url}/ui/projects/{pid}/train")
         for box in page.locator("#train-kinds input[name=kinds]").all():
             box.set_checked(box.get_attribute("value") in kinds)
-        page.fill("input[name=epochs]", str(epochs))
-        page.fill("input[name=learning_rate]", "0.005")
+        if epochs is not None:
+            page.fill("input[name=epochs]", str(epochs))
+            page.fill("input[name=learning_rate]", "0.005")
         page.click("form.train button[type=submit]")
         page.locator("#train-result [role=status]").wait_for(timeout=30_000)
         return [int(a.get_attribute("href").rsplit("/", 1)[1]) for a in page.locator("#train-result [role=status] a").all()]
 
-    ner, first = train(["ner", "classification"], 4)
-    page.goto(f"{api.url}/ui/trainings/{ner}")
+    ids = train(["ner", "assertion", "classification"])  # no parameter touched
+    assert len(ids) == 3
+    ner_id = ids[0]
+    followed: list[str] = []
+    follower = threading.Thread(target=lambda: followed.append(owner.get(f"/api/trainings/{ner_id}/log", params={"follow": "true"}, timeout=900).text))
+    follower.start()
+    page.goto(f"{api.url}/ui/trainings/{ner_id}")
     page.evaluate("window.notReloaded = true")
     # Polled from here: the page's content security policy forbids the eval that wait_for_function's polling uses.
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     while not page.evaluate("document.querySelector('#progress').value >= 50 || "
                             "document.querySelector('#status').dataset.status == 'succeeded'"):
         assert time.monotonic() < deadline, "the progress bar never passed 50%"
         page.wait_for_timeout(200)
     page.wait_for_timeout(500)  # the chart of the epochs so far
     page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
-    page.wait_for_selector("#status[data-status='succeeded']", state="attached", timeout=300_000)
+    page.wait_for_selector("#status[data-status='succeeded']", state="attached", timeout=600_000)
     assert page.evaluate("window.notReloaded"), "the page followed the run without a reload"
     assert page.locator("#progress").evaluate("p => p.value") == 100
-    assert "epoch 4/4" in page.inner_text("#log") and "final metrics" in page.inner_text("#log")
+    assert f"epoch {epochs}/{epochs}" in page.inner_text("#log") and "final metrics" in page.inner_text("#log")
     page.locator("table.benchmark").wait_for()
-    assert page.locator("table.epochs tbody tr").count() == 4 and page.locator(".chart polyline.loss").count() == 1
-    api_job = owner.get(f"/api/trainings/{ner}").json()
+    assert page.locator("table.epochs tbody tr").count() == epochs and page.locator(".chart polyline.loss").count() == 1
+    api_job = owner.get(f"/api/trainings/{ner_id}").json()
     assert page.inner_text("table.benchmark tr[data-label='Condition'] td:nth-child(4)") == f"{api_job['metrics']['per_label']['Condition']['f1']:.4f}"
 
-    wait_for_trainings(owner, [first])
+    final, seen = wait_for_trainings(owner, ids, timeout=800)
+    follower.join(timeout=60)
+    assert [j["kind"] for j in final] == ["ner", "assertion", "classification"]
+    assert any("[E302] label 'Not particular'" in w for w in final[2]["warnings"])
+    for job, history in zip(final, seen, strict=True):
+        assert job["status"] == "succeeded", job
+        assert job["params"] == engines[job["engine"]], "a request that gives no parameter trains with the engine's defaults"
+        assert job["metrics"]["micro"]["f1"] > job["metrics"]["reference"]["micro"]["f1"], ("beats a guess with no model", job)
+        seen_epochs = [s["progress"]["epoch"] for s in history]
+        assert seen_epochs == sorted(seen_epochs) and seen_epochs[-1] == epochs and job["progress"]["percent"] == 100.0
+        model = owner.get(f"/api/models/{job['model']}").json()
+        assert model["training_job_id"] == job["id"] and model["metrics"] == job["metrics"]
+        assert set(model["metrics"]) >= {"micro", "macro", "per_label"}
+    ner, assertion, first = final
+    assert [j["model"] for j in final] == ["ner_clinical_notes_annotation_manual", "assertion_clinical_notes_annotation_manual",
+                                           "classification_temporality_annotation_manual"]
+    log = owner.get(f"/api/trainings/{ner['id']}/log").text
+    defaults = engines["spacy.ner.v1"]
+    for expected in (f"parameters: epochs={epochs}, learning_rate={defaults['learning_rate']}", "versions: annoray", "spacy 3.8",
+                     f"data: {SAMPLE} tasks", "examples per label: Condition=", f"epoch 1/{epochs}",
+                     "final metrics on the held-out split", "model 'ner_clinical_notes_annotation_manual' saved"):
+        assert expected in log, expected
+    assert followed and followed[0] == log
+    twin = owner.get(f"/api/trainings/{first['id']}/log", params={"format": "json"}).json()
+    assert [e["epoch"] for e in twin["epochs"]] == list(range(1, epochs + 1)) and twin["metrics"]["metrics"] == first["metrics"]
+    assert twin["request"]["params"]["epochs"] == epochs and twin["start"]["versions"]["ray"]
+    assert twin["data"]["label_counts"]["Recent"] > 0
+    history = owner.get(f"/api/projects/{pid}/trainings").json()
+    assert [(h["id"], h["source"], h["status"]) for h in history] == [(j["id"], "manual", "succeeded") for j in reversed(final)]
+    assert all(h["data"]["tasks_selected"] == SAMPLE and h["log"] == f"/api/trainings/{h['id']}/log" for h in history)
+
     second, = train(["classification"], 2)
     (done, *_), _ = wait_for_trainings(owner, [second])
     model = owner.get(f"/api/models/{done['model']}").json()
     page.goto(f"{api.url}/ui/models")
     page.click(f"tr[data-model='{done['model']}'] a")
     matrix = model["metrics"]["confusion_matrix"]
+    assert matrix["labels"] == ["Recent", "Historical", "Not particular"]
+    assert sum(map(sum, matrix["matrix"])) == done["data"]["test_examples"]
     for gold, row in zip(matrix["labels"], matrix["matrix"], strict=True):
         for predicted, n in zip(matrix["labels"], row, strict=True):
             assert page.inner_text(f"table.confusion td[data-gold='{gold}'][data-predicted='{predicted}']") == str(n)
     page.screenshot(path=str(tmp_path / "model.png"), full_page=True)
 
     page.goto(f"{api.url}/ui/projects/{pid}/history")
-    page.check(f"input[name=job][value='{first}']")
+    page.check(f"input[name=job][value='{first['id']}']")
     page.check(f"input[name=job][value='{second}']")
     page.click("text=Compare the chosen runs")
     assert page.locator("tr.differs[data-param='epochs']").count() == 1 and page.locator("tr.differs[data-param='dropout']").count() == 0
-    runs = {j: owner.get(f"/api/trainings/{j}").json()["metrics"]["per_label"] for j in (first, second)}
+    runs = {j: owner.get(f"/api/trainings/{j}").json()["metrics"]["per_label"] for j in (first["id"], second)}
     for j, per_label in runs.items():
         assert page.inner_text(f"tr[data-label='Recent'] td.f1[data-job='{j}']") == f"{per_label['Recent']['f1']:.4f}"
 
+    # the three models of the defaults serve together, deployed from the page
     page.goto(f"{api.url}/ui/projects/{pid}/preannotate")
-    page.check(f"input[name=models][value='{api_job['model']}']")
+    for job in final:
+        page.check(f"input[name=models][value='{job['model']}']")
     page.click("form[action$='/servers'] button[type=submit]")
     sid = int(re.search(r"deployed=(\d+)", page.url)[1])
-    wait_for(api, f"/api/servers/{sid}", lambda s: s["status"] == "running", timeout=300)
+    state = wait_for(api, f"/api/servers/{sid}", lambda s: s["status"] == "running", timeout=300)
+    served = {m["name"]: m["labels"] for m in state["models"]}
+    assert set(served) == {j["model"] for j in final} and served[first["model"]] == ["Recent", "Historical", "Not particular"]
     page.reload()
     assert "Condition" in page.inner_text(f"tr[data-server='{sid}'] ul.models"), "the labels a server predicts, before it runs"
     page.check(f"input[name=server_id][value='{sid}']")
@@ -253,6 +304,17 @@ def test_the_seeds_loop_on_pages_config_import_train_watch_compare_deploy_preann
     page.click("text=See the predictions in the task list")
     assert page.locator("article.task mark.chunk").count() > 0, "predicted chunks are highlighted"
     assert page.locator("article.task").first.get_attribute("data-task") is not None
+
+    unannotated = [t["id"] for t in owner.get(f"/api/projects/{pid}/tasks", params={"completed": "no", "page_size": 50}).json()["items"]]
+    predictions = [p for t in unannotated for p in owner.get(f"/api/projects/{pid}/tasks/{t}/predictions").json()]
+    assert len(unannotated) == len(predictions) == 10
+    spans = [r for p in predictions for r in p["result"] if r["type"] == "labels"]
+    assert spans and all(0 <= r["score"] <= 1 and r["value"]["text"] for r in spans)
+    assert any(" " in r["value"]["text"] for r in spans), "multi-token chunks come back as one region"
+    assert all(r["value"]["choices"][0] in ("Recent", "Historical", "Not particular") for p in predictions
+               for r in p["result"] if r["type"] == "choices")
+    created = owner.post(f"/api/projects/{pid}/tasks/{unannotated[0]}/completions/from-prediction/{predictions[0]['id']}")
+    assert created.status_code == 201, created.text
 
     page.goto(f"{api.url}/ui/clusters")
     assert page.locator(f"table.servers tr[data-server='{sid}']").count() == 1

@@ -1,5 +1,5 @@
 """Training on Ray through HTTP: another language, versions, cancel, a crash, an owner's config (three models in one
-request, with the defaults: `test_defaults_on_ray.py`)."""
+request, with the defaults: the dashboard's loop in `test_dashboard.py`)."""
 
 import os
 import time
