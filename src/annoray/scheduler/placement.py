@@ -7,7 +7,7 @@ be tested without Ray: start on a node now, wait (and for what), or never (and w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -42,6 +42,7 @@ class Placement:
     scale_up: bool = False  # waiting for a node the autoscaler can add
     leases: tuple[tuple[str, int], ...] = ()  # (scope, license id) of the seats taken to start
     spread: tuple[tuple[str, int], ...] = ()  # a server's replicas: (node id, replicas there), when it starts
+    waits_for: str = ""  # what a waiting job waits for: "room" on a node, a "seat", its "project" (one run at a time), "quota"
 
 
 def largest(resources: Iterable[Resources]) -> Resources | None:
@@ -143,18 +144,27 @@ class _Pass:
 
 
 def plan(pending: Iterable[Pending], nodes: Mapping[str, Node], *, running: Mapping[tuple[int, str], int],
-         node_types: Iterable[Resources] = (), seats: SeatPool | None = None) -> list[tuple[Pending, Placement]]:
-    """Decide every pending job, oldest first: start (and take its room and seats), wait, or never.
+         node_types: Iterable[Resources] = (), seats: SeatPool | None = None,
+         admit: Callable[[Pending], str | None] | None = None,
+         started: Callable[[Pending], None] | None = None) -> list[tuple[Pending, Placement]]:
+    """Decide every pending job, in the order given (oldest first, or `admission`'s): start (and take its room and
+    seats), wait, or never.
 
-    The oldest job that fits the cluster but must wait holds the node it can soonest use; younger
-    jobs backfill only the other nodes, so the held node drains and the old job cannot starve.
-    Seats go oldest first too. ``nodes`` and ``seats`` are updated with what the started jobs take.
+    The first job that fits the cluster but must wait holds the node it can soonest use; later
+    jobs backfill only the other nodes, so the held node drains and that job cannot starve.
+    Seats go in the same order. ``nodes`` and ``seats`` are updated with what the started jobs take.
+
+    Args:
+        admit: why a job's team may not take its demand now (its quota), None when it may; such a job waits.
+        started: told each job that starts, as it starts (its team is charged: the order may change).
     """
     state = _Pass(dict(nodes), seats or SeatPool(()), dict(running))
-    return _decide(pending, state, list(node_types))
+    return _decide(pending, state, list(node_types), admit, started)
 
 
-def _decide(pending: Iterable[Pending], state: _Pass, node_types: list[Resources]) -> list[tuple[Pending, Placement]]:
+def _decide(pending: Iterable[Pending], state: _Pass, node_types: list[Resources],
+            admit: Callable[[Pending], str | None] | None = None,
+            started: Callable[[Pending], None] | None = None) -> list[tuple[Pending, Placement]]:
     """`plan` from where ``state`` stands, which it updates."""
     nodes, seats, busy = state.nodes, state.seats, state.busy
     decisions = []
@@ -162,16 +172,20 @@ def _decide(pending: Iterable[Pending], state: _Pass, node_types: list[Resources
         other = busy.get(job.exclusive) if job.exclusive else None
         if job.exclusive and other is not None:
             reason = f"another {job.exclusive[1]} training of this project is running (training {other})"
-            decisions.append((job, Placement(Outcome.WAIT, reason=reason)))
+            decisions.append((job, Placement(Outcome.WAIT, reason=reason, waits_for="project")))
             continue
         ungranted = next((scope for scope in job.scopes if not seats.granted(scope)), None)
         if ungranted:
             decisions.append((job, Placement(Outcome.NEVER, reason=Errors.E707.format(scope=ungranted))))
             continue
+        over = admit(job) if admit else None
+        if over:
+            decisions.append((job, Placement(Outcome.WAIT, reason=over, waits_for="quota")))
+            continue
         short = seats.short(job.scopes)
         if short:
             reason = f"waiting for a seat of license scope '{short}' (every seat that grants it is leased)"
-            decisions.append((job, Placement(Outcome.WAIT, reason=reason)))
+            decisions.append((job, Placement(Outcome.WAIT, reason=reason, waits_for="seat")))
             continue
         blocked = {state.held} if state.held else ()
         placement = (place_replicas(job.demand, job.replicas, nodes.values(), node_types=node_types, blocked=blocked)
@@ -187,8 +201,12 @@ def _decide(pending: Iterable[Pending], state: _Pass, node_types: list[Resources
                 busy[job.exclusive] = job.holder_id
             placement = Placement(Outcome.START, node_id=placement.node_id, leases=tuple(seats.take(job.scopes)),
                                   spread=placement.spread)
-        elif placement.outcome is Outcome.WAIT and state.held is None:
-            state.held = reserve_for(job.demand, nodes.values())
+            if started:
+                started(job)
+        elif placement.outcome is Outcome.WAIT:
+            placement = Placement(Outcome.WAIT, reason=placement.reason, scale_up=placement.scale_up, waits_for="room")
+            if state.held is None:
+                state.held = reserve_for(job.demand, nodes.values())
         decisions.append((job, placement))
     return decisions
 
