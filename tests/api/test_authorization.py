@@ -108,6 +108,11 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/licenses"): ADMIN,
     ("POST", "/api/licenses"): ADMIN,
     ("DELETE", "/api/licenses/{license_id}"): ADMIN,
+    ("POST", "/api/teams"): ADMIN,
+    ("GET", "/api/teams"): USER,
+    ("PATCH", "/api/teams/{name}"): ADMIN,
+    ("DELETE", "/api/teams/{name}"): ADMIN,
+    ("PATCH", "/api/projects/{pid}"): ADMIN,  # its team and its trainings' default priority
     ("GET", "/api/cluster"): CLUSTER,
     # Label Studio's calls: any user may link a new Label Studio project (it makes them its owner); a linked one is its
     # owners' and managers'. GET /ls/predictions is let through to its check of the project named in its query (the
@@ -198,6 +203,9 @@ def world(api: Api, clinical_config: str, clinical_tasks: list, tmp_path) -> dic
         "/api/servers": {"project_id": pid, "name": "another"},
         "/api/models/{name}": {"shared": True},
         "/api/users/{username}": {"active": True},
+        "/api/teams": {"name": "matrix", "quota": {"cpus": 1}},
+        "/api/teams/{name}": {"quota": {"cpus": 2}},
+        "/api/projects/{pid}": {"priority": 1},
         "/api/rules": {"name": "dose", "label": "Dose", "kind": "regex", "pattern": "mg"},
         "/api/projects": {"name": "p"},  # refused as incomplete after the caller is let through: nobody becomes an owner
         "/api/tokens": {"name": "more", "scope": "read"},

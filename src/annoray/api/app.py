@@ -25,8 +25,8 @@ from annoray.api.guard import InputGuard
 from annoray.api.label_studio_webhooks import Webhooks
 from annoray.api.ops import Admission, ApiMetrics, MetricsMiddleware, SecurityHeaders, StreamSlots, TokenUses
 from annoray.api.routes import (
-    audit, cluster, docs, files, health, label_studio, licenses, models, projects, servers, tasks, training_setup, trainings,
-    users, work,
+    audit, cluster, docs, files, health, label_studio, licenses, models, projects, servers, tasks, teams, training_setup,
+    trainings, users, work,
 )
 from annoray.api.schemas import ERROR_RESPONSES
 from annoray.api.work import Works
@@ -89,8 +89,8 @@ def create_app(
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.api.allowed_hosts)
     if settings.api.trusted_proxies:  # outermost: every layer sees the client's scheme and address
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.api.trusted_proxies)
-    for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, cluster, audit,
-                   label_studio, work):
+    for module in (health, users, projects, tasks, files, trainings, training_setup, models, servers, licenses, teams, cluster,
+                   audit, label_studio, work):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(docs.router)
     web.install(app)

@@ -129,6 +129,11 @@ class Errors:
     E516 = ("[E516] work {work_id} ({kind}) never ended: the API process that ran it stopped; nothing of it was kept, "
             "send the request again")
     E517 = "[E517] work {work_id} ({kind}) failed unexpectedly (the API's log has why); send the request again"
+    E518 = "[E518] a team named '{name}' already exists; choose another name or PATCH /api/teams/{name}"
+    E519 = ("[E519] 'default' is the team of every project in no team (it has no quota and only borrows): name a team "
+            "otherwise")
+    E520 = ("[E520] priority {priority} is above {limit}, the highest an owner or manager may ask (setting "
+            "scheduler.max_priority); ask for {limit} or less, or an admin sends it")
 
     E601 = "[E601] engine '{engine}' has no {kind} trainer; available for {kind}: {available}"
     E602 = "[E602] engine '{engine}' is not available here: {why}"

@@ -42,6 +42,7 @@ class TrainingRequest:
     source: str = "manual"
     config: int | None = None  # the project's own training config NER trains with
     request_key: str | None = None  # the client's Idempotency-Key
+    priority: int | None = None  # higher first; None: the project's
 
 
 def training_scopes(kind: ModelKind, model_type: str) -> tuple[str, ...]:
@@ -154,6 +155,9 @@ def request_trainings(
     with sessions() as reading:  # a read: the write transaction begins only when the jobs are inserted
         custom, error = own_config(reading, project, request, kinds)
     errors += [error] if error else []
+    limit = settings.scheduler.max_priority
+    if request.priority is not None and request.priority > limit and not (user and user.is_admin):
+        errors.append(ErrorDetail(Errors.E520.format(priority=request.priority, limit=limit), field="priority"))
     if errors:
         raise InvalidInput("cannot train", errors)
     refusals = [ErrorDetail(Errors.E612.format(why=why), field="kinds")
@@ -186,7 +190,7 @@ def request_trainings(
             data_summary=data.kind_summary(kind), warnings=warnings,
             resources=resources.model_dump(), scopes=list(scopes[kind]), progress={"epoch": 0, "epochs": params.epochs, "percent": 0.0},
             requested_by=user.id if user else None, custom=custom if kind is ModelKind.NER else None,
-            request_key=request.request_key,
+            request_key=request.request_key, priority=project.priority if request.priority is None else request.priority,
         ))
         record = {
             "id": job.id, "kind": job.kind, "engine": job.engine, "source": job.source, "language": project.language,

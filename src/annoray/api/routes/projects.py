@@ -16,6 +16,7 @@ from annoray.api.schemas import (
     ProjectOut,
     TrainingDataOut,
 )
+from annoray.platform.access.teams import DEFAULT_TEAM
 from annoray.platform.access.roles import ANY_MEMBER, OWNER, OWNER_MANAGER, require_role
 from annoray.platform.labeling.config import LabelingConfig, ModelKind
 from annoray.platform.labeling.datasets import SplitMethod
@@ -39,6 +40,7 @@ def _out(project: Project, config: LabelingConfig, role: Role | None) -> Project
         config_version=project.config_version, language=project.language, model_type=project.model_type,
         created_at=project.created_at, role=role, kinds=config.summary(), models=config.models,
         active_learning=ActiveLearningOut(**active_learning.view(project)),
+        team=project.team.name if project.team else DEFAULT_TEAM, priority=project.priority,
     )
 
 
@@ -52,6 +54,12 @@ def create(body: ProjectCreate, user: CurrentUser, writes: WritesDep, settings: 
 def projects_of(session: Session, user: User) -> list[ProjectOut]:
     repo = ProjectRepository(session)
     return [_out(p, project_config(p), repo.member(p.id, user.id).role) for p in repo.for_user(user.id)]  # type: ignore[union-attr]
+
+
+def project_out(session: Session, project: Project, user: User) -> ProjectOut:
+    """The project as ``user`` sees it (no role when not a member: an admin)."""
+    member = ProjectRepository(session).member(project.id, user.id)
+    return _out(project, project_config(project), member.role if member else None)
 
 
 def project_view(m: Membership) -> ProjectOut:

@@ -20,12 +20,13 @@ from annoray.api.deps import (
 )
 from annoray.api.schemas import TrainingCreate, TrainingCreated, TrainingJobRef, TrainingOut, TrainingProgress
 from annoray.platform.access.roles import ANY_MEMBER, OWNER_MANAGER, require_role
+from annoray.platform.access.teams import DEFAULT_TEAM
 from annoray.platform.errors import Conflict, Errors
 from annoray.platform.lifecycle import ENDED
 from annoray.platform.models.training_log import log_document, log_text
 from annoray.platform.store.repositories import TrainingJobRepository, TrainingLogRepository
 from annoray.platform.settings import Settings
-from annoray.platform.store.tables import TrainingJob
+from annoray.platform.store.tables import Project, TrainingJob
 from annoray.scheduler import SchedulerClient, TrainingRequest, queue_trainings
 
 router = APIRouter(tags=["trainings"])
@@ -33,7 +34,7 @@ router = APIRouter(tags=["trainings"])
 FOLLOW_POLL_SECONDS = 0.5
 
 
-def training_out(job: TrainingJob) -> TrainingOut:
+def training_out(job: TrainingJob, project: Project) -> TrainingOut:
     progress = job.progress or {}
     return TrainingOut(
         id=job.id, project_id=job.project_id, kind=job.kind, engine=job.engine, source=job.source, status=job.status,
@@ -46,6 +47,7 @@ def training_out(job: TrainingJob) -> TrainingOut:
         attempts=job.attempts, resources=job.resources or {}, node_id=job.node_id, licenses=job.scopes or [], created_at=job.created_at,
         decided_at=job.decided_at, started_at=job.started_at,
         finished_at=job.finished_at, log=f"/api/trainings/{job.id}/log",
+        priority=job.priority, team=project.team.name if project.team else DEFAULT_TEAM, preemptions=job.preemptions,
     )
 
 
@@ -68,7 +70,7 @@ def queue(body: TrainingCreate, m: Membership, writes: sessionmaker[Session], se
     request = TrainingRequest(
         kinds=body.kinds, engine=body.engine, embeddings=body.embeddings, params=body.params, split=body.split,
         task_tags=tuple(body.task_tags), reviewed_only=body.reviewed_only, deploy=body.deploy is True, force_deploy=body.deploy == "force",
-        config=body.config, request_key=idempotency_key,
+        config=body.config, request_key=idempotency_key, priority=body.priority,
     )
     jobs, warnings = queue_trainings(writes, sessions, settings, m.project, m.user, request, why_never=scheduler.never_reason)
     scheduler.wake()
@@ -79,16 +81,16 @@ def queue(body: TrainingCreate, m: Membership, writes: sessionmaker[Session], se
 def training_history(m: MembershipDep, session: SessionDep) -> list[TrainingOut]:
     """Every training of the project, newest first: source, data used, dates, status, parameters, metrics, log."""
     require_role(m.member.role, ANY_MEMBER, "see the training history")
-    return trainings_of(session, m.project.id)
+    return trainings_of(session, m.project)
 
 
-def trainings_of(session: Session, project_id: int) -> list[TrainingOut]:
-    return [training_out(j) for j in TrainingJobRepository(session).for_project(project_id)]
+def trainings_of(session: Session, project: Project) -> list[TrainingOut]:
+    return [training_out(j, project) for j in TrainingJobRepository(session).for_project(project.id)]
 
 
 @router.get("/api/trainings/{jid}", response_model=TrainingOut)
 def get_training(t: TrainingDep) -> TrainingOut:
-    return training_out(t.job)
+    return training_out(t.job, t.membership.project)
 
 
 @router.post("/api/trainings/{jid}/cancel", response_model=TrainingOut)
@@ -96,7 +98,7 @@ def cancel_training(t: TrainingDep, writes: WritesDep, reads: SessionsDep, sched
     """Cancel a queued or running training; its Ray Train run stops and its resources come back."""
     cancel(t, writes, scheduler)
     with reads() as session:  # what the scheduler wrote, after this request's own reads began
-        return training_out(TrainingJobRepository(session).get(t.job.id))
+        return training_out(TrainingJobRepository(session).get(t.job.id), t.membership.project)
 
 
 def cancel(t: TrainingAccess, writes: sessionmaker[Session], scheduler: SchedulerClient) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -101,3 +101,51 @@ class AuditEventOut(BaseModel):
     status: int
     outcome: Literal["ok", "refused", "error"]
     detail: str | None = Field(description="The error code of a refusal, such as [E402].")
+
+
+class Quota(BaseModel):
+    """An amount of the cluster, as teams' quotas and limits give it."""
+
+    model_config = ConfigDict(extra="forbid")
+    cpus: float = Field(0, ge=0, le=1_000_000, description="CPU cores.")
+    memory_gb: float = Field(0, ge=0, le=1_000_000_000, description="Memory, in GiB.")
+    gpus: float = Field(0, ge=0, le=100_000, description="GPUs.")
+
+
+SeatCounts = dict[str, Annotated[int, Field(ge=0, le=100_000)]]
+
+
+class TeamCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    quota: Quota = Field(description="Nominal quota: what the team may always take back from borrowers.")
+    borrowing_limit: Quota | None = Field(None, description="How much beyond its quota the team may borrow of what "
+                                          "others leave unused; null: no limit.")
+    seats: SeatCounts = Field(default_factory=dict, description="Seats of each licence scope the team's jobs may "
+                                  "hold at once.", max_length=100)
+
+
+class TeamUpdate(BaseModel):
+    """What to change; a field left out stays (``borrowing_limit: null`` lifts the limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+    quota: Quota | None = None
+    borrowing_limit: Quota | None = None
+    seats: SeatCounts | None = Field(None, max_length=100)
+
+
+class TeamOut(BaseModel):
+    name: str
+    quota: dict[str, float]
+    borrowing_limit: dict[str, float] | None
+    seats: dict[str, int]
+    projects: list[int] = Field(description="The team's projects' ids.")
+    usage: dict[str, float] = Field(description="What its running trainings and servers hold now.")
+    borrowed: dict[str, float] = Field(description="What of its usage is beyond its quota, lent by other teams.")
+
+
+class ProjectUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    team: str | None = Field(None, max_length=100, description="The team whose quota the project's work counts against "
+                             "(null or 'default': none).")
+    priority: int | None = Field(None, ge=-1000, le=1000, description="Priority of its trainings when a request gives none.")

@@ -30,6 +30,8 @@ class ProjectOut(BaseModel):
     kinds: dict[str, Any] = Field(description="Model kinds the labeling config implies, with their labels.")
     models: list[str] = Field(description="The models the labeling config names (what a server for it serves).")
     active_learning: ActiveLearningOut
+    team: str = Field("default", description="The team whose quota its work counts against ('default': none).")
+    priority: int = Field(0, description="Priority of its trainings when a request gives none.")
 
 
 class ActiveLearningIn(BaseModel):

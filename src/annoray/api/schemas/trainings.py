@@ -30,6 +30,8 @@ class TrainingCreate(BaseModel):
         False, description='Deploy the models when the training succeeds and they pass the quality floor and the gate; '
         '"force" deploys them whatever they score.')
     config: RowId | None = Field(None, description="Id of one of the project's own training configs: NER trains with it.")
+    priority: int | None = Field(None, ge=-1000, le=1000, description="Higher first in the queue; default: the project's. "
+                                 "Owners and managers may ask up to the setting scheduler.max_priority.")
 
 
 class EngineOut(BaseModel):
@@ -95,6 +97,9 @@ class TrainingOut(BaseModel):
     metrics: dict[str, Any]
     warnings: list[str]
     model: str | None = Field(None, description="Catalog name of the trained model, once it succeeded.")
+    priority: int = Field(0, description="Higher first in the queue.")
+    team: str = Field("default", description="The team whose quota it counts against (its project's).")
+    preemptions: int = Field(0, description="Times it was stopped to let another job run (not failures: it resumed).")
     params: dict[str, Any]
     selection: dict[str, Any]
     data: dict[str, Any] = Field(description="The data used: tasks, split sizes, per-label counts.")

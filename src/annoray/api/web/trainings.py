@@ -133,7 +133,7 @@ def train(request: Request, v: VisitorDep, session: SessionDep, sessions: Sessio
 @router.get("/trainings/{jid}", response_class=HTMLResponse)
 def training_page(request: Request, v: VisitorDep, session: SessionDep, scheduler: SchedulerDep, jid: Id) -> HTMLResponse:
     t = _access(session, v, jid)
-    job = trainings.training_out(t.job)
+    job = trainings.training_out(t.job, t.membership.project)
     lines = TrainingLogRepository(session).lines(jid)
     return page(request, "training.html", v, job=job, project=t.membership.project,
                 can_cancel=t.membership.member.role in OWNER_MANAGER and job.status not in ENDED,
@@ -156,7 +156,8 @@ def _result(session: Session, job: TrainingOut) -> dict[str, Any]:
 @router.get("/trainings/{jid}/result", response_class=HTMLResponse)
 def training_result(request: Request, v: VisitorDep, session: SessionDep, jid: Id) -> HTMLResponse:
     """The chart and the benchmark table, as the page reloads them when an epoch ends and when the training ends."""
-    job = trainings.training_out(_access(session, v, jid).job)
+    t = _access(session, v, jid)
+    job = trainings.training_out(t.job, t.membership.project)
     return page(request, "training_result.html", v, job=job, **_result(session, job))
 
 
@@ -237,7 +238,7 @@ def training_log_file(request: Request, v: VisitorDep, session: SessionDep, sess
 @router.get("/projects/{pid}/history", response_class=HTMLResponse)
 def history(request: Request, v: VisitorDep, session: SessionDep, pid: Id) -> HTMLResponse:
     m = v.member(session, pid)
-    return page(request, "history.html", v, project=m.project, jobs=trainings.trainings_of(session, pid))
+    return page(request, "history.html", v, project=m.project, jobs=trainings.trainings_of(session, m.project))
 
 
 @router.get("/projects/{pid}/trainings", response_class=HTMLResponse)
@@ -245,7 +246,7 @@ def trainings_part(request: Request, v: VisitorDep, session: SessionDep, pid: Id
                    job: Annotated[list[int] | None, Query()] = None) -> HTMLResponse:
     """The history's table, as the page polls it (keeping the runs chosen to compare)."""
     m = v.member(session, pid)
-    return page(request, "trainings.html", v, project=m.project, jobs=trainings.trainings_of(session, pid), chosen=job or [])
+    return page(request, "trainings.html", v, project=m.project, jobs=trainings.trainings_of(session, m.project), chosen=job or [])
 
 
 @router.get("/projects/{pid}/compare", response_class=HTMLResponse)
@@ -253,7 +254,7 @@ def compare(request: Request, v: VisitorDep, session: SessionDep, pid: Id,
             job: Annotated[list[int] | None, Query()] = None) -> HTMLResponse:
     """Two or more runs side by side: the parameters that differ, per-label P/R/F1, and F1 across active-learning rounds."""
     m = v.member(session, pid)
-    history_ = trainings.trainings_of(session, m.project.id)
+    history_ = trainings.trainings_of(session, m.project)
     chosen = [j for j in history_ if j.id in set(job or [])]
     keys = sorted({k for j in chosen for k in (j.params | {"engine": j.engine, "source": j.source, "kind": j.kind})})
     params = [(k, [(j.params | {"engine": j.engine, "source": j.source, "kind": j.kind}).get(k) for j in chosen]) for k in keys]

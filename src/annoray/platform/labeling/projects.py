@@ -46,7 +46,7 @@ def create_project(
         raise InvalidInput("invalid project", errors)
     repo = ProjectRepository(session)
     project = repo.add(Project(
-        name=name, labeling_config=labeling_config, language=language, model_type=model_type, created_by=owner.id
+        name=name, labeling_config=labeling_config, language=language, model_type=model_type, created_by=owner.id, team=None
     ))
     repo.add_member(Member(project_id=project.id, user_id=owner.id, role=Role.OWNER, priority=0))
     repo.add_config_version(project, "created")

@@ -1,7 +1,7 @@
 """Queries and writes of the store; repositories only flush, the caller owns the transaction."""
 
 from annoray.platform.store.repositories.access import (
-    ApiTokenRepository, AuditRepository, LicenseRepository, RuleRepository, WebSessionRepository,
+    ApiTokenRepository, AuditRepository, LicenseRepository, RuleRepository, TeamRepository, WebSessionRepository,
 )
 from annoray.platform.store.repositories.base import aware
 from annoray.platform.store.repositories.documents import DocumentRepository
@@ -16,6 +16,6 @@ from annoray.platform.store.repositories.labeling import (
 __all__ = [
     "SERVER", "TRAINING", "ApiTokenRepository", "AuditRepository", "CompletionRepository", "DocumentRepository", "LicenseRepository", "ModelRepository", "PredictionRepository",
     "PreannotationJobRepository", "ProjectRepository", "RuleRepository", "ServerRepository", "TaskRepository",
-    "TrainingConfigRepository", "TrainingJobRepository", "TrainingLogRepository", "UserRepository", "WebSessionRepository",
+    "TeamRepository", "TrainingConfigRepository", "TrainingJobRepository", "TrainingLogRepository", "UserRepository", "WebSessionRepository",
     "aware",
 ]

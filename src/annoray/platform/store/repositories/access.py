@@ -1,4 +1,4 @@
-"""Rules, licenses with their leased seats, and dashboard sessions."""
+"""Rules, licenses with their leased seats, dashboard sessions, and teams with what their projects run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from annoray.platform.store.repositories.base import RowRepository, aware
-from annoray.platform.store.tables import ApiToken, AuditEvent, License, LicenseLease, Rule, User, WebSession
+from annoray.platform.lifecycle import HOLDING, JobStatus
+from annoray.platform.store.tables import (
+    ApiToken, AuditEvent, License, LicenseLease, PreannotationServer, Project, Rule, Team, TrainingJob, User, WebSession,
+)
 from annoray.platform.store.tokens import hash_token
 
 
@@ -179,3 +182,38 @@ class AuditRepository(RowRepository[AuditEvent]):
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(query.order_by(AuditEvent.id.desc()).offset(offset).limit(limit)).all()
         return rows, total
+
+
+class TeamRepository(RowRepository[Team]):
+    row, noun = Team, "team"
+
+    def all(self) -> Sequence[Team]:
+        return self.session.scalars(select(Team).order_by(Team.name)).all()
+
+    def by_name(self, name: str) -> Team | None:
+        return self.session.scalars(select(Team).where(Team.name == name)).first()
+
+    def delete(self, team: Team) -> None:
+        """The team goes; its projects go back to the default team."""
+        self.session.execute(update(Project).where(Project.team_id == team.id).values(team_id=None))
+        self.session.delete(team)
+        self.session.flush()
+
+    def projects(self) -> dict[int | None, list[int]]:
+        """Project ids per team id (None: the default team)."""
+        out: dict[int | None, list[int]] = {}
+        for project_id, team_id in self.session.execute(select(Project.id, Project.team_id).order_by(Project.id)):
+            out.setdefault(team_id, []).append(project_id)
+        return out
+
+    def holding(self) -> list[tuple[int | None, dict, int]]:
+        """What runs now, per team id: (team id, resources, count) of every running training (count 1) and every
+        server that holds its room (its replicas' resources, as many as it may scale to)."""
+        trainings = self.session.execute(
+            select(Project.team_id, TrainingJob.resources).join(Project, Project.id == TrainingJob.project_id)
+            .where(TrainingJob.status == JobStatus.RUNNING))
+        servers = self.session.execute(
+            select(Project.team_id, PreannotationServer.resources, PreannotationServer.max_replicas)
+            .join(Project, Project.id == PreannotationServer.project_id)
+            .where(PreannotationServer.status.in_(list(HOLDING))))
+        return [(team_id, resources, 1) for team_id, resources in trainings] + [tuple(row) for row in servers]

@@ -1,4 +1,5 @@
-"""Who may do what: users, tokens, dashboard sessions, the audit log, licences and their seats."""
+"""Who may do what: users, tokens, dashboard sessions, the audit log, licences and their seats, and teams with their
+share of the cluster."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from annoray.platform.store.tables.base import _enum, Base, utcnow
+from annoray.platform.store.tables.base import _enum, Base, JsonType, utcnow
 
 class User(Base):
     __tablename__ = "users"
@@ -122,3 +123,18 @@ class LicenseLease(Base):
     holder_id: Mapped[int] = mapped_column(Integer)
     leased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Team(Base):
+    """A team sharing the cluster: its nominal quota (``cpus``, ``memory_gb``, ``gpus``), how much beyond it it may
+    borrow (None: as much as the other teams leave unused), and how many seats of each licence scope it may hold.
+    Projects of no team belong to the default team, which has no row: no quota, it only borrows."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    quota: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    borrowing_limit: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+    seats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

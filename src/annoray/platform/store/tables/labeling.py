@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from annoray.platform.lifecycle import OcrStatus
 from annoray.platform.store.tables.base import _enum, Base, CompletionStatus, JsonType, ReviewStatus, Role, utcnow
-from annoray.platform.store.tables.access import User
+from annoray.platform.store.tables.access import Team, User
 
 class Project(Base):
     __tablename__ = "projects"
@@ -45,8 +45,13 @@ class Project(Base):
     # Deploy after training replaces a model only if the new one scores at least as well (when gated).
     deploy_gate: Mapped[bool] = mapped_column(Boolean, default=True)
     deploy_metric: Mapped[str] = mapped_column(String(32), default="micro.f1")
+    # Sharing the cluster: the team whose quota its work counts against (None: the default team), and the priority of
+    # its trainings when a request gives none.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), nullable=True, index=True)  # a deleted team's go back
+    priority: Mapped[int] = mapped_column(Integer, default=0)
 
     members: Mapped[list[Member]] = relationship(back_populates="project", cascade="all, delete-orphan")
+    team: Mapped[Team | None] = relationship(lazy="joined")  # read with the project: views show its name
 
 
 class LabelingConfigVersion(Base):

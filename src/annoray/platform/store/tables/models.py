@@ -80,6 +80,8 @@ class TrainingJob(Base):
     deployment: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the deploy decision: both scores, the config version
     custom: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)  # the owner's config it trains with, as sent
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # higher first (the request's, else its project's)
+    preemptions: Mapped[int] = mapped_column(Integer, default=0)  # times it was stopped for another job (not failures)
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # first start/wait/never
