@@ -5,6 +5,8 @@ from __future__ import annotations
 import atexit
 import functools
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 import json
 import os
 import pwd
@@ -332,6 +334,23 @@ def ray_session(_ray_shutdown: None) -> None:
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=16, _memory=64 * GIB, include_dashboard=False, log_to_driver=False,
                  namespace="annoray-tests")
+
+
+def ray_available(timeout: float = 30.0) -> dict[str, float]:
+    """`ray.available_resources()`, asked again when Ray's GCS leaves it unanswered. Seen once under load (Ray 2.60): the
+    call waited for ever in C++ (`GlobalStateAccessor::GetAllAvailableResources` has no timeout), where pytest-timeout's
+    signal cannot interrupt it, and the whole run hung."""
+    import ray
+
+    for _ in range(5):
+        pool = ThreadPoolExecutor(1)
+        try:
+            return pool.submit(ray.available_resources).result(timeout=timeout)
+        except FutureTimeout:
+            continue
+        finally:
+            pool.shutdown(wait=False)  # a call left hanging keeps its thread, not the test
+    raise TimeoutError("Ray's GCS left ray.available_resources() unanswered five times")
 
 
 def scheduler_settings(home: Path, **training: object) -> Settings:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ..conftest import (
-    GIB, Api, german_project, license_document, live_api, scheduler_settings, shutdown_ray, wait_for_trainings,
+    GIB, Api, german_project, license_document, live_api, ray_available, scheduler_settings, shutdown_ray,
+    wait_for_trainings,
 )
 
 import ray  # noqa: E402  (a dependency of annoray: never skipped)
@@ -49,7 +50,7 @@ def wait_until_ray_has_everything_back(timeout: float = 60) -> tuple[dict, dict]
     """Ray's available CPU and memory once they equal its totals (or what they were when the time ran out)."""
     deadline = time.monotonic() + timeout
     while True:
-        total, free = ray.cluster_resources(), ray.available_resources()
+        total, free = ray.cluster_resources(), ray_available()
         both = ({k: total.get(k) for k in ("CPU", "memory")}, {k: free.get(k) for k in ("CPU", "memory")})
         if both[0] == both[1] or time.monotonic() > deadline:
             return both

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ..conftest import (
-    GIB, Api, german_project, license_document, live_api, refused, scheduler_settings, shutdown_ray, wait_for_trainings,
+    GIB, Api, german_project, license_document, live_api, ray_available, refused, scheduler_settings, shutdown_ray,
+    wait_for_trainings,
 )
 
 import ray  # noqa: E402  (a dependency of annoray: never skipped)
@@ -95,9 +96,9 @@ def test_fifty_concurrent_submissions_never_over_commit_resources_or_seats(ray_s
         scheduler = scheduler_of(api)
         total_cpus = ray.cluster_resources()["CPU"]
         deadline = time.monotonic() + 30  # runs ended by earlier tests give their reservations back asynchronously
-        while ray.available_resources().get("CPU", 0) < total_cpus and time.monotonic() < deadline:
+        while ray_available().get("CPU", 0) < total_cpus and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert ray.available_resources().get("CPU", 0) == total_cpus, "Ray holds CPUs for runs that ended"
+        assert ray_available().get("CPU", 0) == total_cpus, "Ray holds CPUs for runs that ended"
         job_ids: list[int] = []
         lock = threading.Lock()
 
@@ -114,7 +115,7 @@ def test_fifty_concurrent_submissions_never_over_commit_resources_or_seats(ray_s
             t.start()
         deadline = time.monotonic() + 180
         while True:  # every state seen on the way keeps the invariants; stop once every job has been decided
-            ray_used = total_cpus - ray.available_resources().get("CPU", 0)  # Ray's view first: the ledger only grows now
+            ray_used = total_cpus - ray_available().get("CPU", 0)  # Ray's view first: the ledger only grows now
             ledger = ray.get(scheduler.ledger_view.remote())
             assert sum(a["cpus"] for a in ledger.values()) <= 16 and sum(a["memory_gb"] for a in ledger.values()) <= 64
             assert ray_used <= sum(a["cpus"] for a in ledger.values()), "Ray runs workers the ledger does not account for"

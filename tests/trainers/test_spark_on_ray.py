@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import Api, wait_for_trainings
+from ..conftest import Api, ray_available, wait_for_trainings
 
 import ray  # noqa: E402  (a dependency of annoray: never skipped)
 pytest.importorskip("raydp", reason="the spark extra is not installed (pip install 'annoray[spark]')")
@@ -43,7 +43,7 @@ def test_spark_starts_on_ray_with_a_jobs_resources_builds_the_training_frames_an
     ner, classification = data.datasets[ModelKind.NER], data.datasets[ModelKind.CLASSIFICATION]
 
     def free() -> dict[str, float]:
-        return {k: ray.available_resources().get(k, 0.0) for k in ("CPU", "memory")}
+        return {k: ray_available().get(k, 0.0) for k in ("CPU", "memory")}
 
     before = free()
     plan = ExecutorPlan.of(cpus=4, memory_gb=12)  # sparknlp.ner.v1's spec: the driver (the Train worker) keeps half

@@ -206,6 +206,8 @@ class SchedulerSettings(BaseModel):
     cluster_config: Path | None = Field(
         None, description="Ray autoscaler config (cluster.yaml) whose worker node types the scheduler may ask for.",
     )
+    aging_s: float = Field(600.0, ge=0, description="A waiting job's priority rises by one for every this many seconds it "
+                           "has waited, so a stream of higher priorities never starves it (0: no aging).")
     max_priority: int = Field(100, ge=0, le=1000, description="The highest priority an owner or manager may give a "
                               "training (admins: any up to 1000); a request that gives none takes its project's.")
 

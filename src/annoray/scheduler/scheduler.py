@@ -22,6 +22,7 @@ from annoray.scheduler.placement import Node, Outcome, Pending, Placement, Plann
 from annoray.scheduler.preannotation_dispatch import PreannotationDispatch
 from annoray.scheduler.recovery import Recovery
 from annoray.scheduler.serving import ServerDeployments, replica_of, undeploy
+from annoray.scheduler.sharing import fair_decisions, read_sharing, shared
 from annoray.scheduler.training_runs import TrainingRuns
 
 logger = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class Scheduler:
                 queued_servers = {s.id: s for s in ServerRepository(session).with_status(ServerStatus.QUEUED)}
                 stale = self.servers.stale(session)
                 seats = seat_pool(session, datetime.now(UTC))
+                sharing = read_sharing(session)
                 session.expunge_all()
             lost = self.recovery.watch(running_jobs)  # queued again or failed; the next pass, kicked, plans them
             running = {(j.project_id, j.kind): j.id for j in running_jobs if j.id not in lost}
@@ -157,8 +159,14 @@ class Scheduler:
                     w.holder_kind == TRAINING for w in pending[len(pending) - len(joined):]):
                 appended = len(joined)  # only trainings joined, at the young end
             self._servers_seen = set(queued_servers)
-            decisions = self.planner.decide(pending, nodes, running=running, node_types=self.node_types, seats=seats,
-                                            appended=appended)
+            if shared(sharing, pending, queue.jobs):  # teams or priorities: the whole queue, in their order
+                decisions = fair_decisions(pending, queue.jobs, queued_servers, sharing, nodes, running=running,
+                                           node_types=self.node_types, seats=seats,
+                                           aging_s=self.state.settings.scheduler.aging_s, now=datetime.now(UTC))
+                self.planner.end = None  # first come, first served replans whole when it comes back
+            else:
+                decisions = self.planner.decide(pending, nodes, running=running, node_types=self.node_types, seats=seats,
+                                                appended=appended)
             self.runs.record([(w, p) for w, p in decisions if w.holder_kind == TRAINING])
             self.servers.record(queued_servers, [(w, p) for w, p in decisions if w.holder_kind == SERVER])
             for want, placement in decisions:

@@ -199,6 +199,10 @@ class TeamRepository(RowRepository[Team]):
         self.session.delete(team)
         self.session.flush()
 
+    def team_of_projects(self) -> dict[int, str]:
+        """The team name of every project in a team (the others are in the default team)."""
+        return dict(self.session.execute(select(Project.id, Team.name).join(Team, Team.id == Project.team_id)).tuples().all())
+
     def projects(self) -> dict[int | None, list[int]]:
         """Project ids per team id (None: the default team)."""
         out: dict[int | None, list[int]] = {}

@@ -1,0 +1,67 @@
+"""A pass on a cluster that teams share: each queued job's team and priority read from the store, the teams' quotas
+and what each team holds now, and the queue decided in `admission`'s order within those quotas.
+
+Used when the store has a team or a queued job has a priority; otherwise the pass keeps `Planner`'s first come, first
+served, which decides only what changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from annoray.platform.access.licenses import SeatPool
+from annoray.platform.access.teams import DEFAULT_TEAM
+from annoray.platform.resources import Resources
+from annoray.platform.store.repositories import TRAINING, TeamRepository, aware
+from annoray.scheduler.admission import Quotas, Team, Ticket, plan_fairly
+from annoray.scheduler.placement import Node, Pending, Placement
+
+
+@dataclass
+class Sharing:
+    """The teams' quotas (with what each holds now) and the team of every project in one."""
+
+    quotas: Quotas
+    team_of_project: dict[int, str]
+
+    def team(self, project_id: int | None) -> str:
+        return self.team_of_project.get(project_id, DEFAULT_TEAM) if project_id is not None else DEFAULT_TEAM
+
+
+def read_sharing(session: Session) -> Sharing:
+    repo = TeamRepository(session)
+    rows = repo.all()
+    names = {t.id: t.name for t in rows}
+    teams = {t.name: Team(t.name, Resources.of(t.quota), Resources.of(t.borrowing_limit) if t.borrowing_limit is not None else None)
+             for t in rows}
+    usage: dict[str, Resources] = {}
+    for team_id, resources, count in repo.holding():
+        name = names.get(team_id, DEFAULT_TEAM) if team_id is not None else DEFAULT_TEAM
+        usage[name] = usage.get(name, Resources()) + Resources.of(resources) * count
+    return Sharing(Quotas(teams, usage), repo.team_of_projects())
+
+
+def shared(sharing: Sharing, pending: list[Pending], jobs: dict[int, Any]) -> bool:
+    """Whether the queue is decided by teams and priorities: a team exists, or a queued training has a priority."""
+    return bool(sharing.quotas.teams) or any(jobs[w.holder_id].priority for w in pending if w.holder_kind == TRAINING)
+
+
+def fair_decisions(pending: list[Pending], jobs: dict[int, Any], servers: dict[int, Any], sharing: Sharing,
+                   nodes: dict[str, Node], *, running: dict[tuple[int, str], int], node_types: list[Resources],
+                   seats: SeatPool, aging_s: float, now: datetime) -> list[tuple[Pending, Placement]]:
+    """`admission.plan_fairly` over the queue (oldest first in ``pending``: that order is first come, first served
+    within a team). Servers take part at priority 0, in their project's team."""
+    tickets = []
+    for seq, want in enumerate(pending):
+        holder = jobs[want.holder_id] if want.holder_kind == TRAINING else servers[want.holder_id]
+        priority = holder.priority if want.holder_kind == TRAINING else 0
+        waited = (now - aware(holder.created_at)).total_seconds()
+        tickets.append(Ticket(want, sharing.team(holder.project_id), priority, seq, max(waited, 0.0)))
+    copies = {k: Node(n.node_id, n.total, n.used) for k, n in nodes.items()}
+    sharing.quotas.total = sum((n.total for n in copies.values()), Resources())
+    decided = plan_fairly(tickets, copies, sharing.quotas, running=running, node_types=node_types, seats=seats,
+                          aging_s=aging_s)
+    return [(ticket.job, placement) for ticket, placement in decided]
