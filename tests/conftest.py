@@ -107,17 +107,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("database_url", BOTH if both else ["sqlite"], indirect=True)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first, those given the longest timeout first among them: on two workers (pytest-xdist hands each
-    worker its next test as it frees up) the long loops start early and the short tests fill in around them, instead
-    of a long loop collected last running alone at the end. In one process the order changes nothing but the order."""
-    def timeout(item: pytest.Item) -> float:
-        marker = item.get_closest_marker("timeout")
-        return float(marker.args[0]) if marker and marker.args else 0.0
-
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, -timeout(item)))
-
-
 def _admin_dsn(server: PostgresServer) -> str:
     return f"host={server.host} port={server.port} user=postgres dbname=postgres"
 

@@ -32,6 +32,11 @@ ROUTES = [
     ("get", "/api/files/{fid}/pages/{n}"),
     ("patch", "/api/users/{username}"),
     ("post", "/api/users/me/token"),
+    ("post", "/api/teams"),
+    ("get", "/api/teams"),
+    ("patch", "/api/teams/{name}"),
+    ("delete", "/api/teams/{name}"),
+    ("patch", "/api/projects/{pid}"),
 ]
 
 
