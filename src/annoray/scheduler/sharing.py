@@ -34,6 +34,8 @@ class Sharing:
 def read_sharing(session: Session) -> Sharing:
     repo = TeamRepository(session)
     rows = repo.all()
+    if not rows:  # every project in the default team: usage orders nothing, so the pass reads no more
+        return Sharing(Quotas({}), {})
     names = {t.id: t.name for t in rows}
     teams = {t.name: Team(t.name, Resources.of(t.quota), Resources.of(t.borrowing_limit) if t.borrowing_limit is not None else None)
              for t in rows}
