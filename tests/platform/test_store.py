@@ -105,6 +105,21 @@ def test_migration_0006_renames_columns_and_moves_the_node_out_of_resources_keep
     engine.dispose()
 
 
+def test_a_project_locked_for_update_comes_with_its_team(engine: Engine, project: int) -> None:
+    """A deploy locks its project (``FOR UPDATE``); the team read with every project must not make that an outer join,
+    which PostgreSQL refuses to lock."""
+    from annoray.platform.store.tables import Team
+
+    with session_factory(engine).begin() as s:
+        team = Team(name="radiology")
+        s.add(team)
+        s.flush()
+        s.get(Project, project).team_id = team.id
+    with session_factory(engine).begin() as s:
+        locked = s.get(Project, project, with_for_update=True)
+    assert locked.team.name == "radiology"
+
+
 def test_a_read_only_session_reads_and_refuses_every_write(engine: Engine, project: int) -> None:
     """A request's session (``read_only``) reads; a change flushed through it, or an UPDATE sent through it, raises and
     leaves the store as it was: a route that wrote through it would fail its tests, not hold a write lock."""

@@ -51,7 +51,9 @@ class Project(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
 
     members: Mapped[list[Member]] = relationship(back_populates="project", cascade="all, delete-orphan")
-    team: Mapped[Team | None] = relationship(lazy="joined")  # read with the project: views show its name
+    # Read with the project (views show its name) by a second query: a join would be an outer one, which PostgreSQL
+    # refuses to lock when a deploy locks the project.
+    team: Mapped[Team | None] = relationship(lazy="selectin")
 
 
 class LabelingConfigVersion(Base):
