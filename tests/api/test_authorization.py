@@ -114,6 +114,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/teams/{name}"): ADMIN,
     ("PATCH", "/api/projects/{pid}"): ADMIN,  # its team and its trainings' default priority
     ("GET", "/api/cluster"): CLUSTER,
+    ("GET", "/api/queue"): CLUSTER,
     # Label Studio's calls: any user may link a new Label Studio project (it makes them its owner); a linked one is its
     # owners' and managers'. GET /ls/predictions is let through to its check of the project named in its query (the
     # matrix sends none: 422); tests/label_studio/test_protocol.py checks that one.

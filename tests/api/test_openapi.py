@@ -27,6 +27,7 @@ ROUTES = [
     ("get", "/api/models"),
     ("get", "/api/models/{name}"),
     ("get", "/api/cluster"),
+    ("get", "/api/queue"),
     ("post", "/api/projects/{pid}/files"),
     ("get", "/api/files/{fid}"),
     ("get", "/api/files/{fid}/pages/{n}"),

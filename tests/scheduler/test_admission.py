@@ -5,6 +5,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from annoray.platform.access.licenses import SeatPool, Seats
 from annoray.platform.resources import GB, Resources
 from annoray.scheduler.admission import (FairOrder, Quotas, Running, Team, Ticket, plan_fairly, preemption_for,
                                          preemptions, waiting_for_room)
@@ -42,6 +43,16 @@ def test_the_queue_goes_higher_priority_first_then_the_team_furthest_below_its_s
     assert taken == [3, 2, 4, 1, 5]
     # a's priority-5 ticket first; then b, furthest below its share (2/8 against a's 10/8); b at 6/8 is still below
     # a's 10/8, so b's next; then both at 10/8: the oldest first
+
+
+def test_a_team_holds_no_more_licence_seats_of_a_scope_than_its_seats_say() -> None:
+    seated = lambda seq: Ticket(Pending("training", seq, cpus(2), scopes=("ocr:training",)), "a", 0, seq)  # noqa: E731
+    quotas = Quotas({"a": Team("a", cpus(16), seats={"ocr:training": 2})}, {}, cpus(16))
+    decided = plan_fairly([seated(1), seated(2), seated(3), ticket("a", 4, size=2)], nodes(16), quotas, running={},
+                          seats=SeatPool([Seats(1, ("ocr:training",), 5)]))  # the licence has seats to spare
+    assert [p.outcome for _, p in decided] == [Outcome.START, Outcome.START, Outcome.WAIT, Outcome.START]
+    assert decided[2][1].reason == "over its seats: team 'a' holds 2 of its 2 seat(s) of ocr:training"
+    assert quotas.seats == {"a": {"ocr:training": 2}}
 
 
 def test_a_long_wait_raises_a_jobs_priority_so_a_steady_stream_of_higher_ones_does_not_starve_it() -> None:

@@ -29,6 +29,7 @@ class Team:
     name: str
     quota: Resources = Resources()
     borrowing_limit: Resources | None = None
+    seats: Mapping[str, int] = field(default_factory=dict)  # the most licence seats of a scope it may hold at once
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Quotas:
     teams: dict[str, Team]
     usage: dict[str, Resources] = field(default_factory=dict)
     total: Resources = Resources()  # the cluster's, for the shares of teams with no quota of a resource
+    seats: dict[str, dict[str, int]] = field(default_factory=dict)  # the seats each team holds now, per scope
 
     def team(self, name: str) -> Team:
         return self.teams.get(name) or Team(name)
@@ -64,8 +66,11 @@ class Quotas:
     def used(self, name: str) -> Resources:
         return self.usage.get(name, Resources())
 
-    def charge(self, name: str, demand: Resources) -> None:
+    def charge(self, name: str, demand: Resources, scopes: Iterable[str] = ()) -> None:
         self.usage[name] = self.used(name) + demand
+        held = self.seats.setdefault(name, {})
+        for scope in scopes:
+            held[scope] = held.get(scope, 0) + 1
 
     def release(self, name: str, demand: Resources) -> None:
         self.usage[name] = self.used(name) - demand
@@ -77,9 +82,14 @@ class Quotas:
         """What the team uses beyond its quota, per resource."""
         return _positive(self.used(name) - self.team(name).quota)
 
-    def refusal(self, name: str, demand: Resources) -> str | None:
-        """Why the team may not take ``demand`` now (None: it may, within its quota or borrowing within its limit)."""
+    def refusal(self, name: str, demand: Resources, scopes: Iterable[str] = ()) -> str | None:
+        """Why the team may not take ``demand`` (and a licence seat of each of ``scopes``) now (None: it may, within
+        its quota or borrowing within its limit, and within its seats)."""
         team = self.team(name)
+        for scope in scopes:
+            held = self.seats.get(name, {}).get(scope, 0)
+            if scope in team.seats and held >= team.seats[scope]:
+                return (f"over its seats: team '{name}' holds {held} of its {team.seats[scope]} seat(s) of {scope}")
         if self.within_quota(name, demand) or team.borrowing_limit is None:
             return None
         would_borrow = _positive(self.used(name) + demand - team.quota)
@@ -137,7 +147,7 @@ class FairOrder:
         return -head.effective_priority(self.aging_s), self.quotas.share(head.team), head.seq
 
     def started(self, ticket: Ticket) -> None:
-        self.quotas.charge(ticket.team, ticket.demand)
+        self.quotas.charge(ticket.team, ticket.demand, ticket.job.scopes)
 
 
 def plan_fairly(tickets: Iterable[Ticket], nodes: Mapping[str, Node], quotas: Quotas, *,
@@ -157,7 +167,7 @@ def plan_fairly(tickets: Iterable[Ticket], nodes: Mapping[str, Node], quotas: Qu
         return taken[(job.holder_kind, job.holder_id)]
 
     decisions = plan(jobs(), nodes, running=running, node_types=node_types, seats=seats,
-                     admit=lambda job: quotas.refusal(ticket_of(job).team, ticket_of(job).demand),
+                     admit=lambda job: quotas.refusal(ticket_of(job).team, ticket_of(job).demand, job.scopes),
                      started=lambda job: order.started(ticket_of(job)))
     return [(ticket_of(job), placement) for job, placement in decisions]
 
@@ -177,7 +187,7 @@ class Running:
     priority: int
     demand: Resources
     node_id: str
-    started_seq: int = 0  # higher: started later (less work lost when preempted)
+    started_seq: float = 0  # higher: started later (less work lost when preempted)
     preemptible: bool = True  # trainings are; servers only where a setting says so
 
 
@@ -196,7 +206,7 @@ def preemption_for(ticket: Ticket, running: Iterable[Running], nodes: Mapping[st
     reclaims its own quota (the ticket fits in it). Lowest priority first, then the latest started (the least work
     lost). None when no such set frees a node for it, or when its team may not take it (over its borrowing limit)."""
     demand = ticket.demand
-    if quotas.refusal(ticket.team, demand):
+    if quotas.refusal(ticket.team, demand, ticket.job.scopes):
         return None
     reclaiming = quotas.within_quota(ticket.team, demand)
     priority = ticket.priority  # aging orders the queue; it does not preempt (a long wait would churn running work)
@@ -246,7 +256,7 @@ def preemptions(waiting: Iterable[Ticket], running: Iterable[Running], nodes: Ma
     are taken once, and the room they free is kept for the ticket that preempted them (no later ticket counts on it)."""
     left = list(running)
     nodes = {k: Node(n.node_id, n.total, n.used) for k, n in nodes.items()}
-    quotas = Quotas(dict(quotas.teams), dict(quotas.usage), quotas.total)
+    quotas = Quotas(dict(quotas.teams), dict(quotas.usage), quotas.total, {t: dict(s) for t, s in quotas.seats.items()})
     out = []
     for ticket in waiting:
         found = preemption_for(ticket, left, nodes, quotas)

@@ -15,6 +15,7 @@ from annoray.platform.store.repositories import (
     SERVER, TRAINING, LicenseRepository, ServerRepository, TrainingJobRepository,
 )
 from annoray.scheduler.active_learning import queue_due_trainings
+from annoray.scheduler.admission import Quotas
 from annoray.scheduler.cluster_view import cluster_view
 from annoray.scheduler.ledger import SchedulerState, ray_nodes
 from annoray.scheduler.ocr_dispatch import OcrDispatch
@@ -47,6 +48,10 @@ class Scheduler:
     - Fair: trainings and servers are taken oldest first. When the oldest that fits the cluster must wait, the
       node it can soonest use is held for it, and younger ones only backfill other nodes, so a big job is never
       overtaken forever by small ones.
+    - Shared by teams (`sharing`): once a team exists or a training has a priority, the queue goes by priority, then
+      the team furthest below its share, then first come; no team holds beyond its quota and borrowing limit or its
+      seats. A job left waiting for room preempts borrowing trainings of a lower priority, or of other teams when its
+      team reclaims its quota: each is queued again (no failure counted) and aborted, to resume from its checkpoint.
     - One training per project and kind at a time; the next one waits for it.
     - Runs outlive the scheduler: each training's Ray Train run is owned by a detached runner actor named after
       its job, which the scheduler does not take down with it. A restarted scheduler reloads from the database
@@ -77,7 +82,7 @@ class Scheduler:
     def __init__(self, settings: Settings):
         import threading
 
-        from ray.util.metrics import Gauge, Histogram
+        from ray.util.metrics import Counter, Gauge, Histogram
 
         from annoray.platform.store.db import create_db_engine, session_factory
 
@@ -93,6 +98,8 @@ class Scheduler:
         self.planner = Planner()
         self.latest: dict[tuple[str, int], Placement] = {}  # the decision standing for each pending job and server
         self.waiting = 0  # how many of them wait
+        self.order: list[tuple[str, int]] = []  # the queue in the order the last pass decided it: its positions
+        self.team_usage: Quotas | None = None  # the teams' quotas and usage as the last pass left them
         self._servers_seen: set[int] = set()
         self.pass_seconds: deque[float] = deque(maxlen=1000)  # the last passes' durations
         self.metrics = {
@@ -103,7 +110,19 @@ class Scheduler:
             "cpus": Gauge("annoray_scheduler_allocated_cpus", description="CPUs the ledger has allocated."),
             "seats": Gauge("annoray_scheduler_seats_leased", description="License seats leased, per scope.",
                            tag_keys=("scope",)),
+            "team_usage": Gauge("annoray_team_usage", description="What a team's work holds now, per resource "
+                                "(cpus, memory_gb, gpus).", tag_keys=("team", "resource")),
+            "team_quota": Gauge("annoray_team_quota", description="A team's nominal quota, per resource.",
+                                tag_keys=("team", "resource")),
+            "team_borrowed": Gauge("annoray_team_borrowed", description="What a team holds beyond its quota, per "
+                                   "resource.", tag_keys=("team", "resource")),
+            "team_waiting": Gauge("annoray_team_waiting", description="A team's trainings and servers waiting to start.",
+                                  tag_keys=("team",)),
+            "team_preemptions": Counter("annoray_team_preemptions_total", description="Trainings of a team preempted "
+                                        "for another job.", tag_keys=("team",)),
         }
+        self._teams_seen: set[str] = set()
+        self.waiting_by_team: dict[str, int] = {}
         self.node_types = [Resources.of(t) for t in settings.scheduler.autoscaler_node_types]
         if settings.scheduler.cluster_config:
             from annoray.scheduler.cluster_config import autoscaler_node_types
@@ -159,14 +178,20 @@ class Scheduler:
                     w.holder_kind == TRAINING for w in pending[len(pending) - len(joined):]):
                 appended = len(joined)  # only trainings joined, at the young end
             self._servers_seen = set(queued_servers)
+            preempt = []
             if shared(sharing, pending, queue.jobs):  # teams or priorities: the whole queue, in their order
-                decisions = fair_decisions(pending, queue.jobs, queued_servers, sharing, nodes, running=running,
-                                           node_types=self.node_types, seats=seats,
-                                           aging_s=self.state.settings.scheduler.aging_s, now=datetime.now(UTC))
+                fair = fair_decisions(pending, queue.jobs, queued_servers, sharing, nodes, running=running,
+                                      running_jobs=[j for j in running_jobs if j.id not in lost],
+                                      allocations=ledger.trainings, node_types=self.node_types, seats=seats,
+                                      aging_s=self.state.settings.scheduler.aging_s, now=datetime.now(UTC))
+                decisions, preempt = fair.decisions, fair.preempt
+                self.order = [(w.holder_kind, w.holder_id) for w, _ in decisions]
                 self.planner.end = None  # first come, first served replans whole when it comes back
             else:
                 decisions = self.planner.decide(pending, nodes, running=running, node_types=self.node_types, seats=seats,
                                                 appended=appended)
+                self.order = [(w.holder_kind, w.holder_id) for w in pending]
+            self.team_usage = sharing.quotas  # as the pass left them: the metrics' usage and borrowing per team
             self.runs.record([(w, p) for w, p in decisions if w.holder_kind == TRAINING])
             self.servers.record(queued_servers, [(w, p) for w, p in decisions if w.holder_kind == SERVER])
             for want, placement in decisions:
@@ -174,6 +199,7 @@ class Scheduler:
                     self.runs.launch(queue.jobs[want.holder_id], placement, want.demand, ray.get_runtime_context().current_actor)
                 elif placement.outcome is Outcome.START:
                     self.servers.deploy(queued_servers[want.holder_id], placement)
+            stopping = self.runs.preempt(preempt)
             for server_id in stale:
                 self.servers.redeploy(server_id)
             self.preannotations.dispatch()
@@ -183,6 +209,16 @@ class Scheduler:
                 self.latest, self.waiting = {}, 0
             self.latest.update({(w.holder_kind, w.holder_id): p for w, p in decisions})
             self.waiting += waits
+            project = {(w.holder_kind, w.holder_id): (queue.jobs[w.holder_id] if w.holder_kind == TRAINING
+                                                      else queued_servers[w.holder_id]).project_id for w in pending}
+            self.waiting_by_team = {}
+            for key, placement in self.latest.items():
+                if placement.outcome is Outcome.WAIT and key in project:
+                    team = sharing.team(project[key])
+                    self.waiting_by_team[team] = self.waiting_by_team.get(team, 0) + 1
+            for _, preemption in preempt:
+                for victim in preemption.victims:
+                    self.metrics["team_preemptions"].inc(tags={"team": victim.team})
             if self.node_types and decisions:  # all the queue's asks: each call replaces the last
                 wanted = {(w.holder_kind, w.holder_id): [w.demand] * max(1, w.replicas) for w in pending}  # a server: each replica
                 asks = [bundle for k, p in self.latest.items() if p.scale_up and k in wanted for bundle in wanted[k]]
@@ -192,6 +228,7 @@ class Scheduler:
                     request_resources(bundles=[d.to_ray() for d in asks])
             self._measure()
         self.recovery.end_strays()  # Ray's slow calls, with the lock let go
+        self.runs.stop(stopping)
 
     def _return_stray_seats(self) -> None:
         """Return the seats of trainings and servers this scheduler does not run (they ended without returning them);
@@ -260,7 +297,9 @@ class Scheduler:
 
         passes = {"full": self.planner.full_passes, "incremental": self.planner.incremental_passes,
                   "last": len(times), "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": ms(1.0)}
-        return cluster_view(self.state) | {"passes": passes}
+        with self.state.lock:
+            order, decided, quotas = list(self.order), dict(self.latest), self.team_usage
+        return cluster_view(self.state, order, decided, quotas) | {"passes": passes}
 
     # --- inside ---------------------------------------------------------------------------------------
 
@@ -306,3 +345,14 @@ class Scheduler:
         for scope in {*leased, *self._scopes_seen}:
             self.metrics["seats"].set(leased.get(scope, 0), tags={"scope": scope})
         self._scopes_seen |= set(leased)
+        quotas = self.team_usage
+        if quotas is None or not quotas.teams:  # no team: usage is not read, every job is the default team's
+            return
+        teams = {*quotas.teams, *quotas.usage, *self.waiting_by_team, *self._teams_seen}
+        for team in teams:
+            for metric, value in (("team_usage", quotas.used(team)), ("team_quota", quotas.team(team).quota),
+                                  ("team_borrowed", quotas.borrowed(team))):
+                for resource, amount in value.as_dict().items():
+                    self.metrics[metric].set(amount, tags={"team": team, "resource": resource})
+            self.metrics["team_waiting"].set(self.waiting_by_team.get(team, 0), tags={"team": team})
+        self._teams_seen |= teams

@@ -12,7 +12,7 @@ from typing import Any
 
 from annoray.platform.errors import Errors, describe
 from annoray.platform.lifecycle import PENDING, JobStatus
-from annoray.platform.models.training_jobs import cancel_job, fail_job, log_line, record_epoch, requeue_or_fail
+from annoray.platform.models.training_jobs import cancel_job, fail_job, log_line, preempt_job, record_epoch, requeue_or_fail
 from annoray.platform.resources import Resources
 from annoray.platform.store.repositories import TRAINING, LicenseRepository, TrainingJobRepository, TrainingLogRepository
 from annoray.platform.store.tables import TrainingJob
@@ -165,6 +165,35 @@ class TrainingRuns:
         self.state.kick.set()
         with self.state.reads() as session:
             return TrainingJobRepository(session).get(job_id).status.value
+
+    def preempt(self, chosen: list[tuple[Any, Any]]) -> list[tuple[int, Allocation]]:
+        """Under the lock: queue again the running trainings a pass chose to preempt (`admission.Preemption`s, each
+        for the ticket it lets start), each with who preempted it and why in its log, and take them out of the ledger
+        so the next pass counts their room free. Returns their runs, for `stop` once the lock is let go."""
+        stopping = []
+        for ticket, preemption in chosen:
+            job = self.pending.jobs[ticket.job.holder_id]
+            by = {"id": job.id, "team": ticket.team, "priority": job.priority}
+            for victim in preemption.victims:
+                allocation = self.state.ledger.trainings.get(victim.holder_id)
+                if allocation is None or not preempt_job(self.state.sessions, victim.holder_id, by, preemption.why):
+                    continue  # it ended meanwhile: whoever ends it takes it out of the ledger
+                del self.state.ledger.trainings[victim.holder_id]
+                stopping.append((victim.holder_id, allocation))
+            log_line(self.state.sessions, job.id, "preempting",
+                     "preempted " + ", ".join(f"training {v.holder_id} of team '{v.team}'" for v in preemption.victims)
+                     + f" on node {preemption.node_id} "
+                     + ("for its higher priority" if preemption.why == "priority" else "to reclaim its team's quota"),
+                     {"victims": [v.holder_id for v in preemption.victims], "why": preemption.why,
+                      "node_id": preemption.node_id})
+        return stopping
+
+    def stop(self, stopping: list[tuple[int, Allocation]]) -> None:
+        """Abort the preempted runs (their last checkpoints stay for the resume); called with the lock let go."""
+        for job_id, allocation in stopping:
+            self.end(job_id, allocation, abort=True)
+        if stopping:
+            self.state.kick.set()
 
     def epoch(self, run: str, report: dict[str, Any]) -> None:
         """A training worker finished an epoch (called by Ray Train's controller; see `record_epoch`)."""

@@ -115,6 +115,19 @@ def _print_cluster(view: dict[str, Any]) -> None:
         for t in view["trainings"]), "running trainings"))
     console.print(table(("server", "name", "status", "models", "node", "resources per replica"), (
         (s["id"], s["name"], s["status"], s["models"], short(s["node_id"]), resources(s["resources"])) for s in view["servers"]), "servers"))
-    console.print(table(("training", "project", "kind", "status", "reason"), (
-        (q["id"], q["project_id"], q["kind"], q["status"], q["reason"]) for q in view["queue"]), "queue"))
+    _print_queue(view["queue"])
     console.print(table(("id", "key", "scopes", "leased/seats", "expires"), license_rows(view["licenses"]), "license seats"))
+
+
+@app.command(rich_help_panel=PANEL)
+def queue(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+    """The trainings waiting to start, in the order the scheduler decides them: position, team, priority, why each
+    waits, and how often it was preempted."""
+    with connect(url, token) as client:
+        emit(client.get("/api/queue"), as_json, _print_queue)
+
+
+def _print_queue(items: list[dict[str, Any]]) -> None:
+    console.print(table(("#", "training", "project", "kind", "team", "priority", "status", "waits", "preempted", "reason"), (
+        (q["position"] or "", q["id"], q["project_id"], q["kind"], q["team"], q["priority"], q["status"], q["waits"] or "",
+         f"{q['preemptions']}x" if q["preemptions"] else "", q["reason"] or "") for q in items), "queue"))

@@ -14,3 +14,12 @@ def cluster(user: CurrentUser, session: SessionDep, scheduler: SchedulerDep) -> 
     reasons: for admins and the owners of some project."""
     require_cluster_viewer(session, user)
     return scheduler.cluster()
+
+
+@router.get("/api/queue")
+def queue(user: CurrentUser, session: SessionDep, scheduler: SchedulerDep) -> list[dict[str, Any]]:
+    """The trainings waiting to start in the order the scheduler decides them: each one's position, team, priority,
+    what it waits for (room on a node, to borrow beyond its team's quota, over its quota, a licence seat, its
+    project's running training), the scheduler's reason, and how often it was preempted."""
+    require_cluster_viewer(session, user)
+    return scheduler.cluster()["queue"]

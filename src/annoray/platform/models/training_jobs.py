@@ -1,6 +1,6 @@
 """Training jobs' progress and ends the ways the lifecycle allows, each with its log line (and its seats returned) in
-the same transaction: an epoch recorded once, failed, cancelled, or queued again within the retry budget after a lost
-run."""
+the same transaction: an epoch recorded once, failed, cancelled, queued again within the retry budget after a lost
+run, or queued again after a preemption (which counts against no budget)."""
 
 from __future__ import annotations
 
@@ -92,3 +92,22 @@ def requeue_or_fail(sessions: sessionmaker[Session], job_id: int, budget: int, r
         if moved:
             log.append(job_id, "attempt", text, data)
         return moved
+
+
+def preempt_job(sessions: sessionmaker[Session], job_id: int, by: dict[str, Any], why: str) -> bool:
+    """A running job stopped to make room for another (``by``: its id, team and priority; ``why``: "priority" or
+    "reclaim"): queued again to resume from its last checkpoint, one more preemption counted and none of its failure
+    budget. False when it had moved on (ended, or cancelled meanwhile)."""
+    text = (f"preempted by training {by['id']} of team '{by['team']}' (priority {by['priority']}) "
+            + ("of a higher priority" if why == "priority" else "reclaiming its team's quota")
+            + ": queued again to resume from its last checkpoint")
+    with sessions.begin() as session:
+        repo = TrainingJobRepository(session)
+        job = repo.get(job_id)
+        moved = repo.transition(job_id, (JobStatus.RUNNING,), JobStatus.QUEUED, reason=text,
+                                preemptions=job.preemptions + 1)
+        if moved:
+            epoch = (job.progress or {}).get("epoch", 0)
+            TrainingLogRepository(session).append(job_id, "preempted", text, {"by": by, "why": why, "epoch": epoch,
+                                                                                "at": datetime.now(UTC).isoformat()})
+    return moved

@@ -7,7 +7,8 @@ from typing import Any
 
 from annoray.platform.store.tables import TrainingJob, TrainingLogLine
 
-REPEATED = {"epoch": "epochs", "warning": "warnings", "attempt": "attempts"}
+REPEATED = {"epoch": "epochs", "warning": "warnings", "attempt": "attempts", "preempted": "preemptions",
+            "preempting": "preempting"}
 
 
 def log_text(lines: Iterable[TrainingLogLine]) -> str:
@@ -21,7 +22,7 @@ def log_document(job: TrainingJob, lines: Iterable[TrainingLogLine]) -> dict[str
             "id": job.id, "project_id": job.project_id, "kind": job.kind, "engine": job.engine, "source": job.source,
             "status": job.status.value, "error": job.error, "model": job.model,
         },
-        "epochs": [], "warnings": [], "attempts": [],
+        "epochs": [], "warnings": [], "attempts": [], "preemptions": [], "preempting": [],
     }
     for line in lines:
         entry = {"at": line.at.isoformat(), **line.data}

@@ -210,6 +210,17 @@ class TeamRepository(RowRepository[Team]):
             out.setdefault(team_id, []).append(project_id)
         return out
 
+    def seats_held(self) -> list[tuple[int | None, str, int]]:
+        """(team id, scope, count) of the licence seats held now by the trainings and servers of each team's projects."""
+        out = []
+        for holder_kind, table in (("training", TrainingJob), ("server", PreannotationServer)):
+            out += self.session.execute(
+                select(Project.team_id, LicenseLease.scope, func.count())
+                .join(table, table.id == LicenseLease.holder_id).join(Project, Project.id == table.project_id)
+                .where(LicenseLease.holder_kind == holder_kind, LicenseLease.released_at.is_(None))
+                .group_by(Project.team_id, LicenseLease.scope)).tuples().all()
+        return out
+
     def holding(self) -> list[tuple[int | None, dict, int]]:
         """What runs now, per team id: (team id, resources, count) of every running training (count 1) and every
         server that holds its room (its replicas' resources, as many as it may scale to)."""

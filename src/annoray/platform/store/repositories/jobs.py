@@ -47,7 +47,8 @@ class TrainingJobRepository(RowRepository[TrainingJob]):
         return self.session.scalars(
             select(TrainingJob).where(TrainingJob.status.in_(statuses), TrainingJob.id > after, *among).order_by(TrainingJob.id).options(load_only(
                 TrainingJob.project_id, TrainingJob.kind, TrainingJob.status, TrainingJob.reason, TrainingJob.resources,
-                TrainingJob.scopes, TrainingJob.decided_at, TrainingJob.created_at, TrainingJob.priority, raiseload=True))
+                TrainingJob.scopes, TrainingJob.decided_at, TrainingJob.created_at, TrainingJob.started_at, TrainingJob.priority,
+                raiseload=True))
         ).all()
 
     def ids_with_status(self, *statuses: JobStatus, after: int = 0) -> set[int]:

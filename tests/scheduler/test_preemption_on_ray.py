@@ -1,0 +1,74 @@
+"""Preemption on a real Ray (one logical 16-CPU / 64-GB node, trainings of 8 CPU / 16 GB: room for two): a borrowing
+training is stopped for a higher priority and, later, for a team reclaiming its quota; the preempted training is
+queued again without a failure counted, shows in the queue with why it waits, and resumes from its last checkpoint
+to succeed, with no epoch trained twice."""
+
+from pathlib import Path
+
+import pytest
+
+from ..cli.test_commands import annoray, ok
+from ..conftest import german_project, live_api, wait_for_trainings
+from .test_scheduling_on_ray import LONG, scheduler_of, sized
+
+import ray  # noqa: E402  (a dependency of annoray: never skipped)
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600)]
+
+SHORT = {"params": {"epochs": 12, "batch_size": 1}}  # long enough to be stopped in the middle
+
+
+def test_a_borrower_is_preempted_by_priority_then_by_a_reclaiming_team_and_resumes_where_it_stopped(ray_session, tmp_path: Path) -> None:
+    with live_api(sized(tmp_path, "home", cpus=8, memory_gb=16)) as api:
+        owner = api.admin
+        for name in ("research", "clinical"):
+            team = {"name": name, "quota": {"cpus": 8, "memory_gb": 16}, "borrowing_limit": {"cpus": 0, "memory_gb": 0}}
+            assert owner.post("/api/teams", json=team).status_code == 201
+        research, clinical = german_project(owner, "r"), german_project(owner, "c")
+        for pid, team in ((research, "research"), (clinical, "clinical")):
+            assert owner.patch(f"/api/projects/{pid}", json={"team": team}).status_code == 200
+        low, high = german_project(owner, "low"), german_project(owner, "high")  # the default team: it only borrows
+
+        def log_of(job: int) -> dict:
+            return owner.get(f"/api/trainings/{job}/log", params={"format": "json"}).json()
+
+        def train(pid: int, body: dict, **extra) -> int:
+            response = owner.post(f"/api/projects/{pid}/trainings", json=body | extra)
+            assert response.status_code == 202, response.text
+            return response.json()["jobs"][0]["id"]
+
+        borrower, mine = train(low, SHORT), train(research, LONG)
+        wait_for_trainings(owner, [borrower], until=lambda j: j["progress"].get("epoch", 0) >= 2, timeout=180)
+        wait_for_trainings(owner, [mine], until=lambda j: j["status"] == "running", timeout=60)
+
+        urgent = train(high, LONG, priority=50)  # the node is full: the borrower of a lower priority makes room
+        (stopped, started), _ = wait_for_trainings(owner, [borrower, urgent], until=lambda j: j["status"] != "running"
+                                                   if j["id"] == borrower else j["status"] == "running", timeout=120)
+        assert (stopped["status"] in ("queued", "waiting"), stopped["preemptions"], stopped["attempts"]) == (True, 1, 0), stopped
+        (line,) = log_of(borrower)["preemptions"]
+        assert line["by"] == {"id": urgent, "team": "default", "priority": 50} and line["why"] == "priority" and line["at"]
+        assert log_of(urgent)["preempting"][0]["victims"] == [borrower]
+        assert owner.get(f"/api/trainings/{mine}").json()["status"] == "running", "research runs within its quota"
+
+        reclaimer = train(clinical, LONG)  # clinical takes back its quota from the default team's borrower
+        (reclaimed, running), _ = wait_for_trainings(owner, [urgent, reclaimer], until=lambda j: j["status"] != "running"
+                                                     if j["id"] == urgent else j["status"] == "running", timeout=120)
+        assert reclaimed["preemptions"] == 1 and "reclaiming its team's quota" in reclaimed["reason"], reclaimed
+        queue = owner.get("/api/queue").json()
+        assert [(q["id"], q["position"], q["team"], q["priority"], q["waits"], q["preemptions"]) for q in queue] == [
+            (urgent, 1, "default", 50, "waiting to borrow", 1), (borrower, 2, "default", 0, "waiting to borrow", 1)], queue
+        printed = ok(annoray(api, "queue"))  # the CLI's table
+        assert "waiting to borrow" in printed and "1x" in printed and printed.index(f" {urgent} ") < printed.index(f" {borrower} ")
+        ledger = ray.get(scheduler_of(api).ledger_view.remote())
+        assert sorted(ledger) == sorted([mine, reclaimer]), "each team within its quota, nobody borrowing"
+
+        for job in (mine, reclaimer):  # room again: the urgent one resumes first, then the borrower
+            assert owner.post(f"/api/trainings/{job}/cancel").status_code == 200
+        (done,), _ = wait_for_trainings(owner, [borrower], timeout=300)
+        assert done["status"] == "succeeded" and done["preemptions"] == 1 and done["attempts"] == 0, done
+        epochs = log_of(borrower)["epochs"]
+        assert [e["epoch"] for e in epochs] == list(range(1, 13)), "each epoch once: resumed from the last checkpoint"
+        pids = [e["worker"]["pid"] for e in epochs]
+        assert len(set(pids)) == 2 and pids[0] != pids[-1], "a second worker took over where the first stopped"
+        owner.post(f"/api/trainings/{urgent}/cancel")
+        wait_for_trainings(owner, [urgent], timeout=120)
+        assert ray.get(scheduler_of(api).ledger_view.remote()) == {}
