@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ..cli.test_commands import annoray, ok
-from ..conftest import german_project, live_api, wait_for_trainings
+from ..conftest import german_project, live_api, wait_for, wait_for_trainings
 from .test_scheduling_on_ray import LONG, scheduler_of, sized
 
 import ray  # noqa: E402  (a dependency of annoray: never skipped)
@@ -44,20 +44,25 @@ def test_a_borrower_is_preempted_by_priority_then_by_a_reclaiming_team_and_resum
         (stopped, started), _ = wait_for_trainings(owner, [borrower, urgent], until=lambda j: j["status"] != "running"
                                                    if j["id"] == borrower else j["status"] == "running", timeout=120)
         assert (stopped["status"] in ("queued", "waiting"), stopped["preemptions"], stopped["attempts"]) == (True, 1, 0), stopped
+        assert owner.get(f"/api/trainings/{mine}").json()["attempts"] == 0
         (line,) = log_of(borrower)["preemptions"]
         assert line["by"] == {"id": urgent, "team": "default", "priority": 50} and line["why"] == "priority" and line["at"]
         assert log_of(urgent)["preempting"][0]["victims"] == [borrower]
         assert owner.get(f"/api/trainings/{mine}").json()["status"] == "running", "research runs within its quota"
 
-        reclaimer = train(clinical, LONG)  # clinical takes back its quota from the default team's borrower
+        reclaimer = train(clinical, LONG, priority=50)  # clinical takes back its quota from a borrower of no higher priority
         (reclaimed, running), _ = wait_for_trainings(owner, [urgent, reclaimer], until=lambda j: j["status"] != "running"
                                                      if j["id"] == urgent else j["status"] == "running", timeout=120)
-        assert reclaimed["preemptions"] == 1 and "reclaiming its team's quota" in reclaimed["reason"], reclaimed
-        queue = owner.get("/api/queue").json()
+        assert reclaimed["preemptions"] == 1 and reclaimed["status"] in ("queued", "waiting"), reclaimed
+        (line,) = log_of(urgent)["preemptions"]
+        assert line["by"] == {"id": reclaimer, "team": "clinical", "priority": 50} and line["why"] == "reclaim"
+        queue = wait_for(api, "/api/queue", lambda q: len(q) == 2 and all(x["position"] and x["waits"] for x in q), timeout=30)
         assert [(q["id"], q["position"], q["team"], q["priority"], q["waits"], q["preemptions"]) for q in queue] == [
             (urgent, 1, "default", 50, "waiting to borrow", 1), (borrower, 2, "default", 0, "waiting to borrow", 1)], queue
         printed = ok(annoray(api, "queue"))  # the CLI's table
-        assert "waiting to borrow" in printed and "1x" in printed and printed.index(f" {urgent} ") < printed.index(f" {borrower} ")
+        rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in printed.splitlines() if "waiting to borrow" in line]
+        assert [row[:2] + row[4:6] + row[7:9] for row in rows] == [
+            ["1", str(urgent), "default", "50", "waiting to borrow", "1x"], ["2", str(borrower), "default", "0", "waiting to borrow", "1x"]], printed
         ledger = ray.get(scheduler_of(api).ledger_view.remote())
         assert sorted(ledger) == sorted([mine, reclaimer]), "each team within its quota, nobody borrowing"
 

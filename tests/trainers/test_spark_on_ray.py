@@ -3,11 +3,12 @@ DataFrames; and, where the Spark NLP jar is given, the Spark NLP engines end to 
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ..conftest import Api, ray_available, wait_for_trainings
+from ..conftest import Api, ray_available, shutdown_ray, wait_for_trainings
 
 import ray  # noqa: E402  (a dependency of annoray: never skipped)
 pytest.importorskip("raydp", reason="the spark extra is not installed (pip install 'annoray[spark]')")
@@ -20,8 +21,17 @@ needs_jar = pytest.mark.skipif(
            "(NerDL graphs) and ANNORAY_TEST_SPARKNLP_EMBEDDINGS (a saved WordEmbeddingsModel folder, e.g. glove_100d)")
 
 
+@pytest.fixture
+def own_ray(_ray_shutdown: None) -> Iterator[None]:
+    """A Ray of the test's own, gone with it: RayDP's JVM joins the Ray it runs on as a driver of its own, and two runs
+    on two workers hung in that Ray's GCS calls in later tests (tests/README.md)."""
+    shutdown_ray()
+    yield
+    shutdown_ray()
+
+
 def test_spark_starts_on_ray_with_a_jobs_resources_builds_the_training_frames_and_gives_everything_back(
-        training_api: Api, clinical_config: str, clinical_tasks: list) -> None:
+        own_ray: None, training_api: Api, clinical_config: str, clinical_tasks: list) -> None:
     from annoray.platform.labeling.config import ModelKind
     from annoray.platform.labeling.datasets import SplitMethod
     from annoray.platform.labeling.projects import project_config

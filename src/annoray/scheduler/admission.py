@@ -1,10 +1,11 @@
 """Who goes first on a cluster that teams share, how far each team may go, and whom a blocked job may preempt.
 
 Kueue's model, on annoray's jobs: each team has a nominal quota and may borrow what the others leave unused, up to its
-borrowing limit; the queue is decided higher priority first, then the team furthest below its share of its dominant
-resource, then first come first served within a team; a job's priority grows with its wait (aging), so none starves.
+borrowing limit; the queue is decided higher priority first, then jobs within their team's quota before jobs that
+would borrow, then the team furthest below its share of its dominant resource, then first come first served within a
+team; a job's priority grows with its wait (aging), so none starves.
 A job that cannot start may preempt running work that borrows beyond its team's quota, when it has a higher priority
-or when its own team is reclaiming its nominal quota.
+or when its own team is reclaiming its nominal quota (from work of no higher priority).
 
 Pure functions and small classes over what the scheduler knows (like `placement`): they decide nothing in Ray.
 """
@@ -120,8 +121,9 @@ def _positive(r: Resources) -> Resources:
 class FairOrder:
     """The queue in admission order, decided one job at a time, because each job that starts changes its team's share.
 
-    Iterate to get the next ticket: the highest effective priority; among equals, the team of the lowest dominant
-    share; then the oldest. Call `started` when the ticket taken last started: its team is charged its demand.
+    Iterate to get the next ticket: the highest effective priority; among equals, a job its team's quota holds before
+    one that would borrow (Kueue's order: so a team reclaiming its quota takes the room it freed), then the team of
+    the lowest dominant share; then the oldest. Call `started` when the ticket taken last started: its team is charged its demand.
     """
 
     def __init__(self, tickets: Iterable[Ticket], quotas: Quotas, *, aging_s: float = 0.0):
@@ -142,9 +144,10 @@ class FairOrder:
                 del self.buckets[key]
             yield ticket
 
-    def _rank(self, key: tuple[str, int]) -> tuple[int, float, int]:
+    def _rank(self, key: tuple[str, int]) -> tuple[int, bool, float, int]:
         head = self.buckets[key][0]
-        return -head.effective_priority(self.aging_s), self.quotas.share(head.team), head.seq
+        borrows = not self.quotas.within_quota(head.team, head.demand)
+        return -head.effective_priority(self.aging_s), borrows, self.quotas.share(head.team), head.seq
 
     def started(self, ticket: Ticket) -> None:
         self.quotas.charge(ticket.team, ticket.demand, ticket.job.scopes)
@@ -202,8 +205,8 @@ class Preemption:
 
 def preemption_for(ticket: Ticket, running: Iterable[Running], nodes: Mapping[str, Node], quotas: Quotas) -> Preemption | None:
     """The fewest running jobs to stop so that ``ticket`` fits on one node, among those it may preempt: work that
-    borrows beyond its team's quota, of a lower priority than the ticket's, or of another team when the ticket's team
-    reclaims its own quota (the ticket fits in it). Lowest priority first, then the latest started (the least work
+    borrows beyond its team's quota, of a lower priority than the ticket's, or of another team and no higher priority
+    when the ticket's team reclaims its own quota (the ticket fits in it). Lowest priority first, then the latest started (the least work
     lost). None when no such set frees a node for it, or when its team may not take it (over its borrowing limit)."""
     demand = ticket.demand
     if quotas.refusal(ticket.team, demand, ticket.job.scopes):
@@ -217,7 +220,7 @@ def preemption_for(ticket: Ticket, running: Iterable[Running], nodes: Mapping[st
             return None
         if r.priority < priority:
             return "priority"
-        if reclaiming and r.team != ticket.team:
+        if reclaiming and r.team != ticket.team and r.priority <= priority:  # a higher one would take the room back
             return "reclaim"
         return None
 

@@ -180,17 +180,19 @@ class Scheduler:
             self._servers_seen = set(queued_servers)
             preempt = []
             if shared(sharing, pending, queue.jobs):  # teams or priorities: the whole queue, in their order
-                fair = fair_decisions(pending, queue.jobs, queued_servers, sharing, nodes, running=running,
+                fair = fair_decisions(pending, queue.jobs, queued_servers, sharing, nodes, since=queue.since, running=running,
                                       running_jobs=[j for j in running_jobs if j.id not in lost],
                                       allocations=ledger.trainings, node_types=self.node_types, seats=seats,
                                       aging_s=self.state.settings.scheduler.aging_s, now=datetime.now(UTC))
                 decisions, preempt = fair.decisions, fair.preempt
-                self.order = [(w.holder_kind, w.holder_id) for w, _ in decisions]
+                order = [(w.holder_kind, w.holder_id) for w, _ in decisions]
                 self.planner.end = None  # first come, first served replans whole when it comes back
             else:
                 decisions = self.planner.decide(pending, nodes, running=running, node_types=self.node_types, seats=seats,
                                                 appended=appended)
-                self.order = [(w.holder_kind, w.holder_id) for w in pending]
+                order = [(w.holder_kind, w.holder_id) for w in pending]
+            started = {(w.holder_kind, w.holder_id) for w, p in decisions if p.outcome is Outcome.START}
+            self.order = [key for key in order if key not in started]
             self.team_usage = sharing.quotas  # as the pass left them: the metrics' usage and borrowing per team
             self.runs.record([(w, p) for w, p in decisions if w.holder_kind == TRAINING])
             self.servers.record(queued_servers, [(w, p) for w, p in decisions if w.holder_kind == SERVER])

@@ -63,21 +63,20 @@ class FairPass:
 
 
 def fair_decisions(pending: list[Pending], jobs: dict[int, Any], servers: dict[int, Any], sharing: Sharing,
-                   nodes: dict[str, Node], *, running: dict[tuple[int, str], int], running_jobs: list[Any],
+                   nodes: dict[str, Node], *, since: dict[int, datetime], running: dict[tuple[int, str], int], running_jobs: list[Any],
                    allocations: dict[int, Any], node_types: list[Resources], seats: SeatPool, aging_s: float,
                    now: datetime) -> FairPass:
     """`admission.plan_fairly` over the queue (oldest first in ``pending``: that order is first come, first served
     within a team), then `admission.preemptions` for the tickets it left waiting for room, among the running
     trainings (``running_jobs``, held as ``allocations``). Servers take part at priority 0, in their project's team;
-    they are never preempted. A job queued again waits from its last start, so aging does not put a preempted job
-    straight back ahead of the one that preempted it."""
+    they are never preempted. A training's wait counts from ``since`` (when it joined the queue, last)."""
     tickets = []
     for seq, want in enumerate(pending):
         holder = jobs[want.holder_id] if want.holder_kind == TRAINING else servers[want.holder_id]
         priority = holder.priority if want.holder_kind == TRAINING else 0
-        since = getattr(holder, "started_at", None) or holder.created_at
+        joined = since.get(want.holder_id, holder.created_at) if want.holder_kind == TRAINING else holder.created_at
         tickets.append(Ticket(want, sharing.team(holder.project_id), priority, seq,
-                              max((now - aware(since)).total_seconds(), 0.0)))
+                              max((now - aware(joined)).total_seconds(), 0.0)))
     copies = {k: Node(n.node_id, n.total, n.used) for k, n in nodes.items()}
     sharing.quotas.total = sum((n.total for n in copies.values()), Resources())
     decided = plan_fairly(tickets, copies, sharing.quotas, running=running, node_types=node_types, seats=seats,

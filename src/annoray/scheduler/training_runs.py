@@ -40,6 +40,7 @@ class PendingTrainings:
 
     def __init__(self) -> None:
         self.jobs: dict[int, TrainingJob] = {}
+        self.since: dict[int, datetime] = {}  # when each joined the queue: its creation, or when it was queued again
         self.order: list[Pending] = []  # oldest first, by (created_at, id)
         self.keys: list[tuple[datetime, int]] = []  # the sort key of each of ``order``
         self.seen = 0
@@ -61,7 +62,7 @@ class PendingTrainings:
             self.whole = any(i <= self.seen - self.LATE for i in pending - set(self.jobs) - stopped)  # none, unless a bug
             self.check_at = time.monotonic() + self.CHECK_SECONDS
         if self.whole:
-            self.jobs, self.order, self.keys, self.reordered = {}, [], [], True
+            self.jobs, self.order, self.keys, self.reordered, self.since = {}, [], [], True, {}
             self.check_at = time.monotonic() + self.CHECK_SECONDS
             rows = repo.to_schedule(*PENDING)
         else:  # the ids first (those just read, if they were), then the rows of the new ones only
@@ -77,6 +78,9 @@ class PendingTrainings:
 
     def _add(self, job: TrainingJob) -> int:
         self.jobs[job.id] = job
+        # a job that ran before (preempted, or its run lost) waits from now, not from its creation: aging must not put
+        # a preempted job straight back ahead of the job that preempted it
+        self.since[job.id] = datetime.now(UTC) if job.started_at is not None else job.created_at
         key = (job.created_at, job.id)
         at = bisect.bisect(self.keys, key)
         self.reordered |= at < len(self.keys)
@@ -87,6 +91,7 @@ class PendingTrainings:
 
     def remove(self, job_id: int) -> None:
         job = self.jobs.pop(job_id, None)
+        self.since.pop(job_id, None)
         if job is not None:
             at = bisect.bisect_left(self.keys, (job.created_at, job.id))
             del self.keys[at], self.order[at]
