@@ -66,6 +66,13 @@ def test_a_borrower_is_preempted_by_priority_then_by_a_reclaiming_team_and_resum
         ledger = ray.get(scheduler_of(api).ledger_view.remote())
         assert sorted(ledger) == sorted([mine, reclaimer]), "each team within its quota, nobody borrowing"
 
+        metrics = team_metrics()  # through Ray's own metrics export, as Prometheus scrapes it
+        assert metrics['annoray_team_preemptions_total{team="default"}'] == 2
+        assert metrics['annoray_team_usage{resource="cpus",team="clinical"}'] == 8
+        assert metrics['annoray_team_quota{resource="cpus",team="research"}'] == 8
+        assert metrics['annoray_team_borrowed{resource="cpus",team="research"}'] == 0
+        assert metrics['annoray_team_waiting{team="default"}'] == 2
+
         for job in (mine, reclaimer):  # room again: the urgent one resumes first, then the borrower
             assert owner.post(f"/api/trainings/{job}/cancel").status_code == 200
         (done,), _ = wait_for_trainings(owner, [borrower], timeout=300)
@@ -77,3 +84,25 @@ def test_a_borrower_is_preempted_by_priority_then_by_a_reclaiming_team_and_resum
         owner.post(f"/api/trainings/{urgent}/cancel")
         wait_for_trainings(owner, [urgent], timeout=120)
         assert ray.get(scheduler_of(api).ledger_view.remote()) == {}
+
+
+def team_metrics(timeout: float = 60) -> dict[str, float]:
+    """The per-team samples on this Ray node's metrics endpoint (labels sorted, Ray's own dropped), once the
+    preemptions have been exported."""
+    import re
+    import time
+
+    import httpx
+
+    port = ray._private.worker._global_node.metrics_export_port
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = {}
+        for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text.splitlines():
+            if m := re.match(r"ray_(annoray_team_\w+)\{(.*)\} ([\d.e+-]+)$", line):  # Ray prefixes "ray_"
+                labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+                kept = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k in ("team", "resource"))
+                samples[f"{m.group(1)}{{{kept}}}"] = float(m.group(3))
+        if samples.get('annoray_team_preemptions_total{team="default"}') == 2 or time.monotonic() > deadline:
+            return samples
+        time.sleep(1)
