@@ -3,12 +3,13 @@ training is stopped for a higher priority and, later, for a team reclaiming its 
 queued again without a failure counted, shows in the queue with why it waits, and resumes from its last checkpoint
 to succeed, with no epoch trained twice."""
 
+import re
 from pathlib import Path
 
 import pytest
 
 from ..cli.test_commands import annoray, ok
-from ..conftest import german_project, live_api, wait_for, wait_for_trainings
+from ..conftest import german_project, live_api, signed_in, wait_for, wait_for_trainings
 from .test_scheduling_on_ray import LONG, scheduler_of, sized
 
 import ray  # noqa: E402  (a dependency of annoray: never skipped)
@@ -63,6 +64,10 @@ def test_a_borrower_is_preempted_by_priority_then_by_a_reclaiming_team_and_resum
         rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in printed.splitlines() if "waiting to borrow" in line]
         assert [row[:2] + row[4:6] + row[7:9] for row in rows] == [
             ["1", str(urgent), "default", "50", "waiting to borrow", "1x"], ["2", str(borrower), "default", "0", "waiting to borrow", "1x"]], printed
+        page = signed_in(api, owner).get("/ui/clusters").text  # the Clusters page: the same rows
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", page.split('<table class="queue">')[1].split("</table>")[0])]
+        assert cells[:10] == ["1", str(urgent), str(high), "ner", "default", "50", "waiting", "waiting to borrow", "1 time",
+                              queue[0]["reason"]], cells
         ledger = ray.get(scheduler_of(api).ledger_view.remote())
         assert sorted(ledger) == sorted([mine, reclaimer]), "each team within its quota, nobody borrowing"
 
@@ -89,7 +94,6 @@ def test_a_borrower_is_preempted_by_priority_then_by_a_reclaiming_team_and_resum
 def team_metrics(timeout: float = 60) -> dict[str, float]:
     """The per-team samples on this Ray node's metrics endpoint (labels sorted, Ray's own dropped), once the
     preemptions have been exported."""
-    import re
     import time
 
     import httpx
