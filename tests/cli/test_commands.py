@@ -94,7 +94,7 @@ def test_the_console_script_lists_every_command() -> None:
     assert done.returncode == 0, done.stderr
     for command in ("up", "quickstart", "convert-conll", "projects", "train", "jobs", "models", "servers", "preannotate",
                     "users", "tasks", "files", "training-data", "training-configs", "engines", "export", "logs",
-                    "licenses", "cluster", "active-learning", "tokens", "audit"):
+                    "licenses", "cluster", "queue", "active-learning", "tokens", "audit"):
         assert f"│ {command} " in done.stdout, command
 
 
