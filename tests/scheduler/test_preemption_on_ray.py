@@ -1,7 +1,7 @@
 """Preemption on a real Ray (one logical 16-CPU / 64-GB node, trainings of 8 CPU / 16 GB: room for two): a borrowing
 training is stopped for a higher priority and, later, for a team reclaiming its quota; the preempted training is
 queued again without a failure counted, shows in the queue with why it waits, and resumes from its last checkpoint
-to succeed, with no epoch trained twice."""
+to succeed, with no epoch trained twice. With `scheduler.preempt_servers`, a borrowing server is preempted too."""
 
 import re
 from pathlib import Path
@@ -110,3 +110,37 @@ def team_metrics(timeout: float = 60) -> dict[str, float]:
         if samples.get('annoray_team_preemptions_total{team="default"}') == 2 or time.monotonic() > deadline:
             return samples
         time.sleep(1)
+
+
+def test_with_the_setting_a_borrowing_server_is_preempted_for_a_reclaiming_team_and_deploys_again(ray_session, tmp_path: Path) -> None:
+    from annoray.platform.settings import ResourceSpec
+
+    from ..api.test_model_import import outside_pipeline
+
+    settings = sized(tmp_path, "home", cpus=8, memory_gb=16)
+    settings = settings.model_copy(update={
+        "scheduler": settings.scheduler.model_copy(update={"preempt_servers": True}),
+        "servers": settings.servers.model_copy(update={"resources": settings.servers.resources | {"text": ResourceSpec(cpus=8, memory_gb=16)}})})
+    with live_api(settings) as api:
+        owner = api.admin
+        assert owner.post("/api/teams", json={"name": "clinical", "quota": {"cpus": 16, "memory_gb": 32}}).status_code == 201
+        assert owner.post("/api/models/import", json={"name": "disease_outside", "uri": str(outside_pipeline(tmp_path / "m"))}).status_code == 201
+        config = ('<View><Text name="text" value="$text"/><Labels name="label" toName="text">'
+                  '<Label value="Disease" model="disease_outside"/></Labels></View>')
+        served = owner.post("/api/projects", json={"name": "outside", "labeling_config": config}).json()["id"]
+        server = owner.post("/api/servers", json={"project_id": served, "name": "outside"}).json()
+        wait_for(api, f"/api/servers/{server['id']}", lambda s: s["status"] == "running", timeout=240)  # the default team: it borrows
+
+        first, second = german_project(owner, "c1"), german_project(owner, "c2")
+        for pid in (first, second):
+            assert owner.patch(f"/api/projects/{pid}", json={"team": "clinical"}).status_code == 200
+        mine = [owner.post(f"/api/projects/{pid}/trainings", json=LONG).json()["jobs"][0]["id"] for pid in (first, second)]
+        wait_for_trainings(owner, mine, until=lambda j: j["status"] == "running", timeout=180)  # the second took the server's room
+        preempted = owner.get(f"/api/servers/{server['id']}").json()
+        assert preempted["status"] == "queued" and preempted["reason"].startswith("waiting for 8 CPU"), preempted
+        assert ray.get(scheduler_of(api).servers_view.remote()) == {}, "its room went to the reclaiming team"
+        assert owner.post(f"/api/trainings/{mine[0]}/cancel").status_code == 200  # room again: it deploys again
+        back = wait_for(api, f"/api/servers/{server['id']}", lambda s: s["status"] == "running", timeout=240)
+        assert [m["name"] for m in back["models"]] == ["disease_outside"]
+        owner.post(f"/api/trainings/{mine[1]}/cancel")
+        wait_for_trainings(owner, mine, timeout=120)

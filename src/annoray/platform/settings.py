@@ -210,6 +210,10 @@ class SchedulerSettings(BaseModel):
                            "has waited, so a stream of higher priorities never starves it (0: no aging).")
     max_priority: int = Field(100, ge=0, le=1000, description="The highest priority an owner or manager may give a "
                               "training (admins: any up to 1000); a request that gives none takes its project's.")
+    preempt_servers: bool = Field(False, description="Let a job that waits for room preempt pre-annotation servers that "
+                                  "borrow beyond their team's quota, as it preempts trainings (servers count at priority "
+                                  "0): the server is queued again, its running pre-annotation jobs resume where they "
+                                  "stopped once it runs. Off: servers are never preempted.")
 
 
 class SparkNlpSettings(BaseModel):

@@ -77,15 +77,15 @@ class PreannotationDispatch:
             if (ref := self.running.pop(job.id, None)) is not None:
                 ray.cancel(ref, force=True)
 
-    def wait_for_server(self, session: Session, server_id: int) -> None:
-        """The server lost its replicas (their node left) and deploys again: its running jobs stop, queued to resume
-        once it runs (each task keeps the one prediction it has)."""
+    def wait_for_server(self, session: Session, server_id: int, why: str | None = None) -> None:
+        """The server lost its replicas (their node left, or it was preempted: ``why``) and deploys again: its running
+        jobs stop, queued to resume once it runs (each task keeps the one prediction it has)."""
         import ray
 
         jobs = PreannotationJobRepository(session)
+        why = why or f"server {server_id} lost its node and deploys again"
         for job in jobs.for_server(server_id, JobStatus.RUNNING):
-            jobs.transition(job.id, (JobStatus.RUNNING,), JobStatus.QUEUED,
-                            reason=f"server {server_id} lost its node and deploys again; resuming where it stopped")
+            jobs.transition(job.id, (JobStatus.RUNNING,), JobStatus.QUEUED, reason=f"{why}; resuming where it stopped")
             with self.state.lock:
                 ref = self.running.pop(job.id, None)
             if ref is not None:

@@ -165,6 +165,8 @@ class Scheduler:
                 stale = self.servers.stale(session)
                 seats = seat_pool(session, datetime.now(UTC))
                 sharing = read_sharing(session)
+                preemptible = (ServerRepository(session).with_status(ServerStatus.RUNNING)
+                               if state.settings.scheduler.preempt_servers and sharing.quotas.teams else [])
                 session.expunge_all()
             lost = self.recovery.watch(running_jobs)  # queued again or failed; the next pass, kicked, plans them
             running = {(j.project_id, j.kind): j.id for j in running_jobs if j.id not in lost}
@@ -183,7 +185,8 @@ class Scheduler:
                 fair = fair_decisions(pending, queue.jobs, queued_servers, sharing, nodes, since=queue.since, running=running,
                                       running_jobs=[j for j in running_jobs if j.id not in lost],
                                       allocations=ledger.trainings, node_types=self.node_types, seats=seats,
-                                      aging_s=self.state.settings.scheduler.aging_s, now=datetime.now(UTC))
+                                      aging_s=self.state.settings.scheduler.aging_s, now=datetime.now(UTC),
+                                      running_servers=preemptible, server_allocations=ledger.servers)
                 decisions, preempt = fair.decisions, fair.preempt
                 order = [(w.holder_kind, w.holder_id) for w, _ in decisions]
                 self.planner.end = None  # first come, first served replans whole when it comes back
@@ -201,7 +204,7 @@ class Scheduler:
                     self.runs.launch(queue.jobs[want.holder_id], placement, want.demand, ray.get_runtime_context().current_actor)
                 elif placement.outcome is Outcome.START:
                     self.servers.deploy(queued_servers[want.holder_id], placement)
-            stopping = self.runs.preempt(preempt)
+            stopping, undeploying = self._preempt(preempt)
             for server_id in stale:
                 self.servers.redeploy(server_id)
             self.preannotations.dispatch()
@@ -218,9 +221,6 @@ class Scheduler:
                 if placement.outcome is Outcome.WAIT and key in project:
                     team = sharing.team(project[key])
                     self.waiting_by_team[team] = self.waiting_by_team.get(team, 0) + 1
-            for _, preemption in preempt:
-                for victim in preemption.victims:
-                    self.metrics["team_preemptions"].inc(tags={"team": victim.team})
             if self.node_types and decisions:  # all the queue's asks: each call replaces the last
                 wanted = {(w.holder_kind, w.holder_id): [w.demand] * max(1, w.replicas) for w in pending}  # a server: each replica
                 asks = [bundle for k, p in self.latest.items() if p.scale_up and k in wanted for bundle in wanted[k]]
@@ -231,6 +231,28 @@ class Scheduler:
             self._measure()
         self.recovery.end_strays()  # Ray's slow calls, with the lock let go
         self.runs.stop(stopping)
+        for server_id in undeploying:
+            undeploy(server_id)
+
+    def _preempt(self, preempt: list[tuple[Any, Any]]) -> tuple[list[tuple[int, Any]], list[int]]:
+        """Under the lock: queue again the trainings and servers (only with ``scheduler.preempt_servers``) a pass chose to
+        preempt; returns the runs to stop and the servers to undeploy once the lock is let go."""
+        stopping, undeploying = self.runs.preempt(preempt), []
+        stopped = {job_id for job_id, _ in stopping}
+        for ticket, preemption in preempt:
+            for victim in preemption.victims:
+                if victim.holder_kind == TRAINING and victim.holder_id in stopped:
+                    self.metrics["team_preemptions"].inc(tags={"team": victim.team})
+            for victim in preemption.victims:
+                if victim.holder_kind != SERVER:
+                    continue
+                text = (f"preempted by {ticket.job.holder_kind} {ticket.job.holder_id} of team '{ticket.team}' "
+                        + ("of a higher priority" if preemption.why == "priority" else "reclaiming its team's quota")
+                        + ": queued to deploy again")
+                if self.servers.preempt(victim.holder_id, text, self.preannotations) is not None:
+                    undeploying.append(victim.holder_id)
+                    self.metrics["team_preemptions"].inc(tags={"team": victim.team})
+        return stopping, undeploying
 
     def _return_stray_seats(self) -> None:
         """Return the seats of trainings and servers this scheduler does not run (they ended without returning them);

@@ -161,6 +161,21 @@ class ServerDeployments:
             undeploy(server_id)
         self.state.kick.set()
 
+    def preempt(self, server_id: int, text: str, preannotations: PreannotationDispatch) -> Allocation | None:
+        """Under the lock: queue a server again for a job that preempts it (``text`` says who and why), its running
+        pre-annotation jobs waiting to resume where they stopped; returns its allocation, taken out of the ledger (None
+        when it was not running). Undeploy it with `undeploy` once the lock is let go."""
+        allocation = self.state.ledger.servers.get(server_id)
+        if allocation is None or server_id in self.redeploying:
+            return None
+        with self.state.sessions.begin() as session:
+            if not ServerRepository(session).transition(server_id, (ServerStatus.RUNNING,), ServerStatus.QUEUED,
+                                                        reason=text, node_id=None, spread=None):
+                return None
+            preannotations.wait_for_server(session, server_id, why=f"server {server_id} was preempted and deploys again")
+        del self.state.ledger.servers[server_id]
+        return allocation
+
     def reattach(self) -> None:
         """After a restart: servers whose Serve app survived are ledgered again with their seats; the rest deploy again."""
         from ray import serve

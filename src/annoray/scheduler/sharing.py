@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from annoray.platform.access.licenses import SeatPool
 from annoray.platform.access.teams import DEFAULT_TEAM
 from annoray.platform.resources import Resources
-from annoray.platform.store.repositories import TRAINING, TeamRepository, aware
+from annoray.platform.store.repositories import SERVER, TRAINING, TeamRepository, aware
 from annoray.scheduler.admission import Preemption, Quotas, Running, Team, Ticket, plan_fairly, preemptions, waiting_for_room
 from annoray.scheduler.placement import Node, Pending, Placement
 
@@ -65,11 +65,12 @@ class FairPass:
 def fair_decisions(pending: list[Pending], jobs: dict[int, Any], servers: dict[int, Any], sharing: Sharing,
                    nodes: dict[str, Node], *, since: dict[int, datetime], running: dict[tuple[int, str], int], running_jobs: list[Any],
                    allocations: dict[int, Any], node_types: list[Resources], seats: SeatPool, aging_s: float,
-                   now: datetime) -> FairPass:
+                   now: datetime, running_servers: list[Any] = (), server_allocations: dict[int, Any] | None = None) -> FairPass:
     """`admission.plan_fairly` over the queue (oldest first in ``pending``: that order is first come, first served
     within a team), then `admission.preemptions` for the tickets it left waiting for room, among the running
-    trainings (``running_jobs``, held as ``allocations``). Servers take part at priority 0, in their project's team;
-    they are never preempted. A training's wait counts from ``since`` (when it joined the queue, last)."""
+    trainings (``running_jobs``, held as ``allocations``) and the ``running_servers`` given (those a setting lets be
+    preempted, held as ``server_allocations``; one spread over nodes is not). Servers take part at priority 0, in their
+    project's team. A training's wait counts from ``since`` (when it joined the queue, last)."""
     tickets = []
     for seq, want in enumerate(pending):
         holder = jobs[want.holder_id] if want.holder_kind == TRAINING else servers[want.holder_id]
@@ -87,5 +88,8 @@ def fair_decisions(pending: list[Pending], jobs: dict[int, Any], servers: dict[i
         work = [Running(TRAINING, j.id, sharing.team(j.project_id), j.priority, allocations[j.id].resources,
                         allocations[j.id].node_id, aware(j.started_at or j.created_at).timestamp())
                 for j in running_jobs if j.id in allocations]
+        held = server_allocations or {}
+        work += [Running(SERVER, sv.id, sharing.team(sv.project_id), 0, held[sv.id].resources, held[sv.id].node_id,
+                         aware(sv.created_at).timestamp()) for sv in running_servers if sv.id in held and len(held[sv.id].by_node()) == 1]
         preempt = preemptions(waiting, work, copies, sharing.quotas)
     return FairPass([(ticket.job, placement) for ticket, placement in decided], preempt)

@@ -177,16 +177,21 @@ class TrainingRuns:
         so the next pass counts their room free. Returns their runs, for `stop` once the lock is let go."""
         stopping = []
         for ticket, preemption in chosen:
-            job = self.pending.jobs[ticket.job.holder_id]
-            by = {"id": job.id, "team": ticket.team, "priority": job.priority}
+            by = {"id": ticket.job.holder_id, "team": ticket.team, "priority": ticket.priority}
+            if ticket.job.holder_kind != TRAINING:
+                by["kind"] = ticket.job.holder_kind
             for victim in preemption.victims:
+                if victim.holder_kind != TRAINING:
+                    continue  # a server: `ServerDeployments.preempt`
                 allocation = self.state.ledger.trainings.get(victim.holder_id)
                 if allocation is None or not preempt_job(self.state.sessions, victim.holder_id, by, preemption.why):
                     continue  # it ended meanwhile: whoever ends it takes it out of the ledger
                 del self.state.ledger.trainings[victim.holder_id]
                 stopping.append((victim.holder_id, allocation))
-            log_line(self.state.sessions, job.id, "preempting",
-                     "preempted " + ", ".join(f"training {v.holder_id} of team '{v.team}'" for v in preemption.victims)
+            if ticket.job.holder_kind != TRAINING:  # a server preempting: its view says why it waited, not a log
+                continue
+            log_line(self.state.sessions, ticket.job.holder_id, "preempting",
+                     "preempted " + ", ".join(f"{v.holder_kind} {v.holder_id} of team '{v.team}'" for v in preemption.victims)
                      + f" on node {preemption.node_id} "
                      + ("for its higher priority" if preemption.why == "priority" else "to reclaim its team's quota"),
                      {"victims": [v.holder_id for v in preemption.victims], "why": preemption.why,

@@ -98,7 +98,7 @@ def preempt_job(sessions: sessionmaker[Session], job_id: int, by: dict[str, Any]
     """A running job stopped to make room for another (``by``: its id, team and priority; ``why``: "priority" or
     "reclaim"): queued again to resume from its last checkpoint, one more preemption counted and none of its failure
     budget. False when it had moved on (ended, or cancelled meanwhile)."""
-    text = (f"preempted by training {by['id']} of team '{by['team']}' (priority {by['priority']}) "
+    text = (f"preempted by {by.get('kind', 'training')} {by['id']} of team '{by['team']}' (priority {by['priority']}) "
             + ("of a higher priority" if why == "priority" else "reclaiming its team's quota")
             + ": queued again to resume from its last checkpoint")
     with sessions.begin() as session:
