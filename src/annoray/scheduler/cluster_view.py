@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from annoray.platform.access.licenses import license_views
-from annoray.platform.lifecycle import PENDING, JobStatus
 from annoray.platform.access.teams import DEFAULT_TEAM
-from annoray.platform.store.repositories import ServerRepository, TeamRepository, TrainingJobRepository
+from annoray.platform.lifecycle import PENDING, JobStatus
 from annoray.platform.resources import Resources
+from annoray.platform.store.repositories import ServerRepository, TeamRepository, TrainingJobRepository
 from annoray.scheduler.admission import Quotas
 from annoray.scheduler.ledger import SchedulerState
 from annoray.scheduler.placement import Placement

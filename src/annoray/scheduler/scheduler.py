@@ -49,9 +49,10 @@ class Scheduler:
       node it can soonest use is held for it, and younger ones only backfill other nodes, so a big job is never
       overtaken forever by small ones.
     - Shared by teams (`sharing`): once a team exists or a training has a priority, the queue goes by priority, then
-      the team furthest below its share, then first come; no team holds beyond its quota and borrowing limit or its
-      seats. A job left waiting for room preempts borrowing trainings of a lower priority, or of other teams when its
-      team reclaims its quota: each is queued again (no failure counted) and aborted, to resume from its checkpoint.
+      jobs within their team's quota before borrowers, then the team furthest below its share, then first come; no
+      team holds beyond its quota and borrowing limit or its seats. A job left waiting for room preempts borrowing
+      trainings of a lower priority, or of other teams (of no higher priority) when its team reclaims its quota: each
+      is queued again (no failure counted) and aborted, to resume from its checkpoint; servers only by a setting.
     - One training per project and kind at a time; the next one waits for it.
     - Runs outlive the scheduler: each training's Ray Train run is owned by a detached runner actor named after
       its job, which the scheduler does not take down with it. A restarted scheduler reloads from the database
@@ -118,8 +119,8 @@ class Scheduler:
                                    "resource.", tag_keys=("team", "resource")),
             "team_waiting": Gauge("annoray_team_waiting", description="A team's trainings and servers waiting to start.",
                                   tag_keys=("team",)),
-            "team_preemptions": Counter("annoray_team_preemptions_total", description="Trainings of a team preempted "
-                                        "for another job.", tag_keys=("team",)),
+            "team_preemptions": Counter("annoray_team_preemptions_total", description="Trainings (and servers) of a "
+                                        "team preempted for another job.", tag_keys=("team",)),
         }
         self._teams_seen: set[str] = set()
         self.waiting_by_team: dict[str, int] = {}

@@ -7,6 +7,7 @@ served, which decides only what changed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,7 +66,7 @@ class FairPass:
 def fair_decisions(pending: list[Pending], jobs: dict[int, Any], servers: dict[int, Any], sharing: Sharing,
                    nodes: dict[str, Node], *, since: dict[int, datetime], running: dict[tuple[int, str], int], running_jobs: list[Any],
                    allocations: dict[int, Any], node_types: list[Resources], seats: SeatPool, aging_s: float,
-                   now: datetime, running_servers: list[Any] = (), server_allocations: dict[int, Any] | None = None) -> FairPass:
+                   now: datetime, running_servers: Sequence[Any] = (), server_allocations: dict[int, Any] | None = None) -> FairPass:
     """`admission.plan_fairly` over the queue (oldest first in ``pending``: that order is first come, first served
     within a team), then `admission.preemptions` for the tickets it left waiting for room, among the running
     trainings (``running_jobs``, held as ``allocations``) and the ``running_servers`` given (those a setting lets be
