@@ -9,6 +9,7 @@ from typing import Any
 
 from annoray.platform.access.licenses import seat_pool
 from annoray.platform.lifecycle import JobStatus, ServerStatus
+from annoray.platform.models.training_jobs import preempted_text
 from annoray.platform.resources import Resources
 from annoray.platform.settings import Settings
 from annoray.platform.store.repositories import (
@@ -247,9 +248,8 @@ class Scheduler:
             for victim in preemption.victims:
                 if victim.holder_kind != SERVER:
                     continue
-                text = (f"preempted by {ticket.job.holder_kind} {ticket.job.holder_id} of team '{ticket.team}' "
-                        + ("of a higher priority" if preemption.why == "priority" else "reclaiming its team's quota")
-                        + ": queued to deploy again")
+                by = {"kind": ticket.job.holder_kind, "id": ticket.job.holder_id, "team": ticket.team, "priority": ticket.priority}
+                text = preempted_text(by, preemption.why) + ": queued to deploy again"
                 if self.servers.preempt(victim.holder_id, text, self.preannotations) is not None:
                     undeploying.append(victim.holder_id)
                     self.metrics["team_preemptions"].inc(tags={"team": victim.team})

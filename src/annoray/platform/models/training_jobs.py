@@ -94,13 +94,17 @@ def requeue_or_fail(sessions: sessionmaker[Session], job_id: int, budget: int, r
         return moved
 
 
+def preempted_text(by: dict[str, Any], why: str) -> str:
+    """Who preempted a job or server and why, as its reason and log say it."""
+    return (f"preempted by {by.get('kind', 'training')} {by['id']} of team '{by['team']}' (priority {by['priority']}) "
+            + ("of a higher priority" if why == "priority" else "reclaiming its team's quota"))
+
+
 def preempt_job(sessions: sessionmaker[Session], job_id: int, by: dict[str, Any], why: str) -> bool:
     """A running job stopped to make room for another (``by``: its id, team and priority; ``why``: "priority" or
     "reclaim"): queued again to resume from its last checkpoint, one more preemption counted and none of its failure
     budget. False when it had moved on (ended, or cancelled meanwhile)."""
-    text = (f"preempted by {by.get('kind', 'training')} {by['id']} of team '{by['team']}' (priority {by['priority']}) "
-            + ("of a higher priority" if why == "priority" else "reclaiming its team's quota")
-            + ": queued again to resume from its last checkpoint")
+    text = preempted_text(by, why) + ": queued again to resume from its last checkpoint"
     with sessions.begin() as session:
         repo = TrainingJobRepository(session)
         job = repo.get(job_id)
