@@ -96,6 +96,19 @@ def postgres_server() -> Iterator[PostgresServer]:
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+OWN_RAY = {"two_node_cluster", "two_cpu_ray", "own_ray"}  # fixtures that put a Ray of another shape in its place
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on a Ray of their own run last, in collection order: each shuts the session's Ray down, and a test on the
+    session's Ray after it would start that again (seconds of both cores each time)."""
+    def own_ray(item: pytest.Item) -> bool:
+        names = set(getattr(item, "fixturenames", ()))
+        return bool(names & OWN_RAY) or ("_ray_shutdown" in names and "ray_session" not in names)
+
+    items.sort(key=own_ray)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test that needs a database gets SQLite; one marked ``both_databases`` (the store's own behaviour is under
     test) runs on a real PostgreSQL too. A test may also parametrize ``database_url`` itself."""
@@ -322,7 +335,17 @@ def ray_session(_ray_shutdown: None) -> None:
     import ray
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=16, _memory=64 * GIB, include_dashboard=False, log_to_driver=False,
-                 namespace="annoray-tests")
+                 namespace="annoray-tests", runtime_env=RAY_JOB_ENV)
+
+
+def ray_job_env() -> dict[str, Any]:
+    """What annoray gives the job where it starts Ray (`factory.connect_ray`), for tests' settings (the defaults')."""
+    from annoray.trainers.ray_train import train_env
+
+    return {"env_vars": train_env(Settings(home=Path(tempfile.gettempdir())))}
+
+
+RAY_JOB_ENV = ray_job_env()
 
 
 def ray_available(timeout: float = 30.0) -> dict[str, float]:

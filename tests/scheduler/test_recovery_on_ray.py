@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import (
-    GIB, Api, german_project, license_document, live_api, ray_available, scheduler_settings, shutdown_ray,
+    GIB, RAY_JOB_ENV, Api, german_project, license_document, live_api, ray_available, scheduler_settings, shutdown_ray,
     wait_for_trainings,
 )
 
@@ -23,7 +23,7 @@ def two_cpu_ray() -> Iterator[None]:
     """A Ray of exactly 2 logical CPUs (8 GB), in place of the session's bigger one."""
     shutdown_ray()
     ray.init(address="local", num_cpus=2, _memory=8 * GIB, include_dashboard=False, log_to_driver=False,
-             namespace="annoray-tests")
+             namespace="annoray-tests", runtime_env=RAY_JOB_ENV)
     yield
     shutdown_ray()
 

@@ -74,7 +74,11 @@ def test_a_killed_visual_ner_worker_is_restarted_resumes_from_its_last_checkpoin
     from annoray.trainers.ray_train import run_training
 
     collector = Collector.remote(kill_after=2)
+    before = set(ray._private.state.actors())
     result = run_training(run(tmp_path, 8, visual=True, cpus=3), tmp_path / "model", progress=collector)
+    started = {actor["ActorClassName"] for actor_id, actor in ray._private.state.actors().items() if actor_id not in before}
+    assert {"TrainController", "RayTrainWorker"} <= started, started
+    assert not started & {"DatasetManager", "PlacementGroupCleaner", "PreemptionWatcher"}, "actors annoray has no use for"
     metrics = result.metrics
     seen = ray.get(collector.all.remote())
     epochs = [r["epoch"] for _, r in seen["reports"]]

@@ -12,10 +12,12 @@ def connect_ray(settings: Settings) -> None:
     """Join the configured Ray cluster, or start a local one (the embedded default)."""
     import ray
 
+    from annoray.trainers.ray_train import train_env
+
     if not ray.is_initialized():
         # "local" starts a Ray of our own: without it, ray.init() joins any Ray already running on the machine.
         ray.init(address=settings.scheduler.ray_address or "local", namespace=settings.scheduler.namespace,
-                 include_dashboard=False, log_to_driver=False)
+                 include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": train_env(settings)})
 
 
 def scheduler_actor(scheduler: type, settings: Settings) -> Any:

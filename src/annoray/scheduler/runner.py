@@ -31,7 +31,7 @@ from annoray.platform.store.repositories import ModelRepository, ProjectReposito
 from annoray.platform.store.tables import CatalogModel, JobStatus, Project, TrainingJob
 from annoray.trainers.engines import ENGINES, EngineConfig
 from annoray.trainers.log import data_text, deploy_text, epoch_text, library_versions, metrics_text, start_text
-from annoray.trainers.ray_train import RunResult, TrainingRun, run_training
+from annoray.trainers.ray_train import RunResult, TrainingRun, run_training, train_env
 from annoray.trainers.store import ModelNameTaken, ModelStore, resolve_filesystem
 
 
@@ -285,9 +285,9 @@ class TrainingRunner:
         import ray
 
         # Ray Train hands RAY_TRAIN_* variables of the process that starts a run on to its controller. Set here, not
-        # as the actor's runtime_env, so that the runner can take an idle worker process instead of starting one.
-        os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = str(settings.training.start_timeout_s)
-        os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = str(settings.training.poll_interval_s)
+        # as the actor's runtime_env, so that the runner can take an idle worker process instead of starting one (the
+        # job that started Ray has the same already: `factory.connect_ray`).
+        os.environ.update(train_env(settings))
         self.job_id = job_id
         self.controller: Any = None
         self.error: BaseException | None = None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from annoray.platform.errors import describe
+from annoray.platform.settings import Settings
 from annoray.trainers.engines import CHECKPOINT_DIR, MODEL_DIR, EngineConfig, get_engine
 from annoray.trainers.metrics import reference
 
@@ -48,6 +49,17 @@ class RunResult:
     metrics: dict[str, Any]  # the trained model on the held-out split
     baseline: dict[str, Any] | None = None  # {model, metrics} or {model, error}: the baseline on the same split
     epochs: list[dict[str, Any]] = field(default_factory=list)  # every epoch's report, as Ray Train's controller sent it
+
+
+def train_env(settings: Settings) -> dict[str, str]:
+    """The variables Ray Train reads in the process that starts a run and gives its controller and workers as their
+    runtime_env. Set for the whole job where annoray starts Ray (`scheduler.factory.connect_ray`), they make those
+    processes' runtime_env the job's own, so Ray can hand them idle worker processes instead of starting new ones."""
+    return {"RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": str(settings.training.start_timeout_s),
+            "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": str(settings.training.poll_interval_s),
+            # the scheduler watches nodes itself (a lost node's run is queued again): no watcher actor per run
+            "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
+            "RAY_WARN_BLOCKING_GET_INSIDE_ASYNC": "0"}  # what Ray Train gives its controller when the variable is unset
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -128,6 +140,8 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner:
     """
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, UserCallback
+    from ray.train.v2._internal.callbacks import DatasetsCallback
+    from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
     from ray.train.v2._internal.execution.callback import ControllerCallback
     from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
@@ -145,8 +159,17 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner:
         def after_controller_start(self, train_run_context: Any) -> None:
             owner.attach_controller.remote(ray.get_runtime_context().current_actor)
 
+    class Trainer(DataParallelTrainer):
+        # Two of Ray Train's own callbacks start an actor process per run that annoray has no use for: the Ray
+        # Datasets manager (the examples come in the run's config) and the placement group cleaner (it needs the
+        # state API, so the dashboard, which annoray does not start; the scheduler sweeps what a dead controller
+        # left: `scheduler.reservations`). `benchmarks/train_start.py` measures what they cost.
+        def _create_default_callbacks(self) -> list[Any]:
+            return [c for c in super()._create_default_callbacks()
+                    if not isinstance(c, DatasetsCallback | PlacementGroupCleanerCallback)]
+
     callbacks: list[Any] = ([Progress()] if progress is not None else []) + ([Owner()] if owner is not None else [])
-    trainer = DataParallelTrainer(
+    trainer = Trainer(
         train_loop_per_worker,
         train_loop_config={
             "engine": run.engine, "engine_config": run.engine_config, "params": run.params,
