@@ -77,6 +77,7 @@ def test_a_crash_in_training_fails_the_job_with_the_reason_and_where_it_stopped(
     assert failed["error"].startswith("[E609] training crashed:") and "could not convert string to float" in failed["error"]
     log = owner.get(f"/api/trainings/{job}/log").text
     assert "failed before the first epoch ended: [E609]" in log
+    assert failed["attempts"] == 0 and "worker failed" not in log, "a second worker would raise it again: not retried"
     assert owner.get("/api/models", params={"kind": "ner"}).json() == []
 
 

@@ -4,6 +4,7 @@ from ray import exceptions as ray_exceptions
 from ray.train.v2.api import exceptions as train_exceptions  # what production explains: its move must fail here
 
 from annoray.scheduler.runner import explain_failure
+from annoray.trainers.ray_train import TrainingCrashed
 
 
 def worker_group_error(worker_error: Exception) -> Exception:
@@ -19,6 +20,11 @@ def test_running_out_of_memory_says_to_give_the_trainer_more_memory() -> None:
 
 def test_a_crash_names_the_workers_own_error_not_the_wrappers() -> None:
     reason = explain_failure(worker_group_error(ValueError("could not convert string to float: 'zero'")), kind="ner", budget=2)
+    assert reason == "[E609] training crashed: ValueError: could not convert string to float: 'zero'"
+
+
+def test_a_training_that_raised_is_explained_by_its_own_error() -> None:
+    reason = explain_failure(TrainingCrashed("ValueError: could not convert string to float: 'zero'"), kind="ner", budget=2)
     assert reason == "[E609] training crashed: ValueError: could not convert string to float: 'zero'"
 
 

@@ -31,7 +31,7 @@ from annoray.platform.store.repositories import ModelRepository, ProjectReposito
 from annoray.platform.store.tables import CatalogModel, JobStatus, Project, TrainingJob
 from annoray.trainers.engines import ENGINES, EngineConfig
 from annoray.trainers.log import data_text, deploy_text, epoch_text, library_versions, metrics_text, start_text
-from annoray.trainers.ray_train import RunResult, TrainingRun, run_training, train_env
+from annoray.trainers.ray_train import RunResult, TrainingCrashed, TrainingRun, run_training, train_env
 from annoray.trainers.store import ModelNameTaken, ModelStore, resolve_filesystem
 
 
@@ -246,6 +246,8 @@ def explain_failure(exc: BaseException, *, kind: str, budget: int) -> str:
     """The reason a user reads for a training that raised: out of memory, workers killed too often, or a crash."""
     from ray.exceptions import OutOfMemoryError, RayActorError, WorkerCrashedError
 
+    if isinstance(exc, TrainingCrashed):  # its message is the training's own error, as describe() words it
+        return Errors.E609.format(why=str(exc)[:300])
     inner = innermost(exc)
     short = describe(inner)
     # an actor the memory monitor killed is an ActorDiedError whose message alone says why

@@ -210,7 +210,8 @@ class TrainingRuns:
         record_epoch(self.state.sessions, job_of_run(run), report, epoch_text(report))
 
     def worker_failed(self, run: str, error: str, node_id: str | None = None) -> None:
-        """A training worker died or raised; Ray Train restarts it from the last checkpoint while the budget lasts.
+        """A training worker died (or ran out of memory); Ray Train restarts it from the last checkpoint while the budget
+        lasts. A training that raised ends its run at once instead (`ray_train.TrainingCrashed`).
 
         A worker that died with its node is not a failure of its own: the node's loss is, and the pass that sees
         the node gone counts it once (E613) and queues the run again. Nor is one whose run the scheduler already

@@ -24,6 +24,12 @@ from annoray.trainers.engines import CHECKPOINT_DIR, MODEL_DIR, EngineConfig, ge
 from annoray.trainers.metrics import reference
 
 FINAL = "final"
+CRASHED = "crashed"  # in the final report of a run whose training raised: the error, as `describe` words it
+
+
+class TrainingCrashed(Exception):
+    """The training raised (its data, its config): the run ends at once, without a second worker that would raise it
+    again. A killed worker, a lost node or a worker out of memory are tried again, within the run's budget."""
 EPOCHS_FILE = "epochs.json"  # in every checkpoint: the epoch reports sent so far
 
 
@@ -64,25 +70,42 @@ def train_env(settings: Settings) -> dict[str, str]:
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train
-    from ray.train import Checkpoint
 
-    from annoray.platform.models.training import TrainingParams
     from annoray.trainers.threads import use_cpus
 
     threads = use_cpus(config.get("cpus", 1))
     work = Path(tempfile.mkdtemp(prefix="annoray-train-"))
-    previous = ray.train.get_checkpoint()
     reported: list[dict[str, Any]] = []
+    try:
+        _train(config, work, reported, {"pid": os.getpid(), "node": ray.util.get_node_ip_address(), "threads": threads})
+    except MemoryError:
+        raise  # Ray Train tries again on a fresh worker, within the run's budget
+    except Exception as exc:  # the training's own error (its data, its config): a second worker would raise it again
+        with tempfile.TemporaryDirectory() as d:  # the run's result is its last checkpoint's report
+            (Path(d) / EPOCHS_FILE).write_text(json.dumps(reported))
+            ray.train.report({FINAL: True, CRASHED: describe(exc, 1000), "epochs": reported},
+                             checkpoint=ray.train.Checkpoint.from_directory(d))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _train(config: dict[str, Any], work: Path, reported: list[dict[str, Any]], worker: dict[str, Any]) -> None:
+    """Train from the last checkpoint (if any), report every epoch with a checkpoint, end with the trained model."""
+    import ray.train
+    from ray.train import Checkpoint
+
+    from annoray.platform.models.training import TrainingParams
+
+    previous = ray.train.get_checkpoint()
     if previous is not None:
         with previous.as_directory() as d:
             if (Path(d) / CHECKPOINT_DIR).exists():
                 shutil.copytree(Path(d) / CHECKPOINT_DIR, work / CHECKPOINT_DIR)
             if (Path(d) / EPOCHS_FILE).exists():
-                reported = json.loads((Path(d) / EPOCHS_FILE).read_text())
+                reported[:] = json.loads((Path(d) / EPOCHS_FILE).read_text())
     engine = get_engine(config["engine"])(EngineConfig(**config["engine_config"]))
     params = TrainingParams(**config["params"])
     metrics: dict[str, Any] = {}
-    worker = {"pid": os.getpid(), "node": ray.util.get_node_ip_address(), "threads": threads}
     began = time.perf_counter()
     for report in engine.train(train=config["train"], dev=config["dev"], params=params, output_dir=work):
         metrics = report.metrics
@@ -104,7 +127,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         (Path(d) / EPOCHS_FILE).write_text(json.dumps(reported))
         ray.train.report({FINAL: True, "metrics": metrics, "baseline": baseline, "epochs": reported},
                          checkpoint=Checkpoint.from_directory(d))
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def score_baseline(baseline: dict[str, str], engine_config: dict[str, Any], dev: list[Any]) -> dict[str, Any]:
@@ -187,6 +209,8 @@ def run_training(run: TrainingRun, model_dir: Path, progress: Any = None, owner:
         ),
     )
     result = trainer.fit()
+    if (result.metrics or {}).get(CRASHED):
+        raise TrainingCrashed(result.metrics[CRASHED])
     with result.checkpoint.as_directory() as d:
         shutil.copytree(Path(d) / MODEL_DIR, model_dir, dirs_exist_ok=True)
     return RunResult(dict(result.metrics.get("metrics") or {}), result.metrics.get("baseline"), list(result.metrics.get("epochs") or []))
