@@ -4,7 +4,8 @@ The worker gets its examples in the run's config (it never touches the database)
 every epoch with a checkpoint, and ends with a checkpoint holding the trained model. Every checkpoint holds the
 reports sent so far, and the run's result all of them: a report the scheduler missed (it was down when the run
 ended) is not lost.
-``FailureConfig`` restarts a killed worker, which resumes from the last checkpoint.
+``FailureConfig`` restarts a killed worker, which resumes from the last checkpoint; a training that raises ends the
+run at once (`TrainingCrashed`).
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from annoray.trainers.metrics import reference
 
 FINAL = "final"
 CRASHED = "crashed"  # in the final report of a run whose training raised: the error, as `describe` words it
+EPOCHS_FILE = "epochs.json"  # in every checkpoint: the epoch reports sent so far
 
 
 class TrainingCrashed(Exception):
     """The training raised (its data, its config): the run ends at once, without a second worker that would raise it
     again. A killed worker, a lost node or a worker out of memory are tried again, within the run's budget."""
-EPOCHS_FILE = "epochs.json"  # in every checkpoint: the epoch reports sent so far
 
 
 @dataclass
