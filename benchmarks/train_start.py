@@ -28,8 +28,7 @@ import ray
 
 from annoray.platform.labeling.examples import NerExample
 from annoray.platform.settings import Settings
-from annoray.trainers.ray_train import train_env
-from annoray.trainers.ray_train import TrainingRun, run_training
+from annoray.trainers.ray_train import TrainingRun, run_training, train_env
 
 DRUGS = ["aspirin", "ibuprofen", "heparin", "insulin", "morphine", "warfarin", "codeine", "penicillin"]
 
