@@ -143,6 +143,10 @@ def main() -> None:
         "x2 otsu": tesseract_with(scale=2, binarize=True),
         "psm 11 x2 otsu": tesseract_with(psm=11, scale=2, binarize=True),
         "3+11 x2": combined(tesseract_with(scale=2), tesseract_with(psm=11, scale=2)),
+        "x1.5": tesseract_with(scale=1.5),
+        "psm 11 x1.5": tesseract_with(psm=11, scale=1.5),
+        "3+11": combined(tesseract_with(), tesseract_with(psm=11)),
+        "3+11 x1.5": combined(tesseract_with(scale=1.5), tesseract_with(psm=11, scale=1.5)),
     }
     if args.only:
         backends = {k: v for k, v in backends.items() if k in args.only or k == "tesseract"}

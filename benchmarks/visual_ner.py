@@ -21,7 +21,14 @@ In one run this prints:
   platform on a local Ray of that many CPUs, from the upload to the last page's words (each page is a Ray task of
   one CPU, spread over the cluster), and the ratio. ``--only-scaling`` prints this alone.
 
+``--ablation`` prints instead what each change to the platform's Visual NER brought, in this process (no Ray, no
+HTTP; the same OCR function, the same tagging of words by rectangles and the same engine code as the platform): the
+forms read by the OCR as uploaded and upscaled as the platform does now (word recall, pages/s on one core), and on
+each word set (and the gold words) the entity F1 of the same model on the words alone, with the layout it had before
+(grid cell, line shape) and with the gaps around each word added (the default), with the engine's default parameters.
+
     python benchmarks/visual_ner.py --data ../shared/data/ec_funsd [--epochs 30] [--forms 149] [--cpus 1 2] [--replicas 1 2] [--only-scaling]
+    python benchmarks/visual_ner.py --data ../shared/data/ec_funsd --ablation
 """
 
 from __future__ import annotations
@@ -223,6 +230,7 @@ def main() -> None:
     parser.add_argument("--scaling-forms", type=int, default=20)
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2], help="replica counts of the pre-annotation runs")
     parser.add_argument("--only-scaling", action="store_true", help="only the OCR pages/s with each of --cpus")
+    parser.add_argument("--ablation", action="store_true", help="only each change's F1 and OCR figures, in this process")
     args = parser.parse_args()
     names = [line.strip() for line in (args.data / "data.train.txt").read_text().splitlines() if line.strip()]
     names += sorted(p.name for p in (args.data / "jsons").glob("*.json") if p.name not in set(names))
@@ -230,6 +238,11 @@ def main() -> None:
     cut = round(len(names) * 0.8)
     if args.only_scaling:
         report_scaling(ocr_scaling(args.data, names[:args.scaling_forms], args.cpus))
+        return
+    if args.ablation:
+        from visual_ner_ablation import ablation  # beside this script
+
+        ablation(args.data, names, cut)
         return
 
     with tempfile.TemporaryDirectory(prefix="annoray-vner-bench-") as tmp:

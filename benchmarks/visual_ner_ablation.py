@@ -1,0 +1,85 @@
+"""``benchmarks/visual_ner.py --ablation``: what each change to Visual NER brought, in one process, on EC-FUNSD.
+
+The OCR options (the pages as uploaded, and upscaled as the platform reads them now) run over every form with
+``annoray.trainers.ocr.ocr_words``, one process per core; the words are tagged by the entities' rectangles with the
+platform's own ``tag_words``; each engine variant trains with the Visual NER defaults and is scored on the held-out
+forms, one training per core.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ocr_backends import matched
+from visual_ner import LABELS, load_form
+
+from annoray.platform.labeling.datasets import VisualNerExample
+from annoray.platform.labeling.pages import tag_words
+from annoray.platform.models.training import TrainingParams
+from annoray.platform.settings import OcrSettings
+from annoray.trainers.engines import EngineConfig
+from annoray.trainers.visual_ner import SpacyVisualNer
+
+OCR = {"as uploaded": 0, f"upscaled below {OcrSettings().upscale_below_px} px": OcrSettings().upscale_below_px}
+VARIANTS = {"text only": (), "grid + line shape": ("TAG", "LEMMA"), "+ gaps (default)": SpacyVisualNer.layout_attrs}
+
+
+def read(data: Path, name: str, upscale_below: int) -> tuple[list[list[Any]], float]:
+    from annoray.trainers.ocr import ocr_words
+
+    doc, _, _ = load_form(data, name)
+    png = (data / doc["img"]["fname"]).read_bytes()
+    began = time.perf_counter()
+    words = ocr_words(png, "en", upscale_below=upscale_below)
+    return words, time.perf_counter() - began
+
+
+def examples(data: Path, names: list[str], words: list[list[list[Any]]] | None) -> list[VisualNerExample]:
+    """The forms as the platform's training data: the given words (the gold ones when None), tagged by rectangles."""
+    out = []
+    for i, name in enumerate(names):
+        doc, gold, entities = load_form(data, name)
+        page = gold if words is None else words[i]
+        tags, _, _ = tag_words(page, entities)
+        out.append(VisualNerExample(i, i, page, tags, doc["img"]["width"], doc["img"]["height"]))
+    return out
+
+
+def f1(layout: tuple[str, ...], train: list[VisualNerExample], test: list[VisualNerExample]) -> float:
+    engine_type = type("Variant", (SpacyVisualNer,), {"layout_attrs": layout})
+    engine = engine_type(EngineConfig(labels=LABELS))
+    with tempfile.TemporaryDirectory(prefix="annoray-ablation-") as tmp:
+        *_, last = engine.train(train=train, dev=test, params=engine.params(TrainingParams()), output_dir=Path(tmp))
+    return last.metrics["micro"]["f1"]
+
+
+def ablation(data: Path, names: list[str], cut: int) -> None:
+    cores = os.cpu_count() or 1
+    word_sets: dict[str, list[list[list[Any]]] | None] = {"gold": None}
+    with ProcessPoolExecutor(cores) as pool:
+        for option, upscale in OCR.items():
+            began = time.perf_counter()
+            pages = list(pool.map(read, [data] * len(names), names, [upscale] * len(names)))
+            word_sets[option] = [words for words, _ in pages]
+            gold = [load_form(data, name)[1] for name in names]
+            hits = sum(matched([(w[0], tuple(w[1:5])) for w in g], [(w[0], tuple(w[1:5])) for w in words])
+                       for g, (words, _) in zip(gold, pages, strict=True))
+            print(f"OCR {option}: word recall {hits / sum(len(g) for g in gold):.3f}, "
+                  f"{len(pages) / sum(s for _, s in pages):.2f} pages/s on one core "
+                  f"({time.perf_counter() - began:.0f} s for {len(pages)} pages on {cores} cores)", flush=True)
+        runs = {}
+        for words, pages in word_sets.items():
+            forms = examples(data, names, pages)
+            for variant, layout in VARIANTS.items():
+                runs[(words, variant)] = pool.submit(f1, layout, forms[:cut], forms[cut:])
+        figures = {key: run.result() for key, run in runs.items()}
+    print(f"\n{len(names)} EC-FUNSD forms: {cut} train, {len(names) - cut} test; entity F1 with the Visual NER defaults "
+          f"({', '.join(f'{k} {v}' for k, v in SpacyVisualNer.defaults.items())})")
+    print(f"{'words':<28}" + "".join(f"{variant:>20}" for variant in VARIANTS))
+    for words in word_sets:
+        print(f"{words:<28}" + "".join(f"{figures[(words, variant)]:>20.3f}" for variant in VARIANTS))
