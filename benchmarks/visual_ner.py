@@ -27,7 +27,7 @@ forms read by the OCR as uploaded and upscaled as the platform does now (word re
 each word set (and the gold words) the entity F1 of the same model on the words alone, with the layout it had before
 (grid cell, line shape) and with the gaps around each word added (the default), with the engine's default parameters.
 
-    python benchmarks/visual_ner.py --data ../shared/data/ec_funsd [--epochs 30] [--forms 149] [--cpus 1 2] [--replicas 1 2] [--only-scaling]
+    python benchmarks/visual_ner.py --data ../shared/data/ec_funsd [--epochs N] [--forms 149] [--cpus 1 2] [--replicas 1 2] [--only-scaling]
     python benchmarks/visual_ner.py --data ../shared/data/ec_funsd --ablation
 """
 
@@ -133,9 +133,10 @@ def project(client: httpx.Client, data: Path, names: list[str], cut: int, gold: 
     return pid, pages
 
 
-def train(client: httpx.Client, pid: int, engine: str, epochs: int) -> dict:
+def train(client: httpx.Client, pid: int, engine: str, epochs: int | None) -> dict:
+    """A training of the engine family with the kind's default parameters (``epochs`` alone set when given)."""
     response = client.post(f"/api/projects/{pid}/trainings", json={
-        "engine": engine, "split": "tags", "params": {"epochs": epochs, "batch_size": 4, "learning_rate": 0.002, "dropout": 0.2}})
+        "engine": engine, "split": "tags", "params": {} if epochs is None else {"epochs": epochs}})
     if response.status_code != 202:
         raise SystemExit(f"the training request was refused: {response.text}")
     return response.json()["jobs"][0]
@@ -224,7 +225,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/ec_funsd")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, help="the kind's default when not given")
     parser.add_argument("--forms", type=int, default=149)
     parser.add_argument("--cpus", type=int, nargs="*", default=[1, 2], help="CPU counts of the OCR scaling runs")
     parser.add_argument("--scaling-forms", type=int, default=20)
@@ -280,7 +281,8 @@ def main() -> None:
             serve_speed = {replicas: preannotate(client, ocr_project, model, every_task, replicas) for replicas in args.replicas}
         ray.shutdown()
 
-    print(f"\n{len(names)} EC-FUNSD forms through annoray: {cut} train, {len(names) - cut} test (task tags); {args.epochs} epochs; "
+    print(f"\n{len(names)} EC-FUNSD forms through annoray: {cut} train, {len(names) - cut} test (task tags); "
+          f"{args.epochs or 'the default'} epochs; "
           f"labels {', '.join(LABELS)}")
     print(f"{'words':<6} {'layout F1':>10} {'text-only F1':>13} {'layout - text':>14}")
     for words in ("gold", "ocr"):

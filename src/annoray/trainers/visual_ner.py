@@ -7,7 +7,8 @@ grid of the page, ``LEMMA`` its size against the page's usual text, whether it s
 the word before it on the line is a caption (ends with a colon); ``DEP`` how far the nearest words are to its left
 and right on its row and above it, and whether the word to its left is a caption. The gaps are what tells a
 field's caption from its value when the OCR reads them as one line, or reads the value in another block: with them
-the model found 0.47 to 0.50 entity F1 on the developers' EC-FUNSD split instead of 0.44 (``benchmarks/visual_ner.py``).
+the model found 0.50 entity F1 on the developers' EC-FUNSD split of OCR words instead of 0.41 to 0.44
+(``benchmarks/visual_ner.py --ablation``).
 The window encoder then reads each word with its neighbours in reading order. ``layout_attrs`` says which the model
 embeds: none is the same model on the words alone, the baseline the benchmark measures the layout against.
 """
@@ -49,8 +50,8 @@ def layout_features(words: Sequence[Sequence[Any]], width: int, height: int) -> 
 def neighbour_gaps(words: Sequence[Sequence[Any]], usual: float) -> list[str]:
     """Per word, the gaps to the nearest word on its left and on its right on its row (a word whose box spans the
     word's middle height) and to the nearest above it (overlapping it across), each as a bucket of ``GAPS`` or ``n``
-    (none), then ``C`` when the word to its left is a caption. Pages are compared in blocks of rows, so a page of
-    thousands of words stays in a few megabytes."""
+    (none), then ``C`` when the word to its left is a caption. Words are compared with the whole page 256 at a time,
+    so a page of thousands of words needs tens of megabytes, not gigabytes."""
     import numpy as np
 
     if not words:
