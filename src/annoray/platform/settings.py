@@ -180,8 +180,8 @@ class OcrSettings(BaseModel):
                               "before its OCR fails.")
     upscale_below_px: int = Field(
         1500, ge=0, description="A page whose longer side has fewer pixels is scaled up to it (at most 3x) before OCR: "
-        "Tesseract finds 1.2x the words of a 100 dpi scan read at 150 dpi, for 0.9x the pages/s "
-        "(benchmarks/ocr_backends.py). 0: pages as uploaded.")
+        "Tesseract finds 1.1x to 1.2x the words of a 100 dpi scan read at 150 dpi, for 0.9x the pages/s "
+        "(benchmarks/ocr_backends.py, benchmarks/visual_ner.py --ablation). 0: pages as uploaded.")
 
 
 class LicenseSettings(BaseModel):

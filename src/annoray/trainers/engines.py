@@ -6,7 +6,6 @@ and checkpointing after each, so a restarted worker resumes where the killed one
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import random
@@ -119,9 +118,6 @@ class SpacyEngine(TrainingEngine):
 
     family = "spacy"
     languages = LANGUAGES
-    averaged: ClassVar[bool] = False
-    """Score each epoch with, and save the model in, the optimizer's running averages of the weights (as spaCy's own
-    training does) rather than the last update's; the checkpoint keeps the last update's, to resume from."""
 
     @classmethod
     def versions(cls) -> dict[str, str]:
@@ -195,18 +191,12 @@ class SpacyEngine(TrainingEngine):
             losses: dict[str, float] = {}
             for batch in minibatch(order, size=params.batch_size):
                 nlp.update(batch, drop=params.dropout, sgd=optimizer, losses=losses)
-            with self._weights(nlp, optimizer):
-                metrics = self._score(nlp, dev) if dev else {}
+            metrics = self._score(nlp, dev) if dev else {}
             nlp.to_disk(checkpoint)
             state_file.write_text(json.dumps({"epoch": epoch + 1}))
             yield EpochReport(epoch + 1, params.epochs, round(float(sum(losses.values())), 4),
                               round(time.perf_counter() - began, 3), float(optimizer.learn_rate), metrics)
-        with self._weights(nlp, optimizer):
-            nlp.to_disk(output_dir / MODEL_DIR)
-
-    def _weights(self, nlp: Any, optimizer: Any) -> Any:
-        """The weights the model is scored and saved with: the running averages when the engine is ``averaged``."""
-        return nlp.use_params(optimizer.averages or {}) if self.averaged else contextlib.nullcontext()
+        nlp.to_disk(output_dir / MODEL_DIR)
 
     def evaluate(self, model_dir: Path, dev: Sequence[Example]) -> dict[str, Any]:
         return self._score(self._load(model_dir), dev)

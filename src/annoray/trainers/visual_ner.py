@@ -102,9 +102,6 @@ class SpacyVisualNer(SpacyEngine):
     defaults = {"epochs": 30, "batch_size": 4, "learning_rate": 0.002, "dropout": 0.2}
     """A page is one example, so a project has few: batches of 32 over 10 epochs made about 40 updates and learned
     nothing (micro F1 0.076 on 149 EC-FUNSD forms); `benchmarks/visual_ner.py` measured these."""
-    averaged = True
-    """On EC-FUNSD the last update's weights swung 0.03 F1 from one epoch to the next; the averages end steadier and
-    higher (0.51 and 0.52 against 0.50 and 0.47 with two seeds)."""
 
     def _pipe_name(self) -> str:
         return "ner"
