@@ -61,12 +61,12 @@ def f1(layout: tuple[str, ...], train: list[VisualNerExample], test: list[Visual
 def ablation(data: Path, names: list[str], cut: int) -> None:
     cores = os.cpu_count() or 1
     word_sets: dict[str, list[list[list[Any]]] | None] = {"gold": None}
+    gold = [load_form(data, name)[1] for name in names]
     with ProcessPoolExecutor(cores) as pool:
         for option, upscale in OCR.items():
             began = time.perf_counter()
             pages = list(pool.map(read, [data] * len(names), names, [upscale] * len(names)))
             word_sets[option] = [words for words, _ in pages]
-            gold = [load_form(data, name)[1] for name in names]
             hits = sum(matched([(w[0], tuple(w[1:5])) for w in g], [(w[0], tuple(w[1:5])) for w in words])
                        for g, (words, _) in zip(gold, pages, strict=True))
             print(f"OCR {option}: word recall {hits / sum(len(g) for g in gold):.3f}, "

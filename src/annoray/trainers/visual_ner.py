@@ -70,10 +70,10 @@ def neighbour_gaps(words: Sequence[Sequence[Any]], usual: float) -> list[str]:
         right = np.where(on_row & (x0[None, :] >= x1[rows, None] - 2), x0[None, :] - x1[rows, None], np.inf)
         across = others & (np.minimum(x1[rows, None], x1[None, :]) - np.maximum(x0[rows, None], x0[None, :]) > 0)
         above = np.where(across & (y1[None, :] <= y0[rows, None] + 2), y0[rows, None] - y1[None, :], np.inf)
-        nearest_left = left.argmin(axis=1)
-        for n in range(others.shape[0]):
-            caption = "C" if np.isfinite(left[n, nearest_left[n]]) and captions[nearest_left[n]] else ""
-            out.append("".join(_bucket(float(gap.min()), usual) for gap in (left[n], above[n], right[n])) + caption)
+        nearest = np.stack([left.min(axis=1), above.min(axis=1), right.min(axis=1)], axis=1)
+        for gaps, left_word in zip(nearest.tolist(), left.argmin(axis=1).tolist(), strict=True):
+            caption = "C" if not math.isinf(gaps[0]) and captions[left_word] else ""
+            out.append("".join(_bucket(gap, usual) for gap in gaps) + caption)
     return out
 
 
