@@ -24,11 +24,12 @@ In one run this prints:
 ``--ablation`` prints instead what each change to the platform's Visual NER brought, in this process (no Ray, no
 HTTP; the same OCR function, the same tagging of words by rectangles and the same engine code as the platform): the
 forms read by the OCR as uploaded and upscaled as the platform does now (word recall, pages/s on one core), and on
-each word set (and the gold words) the entity F1 of the same model on the words alone, with the layout it had before
-(grid cell, line shape) and with the gaps around each word added (the default), with the engine's default parameters.
+each word set (and the gold words) the entity F1 of the same model on the words alone, with the layout it had first
+(grid cell, line shape), with the gaps around each word added, and with the word above each word added (the default),
+with the engine's default parameters; then the default again at other seeds (``--seeds``) on the platform's OCR words.
 
     python benchmarks/visual_ner.py --data ../shared/data/ec_funsd [--epochs N] [--forms 149] [--cpus 1 2] [--replicas 1 2] [--only-scaling]
-    python benchmarks/visual_ner.py --data ../shared/data/ec_funsd --ablation
+    python benchmarks/visual_ner.py --data ../shared/data/ec_funsd --ablation [--seeds 3]
 """
 
 from __future__ import annotations
@@ -232,6 +233,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2], help="replica counts of the pre-annotation runs")
     parser.add_argument("--only-scaling", action="store_true", help="only the OCR pages/s with each of --cpus")
     parser.add_argument("--ablation", action="store_true", help="only each change's F1 and OCR figures, in this process")
+    parser.add_argument("--seeds", type=int, default=3, help="--ablation: seeds of the default engine on the platform's OCR")
     args = parser.parse_args()
     names = [line.strip() for line in (args.data / "data.train.txt").read_text().splitlines() if line.strip()]
     names += sorted(p.name for p in (args.data / "jsons").glob("*.json") if p.name not in set(names))
@@ -243,7 +245,7 @@ def main() -> None:
     if args.ablation:
         from visual_ner_ablation import ablation  # beside this script
 
-        ablation(args.data, names, cut)
+        ablation(args.data, names, cut, args.seeds)
         return
 
     with tempfile.TemporaryDirectory(prefix="annoray-vner-bench-") as tmp:

@@ -13,13 +13,15 @@ from annoray.trainers.visual_ner import page_doc
 FORMS = resources.files("annoray.platform") / "samples" / "forms"
 
 
-def test_each_word_carries_the_gaps_to_its_left_above_and_right() -> None:
+def test_each_word_carries_the_gaps_to_its_left_above_and_right_and_the_word_above() -> None:
     words = [["Date:", 10, 100, 60, 112, 0, 0], ["12/3/98", 200, 100, 270, 112, 1, 1],  # far from its caption, OCR'd apart
-             ["Total", 10, 130, 50, 142, 0, 2], ["due", 54, 130, 80, 142, 0, 2]]  # below, and close on its row
+             ["Total", 10, 130, 50, 142, 0, 2], ["due", 54, 130, 80, 142, 0, 2],  # below, and close on its row
+             ["$1,250", 205, 160, 260, 172, 1, 3]]  # a value under a value, with nothing on its row
     doc = page_doc(spacy.blank("en"), words, 400, 300)
     # buckets in heights of the usual word (12 px): 0 under 0.6, 1 under 1.5, 2 under 4, 3 beyond, n none; C: a caption on the left
-    assert [t.dep_ for t in doc] == ["nn3", "3nnC", "n20", "02n"]
-    assert [t.lemma_ for t in doc] == ["s0FL", "s0FL", "s0F", "s0L"], "the line's shape as before (older models read it)"
+    assert [t.dep_ for t in doc] == ["nn3", "3nnC", "n20", "02n", "n3n"]
+    assert [t.lemma_ for t in doc] == ["s0FL", "s0FL", "s0F", "s0L", "s0FL"], "the line's shape as before (older models read it)"
+    assert [t.ent_id_ for t in doc] == ["-", "-", "date:", "date:", "00/0/00"], "the nearest word above, digits as 0"
 
 
 def test_a_low_resolution_scan_is_read_upscaled_with_boxes_in_its_own_pixels() -> None:

@@ -1,16 +1,18 @@
 """The layout-aware Visual NER engine: a spaCy NER over a page's OCR words in reading order, whose word embeddings
 hash where each word sits on the page beside what it says.
 
-spaCy's ``MultiHashEmbed`` embeds any token attribute it is given. The page's layout goes into three of them, set on
+spaCy's ``MultiHashEmbed`` embeds any token attribute it is given. The page's layout goes into four of them, set on
 every word before the model sees it, in training and in prediction alike: ``TAG`` holds the word's cell on a coarse
 grid of the page, ``LEMMA`` its size against the page's usual text, whether it starts or ends its line, and whether
 the word before it on the line is a caption (ends with a colon); ``DEP`` how far the nearest words are to its left
-and right on its row and above it, and whether the word to its left is a caption. The gaps are what tells a
-field's caption from its value when the OCR reads them as one line, or reads the value in another block: with them
-the model found 0.50 entity F1 on the developers' EC-FUNSD split of OCR words instead of 0.41 to 0.44
-(``benchmarks/visual_ner.py --ablation``).
+and right on its row and above it, and whether the word to its left is a caption; ``ENT_ID`` the text of the word
+right above it (lower case, digits as 0), the column's caption in a table or the caption over a field. The gaps tell
+a field's caption from its value when the OCR reads them as one line, or reads the value in another block; the word
+above names what a value is when its caption is not on its line. Each was measured on the developers' EC-FUNSD split
+by ``benchmarks/visual_ner.py --ablation`` (README, "Benchmarks").
 The window encoder then reads each word with its neighbours in reading order. ``layout_attrs`` says which the model
-embeds: none is the same model on the words alone, the baseline the benchmark measures the layout against.
+embeds: none is the same model on the words alone, the baseline the benchmark measures the layout against. A model
+stores the attributes it embeds, so one trained before a later attribute ignores it and is served as trained.
 """
 
 from __future__ import annotations
@@ -24,17 +26,17 @@ from annoray.platform.labeling.datasets import Example, VisualNerExample
 from annoray.trainers.engines import SpacyEngine, register
 
 TEXT_ATTRS = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-LAYOUT_ATTRS = ("TAG", "LEMMA", "DEP")  # a model trained before DEP carried the gaps ignores them
+LAYOUT_ATTRS = ("TAG", "LEMMA", "DEP", "ENT_ID")
 GRID = (8, 16)  # columns, rows
 GAPS = (0.6, 1.5, 4.0)  # the gap's buckets, in heights of the page's usual word
 
 
-def layout_features(words: Sequence[Sequence[Any]], width: int, height: int) -> list[tuple[str, str, str]]:
-    """(grid cell, shape of the word on its line, gaps around it) per word; words are [text, x0, y0, x1, y1, block,
-    line]."""
+def layout_features(words: Sequence[Sequence[Any]], width: int, height: int) -> list[tuple[str, str, str, str]]:
+    """(grid cell, shape of the word on its line, gaps around it, the word above) per word; words are [text, x0, y0,
+    x1, y1, block, line]."""
     sizes = sorted(max(w[4] - w[2], 1) for w in words) or [1]
     usual = sizes[len(sizes) // 2]
-    gaps = neighbour_gaps(words, usual)
+    near = neighbours(words, usual)
     out = []
     for i, (text, x0, y0, x1, y1, _block, line) in enumerate(words):
         cx, cy = (x0 + x1) / 2 / max(width, 1), (y0 + y1) / 2 / max(height, 1)
@@ -43,15 +45,22 @@ def layout_features(words: Sequence[Sequence[Any]], width: int, height: int) -> 
         first = i == 0 or words[i - 1][6] != line
         last = i == len(words) - 1 or words[i + 1][6] != line
         after_caption = not first and str(words[i - 1][0]).endswith(":")
-        out.append((cell, f"s{size}{'F' if first else ''}{'L' if last else ''}{'C' if after_caption else ''}", gaps[i]))
+        shape = f"s{size}{'F' if first else ''}{'L' if last else ''}{'C' if after_caption else ''}"
+        gaps, above = near[i]
+        out.append((cell, shape, gaps, _norm(words[above][0]) if above >= 0 else "-"))
     return out
 
 
-def neighbour_gaps(words: Sequence[Sequence[Any]], usual: float) -> list[str]:
-    """Per word, the gaps to the nearest word on its left and on its right on its row (a word whose box spans the
-    word's middle height) and to the nearest above it (overlapping it across), each as a bucket of ``GAPS`` or ``n``
-    (none), then ``C`` when the word to its left is a caption. Words are compared with the whole page 256 at a time,
-    so a page of thousands of words needs tens of megabytes, not gigabytes."""
+def _norm(text: Any) -> str:
+    return "".join("0" if c.isdigit() else c for c in str(text).lower())
+
+
+def neighbours(words: Sequence[Sequence[Any]], usual: float) -> list[tuple[str, int]]:
+    """Per word, its gaps and the index of the nearest word above it (-1 when none). The gaps are to the nearest word
+    on its left and on its right on its row (a word whose box spans the word's middle height) and to the nearest above
+    it (overlapping it across), each as a bucket of ``GAPS`` or ``n`` (none), then ``C`` when the word to its left is
+    a caption. Words are compared with the whole page 256 at a time, so a page of thousands of words needs tens of
+    megabytes, not gigabytes."""
     import numpy as np
 
     if not words:
@@ -71,9 +80,10 @@ def neighbour_gaps(words: Sequence[Sequence[Any]], usual: float) -> list[str]:
         across = others & (np.minimum(x1[rows, None], x1[None, :]) - np.maximum(x0[rows, None], x0[None, :]) > 0)
         above = np.where(across & (y1[None, :] <= y0[rows, None] + 2), y0[rows, None] - y1[None, :], np.inf)
         nearest = np.stack([left.min(axis=1), above.min(axis=1), right.min(axis=1)], axis=1)
-        for gaps, left_word in zip(nearest.tolist(), left.argmin(axis=1).tolist(), strict=True):
+        words_near = zip(nearest.tolist(), left.argmin(axis=1).tolist(), above.argmin(axis=1).tolist(), strict=True)
+        for gaps, left_word, above_word in words_near:
             caption = "C" if not math.isinf(gaps[0]) and captions[left_word] else ""
-            out.append("".join(_bucket(gap, usual) for gap in gaps) + caption)
+            out.append(("".join(_bucket(gap, usual) for gap in gaps) + caption, -1 if math.isinf(gaps[1]) else above_word))
     return out
 
 
@@ -89,8 +99,8 @@ def page_doc(nlp: Any, words: Sequence[Sequence[Any]], width: int, height: int, 
 
     doc = Doc(nlp.vocab, words=[str(w[0]) for w in words], spaces=[True] * len(words))
     if layout:
-        for token, (cell, shape, gaps) in zip(doc, layout_features(words, width, height), strict=True):
-            token.tag_, token.lemma_, token.dep_ = cell, shape, gaps
+        for token, (cell, shape, gaps, above) in zip(doc, layout_features(words, width, height), strict=True):
+            token.tag_, token.lemma_, token.dep_, token.ent_id_ = cell, shape, gaps, above
     return doc
 
 
@@ -108,7 +118,7 @@ class SpacyVisualNer(SpacyEngine):
 
     def _model_config(self) -> dict[str, Any]:
         attrs = [*TEXT_ATTRS, *self.layout_attrs]
-        rows = [5000, 1000, 2500, 2500, 500, 500, 500][:len(attrs)]
+        rows = [5000, 1000, 2500, 2500, 500, 500, 500, 2500][:len(attrs)]
         return {
             "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner", "extra_state_tokens": False,
             "hidden_width": 64, "maxout_pieces": 2, "use_upper": True, "nO": None,
