@@ -137,3 +137,23 @@ def test_confidences_are_read_from_the_greedy_parse_itself(unsure_ner: object) -
         for ent, confidence in zip(reference, next(c for d, c in scored if d.text == doc.text), strict=True):
             assert confidence == pytest.approx(float(np.prod(path[ent.start:ent.end])), abs=2e-4), ent.text
     assert max(found.values()) - min(found.values()) > 0.01, found
+
+
+def test_a_page_entity_over_two_lines_is_one_region_whose_box_holds_its_words() -> None:
+    """One Label Studio OCR region per entity: its rectangle, label and text share an id, the rectangle is the union
+    of its lines' boxes in percent of the page, and the text keeps its lines."""
+    from importlib import resources
+
+    config = parse_labeling_config((resources.files("annoray.platform") / "samples" / "forms" / "config.xml").read_text())
+    address = {"label": "Address", "score": 0.9, "text": "1 Main St Springfield",
+               "lines": [{"box": [100, 200, 300, 220], "text": "1 Main St"}, {"box": [100, 224, 260, 244], "text": "Springfield"}]}
+    total = {"label": "Total", "score": 0.8, "text": "12.50", "lines": [{"box": [500, 900, 560, 920], "text": "12.50"}]}
+    result, _ = label_studio_result(config, {"page": {"width": 1000, "height": 1000}, "regions": [address, total]})
+    regions: dict[str, dict[str, dict]] = {}
+    for item in result:
+        regions.setdefault(item["id"], {})[item["type"]] = item
+    assert len(regions) == 2 and all(set(r) == {"rectangle", "labels", "textarea"} for r in regions.values()), result
+    first, second = regions.values()
+    assert {k: first["rectangle"]["value"][k] for k in ("x", "y", "width", "height")} == {"x": 10, "y": 20, "width": 20, "height": 4.4}
+    assert first["labels"]["value"]["labels"] == ["Address"] and first["textarea"]["value"]["text"] == ["1 Main St", "Springfield"]
+    assert second["labels"]["value"]["labels"] == ["Total"] and second["rectangle"]["original_width"] == 1000

@@ -4,8 +4,8 @@ Entities go to the ``<Labels>`` that holds their label (an entity an annotator m
 status to the assertion labels on the same span, relations between entities to ``<Relations>`` as Label Studio
 relation items joining the entities' region ids (``bi`` when the config's relations are undirected), document
 classes to the ``<Choices>`` bound to their model (or whose choices they are), rule matches to the ``<Labels>`` that
-opted into the rule. A page's Visual NER entities become Label Studio OCR regions: per line of an entity, a
-rectangle, its label and its text sharing one region id, in percent of the page. Labels the config does not have are
+opted into the rule. A page's Visual NER entities become Label Studio OCR regions, one per entity: a rectangle
+holding its words, its label and its text sharing one region id, in percent of the page. Labels the config does not have are
 left out. The task's score is the mean of its regions' scores.
 """
 
@@ -76,28 +76,29 @@ def label_studio_result(config: LabelingConfig, output: dict[str, Any]) -> tuple
 
 
 def _page_regions(config: LabelingConfig, group: LabelGroup, page: dict[str, Any], entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Label Studio OCR regions: a ``rectanglelabels`` region, or a ``rectangle`` + ``labels`` pair, with a ``textarea``
-    holding the text when the config has one; the items of one region share its id."""
+    """Label Studio OCR regions, one per entity: a ``rectanglelabels`` region, or a ``rectangle`` + ``labels`` pair,
+    with a ``textarea`` holding its text line by line when the config has one; the items of one region share its id,
+    and its box is the union of its words' (as an annotator draws an entity that runs over two lines)."""
     width, height = page["width"], page["height"]
     rectangle, textarea = config.control("Rectangle", group.to_name), config.control("TextArea", group.to_name)
     out: list[dict[str, Any]] = []
     for entity in entities:
         holder = group.label_from.get(entity["label"])
-        if holder is None:
+        if holder is None or not entity["lines"]:
             continue
         tag = "rectanglelabels" if config.controls.get(holder) == "RectangleLabels" else "labels"
-        for line in entity["lines"]:
-            x0, y0, x1, y1 = line["box"]
-            box = {"x": round(100 * x0 / width, 4), "y": round(100 * y0 / height, 4), "width": round(100 * (x1 - x0) / width, 4),
-                   "height": round(100 * (y1 - y0) / height, 4), "rotation": 0}
-            shared = {"id": f"v{len(out)}", "to_name": group.to_name, "original_width": width, "original_height": height,
-                      "score": entity["score"]}
-            items = [shared | {"from_name": holder, "type": tag, "value": box | {tag: [entity["label"]]}}]
-            if tag == "labels" and rectangle:
-                items.insert(0, shared | {"from_name": rectangle, "type": "rectangle", "value": box})
-            if textarea:
-                items.append(shared | {"from_name": textarea, "type": "textarea", "value": box | {"text": [line["text"]]}})
-            out += items
+        boxes = [line["box"] for line in entity["lines"]]
+        x0, y0, x1, y1 = min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+        box = {"x": round(100 * x0 / width, 4), "y": round(100 * y0 / height, 4), "width": round(100 * (x1 - x0) / width, 4),
+               "height": round(100 * (y1 - y0) / height, 4), "rotation": 0}
+        shared = {"id": f"v{len(out)}", "to_name": group.to_name, "original_width": width, "original_height": height,
+                  "score": entity["score"]}
+        items = [shared | {"from_name": holder, "type": tag, "value": box | {tag: [entity["label"]]}}]
+        if tag == "labels" and rectangle:
+            items.insert(0, shared | {"from_name": rectangle, "type": "rectangle", "value": box})
+        if textarea:
+            items.append(shared | {"from_name": textarea, "type": "textarea", "value": box | {"text": [line["text"] for line in entity["lines"]]}})
+        out += items
     return out
 
 
