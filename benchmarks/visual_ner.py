@@ -12,6 +12,9 @@ In one run this prints:
 - entity F1 (exact word spans) on the 30 test forms of the default engine (``spacy.visual_ner.v1``, layout on) and of
   ``spacy_words.visual_ner.v1`` (the same model on the words alone), same data, same budget, gold and OCR words;
 - the layout's gain over text only, as a difference of F1;
+- the 30 test forms as pre-annotated by the OCR layout model's server, scored as a user judges them: each region
+  counted as the form's gold words it covers, against the gold rectangles read the same way (an entity whose words
+  the OCR missed counts as missed);
 - OCR word recall against the gold words, and OCR pages per second: on this machine from the upload to the last page's
   words, and per task from the pages' own timings;
 - pre-annotation pages per second with 1 and 2 replicas (``--replicas``): a server with the layout model (OCR words)
