@@ -150,7 +150,7 @@ def run_ocr_page(settings: Settings, page_id: int) -> None:
         began = time.perf_counter()
         try:
             words = ocr_words(FileStore(settings.resolved_file_store).get(key), language,
-                              upscale_below=settings.ocr.upscale_below_px)
+                              upscale_below=settings.ocr.upscale_below_px, page_segmentation=settings.ocr.page_segmentation)
         except Exception as exc:  # the page's failure, kept with it; the task itself ends well
             with sessions.begin() as session:
                 DocumentRepository(session).move_ocr(page_id, (OcrStatus.RUNNING,), OcrStatus.FAILED,

@@ -28,11 +28,12 @@ def unavailable(language: str) -> str | None:
     return None
 
 
-def ocr_words(png: bytes, language: str, *, upscale_below: int = 0) -> list[Word]:
+def ocr_words(png: bytes, language: str, *, upscale_below: int = 0, page_segmentation: int = 3) -> list[Word]:
     """The page's words in Tesseract's reading order (blocks, paragraphs, lines, words), with their boxes in the
     page's own pixels. A page whose longer side has fewer than ``upscale_below`` pixels is scaled up to it first (at
-    most 3x): a 100 dpi scan is read much better at 150 (``benchmarks/ocr_backends.py``). Tesseract uses as many
-    threads as ``OMP_THREAD_LIMIT`` allows (the OCR task sets it to its CPUs)."""
+    most 3x): a 100 dpi scan is read much better at 150 (``benchmarks/ocr_backends.py``). ``page_segmentation`` is
+    Tesseract's ``--psm``: 3 reads a page of text blocks (its default), 11 finds sparse text in any order, as on a
+    form. Tesseract uses as many threads as ``OMP_THREAD_LIMIT`` allows (the OCR task sets it to its CPUs)."""
     import pytesseract
     from PIL import Image
 
@@ -42,7 +43,8 @@ def ocr_words(png: bytes, language: str, *, upscale_below: int = 0) -> list[Word
     scale = min(3.0, upscale_below / max(image.size)) if max(image.size) < upscale_below else 1.0
     if scale != 1.0:
         image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
-    data = pytesseract.image_to_data(image, lang=tesseract_language(language), output_type=pytesseract.Output.DICT)
+    data = pytesseract.image_to_data(image, lang=tesseract_language(language), config=f"--psm {page_segmentation}",
+                                     output_type=pytesseract.Output.DICT)
     words: list[Word] = []
     blocks: dict[int, int] = {}
     lines: dict[tuple[int, int, int], int] = {}
