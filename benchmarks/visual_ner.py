@@ -26,10 +26,11 @@ In one run this prints:
 
 ``--ablation`` prints instead what each change to the platform's Visual NER brought, in this process (no Ray, no
 HTTP; the same OCR function, the same tagging of words by rectangles and the same engine code as the platform): the
-forms read by the OCR as uploaded and upscaled as the platform does now (word recall, pages/s on one core), and on
-each word set (and the gold words) the entity F1 of the same model on the words alone, with the layout it had first
-(grid cell, line shape), with the gaps around each word added, and with the word above each word added (the default),
-with the engine's default parameters; then the default again at other seeds (``--seeds``) on the platform's OCR words.
+forms read by the OCR as uploaded, upscaled, and upscaled as sparse text as the platform does now (word recall,
+pages/s on one core), and on each word set (and the gold words) the entity F1 of the same model on the words alone,
+with the layout it had first (grid cell, line shape), with the gaps around each word added, and with the word above
+each word added (the default), with the engine's default parameters; then the default again at other seeds
+(``--seeds``) on the platform's OCR words.
 
     python benchmarks/visual_ner.py --data ../shared/data/ec_funsd [--epochs N] [--forms 149] [--cpus 1 2] [--replicas 1 2] [--only-scaling]
     python benchmarks/visual_ner.py --data ../shared/data/ec_funsd --ablation [--seeds 3]

@@ -1,10 +1,10 @@
 """``benchmarks/visual_ner.py --ablation``: what each change to Visual NER brought, in one process, on EC-FUNSD.
 
-The OCR options (the pages as uploaded, and upscaled as the platform reads them now) run over every form with
-``annoray.trainers.ocr.ocr_words``, one process per core; the words are tagged by the entities' rectangles with the
-platform's own ``tag_words``; each engine variant trains with the Visual NER defaults and is scored on the held-out
-forms, one training per core. The default engine is trained again at other seeds on the platform's OCR words: one
-seed moves its F1 by a few hundredths.
+The OCR options (the pages as uploaded; upscaled; upscaled and read as sparse text, as the platform reads them now)
+run over every form with ``annoray.trainers.ocr.ocr_words``, one process per core; the words are tagged by the
+entities' rectangles with the platform's own ``tag_words``; each engine variant trains with the Visual NER defaults
+and is scored on the held-out forms, one training per core. The default engine is trained again at other seeds on the
+platform's OCR words: one seed moves its F1 by a few hundredths.
 """
 
 from __future__ import annotations
@@ -26,19 +26,21 @@ from annoray.platform.settings import OcrSettings
 from annoray.trainers.engines import EngineConfig
 from annoray.trainers.visual_ner import SpacyVisualNer
 
-OCR = {"as uploaded": 0, f"upscaled below {OcrSettings().upscale_below_px} px": OcrSettings().upscale_below_px}
+UPSCALE = OcrSettings().upscale_below_px
+OCR = {"as uploaded": (0, 3), f"upscaled below {UPSCALE} px": (UPSCALE, 3),  # (upscale_below, --psm)
+       f"upscaled, sparse text (psm {OcrSettings().page_segmentation})": (UPSCALE, OcrSettings().page_segmentation)}
 VARIANTS = {"text only": (), "grid + line shape": ("TAG", "LEMMA"), "+ gaps": ("TAG", "LEMMA", "DEP"),
             "+ word above (default)": SpacyVisualNer.layout_attrs}
-PLATFORM = list(OCR)[-1]  # the words the platform reads
+PLATFORM = list(OCR)[-1]  # the words the platform reads with its default settings
 
 
-def read(data: Path, name: str, upscale_below: int) -> tuple[list[list[Any]], float]:
+def read(data: Path, name: str, option: tuple[int, int]) -> tuple[list[list[Any]], float]:
     from annoray.trainers.ocr import ocr_words
 
     doc, _, _ = load_form(data, name)
     png = (data / doc["img"]["fname"]).read_bytes()
     began = time.perf_counter()
-    words = ocr_words(png, "en", upscale_below=upscale_below)
+    words = ocr_words(png, "en", upscale_below=option[0], page_segmentation=option[1])
     return words, time.perf_counter() - began
 
 
@@ -67,9 +69,9 @@ def ablation(data: Path, names: list[str], cut: int, seeds: int = 3) -> None:
     word_sets: dict[str, list[list[list[Any]]] | None] = {"gold": None}
     gold = [load_form(data, name)[1] for name in names]
     with ProcessPoolExecutor(cores) as pool:
-        for option, upscale in OCR.items():
+        for option, settings in OCR.items():
             began = time.perf_counter()
-            pages = list(pool.map(read, [data] * len(names), names, [upscale] * len(names)))
+            pages = list(pool.map(read, [data] * len(names), names, [settings] * len(names)))
             word_sets[option] = [words for words, _ in pages]
             hits = sum(matched([(w[0], tuple(w[1:5])) for w in g], [(w[0], tuple(w[1:5])) for w in words])
                        for g, (words, _) in zip(gold, pages, strict=True))
@@ -87,9 +89,9 @@ def ablation(data: Path, names: list[str], cut: int, seeds: int = 3) -> None:
         figures = {key: run.result() for key, run in runs.items()}
     print(f"\n{len(names)} EC-FUNSD forms: {cut} train, {len(names) - cut} test; entity F1 with the Visual NER defaults "
           f"({', '.join(f'{k} {v}' for k, v in SpacyVisualNer.defaults.items())})")
-    print(f"{'words':<28}" + "".join(f"{variant:>24}" for variant in VARIANTS))
+    print(f"{'words':<40}" + "".join(f"{variant:>24}" for variant in VARIANTS))
     for words in word_sets:
-        print(f"{words:<28}" + "".join(f"{figures[(words, variant)]:>24.3f}" for variant in VARIANTS))
+        print(f"{words:<40}" + "".join(f"{figures[(words, variant)]:>24.3f}" for variant in VARIANTS))
     at_seeds = [figures[(PLATFORM, list(VARIANTS)[-1])]] + [figures[(PLATFORM, seed)] for seed in range(1, seeds)]
     print(f"\nthe default on OCR {PLATFORM}, seeds 0 to {seeds - 1}: " + ", ".join(f"{f:.3f}" for f in at_seeds)
           + f"; mean {sum(at_seeds) / len(at_seeds):.3f}, lowest {min(at_seeds):.3f}")
