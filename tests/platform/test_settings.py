@@ -15,6 +15,12 @@ def test_settings_come_from_annoray_variables(monkeypatch: pytest.MonkeyPatch, t
     assert settings.resolved_model_store == "s3://bucket/models"
     monkeypatch.setenv("ANNORAY_DATABASE_URL", "postgresql+psycopg://u@h/db")
     assert Settings().resolved_database_url == "postgresql+psycopg://u@h/db"
+    assert Settings().ocr.page_segmentation == 11, "forms are sparse text"
+    monkeypatch.setenv("ANNORAY_OCR__PAGE_SEGMENTATION", "3")
+    assert Settings().ocr.page_segmentation == 3
+    monkeypatch.setenv("ANNORAY_OCR__PAGE_SEGMENTATION", "2")  # finds no words: refused, with the field named
+    with pytest.raises(ValueError, match="ocr.page_segmentation"):
+        Settings()
 
 
 def test_an_engine_may_need_other_resources_than_its_kind(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -182,11 +182,11 @@ class OcrSettings(BaseModel):
         1500, ge=0, description="A page whose longer side has fewer pixels is scaled up to it (at most 3x) before OCR: "
         "Tesseract finds 1.1x to 1.2x the words of a 100 dpi scan read at 150 dpi, for 0.9x the pages/s "
         "(benchmarks/ocr_backends.py, benchmarks/visual_ner.py --ablation). 0: pages as uploaded.")
-    page_segmentation: Literal[3, 4, 6, 11] = Field(
-        11, description="Tesseract's page segmentation mode (--psm): 11 finds sparse text in any order, as forms have "
-        "it (on EC-FUNSD upscaled: 1.05x the words of 3 at about 0.85x the pages/s, and Visual NER by region 0.52 entity "
-        "F1 against 0.48 to 0.50; README, Benchmarks); 3 reads a page of text blocks (the default before), 4 a column, "
-        "6 one block.")
+    page_segmentation: int = Field(
+        11, ge=3, le=13, description="Tesseract's page segmentation mode (--psm, 3 to 13): 11 finds sparse text in any "
+        "order, as forms have it (on EC-FUNSD upscaled: 1.05x the words of 3 at about 0.85x the pages/s, and Visual NER "
+        "by region 0.52 entity F1 against 0.48 to 0.50; README, Benchmarks); 3 reads a page of text blocks (the default "
+        "before), 4 a column, 6 one block.")
 
 
 class LicenseSettings(BaseModel):
