@@ -26,9 +26,10 @@ from annoray.platform.settings import OcrSettings
 from annoray.trainers.engines import EngineConfig
 from annoray.trainers.visual_ner import SpacyVisualNer
 
-UPSCALE = OcrSettings().upscale_below_px
-OCR = {"as uploaded": (0, 3), f"upscaled below {UPSCALE} px": (UPSCALE, 3),  # (upscale_below, --psm)
-       f"upscaled, sparse text (psm {OcrSettings().page_segmentation})": (UPSCALE, OcrSettings().page_segmentation)}
+PLATFORM_OCR = OcrSettings()
+OCR = {"as uploaded": (0, 3), f"upscaled below {PLATFORM_OCR.upscale_below_px} px": (PLATFORM_OCR.upscale_below_px, 3),
+       f"upscaled, sparse text (psm {PLATFORM_OCR.page_segmentation})":  # (upscale_below, --psm)
+       (PLATFORM_OCR.upscale_below_px, PLATFORM_OCR.page_segmentation)}
 VARIANTS = {"text only": (), "grid + line shape": ("TAG", "LEMMA"), "+ gaps": ("TAG", "LEMMA", "DEP"),
             "+ word above (default)": SpacyVisualNer.layout_attrs}
 PLATFORM = list(OCR)[-1]  # the words the platform reads with its default settings

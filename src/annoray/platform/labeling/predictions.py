@@ -84,7 +84,7 @@ def _page_regions(config: LabelingConfig, group: LabelGroup, page: dict[str, Any
     out: list[dict[str, Any]] = []
     for entity in entities:
         holder = group.label_from.get(entity["label"])
-        if holder is None or not entity["lines"]:
+        if holder is None:
             continue
         tag = "rectanglelabels" if config.controls.get(holder) == "RectangleLabels" else "labels"
         boxes = [line["box"] for line in entity["lines"]]
