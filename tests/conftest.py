@@ -99,14 +99,56 @@ BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 OWN_RAY = {"two_node_cluster", "two_cpu_ray", "own_ray"}  # fixtures that put a Ray of another shape in its place
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+GROUPS = "ANNORAY_TEST_GROUPS"  # where xdist's workers leave the group of each test for the controller's scheduler
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "dist", "no") == "loadgroup" and not hasattr(config, "workerinput"):
+        os.environ[GROUPS] = tempfile.mkdtemp(prefix="annoray-test-groups-")  # the workers, started later, inherit it
+        atexit.register(shutil.rmtree, os.environ[GROUPS], ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests on a Ray of their own run last, in collection order: each shuts the session's Ray down, and a test on the
-    session's Ray after it would start that again (seconds of both cores each time)."""
+    session's Ray after it would start that again (seconds of both cores each time).
+
+    On two workers (`-n 2 --dist loadgroup`, the default) every test on the session's Ray is one group, run in this order
+    on one worker, which alone starts that Ray; the tests on a Ray of their own are a second group; the rest go to
+    whichever worker is free. Two Rays of the session would each take a share of two cores, while these tests spend
+    much of their time waiting (on Ray's processes starting, on a run's report) and the rest of the suite fills the
+    other core."""
     def own_ray(item: pytest.Item) -> bool:
         names = set(getattr(item, "fixturenames", ()))
         return bool(names & OWN_RAY) or ("_ray_shutdown" in names and "ray_session" not in names)
 
     items.sort(key=own_ray)
+    if hasattr(config, "workerinput") and os.environ.get(GROUPS):
+        groups = {item.nodeid: "own_ray" if own_ray(item) else "session_ray" for item in items
+                  if own_ray(item) or "ray_session" in getattr(item, "fixturenames", ())}
+        path = Path(os.environ[GROUPS]) / f"{config.workerinput['workerid']}.json"
+        path.with_suffix(".tmp").write_text(json.dumps(groups))
+        path.with_suffix(".tmp").replace(path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's `loadgroup`, its groups read from what the workers wrote: its own `xdist_group` marks reach its
+    scheduler by a suffix on each test's id, which pytest 9 no longer lets a plugin change (pytest-xdist#1386)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    if config.getvalue("dist") != "loadgroup":
+        return None
+
+    class Groups(LoadScopeScheduling):
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:  # asked once every worker has collected, so each has written its file
+                self.groups = {}
+                for path in Path(os.environ[GROUPS]).glob("*.json"):
+                    self.groups |= json.loads(path.read_text())
+            return self.groups.get(nodeid, nodeid)
+
+    return Groups(config, log)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -22,7 +22,7 @@ from annoray.api.cli import app as cli
 
 from ..conftest import Api, clinical_sentences, live_api, scheduler_settings, wait_for_trainings
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_group("label_studio")]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 
 CONFIG = """<View>
   <Labels name="label" toName="text"><Label value="Drug"/></Labels>
