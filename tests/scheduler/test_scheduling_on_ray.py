@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import (
-    GIB, Api, german_project, license_document, live_api, ray_available, refused, scheduler_settings, shutdown_ray,
+    GIB, Api, cancel_all, german_project, license_document, live_api, ray_available, refused, scheduler_settings, shutdown_ray,
     wait_for_trainings,
 )
 
@@ -134,8 +134,7 @@ def test_fifty_concurrent_submissions_never_over_commit_resources_or_seats(ray_s
         assert seat_waits, "four 4-CPU jobs fit a 16-CPU node, but three seats allow three: the others wait for a seat"
         assert all(q in seat_waits or q["reason"].startswith("another ner training of this project is running")
                    for q in view["queue"]), view["queue"]
-        for job_id in job_ids:
-            owner.post(f"/api/trainings/{job_id}/cancel")
+        cancel_all(owner, job_ids)
         final, _ = wait_for_trainings(owner, job_ids, timeout=60)
         assert {j["status"] for j in final} == {"cancelled"}
         assert ray.get(scheduler.ledger_view.remote()) == {} and seats_leased(api) == {license["id"]: 0}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import german_project, live_api, wait_for_trainings
+from ..conftest import cancel_all, german_project, live_api, wait_for_trainings
 from .test_scheduling_on_ray import LONG, scheduler_of, sized
 
 import ray  # noqa: E402  (a dependency of annoray: never skipped)
@@ -54,8 +54,7 @@ def test_a_team_stays_within_its_quota_others_borrow_the_rest_and_a_higher_prior
         assert (teams["clinical"]["usage"]["cpus"], teams["default"]["usage"]["cpus"], teams["default"]["borrowed"]["cpus"]) == (8, 8, 8)
 
         everything = mine + borrowers + [older, urgent]
-        for job in everything:
-            owner.post(f"/api/trainings/{job}/cancel")
+        cancel_all(owner, everything)
         final, _ = wait_for_trainings(owner, everything, timeout=120)
         assert {j["status"] for j in final} == {"cancelled"}
         assert ray.get(scheduler_of(api).ledger_view.remote()) == {}
