@@ -408,11 +408,16 @@ def ray_available(timeout: float = 30.0) -> dict[str, float]:
 
 
 def scheduler_settings(home: Path, **training: object) -> Settings:
-    """Settings with a scheduler of its own name, so tests never share one."""
+    """Settings with a scheduler of its own name, so tests never share one.
+
+    Two pages are OCR'd at once, as many as this machine has cores: the session's Ray has 16 logical CPUs, so the
+    default (8) would start eight Ray worker processes for eight Tesseracts sharing two cores (the Visual NER test started
+    16 for its 30 pages, 2.5 s of CPU each before any OCR)."""
     settings = trusting(Settings(home=home))
     return settings.model_copy(update={
         "scheduler": settings.scheduler.model_copy(update={"name": f"scheduler-{uuid.uuid4().hex[:8]}", "namespace": "annoray-tests"}),
         "training": settings.training.model_copy(update=training),
+        "ocr": settings.ocr.model_copy(update={"max_in_flight": 2}),
     })
 
 
