@@ -538,7 +538,7 @@ def wait_for_trainings(client: httpx.Client, job_ids: list[int], *, until: Calla
 
 def cancel_all(client: httpx.Client, job_ids: list[int]) -> None:
     """Cancel the jobs, those not running first: a running one cancelled first would give its room or its seat to one
-    that waits, whose run would start (three Ray processes, seconds of both cores) only to be cancelled."""
+    that waits, whose run would start (four Ray processes, seconds of both cores) only to be cancelled."""
     running = {j for j in job_ids if client.get(f"/api/trainings/{j}").json()["status"] == "running"}
     for job_id in sorted(job_ids, key=lambda j: j in running):
         client.post(f"/api/trainings/{job_id}/cancel")
