@@ -276,9 +276,12 @@ def innermost(exc: BaseException) -> BaseException:
 class TrainingRunner:
     """Owns one training job's Ray Train run, as a detached actor of its own (see `factory.start_training_runner`).
 
-    The run starts when the runner is created, so a runner that exists is a run under way, and it outlives the
-    scheduler that created it: a restarted scheduler finds it by name and reattaches instead of launching the job
-    twice. The Train controller is a child of this actor; `cancel` aborts it so Ray Train returns its placement group.
+    The scheduler creates it before the job is running in the database and starts the run with the first call of
+    `done`, once it is: so a runner whose job is running is a run under way (or one to start), and it outlives the
+    scheduler that created it: a restarted scheduler finds it by name and reattaches (its `done` starting the run if
+    the scheduler died first) instead of launching the job twice; a runner whose job is not running is a stray that
+    the watchdog ends. The Train controller is a child of this actor; `cancel` aborts it so Ray Train returns its
+    placement group.
     """
 
     def __init__(self, settings: Settings, job_id: int, progress: Any, node_id: str | None):
@@ -296,7 +299,7 @@ class TrainingRunner:
         me = ray.get_runtime_context().current_actor
         self.thread = threading.Thread(target=self._train, args=(settings, job_id, progress, node_id, me),
                                        name=f"training-job-{job_id}", daemon=True)
-        self.thread.start()
+        self.starting = threading.Lock()
 
     def _train(self, *args: Any) -> None:
         try:
@@ -309,7 +312,11 @@ class TrainingRunner:
         self.controller = controller
 
     def done(self) -> None:
-        """Return when the run has ended (the job is ended or queued again); raise what the runner could not handle."""
+        """Start the run unless it has started; return when it has ended (the job is ended or queued again); raise what
+        the runner could not handle."""
+        with self.starting:
+            if self.thread.ident is None:
+                self.thread.start()
         self.thread.join()
         if self.error is not None:
             raise self.error

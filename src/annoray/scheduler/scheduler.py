@@ -56,7 +56,9 @@ class Scheduler:
       is queued again (no failure counted) and aborted, to resume from its checkpoint; servers only by a setting.
     - One training per project and kind at a time; the next one waits for it.
     - Runs outlive the scheduler: each training's Ray Train run is owned by a detached runner actor named after
-      its job, which the scheduler does not take down with it. A restarted scheduler reloads from the database
+      its job, which the scheduler does not take down with it and creates before the job is ``running`` (so a
+      scheduler killed mid-launch leaves either a stray runner of a queued job, which the watchdog ends, or a
+      runner to reattach to: never a running job with none). A restarted scheduler reloads from the database
       and reattaches to every ``running`` job whose runner is alive, with its seats; it never launches a job whose
       run is still alive, so no job trains twice. Servers whose Serve app survived are reattached the same way.
     - Nothing stays ``running`` without a live run: every pass compares the running jobs with Ray's own view of

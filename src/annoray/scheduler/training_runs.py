@@ -133,30 +133,41 @@ class TrainingRuns:
                 self.pending.remove(job.id)
 
     def launch(self, job: TrainingJob, placement: Placement, demand: Resources, progress: Any) -> bool:
-        """Move the job to running with its seats in one transaction, then start its runner (``progress`` is the
-        scheduler's own handle, which the run reports to)."""
+        """Start the job's runner (named, idle), then move the job to running with its seats and its launch line in
+        one transaction, then start the run (``progress`` is the scheduler's own handle, which the run reports to).
+
+        In that order a scheduler killed at any point loses nothing and launches nothing twice: before the commit it
+        leaves an idle runner of a job still queued, which the next scheduler's watchdog ends; after it, a runner the
+        next scheduler finds by name and reattaches to, starting the run if it had not started."""
+        import ray
+
         from annoray.scheduler.factory import end_stale_runner, start_training_runner
 
         node_id = placement.node_id or ""
         if end_stale_runner(self.state.settings, job.id):  # an earlier launch's: gone by a later pass, never waited for
             self.pending.recheck()
             return False
+        runner = start_training_runner(self.state.settings, job.id, progress, node_id)
+        seats = "".join(f"; seat of {scope} from license {license_id}" for scope, license_id in placement.leases)
         with self.state.sessions.begin() as session:
             now = datetime.now(UTC)
             moved = TrainingJobRepository(session).transition(
                 job.id, PENDING, JobStatus.RUNNING, reason=None, started_at=now, decided_at=job.decided_at or now,
                 node_id=node_id,
             )
-            if not moved or not LicenseRepository(session).lease_all(placement.leases, TRAINING, job.id, now):
+            launched = moved and LicenseRepository(session).lease_all(placement.leases, TRAINING, job.id, now)
+            if launched:
+                TrainingLogRepository(session).append(
+                    job.id, "launch", f"placed by the scheduler on node {node_id} ({demand.describe()}){seats}",
+                    {"node_id": node_id, **demand.as_dict(), "leases": [list(lease) for lease in placement.leases]})
+            else:
                 session.rollback()  # cancelled meanwhile, or a license went away: the next pass decides again
-                self.pending.recheck()
-                return False
+        if not launched:
+            ray.kill(runner, no_restart=True)
+            self.pending.recheck()
+            return False
         self.pending.remove(job.id)
-        runner = start_training_runner(self.state.settings, job.id, progress, node_id)
         self.state.ledger.trainings[job.id] = Allocation(node_id, demand, runner.done.remote(), placement.leases, runner)
-        seats = "".join(f"; seat of {scope} from license {license_id}" for scope, license_id in placement.leases)
-        log_line(self.state.sessions, job.id, "launch", f"placed by the scheduler on node {node_id} ({demand.describe()}){seats}",
-                 {"node_id": node_id, **demand.as_dict(), "leases": [list(lease) for lease in placement.leases]})
         return True
 
     def cancel(self, job_id: int, username: str) -> str:
