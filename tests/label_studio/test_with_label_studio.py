@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from annoray.api.cli import app as cli
 
-from ..conftest import Api, clinical_sentences, live_api, scheduler_settings, wait_for_trainings
+from ..conftest import NAMES, Api, clinical_sentences, live_api, register_models, scheduler_settings, wait_for_trainings
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -193,10 +193,13 @@ def test_sync_pulls_annotations_and_pushes_predictions(label_studio: str, annora
     assert CliRunner().invoke(cli, args, env=env).exit_code == 0
     assert annoray.snapshot() == before, "a second sync changes nothing"
 
-    # annoray's predictions (a job of a server trained here) go back to Label Studio, once
-    (job,) = client.post(f"/api/projects/{pid}/trainings", json={"params": PARAMS, "deploy": True}).json()["jobs"]
-    wait_for_trainings(client, [job["id"]])
-    server = client.post("/api/servers", json={"project_id": pid}).json()
+    # annoray's predictions (a job of a server of the project, with a model trained elsewhere) go back to Label Studio,
+    # once (a model trained from Label Studio's annotations is served in the test above)
+    register_models(annoray)
+    assert annoray.admin.patch(f"/api/models/{NAMES['ner']}", json={"shared": True}).status_code == 200
+    server = client.post("/api/servers", json={"project_id": pid, "models": [NAMES["ner"]]})
+    assert server.status_code == 202, server.text
+    server = server.json()
     wait("the server", lambda: client.get(f"/api/servers/{server['id']}").json()["status"] == "running", 300)
     run = client.post(f"/api/projects/{pid}/preannotations", json={"server_id": server["id"]}).json()
     wait("the pre-annotation job", lambda: client.get(f"/api/preannotations/{run['id']}").json()["status"] == "succeeded", 300)
