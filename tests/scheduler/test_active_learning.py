@@ -31,7 +31,8 @@ def test_triggers_while_a_project_trains_make_one_follow_up_queued_once_it_is_id
         queue_due_trainings(state, lambda resources: None)  # the scheduler's pass
         return api.admin.get(f"/api/projects/{pid}/active-learning").json()
 
-    assert (submit(tids[:9])["counter"], active_learning_jobs(api, pid)) == (9, []), "nine are not ten: nothing is due"
+    nine = submit(tids[:9])
+    assert (nine["counter"], nine["pending"], active_learning_jobs(api, pid)) == (9, False, []), "nine are not ten: nothing is due"
     due = submit(tids[9:35])  # ten make one due, and 25 more arrive while the manual training is under way
     assert (due["pending"], due["counter"], active_learning_jobs(api, pid)) == (True, 5, []), "one follow-up, no pile"
 
