@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typer.testing import CliRunner
 
 from annoray.api.cli import app as cli
 
-from ..conftest import NAMES, Api, clinical_sentences, live_api, register_models, scheduler_settings, wait_for_trainings
+from ..conftest import NAMES, Api, clinical_sentences, listen_port, live_api, register_models, scheduler_settings, wait_for_trainings
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -33,12 +32,6 @@ EVERY = 20
 PARAMS = {"epochs": 20, "batch_size": 4, "dropout": 0.1}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Label Studio server of this module's own; the tests skip when it is not installed, and fail when it is but
@@ -46,7 +39,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = shutil.which("label-studio", path=str(Path(sys.executable).parent)) or shutil.which("label-studio")
     if binary is None:
         pytest.skip("Label Studio is not installed (pip install -e '.[dev]' installs it)")
-    port, data = free_port(), tmp_path_factory.mktemp("label-studio")
+    port, data = listen_port(), tmp_path_factory.mktemp("label-studio")
     url = f"http://127.0.0.1:{port}"
     env = os.environ | {"LABEL_STUDIO_BASE_DATA_DIR": str(data), "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
                         "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false"}
