@@ -26,6 +26,7 @@ The tests (tests/test_chaos.py) run the same faults, smaller, and assert the cou
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
 import json
 import os
@@ -311,10 +312,11 @@ def finding_model() -> Path:
     from annoray.trainers.engines import MODEL_DIR, EngineConfig, SpacyNer
 
     work = Path(tempfile.mkdtemp(prefix="chaos-model-"))
+    atexit.register(shutil.rmtree, work, True)
     examples = []
-    for i, finding in enumerate(FINDINGS * 3):
-        text = finding_task(finding)["data"]["text"]
-        examples.append(NerExample(i, i, text, [(text.index(finding), text.index(finding) + len(finding), "Befund")]))
+    for i, task in enumerate(finding_task(f) for f in FINDINGS * 3):
+        span = task["annotations"][0]["result"][0]["value"]
+        examples.append(NerExample(i, i, task["data"]["text"], [(span["start"], span["end"], "Befund")]))
     for _ in SpacyNer(EngineConfig(language="de", labels=["Befund"])).train(
             train=examples, dev=[], params=TrainingParams(epochs=12, batch_size=4, dropout=0.1), output_dir=work):
         pass
