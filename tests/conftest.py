@@ -10,10 +10,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import json
 import os
 import pwd
-import random
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -30,27 +28,11 @@ import pytest
 from sqlalchemy import Engine, MetaData, select, text
 
 from annoray.api.app import create_app
-from annoray.api.server import BackgroundServer
+from annoray.api.server import BackgroundServer, free_port
 from annoray.platform.settings import Settings
 from annoray.platform.store.home import init_home
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src/annoray/platform/samples"
-
-
-def listen_port() -> int:
-    """A free port for a server that a test starts in another process, which binds it seconds later (after initdb, or
-    Ray, starts). Picked between Ray's worker ports (10002-19999) and the kernel's ephemeral range (32768-60999 here),
-    so that no outgoing connection takes it meanwhile: once, while the other worker's tests ran, one did, and the second
-    `annoray up` of `cli/test_cli.py` found its port in use."""
-    ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for port in random.sample(range(20000, ephemeral), 200):
-        with socket.socket() as s:
-            try:
-                s.bind(("0.0.0.0", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port between 20000 and {ephemeral}")
 
 
 @dataclass
@@ -94,7 +76,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         os.chown(root, pg.pw_uid, pg.pw_gid)
         os.chown(sock, pg.pw_uid, pg.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
-    port = listen_port()
+    port = free_port()
 
     def run(*cmd: str) -> None:
         done = subprocess.run(prefix + list(cmd), capture_output=True, text=True, cwd=root)

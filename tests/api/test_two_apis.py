@@ -14,9 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from annoray.api.server import free_port
 from annoray.platform.settings import Settings
 
-from ..conftest import ENDED, Api, clinic, german_project, listen_port, register_models, wait_for_trainings
+from ..conftest import ENDED, Api, clinic, german_project, register_models, wait_for_trainings
 
 import ray  # noqa: E402  (a dependency of annoray: never skipped)
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
@@ -49,7 +50,7 @@ def test_two_api_processes_share_one_database_and_one_scheduler(ray_session, dat
     env = os.environ | {"ANNORAY_DATABASE_URL": database_url, "ANNORAY_SCHEDULER__NAME": name,
                         "ANNORAY_SCHEDULER__NAMESPACE": "annoray-tests", "RAY_AUTH_MODE": "token",
                         "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
-    ports = [listen_port(), listen_port()]
+    ports = [free_port(), free_port()]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     procs = [start_api(home, port, env) for port in ports]  # together: both race to migrate and to make the admin
     try:

@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from annoray.api.client import AnnorayClient
-
-from ..conftest import listen_port
+from annoray.api.server import free_port
 
 ANNORAY = [sys.executable, "-m", "annoray.api.cli"]
 
@@ -22,7 +21,7 @@ ANNORAY = [sys.executable, "-m", "annoray.api.cli"]
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_up_creates_home_database_and_private_admin_token_then_serves(tmp_path: Path) -> None:
-    home, port = tmp_path / "home", listen_port()
+    home, port = tmp_path / "home", free_port()
     env = os.environ | {"ANNORAY_DATABASE_URL": ""}
     env.pop("ANNORAY_DATABASE_URL")
 

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from annoray.api.cli import app
+from annoray.api.server import free_port
 from annoray.platform.store.tables import CatalogModel
 
-from ..conftest import GERMAN, NAMES, NER_CONFIG, SECRET, Api, clinic, clinical_sentences, license_document, listen_port, span_task
+from ..conftest import GERMAN, NAMES, NER_CONFIG, SECRET, Api, clinic, clinical_sentences, license_document, span_task
 
 runner = CliRunner()
 
@@ -119,7 +120,7 @@ def test_a_bad_token_an_unknown_project_and_an_unreachable_api_print_one_line_an
     assert refused(bad).startswith("error 401: [E401] missing or invalid bearer token")
     assert refused(annoray(api, "projects", "999")) == "error 404: [E404] project 999 not found\n"
     assert refused(annoray(api, "jobs", "--job", "999")) == "error 404: [E404] training 999 not found\n"
-    url = f"http://127.0.0.1:{listen_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     down = runner.invoke(app, ["models", "--url", url, "--token", "t"], env={"ANNORAY_URL": "http://elsewhere"})
     assert refused(down).startswith(f"error: cannot reach the annoray API at {url}: ")
 

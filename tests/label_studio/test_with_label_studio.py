@@ -18,8 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from annoray.api.cli import app as cli
+from annoray.api.server import free_port
 
-from ..conftest import NAMES, Api, clinical_sentences, listen_port, live_api, register_models, scheduler_settings, wait_for_trainings
+from ..conftest import NAMES, Api, clinical_sentences, live_api, register_models, scheduler_settings, wait_for_trainings
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -39,7 +40,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = shutil.which("label-studio", path=str(Path(sys.executable).parent)) or shutil.which("label-studio")
     if binary is None:
         pytest.skip("Label Studio is not installed (pip install -e '.[dev]' installs it)")
-    port, data = listen_port(), tmp_path_factory.mktemp("label-studio")
+    port, data = free_port(), tmp_path_factory.mktemp("label-studio")
     url = f"http://127.0.0.1:{port}"
     env = os.environ | {"LABEL_STUDIO_BASE_DATA_DIR": str(data), "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
                         "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false"}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
@@ -12,9 +14,23 @@ from fastapi import FastAPI
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port free on ``host`` now, for a server that binds it later: in this process, or in another one seconds later
+    (after it starts Ray, or initdb). Picked between Ray's worker ports (10002-19999) and the kernel's ephemeral range,
+    where no outgoing connection can take it meanwhile (one did once, and a second `annoray up` on the same port found it
+    in use); the kernel picks when that stretch has no free port."""
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except OSError:  # not Linux: 32768 is at or below the start of the usual ranges
+        ephemeral = 32768
+    ports = range(20000, ephemeral)
+    for port in [*random.sample(ports, min(200, len(ports))), 0]:
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port on {host}")
 
 
 class BackgroundServer:
